@@ -1,0 +1,157 @@
+"""``python -m gpu_render.build``: render the cLPR dataset into OUT.
+
+The GL context lives on the main thread, which renders chunk after chunk; encoder threads
+encode and write the images of earlier chunks meanwhile. At most ``IN_FLIGHT`` chunks are
+held in memory, so memory stays flat however many poses there are.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from .context import Headless, NoOpenGLError
+from .errors import OutputError, UsageError
+from .labels import clpr_labels, posed_corners, translation
+from .options import BuildOptions, parse_build_args
+from .poses import clpr_euler, euler_to_matrix
+from .renderer import Renderer, default_batch
+from .writer import DatasetWriter, chunk_digest
+
+PROG = "gpu_render.build"
+#: Chunks rendered but not yet written that may be held at once.
+IN_FLIGHT = 2
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    poses: int
+    built: int
+    seconds: float
+    renderer: str
+
+    @property
+    def rate(self) -> float:
+        return self.built / self.seconds if self.seconds > 0 else float("inf")
+
+
+@dataclass(frozen=True)
+class PosePlan:
+    """Every pose of a build: (N, 3) euler radians, (N, 3, 3) matrices, (N, 3) translations, labels."""
+
+    euler: np.ndarray
+    matrix: np.ndarray
+    translation: np.ndarray
+    labels: np.ndarray
+
+    @staticmethod
+    def clpr(options: BuildOptions) -> PosePlan:
+        euler = clpr_euler(options.step, 0, options.pose_count)
+        matrix = euler_to_matrix(euler)
+        return PosePlan(euler, matrix, translation(matrix), clpr_labels(euler, posed_corners(matrix)))
+
+
+def _split(n: int, parts: int) -> list[tuple[int, int]]:
+    bounds = np.linspace(0, n, max(1, min(parts, n)) + 1).astype(int)
+    return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+
+
+def run_build(options: BuildOptions, progress: bool = True) -> BuildResult:
+    """Build (or resume) the dataset ``options`` describes. Raises UsageError, OutputError, NoOpenGLError."""
+    t0 = time.perf_counter()
+    plan = PosePlan.clpr(options)
+    n, batch = options.pose_count, options.batch
+    with Headless(options.device) as gl:
+        writer = DatasetWriter(options, gl.renderer_name)
+        done = writer.open(plan.labels)
+        chunks = {k: (k * batch, min(n, (k + 1) * batch)) for k in range((n + batch - 1) // batch)}
+        todo = [k for k in chunks if k not in done]
+        already = sum(chunks[k][1] - chunks[k][0] for k in done if k in chunks)
+        renderers = {
+            s: Renderer(gl.ctx, s, antialias=options.antialias, batch=min(batch, default_batch(s)))
+            for s in options.sizes
+        }
+        bar = tqdm(
+            total=n,
+            initial=already,
+            unit="pose",
+            desc="cLPR",
+            disable=not progress,
+            mininterval=0.5 if sys.stderr.isatty() else 15.0,
+            file=sys.stderr,
+        )
+        pending: deque[tuple[int, list[Future[list[bytes]]]]] = deque()
+
+        def settle_oldest() -> None:
+            k, futures = pending.popleft()
+            digests = [d for f in futures for d in f.result()]
+            done[k] = writer.finish_chunk(k, *chunks[k], chunk_digest(digests))
+            bar.update(chunks[k][1] - chunks[k][0])
+
+        try:
+            with ThreadPoolExecutor(options.workers, thread_name_prefix="encode") as pool:
+                try:
+                    for k in todo:
+                        start, stop = chunks[k]
+                        futures = []
+                        for size, renderer in renderers.items():
+                            images = renderer.render(plan.matrix[start:stop], plan.translation[start:stop])
+                            for a, b in _split(stop - start, options.workers):
+                                futures.append(pool.submit(writer.write_images, size, start + a, images[a:b]))
+                        pending.append((k, futures))
+                        while len(pending) > IN_FLIGHT:
+                            settle_oldest()
+                    while pending:
+                        settle_oldest()
+                except BaseException:
+                    for _, futures in pending:
+                        for f in futures:
+                            f.cancel()
+                    raise
+        finally:
+            bar.close()
+            for r in renderers.values():
+                r.close()
+        seconds = time.perf_counter() - t0
+        writer.finalize(done, seconds)
+        return BuildResult(n, n - already, seconds, gl.renderer_name)
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        options = parse_build_args(argv)
+        result = run_build(options)
+    except (UsageError, NoOpenGLError) as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        where = f" {exc.filename}" if exc.filename else ""
+        print(
+            f"{PROG}: error: writing{where} failed: {exc.strerror or exc}; "
+            "fix that and re-run the same command to resume",
+            file=sys.stderr,
+        )
+        return 2
+    except OutputError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted; re-run the same command to resume", file=sys.stderr)
+        return 130
+    sizes = ",".join(str(s) for s in options.sizes)
+    print(
+        f"built {result.built} of {result.poses} poses x sizes {sizes} ({options.format}) into {options.out} "
+        f"in {result.seconds:.1f} s: {result.rate:.0f} poses/s on {result.renderer}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

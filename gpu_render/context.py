@@ -1,0 +1,75 @@
+"""Where OpenGL contexts are made. Renderers receive a context and never create one.
+
+Two kinds side by side behind one small interface (:class:`Surface`): a headless EGL
+context (NVIDIA, or Mesa llvmpipe on a CPU-only machine) and a glfw window.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Protocol
+
+import moderngl
+
+#: The oldest OpenGL the shaders accept (``#version 330 core``).
+MIN_GL_VERSION = 330
+
+INSTALL_HINT = (
+    "install an OpenGL driver with EGL: on Debian/Ubuntu `apt-get install libegl1 libegl-mesa0 "
+    "libgl1-mesa-dri` (Mesa llvmpipe, CPU only), or the NVIDIA driver"
+)
+
+
+class NoOpenGLError(RuntimeError):
+    """No usable OpenGL 3.3 context could be created."""
+
+
+class Surface(Protocol):
+    """What the build, the preview and the tests need from a context holder."""
+
+    ctx: moderngl.Context
+
+    def close(self) -> None: ...
+
+
+def _check_version(ctx: moderngl.Context, what: str) -> None:
+    if ctx.version_code < MIN_GL_VERSION:
+        found = ctx.info.get("GL_VERSION", str(ctx.version_code))
+        ctx.release()
+        raise NoOpenGLError(f"{what} offers OpenGL {found}; gpu_render needs 3.3 or later; {INSTALL_HINT}")
+
+
+class Headless:
+    """An offscreen EGL context. ``device`` is the EGL device index (0: the first)."""
+
+    def __init__(self, device: int = 0) -> None:
+        if device < 0:
+            raise ValueError(f"EGL device index must be >= 0, got {device}")
+        try:
+            self.ctx = moderngl.create_context(
+                standalone=True, backend="egl", require=MIN_GL_VERSION, device_index=device
+            )
+        except Exception as exc:  # glcontext raises bare Exception for every EGL failure
+            detail = " ".join(str(exc).split())
+            found = re.search(r"requested device index \d+, but found (\d+) devices", detail)
+            if found and int(found.group(1)) > 0:
+                raise NoOpenGLError(
+                    f"EGL device {device} does not exist: this machine has {found.group(1)} (--device 0.."
+                    f"{int(found.group(1)) - 1})"
+                ) from exc
+            raise NoOpenGLError(f"no headless OpenGL (EGL device {device}: {detail}); {INSTALL_HINT}") from exc
+        _check_version(self.ctx, f"EGL device {device}")
+
+    @property
+    def renderer_name(self) -> str:
+        """GL_RENDERER of this context, e.g. ``llvmpipe (LLVM 15.0.6, 256 bits)``."""
+        return str(self.ctx.info["GL_RENDERER"])
+
+    def close(self) -> None:
+        self.ctx.release()
+
+    def __enter__(self) -> Headless:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,263 @@
+"""The GPU batch renderer: many poses per draw call, tiled into an atlas, read back in batches.
+
+A :class:`Renderer` is given a moderngl context (see :mod:`gpu_render.context`) and never
+makes one. Poses arrive as the project's one matrix convention: ``matrix`` (N, 3, 3) for row
+vectors and ``translation`` (N, 3) canvas px, so that a corner ``p`` lands at ``p @ M + t``
+(see :func:`gpu_render.labels.translation`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import moderngl
+import numpy as np
+
+from .geometry import BACKGROUND, CANVAS, DOT_RADIUS, NODES
+from .labels import face_visible, node_visible
+from .mesh import VERTEX_ATTRIBUTES, VERTEX_FORMAT, cube_vertices, visibility_mask
+from .shaders import load_program
+
+#: Largest atlas side the renderer asks for, px (also capped by GL_MAX_TEXTURE_SIZE).
+MAX_ATLAS_SIDE = 4096
+
+#: Samples per pixel with antialias=True (capped by GL_MAX_SAMPLES).
+MSAA_SAMPLES = 4
+
+_GL_SAMPLE_ALPHA_TO_COVERAGE = 0x809E
+
+INSTANCE_DTYPE = np.dtype([("matrix", "<f4", (3, 3)), ("translation", "<f4", 3), ("mask", "<i4")])
+INSTANCE_FORMAT = "9f 3f i/i"
+INSTANCE_ATTRIBUTES = ("in_matrix", "in_translation", "in_mask")
+
+
+def _power_of_two(n: int) -> int:
+    return 1 << max(0, (n - 1).bit_length())
+
+
+@dataclass(frozen=True)
+class AtlasLayout:
+    """How a batch of tiles sits in the render target: ``columns`` x ``rows`` tiles of ``size`` px.
+
+    Tiles fill the target from its top-left corner; the target's sides are the powers of two
+    that hold them, so window coordinates are exact (see shaders/cube.vert).
+    """
+
+    size: int
+    columns: int
+    rows: int
+
+    @property
+    def capacity(self) -> int:
+        return self.columns * self.rows
+
+    @property
+    def width(self) -> int:
+        return self.columns * self.size
+
+    @property
+    def height(self) -> int:
+        return self.rows * self.size
+
+    @property
+    def target(self) -> tuple[int, int]:
+        """(width, height) of the render target, px: powers of two."""
+        return _power_of_two(self.width), _power_of_two(self.height)
+
+    @staticmethod
+    def for_batch(size: int, batch: int, max_side: int) -> AtlasLayout:
+        """The squarest layout of at least ``min(batch, what fits)`` tiles within ``max_side``."""
+        per_side = max_side // size  # max_side is a power of two, so the target fits too
+        if per_side < 1:
+            raise ValueError(f"image size {size} exceeds the largest render target side {max_side}")
+        batch = max(1, min(batch, per_side * per_side))
+        columns = min(per_side, math.ceil(math.sqrt(batch)))
+        rows = math.ceil(batch / columns)
+        return AtlasLayout(size, columns, rows)
+
+
+def default_batch(size: int) -> int:
+    """Poses per draw call when none is asked for: a full 4096 x 4096 atlas."""
+    return max(1, (MAX_ATLAS_SIDE // size) ** 2)
+
+
+def pose_instances(matrix: np.ndarray, translation: np.ndarray) -> np.ndarray:
+    """Per-instance data for the vertex shader.
+
+    matrix: (N, 3, 3) float64, row vectors; translation: (N, 3) float64, canvas px.
+    Returns (N,) structured array of INSTANCE_DTYPE (float32 matrix and translation, and
+    the visibility mask computed in float64 by the spec's rule).
+    """
+    matrix = np.asarray(matrix, dtype=np.float64)
+    translation = np.asarray(translation, dtype=np.float64)
+    if matrix.ndim != 3 or matrix.shape[1:] != (3, 3):
+        raise ValueError(f"matrix must have shape (N, 3, 3), got {matrix.shape}")
+    if translation.shape != (len(matrix), 3):
+        raise ValueError(f"translation must have shape ({len(matrix)}, 3), got {translation.shape}")
+    corners = NODES @ matrix + translation[:, None, :]
+    faces = face_visible(corners)
+    out = np.empty(len(matrix), dtype=INSTANCE_DTYPE)
+    out["matrix"] = matrix
+    out["translation"] = translation
+    out["mask"] = visibility_mask(faces, node_visible(faces))
+    return out
+
+
+class Renderer:
+    """Draws cLPR images of one size on a given context.
+
+    ctx: a moderngl context (OpenGL 3.3 core or later), owned by the caller.
+    size: image side, px; the picture is the 256 canvas scaled by size/256, dots too.
+    antialias: render with MSAA (and alpha-to-coverage for the dots) instead of aliased.
+    batch: poses per draw call (atlas tiles); default fills a 4096 x 4096 atlas.
+
+    Reusable across any number of :meth:`render` calls; :meth:`close` (or leaving a
+    ``with`` block) releases its GL objects.
+    """
+
+    def __init__(
+        self, ctx: moderngl.Context, size: int, *, antialias: bool = False, batch: int | None = None
+    ) -> None:
+        if size < 1:
+            raise ValueError(f"size must be positive, got {size}")
+        self.ctx = ctx
+        self.size = size
+        self.antialias = antialias
+        limit = min(MAX_ATLAS_SIDE, int(ctx.info["GL_MAX_TEXTURE_SIZE"]), int(ctx.info["GL_MAX_VIEWPORT_DIMS"][0]))
+        max_side = 1 << (limit.bit_length() - 1)
+        self.layout = AtlasLayout.for_batch(size, batch or default_batch(size), max_side)
+        self.samples = min(MSAA_SAMPLES, int(ctx.info["GL_MAX_SAMPLES"])) if antialias else 0
+        self._released = False
+
+        self.program = load_program(ctx, "cube")
+        self.program["u_scale"].value = size / CANVAS
+        self.program["u_dot_radius"].value = DOT_RADIUS * size / CANVAS
+        self.program["u_antialias"].value = int(antialias)
+        self._vertices = ctx.buffer(cube_vertices().tobytes())
+        self._instances = ctx.buffer(reserve=self.layout.capacity * INSTANCE_DTYPE.itemsize)
+        self.vao = ctx.vertex_array(
+            self.program,
+            [
+                (self._vertices, VERTEX_FORMAT, *VERTEX_ATTRIBUTES),
+                (self._instances, INSTANCE_FORMAT, *INSTANCE_ATTRIBUTES),
+            ],
+        )
+        w, h = self.layout.target
+        self._color = ctx.renderbuffer((w, h), 4, samples=self.samples)
+        self._depth = ctx.depth_renderbuffer((w, h), samples=self.samples)
+        self.fbo = ctx.framebuffer(self._color, self._depth)
+        self._resolve: moderngl.Framebuffer | None = None
+        self._resolve_color: moderngl.Renderbuffer | None = None
+        if self.samples:
+            self._resolve_color = ctx.renderbuffer((w, h), 4)
+            self._resolve = ctx.framebuffer(self._resolve_color)
+        self._staging = np.empty((self.layout.height, self.layout.width, 3), dtype=np.uint8)
+
+    # -- drawing ---------------------------------------------------------------------------
+
+    def draw(self, instances: np.ndarray, target_size: tuple[int, int], columns: int) -> None:
+        """Draw ``instances`` (from :func:`pose_instances`) into the bound framebuffer.
+
+        Tile k sits at column k % columns, row k // columns (rows counted from the top) of a
+        viewport of ``target_size`` (width, height) px. Clears nothing: the caller does. The
+        preview uses this with a single tile to draw into its window.
+        """
+        n = len(instances)
+        if n == 0:
+            return
+        if n * INSTANCE_DTYPE.itemsize > self._instances.size:
+            self._instances.orphan(n * INSTANCE_DTYPE.itemsize)
+        self._instances.write(np.ascontiguousarray(instances, dtype=INSTANCE_DTYPE).tobytes())
+        self.program["u_columns"].value = columns
+        self.program["u_tile"].value = float(self.size)
+        self.program["u_target"].value = (float(target_size[0]), float(target_size[1]))
+        self.ctx.enable(moderngl.DEPTH_TEST)
+        self.ctx.depth_func = "<="
+        if self.samples:
+            self.ctx.enable_direct(_GL_SAMPLE_ALPHA_TO_COVERAGE)
+        self.vao.render(moderngl.TRIANGLES, instances=n)
+        if self.samples:
+            self.ctx.disable_direct(_GL_SAMPLE_ALPHA_TO_COVERAGE)
+
+    def render(self, matrix: np.ndarray, translation: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Render N poses.
+
+        matrix: (N, 3, 3) float64, row vectors; translation: (N, 3) float64, canvas px.
+        out: optional preallocated (N, size, size, 3) uint8, C-contiguous.
+        Returns ``out``: (N, size, size, 3) uint8 RGB, rows top-down.
+        """
+        self._check_open()
+        instances = pose_instances(matrix, translation)
+        n, s = len(instances), self.size
+        if out is None:
+            out = np.empty((n, s, s, 3), dtype=np.uint8)
+        elif out.shape != (n, s, s, 3) or out.dtype != np.uint8:
+            raise ValueError(f"out must be ({n}, {s}, {s}, 3) uint8, got {out.shape} {out.dtype}")
+        cap = self.layout.capacity
+        for start in range(0, n, cap):
+            chunk = instances[start : start + cap]
+            self._draw_atlas(chunk)
+            self._read_tiles(len(chunk), out[start : start + len(chunk)])
+        return out
+
+    def _draw_atlas(self, instances: np.ndarray) -> None:
+        # Leave the binding as found, so that closing this renderer never strands one.
+        previous = self.ctx.fbo if self.ctx.fbo is not None else self.ctx.detect_framebuffer()
+        self.fbo.use()
+        bg = BACKGROUND / 255.0
+        self.fbo.clear(float(bg[0]), float(bg[1]), float(bg[2]), 1.0, depth=1.0)
+        self.fbo.viewport = (0, 0, *self.layout.target)
+        self.draw(instances, self.layout.target, self.layout.columns)
+        if self._resolve is not None:
+            self.ctx.copy_framebuffer(self._resolve, self.fbo)
+        previous.use()
+
+    def _read_tiles(self, n: int, out: np.ndarray) -> None:
+        """Read the top rows of tiles back and split them into images.
+
+        The one row flip of the project happens here: GL rows run bottom-up.
+        """
+        s, cols = self.size, self.layout.columns
+        used_rows = math.ceil(n / cols)
+        h = used_rows * s
+        source = self._resolve if self._resolve is not None else self.fbo
+        staging = self._staging[:h]
+        viewport = (0, self.layout.target[1] - h, self.layout.width, h)
+        source.read_into(staging, viewport=viewport, components=3, alignment=1)
+        upright = staging[::-1]  # (h, W, 3), image rows top-down
+        for r in range(used_rows):
+            count = min(cols, n - r * cols)
+            band = upright[r * s : (r + 1) * s].reshape(s, cols, s, 3)
+            np.copyto(out[r * cols : r * cols + count], band.transpose(1, 0, 2, 3)[:count])
+
+    # -- lifetime --------------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._released:
+            raise RuntimeError("this Renderer has been closed")
+
+    def close(self) -> None:
+        """Release the GL objects this renderer made. Safe to call twice."""
+        if self._released:
+            return
+        self._released = True
+        for obj in (
+            self.vao,
+            self.fbo,
+            self._resolve,
+            self._color,
+            self._depth,
+            self._resolve_color,
+            self._vertices,
+            self._instances,
+            self.program,
+        ):
+            if obj is not None:
+                obj.release()
+
+    def __enter__(self) -> Renderer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

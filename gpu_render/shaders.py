@@ -1,0 +1,72 @@
+"""Load GLSL programs from files by name; compile errors name the file and line."""
+
+from __future__ import annotations
+
+import re
+from importlib import resources
+from pathlib import Path
+
+import moderngl
+
+
+class ShaderError(RuntimeError):
+    """A shader file is missing or failed to compile or link."""
+
+
+_STAGES = (("vert", "vertex_shader"), ("frag", "fragment_shader"))
+
+
+def shader_dir() -> Path:
+    """The folder that holds the ``.vert``/``.frag`` files.
+
+    An installed wheel carries them as ``gpu_render/shaders``; a source checkout (and an
+    editable install) keeps them in the top-level ``shaders/``.
+    """
+    packaged = Path(str(resources.files("gpu_render"))) / "shaders"
+    if packaged.is_dir():
+        return packaged
+    checkout = Path(__file__).resolve().parent.parent / "shaders"
+    if checkout.is_dir():
+        return checkout
+    raise ShaderError(f"no shader folder: looked in {packaged} and {checkout}")
+
+
+def _locate(message: str, path: Path) -> str:
+    """Rewrite a driver's compile log so each error starts with ``file:line``."""
+    lines = []
+    for line in message.splitlines():
+        # Mesa: "0:12(3): error: ..."; NVIDIA: "0(12) : error ..."
+        m = re.match(r"\s*\d+[:(](\d+)[)(]", line)
+        lines.append(f"{path}:{m.group(1)}: {line.strip()}" if m else line)
+    return "\n".join(lines)
+
+
+def load_program(ctx: moderngl.Context, name: str, folder: Path | None = None) -> moderngl.Program:
+    """Compile and link ``{folder}/{name}.vert`` and ``{folder}/{name}.frag``.
+
+    folder: where the files are; default :func:`shader_dir`.
+    Raises ShaderError naming the file (and line, where the driver gives one).
+    """
+    folder = shader_dir() if folder is None else folder
+    sources: dict[str, str] = {}
+    paths: dict[str, Path] = {}
+    for ext, stage in _STAGES:
+        path = folder / f"{name}.{ext}"
+        try:
+            sources[stage] = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ShaderError(f"cannot read shader {path}: {exc.strerror}") from exc
+        paths[stage] = path
+    try:
+        return ctx.program(**sources)
+    except moderngl.Error as exc:
+        raise ShaderError(_explain(str(exc), paths)) from exc
+
+
+def _explain(message: str, paths: dict[str, Path]) -> str:
+    """Attach the right file to moderngl's message, which names the failing stage."""
+    for stage, path in paths.items():
+        if stage in message:
+            return f"{path}: compile error\n" + _locate(message, path)
+    names = " + ".join(str(p) for p in paths.values())
+    return f"{names}: {message.strip()}"
