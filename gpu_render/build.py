@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
 from .context import Headless, NoOpenGLError
 from .errors import OutputError, UsageError
 from .labels import clpr_labels, posed_corners, translation
-from .options import BuildOptions, parse_build_args
+from .options import BuildOptions, build_command, parse_build_args
+from .progress import Progress
 from .poses import clpr_euler, euler_to_matrix
 from .renderer import Renderer, default_batch
 from .writer import DatasetWriter, chunk_digest
@@ -72,21 +72,16 @@ def run_build(options: BuildOptions, progress: bool = True) -> BuildResult:
         writer = DatasetWriter(options, gl.renderer_name)
         done = writer.open(plan.labels)
         chunks = {k: (k * batch, min(n, (k + 1) * batch)) for k in range((n + batch - 1) // batch)}
-        todo = [k for k in chunks if k not in done]
-        already = sum(chunks[k][1] - chunks[k][0] for k in done if k in chunks)
+        mine = [k for k in chunks if writer.owns(k)]
+        todo = [k for k in mine if k not in done]
+        total = sum(chunks[k][1] - chunks[k][0] for k in mine)
+        already = total - sum(chunks[k][1] - chunks[k][0] for k in todo)
         renderers = {
             s: Renderer(gl.ctx, s, antialias=options.antialias, batch=min(batch, default_batch(s)))
             for s in options.sizes
         }
-        bar = tqdm(
-            total=n,
-            initial=already,
-            unit="pose",
-            desc="cLPR",
-            disable=not progress,
-            mininterval=0.5 if sys.stderr.isatty() else 15.0,
-            file=sys.stderr,
-        )
+        desc = "cLPR" if options.shard is None else f"cLPR shard {options.shard[0]}/{options.shard[1]}"
+        bar = Progress(total, already, desc, enabled=progress)
         pending: deque[tuple[int, list[Future[list[bytes]]]]] = deque()
 
         def settle_oldest() -> None:
@@ -121,7 +116,7 @@ def run_build(options: BuildOptions, progress: bool = True) -> BuildResult:
                 r.close()
         seconds = time.perf_counter() - t0
         writer.finalize(done, seconds)
-        return BuildResult(n, n - already, seconds, gl.renderer_name)
+        return BuildResult(total, total - already, seconds, gl.renderer_name)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -146,10 +141,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{PROG}: interrupted; re-run the same command to resume", file=sys.stderr)
         return 130
     sizes = ",".join(str(s) for s in options.sizes)
-    print(
-        f"built {result.built} of {result.poses} poses x sizes {sizes} ({options.format}) into {options.out} "
-        f"in {result.seconds:.1f} s: {result.rate:.0f} poses/s on {result.renderer}"
-    )
+    what = "poses" if options.shard is None else f"poses of shard {options.shard[0]}/{options.shard[1]}"
+    if result.built == 0:
+        print(f"{options.out} already holds all {result.poses} {what} x sizes {sizes} ({options.format}); nothing to do")
+    else:
+        print(
+            f"built {result.built} of {result.poses} {what} x sizes {sizes} ({options.format}) into {options.out} "
+            f"in {result.seconds:.1f} s: {result.rate:.0f} poses/s on {result.renderer}"
+        )
+    if options.shard is not None:
+        seal = build_command(options.dataset_signature(), options.out)
+        print(f"when all {options.shard[1]} shards are in {options.out}, seal the dataset with: {seal}")
     return 0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import shlex
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ class BuildOptions:
     batch: poses per chunk; a chunk is rendered, encoded and recorded as one unit.
     device: EGL device index. antialias: MSAA instead of 2018's aliased look.
     workers: encoder threads. overwrite: replace an existing dataset of other options.
+    shard: (K, N) to build only chunks k with k % N == K, or None for all.
     """
 
     step: float = 0.1
@@ -41,6 +43,7 @@ class BuildOptions:
     antialias: bool = False
     workers: int = 1
     overwrite: bool = False
+    shard: tuple[int, int] | None = None
 
     @property
     def grid_poses(self) -> int:
@@ -58,6 +61,7 @@ class BuildOptions:
         return {
             "poses": "clpr",
             "step": self.step,
+            "limit": self.limit,
             "pose_count": self.pose_count,
             "sizes": list(self.sizes),
             "format": self.format,
@@ -69,7 +73,24 @@ class BuildOptions:
         d = asdict(self)
         d["out"] = str(self.out)
         d["sizes"] = list(self.sizes)
+        d["shard"] = None if self.shard is None else f"{self.shard[0]}/{self.shard[1]}"
         return d
+
+
+def build_command(signature: dict[str, Any], out: Path | str) -> str:
+    """The ``python -m gpu_render.build`` command line that builds a dataset of ``signature``."""
+    args = ["python -m gpu_render.build", f"--step {signature['step']!r}"]
+    if signature.get("limit") is not None:
+        args.append(f"--limit {signature['limit']}")
+    args += [
+        f"--sizes {','.join(str(s) for s in signature['sizes'])}",
+        f"--format {signature['format']}",
+        f"--batch {signature['batch']}",
+    ]
+    if signature.get("antialias"):
+        args.append("--antialias")
+    args.append(f"--out {shlex.quote(str(out))}")
+    return " ".join(args)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -123,6 +144,17 @@ def _at_least(low: int):
     return parse
 
 
+def _shard(text: str) -> tuple[int, int]:
+    k, sep, n = text.partition("/")
+    try:
+        shard, count = int(k), int(n)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"takes K/N, e.g. 0/4, got {text!r}") from None
+    if not sep or count < 1 or not 0 <= shard < count:
+        raise argparse.ArgumentTypeError(f"takes K/N with 0 <= K < N, got {text!r}")
+    return shard, count
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="python -m gpu_render.build",
@@ -140,12 +172,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers", type=_at_least(1), default=os.cpu_count() or 1, help="encoder threads (default: cores)"
     )
     p.add_argument("--overwrite", action="store_true", help="replace a dataset in OUT built with other options")
+    p.add_argument("--shard", type=_shard, default=None, help="build only shard K of N (K/N, 0-based); jpg and png")
     return p
 
 
 def parse_build_args(argv: list[str] | None = None) -> BuildOptions:
     """Parse command-line arguments; raises UsageError with a one-line message."""
-    ns = build_parser().parse_args(argv)
+    parser = build_parser()
+    ns = parser.parse_args(argv)
+    if ns.shard is not None and ns.format == "npy":
+        parser.error("--shard needs --format jpg or png: npy keeps one file per size, which shards cannot share")
+    if ns.shard is not None and ns.overwrite:
+        parser.error("--overwrite cannot be combined with --shard: replace the dataset with a plain build first")
     return BuildOptions(
         step=ns.step,
         sizes=ns.sizes,
@@ -157,4 +195,5 @@ def parse_build_args(argv: list[str] | None = None) -> BuildOptions:
         antialias=ns.antialias,
         workers=ns.workers,
         overwrite=ns.overwrite,
+        shard=ns.shard,
     )

@@ -6,10 +6,13 @@ Layout of OUT:
     {size}/cube1_index_{i+1}.jpg   (or .png) one image per pose, 1-based names as in 2018
     images_{size}.npy              format npy: uint8 (N, S, S, 3), memory-mappable
     .progress/chunk_{k}.json       while building: one record per finished chunk
+    shards/part-{K}-of-{N}.json    while building with --shard K/N: that shard's manifest part
 
 Every file appears under its final name only when complete: it is written under a
 temporary name in the same folder, then renamed. A chunk is recorded only after all of its
 files are in place, so a build killed at any moment resumes by redoing unrecorded chunks.
+Shards write disjoint chunks, records and parts; a plain build of the same options then
+finds every chunk recorded and seals the dataset with labels.npy and manifest.json.
 """
 
 from __future__ import annotations
@@ -27,13 +30,14 @@ import numpy as np
 
 from . import __version__
 from .encode import ENCODERS
-from .errors import OutputError, UsageError
+from .errors import UsageError
 from .options import BuildOptions
 
 GENERATOR = "gpu_render"
 MANIFEST = "manifest.json"
 LABELS = "labels.npy"
 PROGRESS = ".progress"
+SHARDS = "shards"
 TMP_MARK = ".tmp-"
 
 
@@ -50,8 +54,30 @@ def npy_path(out: Path, size: int) -> Path:
     return out / f"images_{size}.npy"
 
 
+def partial_path(path: Path) -> Path:
+    """Where an npy image file grows until the build is complete."""
+    return path.with_name(path.name + ".partial")
+
+
+def part_path(out: Path, shard: int, count: int) -> Path:
+    return out / SHARDS / f"part-{shard}-of-{count}.json"
+
+
+def is_temporary(name: str) -> bool:
+    return name.startswith(".") and TMP_MARK in name
+
+
+_tmp_tag = str(os.getpid())
+
+
+def set_temporary_tag(tag: str) -> None:
+    """Name this process's temporaries ``.{name}.tmp-{tag}-{pid}`` (shards clean only their own)."""
+    global _tmp_tag
+    _tmp_tag = f"{tag}-{os.getpid()}"
+
+
 def _tmp_name(path: Path) -> Path:
-    return path.with_name(f".{path.name}{TMP_MARK}{os.getpid()}")
+    return path.with_name(f".{path.name}{TMP_MARK}{_tmp_tag}")
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -81,18 +107,37 @@ def atomic_save_npy(path: Path, array: np.ndarray) -> None:
         raise
 
 
-def read_manifest(out: Path) -> dict[str, Any] | None:
-    """The manifest of OUT, or None when there is none. Raises UsageError if unreadable."""
-    path = out / MANIFEST
-    if not path.exists():
-        return None
+def _read_json(path: Path, what: str) -> dict[str, Any]:
     try:
-        manifest = json.loads(path.read_text())
+        data = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
-        raise UsageError(f"{path} is not a readable gpu_render manifest ({exc})") from None
-    if not isinstance(manifest, dict) or manifest.get("generator") != GENERATOR:
-        raise UsageError(f"{out} holds a manifest.json that gpu_render did not write; choose another --out")
-    return manifest
+        raise UsageError(f"{path} is not a readable gpu_render {what} ({exc})") from None
+    if not isinstance(data, dict) or data.get("generator") != GENERATOR:
+        raise UsageError(f"{path} was not written by gpu_render; choose another --out")
+    return data
+
+
+def read_manifest(out: Path) -> dict[str, Any] | None:
+    """The manifest of OUT, or None when there is none. Raises UsageError if it is not ours."""
+    path = out / MANIFEST
+    return _read_json(path, "manifest") if path.exists() else None
+
+
+def read_parts(out: Path) -> list[dict[str, Any]]:
+    """The shard manifest parts in OUT (none for unsharded builds)."""
+    folder = out / SHARDS
+    return [_read_json(p, "shard part") for p in sorted(folder.glob("part-*.json"))] if folder.is_dir() else []
+
+
+def read_progress(out: Path) -> dict[int, dict[str, Any]]:
+    """Chunk records of a build in progress, by chunk index."""
+    done: dict[int, dict[str, Any]] = {}
+    folder = out / PROGRESS
+    if folder.is_dir():
+        for p in folder.glob("chunk_*.json"):
+            record = json.loads(p.read_text())
+            done[int(record["chunk"])] = record
+    return done
 
 
 def chunk_digest(file_digests: Iterable[bytes]) -> str:
@@ -103,20 +148,31 @@ def chunk_digest(file_digests: Iterable[bytes]) -> str:
     return h.hexdigest()
 
 
+def file_digest(data: bytes) -> bytes:
+    """The per-file sha256 that :func:`chunk_digest` combines (for npy: the image's raw bytes)."""
+    return hashlib.sha256(data).digest()
+
+
 class DatasetWriter:
-    """Writes one build into OUT. Thread-safe for :meth:`write_images` on distinct poses."""
+    """Writes one build (or one shard of it) into OUT.
+
+    :meth:`write_images` is thread-safe for distinct poses; everything else runs on the
+    build's main thread.
+    """
 
     def __init__(self, options: BuildOptions, renderer: str) -> None:
         self.options = options
         self.out = options.out
         self.renderer = renderer
+        self.shard = options.shard
         self._npy: dict[int, np.memmap] = {}
-        self.started = time.time()
+        if self.shard is not None:
+            set_temporary_tag(f"s{self.shard[0]}of{self.shard[1]}")
 
     # -- opening ---------------------------------------------------------------------------
 
     def open(self, labels: np.ndarray) -> dict[int, dict[str, Any]]:
-        """Check OUT, start or resume the build there. Returns the chunks already done.
+        """Check OUT, then start or resume the build there. Returns the chunks already done.
 
         Raises UsageError when OUT is a file, not writable, holds something that is not a
         gpu_render dataset, or holds one built with other options (without --overwrite).
@@ -125,8 +181,9 @@ class DatasetWriter:
         if out.exists() and not out.is_dir():
             raise UsageError(f"--out {out} is a file, not a folder")
         existing = read_manifest(out) if out.is_dir() else None
-        if out.is_dir() and existing is None:
-            foreign = sorted(p.name for p in out.iterdir())
+        parts = read_parts(out) if out.is_dir() else []
+        if out.is_dir() and existing is None and not parts:
+            foreign = sorted(p.name for p in out.iterdir() if not is_temporary(p.name) and p.name != PROGRESS)
             if foreign:
                 raise UsageError(
                     f"--out {out} holds files that are not a gpu_render dataset ({', '.join(foreign[:3])}"
@@ -134,35 +191,48 @@ class DatasetWriter:
                 )
         try:
             out.mkdir(parents=True, exist_ok=True)
-            probe = out / f".probe{TMP_MARK}{os.getpid()}"
+            probe = _tmp_name(out / "probe")
             probe.write_bytes(b"")
             probe.unlink()
         except OSError as exc:
             raise UsageError(f"--out {out} is not writable: {exc.strerror or exc}") from None
 
         signature = self.options.dataset_signature()
-        if existing is not None and existing.get("signature") != signature:
+        found = [m for m in [existing, *parts] if m is not None and m.get("signature") != signature]
+        if found:
             if not self.options.overwrite:
                 raise UsageError(
-                    f"--out {out} holds a dataset built with other options ({_differences(existing.get('signature'), signature)}); "
+                    f"--out {out} holds a dataset built with other options "
+                    f"({_differences(found[0].get('signature'), signature)}); "
                     "use the same options to resume, another --out, or --overwrite to replace it"
                 )
-            self._remove_dataset(existing)
-            existing = None
+            for m in found:
+                self._remove_dataset(m)
+            existing, parts = None, []
 
-        done: dict[int, dict[str, Any]] = {}
-        if existing is not None:
-            if existing.get("complete"):
-                done = {int(k): v for k, v in existing.get("chunks", {}).items()}
-            else:
-                done = self._read_progress()
-        self._write_manifest(complete=False, chunks=done)
+        if existing is not None and existing.get("complete"):
+            done = {int(k): v for k, v in existing.get("chunks", {}).items()}
+        else:
+            done = read_progress(out)
+        self._write_record(complete=False, chunks=self._own(done))
         (out / PROGRESS).mkdir(exist_ok=True)
         self._remove_stale_temporaries()
-        if not (out / LABELS).exists() or not np.array_equal(np.load(out / LABELS, mmap_mode="r"), labels):
+        if self.writes_labels and not _same_npy(out / LABELS, labels):
             atomic_save_npy(out / LABELS, labels)
         self._prepare_images(resume=bool(done))
         return done
+
+    @property
+    def writes_labels(self) -> bool:
+        """Unsharded builds and shard 0 write labels.npy; other shards leave it alone."""
+        return self.shard is None or self.shard[0] == 0
+
+    def owns(self, chunk: int) -> bool:
+        """Whether this build (or shard) is the one to write ``chunk``."""
+        return self.shard is None or chunk % self.shard[1] == self.shard[0]
+
+    def _own(self, chunks: dict[int, dict[str, Any]]) -> dict[int, dict[str, Any]]:
+        return {k: v for k, v in chunks.items() if self.owns(k)}
 
     def _remove_dataset(self, manifest: dict[str, Any]) -> None:
         """--overwrite: remove what an earlier build wrote, and nothing else."""
@@ -171,29 +241,26 @@ class DatasetWriter:
             folder = self.out / str(int(size))
             if folder.is_dir():
                 shutil.rmtree(folder)
-            for p in (npy_path(self.out, int(size)), _partial(npy_path(self.out, int(size)))):
+            for p in (npy_path(self.out, int(size)), partial_path(npy_path(self.out, int(size)))):
                 p.unlink(missing_ok=True)
-        if (self.out / PROGRESS).is_dir():
-            shutil.rmtree(self.out / PROGRESS)
+        for folder in (self.out / PROGRESS, self.out / SHARDS):
+            if folder.is_dir():
+                shutil.rmtree(folder)
         (self.out / LABELS).unlink(missing_ok=True)
-
-    def _read_progress(self) -> dict[int, dict[str, Any]]:
-        done = {}
-        folder = self.out / PROGRESS
-        if folder.is_dir():
-            for p in folder.glob("chunk_*.json"):
-                record = json.loads(p.read_text())
-                done[int(record["chunk"])] = record
-        return done
+        (self.out / MANIFEST).unlink(missing_ok=True)
 
     def _remove_stale_temporaries(self) -> None:
-        """Delete temporary files a killed build left behind (they never carry final names)."""
-        folders = [self.out, self.out / PROGRESS] + [self.out / str(s) for s in self.options.sizes]
+        """Delete temporaries a killed build left behind (they never carry final names).
+
+        A shard deletes only its own, since other shards may be writing beside it.
+        """
+        own = f"{TMP_MARK}{_tmp_tag.rsplit('-', 1)[0]}-" if self.shard is not None else TMP_MARK
+        folders = [self.out, self.out / PROGRESS, self.out / SHARDS] + [self.out / str(s) for s in self.options.sizes]
         for folder in folders:
             if folder.is_dir():
                 with os.scandir(folder) as entries:
                     for entry in entries:
-                        if entry.name.startswith(".") and TMP_MARK in entry.name:
+                        if is_temporary(entry.name) and own in entry.name:
                             os.unlink(entry.path)
 
     def _prepare_images(self, resume: bool) -> None:
@@ -201,38 +268,40 @@ class DatasetWriter:
         for size in self.options.sizes:
             if self.options.format == "npy":
                 final = npy_path(self.out, size)
-                partial = _partial(final)
+                partial = partial_path(final)
                 shape = (n, size, size, 3)
                 if resume and partial.exists():
-                    self._npy[size] = np.lib.format.open_memmap(partial, mode="r+")
-                    if self._npy[size].shape != shape:
-                        raise UsageError(f"{partial} has shape {self._npy[size].shape}, expected {shape}")
+                    mm = np.lib.format.open_memmap(partial, mode="r+")
+                    if mm.shape != shape:
+                        raise UsageError(f"{partial} has shape {mm.shape}, expected {shape}")
                 elif not final.exists():
-                    self._npy[size] = np.lib.format.open_memmap(partial, mode="w+", dtype=np.uint8, shape=shape)
+                    mm = np.lib.format.open_memmap(partial, mode="w+", dtype=np.uint8, shape=shape)
+                else:
+                    continue
+                _claim_space(partial)
+                self._npy[size] = mm
             else:
                 (self.out / str(size)).mkdir(exist_ok=True)
 
     # -- writing ---------------------------------------------------------------------------
 
     def write_images(self, size: int, start: int, images: np.ndarray) -> list[bytes]:
-        """Write poses ``start .. start+len(images)-1`` at ``size``; return each file's sha256.
+        """Write poses ``start .. start+len(images)-1`` at ``size``; return each file's digest.
 
         images: (n, size, size, 3) uint8 RGB, rows top-down. Runs in encoder threads.
         """
-        digests = []
         fmt = self.options.format
         if fmt == "npy":
             target = self._npy.get(size)
             if target is not None:
                 target[start : start + len(images)] = images
-            for image in images:
-                digests.append(hashlib.sha256(image.tobytes()).digest())
-            return digests
+            return [file_digest(image.tobytes()) for image in images]
         encode = ENCODERS[fmt]
+        digests = []
         for k, image in enumerate(images):
             data = encode(image)
             atomic_write_bytes(image_path(self.out, size, start + k, fmt), data)
-            digests.append(hashlib.sha256(data).digest())
+            digests.append(file_digest(data))
         return digests
 
     def finish_chunk(self, chunk: int, start: int, stop: int, digest: str) -> dict[str, Any]:
@@ -242,18 +311,26 @@ class DatasetWriter:
         return record
 
     def finalize(self, chunks: dict[int, dict[str, Any]], seconds: float) -> None:
-        """Move npy files to their final names and write the complete manifest."""
+        """Seal the build: npy files to their final names and the complete manifest.
+
+        A shard instead marks its part complete; the dataset is sealed by a plain build.
+        """
+        if self.shard is not None:
+            self._write_record(complete=True, chunks=self._own(chunks), seconds=seconds)
+            return
         for size, mm in self._npy.items():
             mm.flush()
-            del mm
-            os.replace(_partial(npy_path(self.out, size)), npy_path(self.out, size))
+            os.replace(partial_path(npy_path(self.out, size)), npy_path(self.out, size))
         self._npy.clear()
-        self._write_manifest(complete=True, chunks=chunks, seconds=seconds)
-        shutil.rmtree(self.out / PROGRESS)
+        self._write_record(complete=True, chunks=chunks, seconds=seconds)
+        for folder in (self.out / PROGRESS, self.out / SHARDS):
+            if folder.is_dir():
+                shutil.rmtree(folder)
 
-    def _write_manifest(self, complete: bool, chunks: dict[int, dict[str, Any]], seconds: float | None = None) -> None:
+    def _write_record(self, complete: bool, chunks: dict[int, dict[str, Any]], seconds: float | None = None) -> None:
+        """Write manifest.json, or this shard's part of it."""
         o = self.options
-        manifest = {
+        record = {
             "generator": GENERATOR,
             "version": __version__,
             "complete": complete,
@@ -267,11 +344,31 @@ class DatasetWriter:
             "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()) if complete else None,
             "chunks": {str(k): chunks[k] for k in sorted(chunks)},
         }
-        atomic_write_json(self.out / MANIFEST, manifest)
+        if self.shard is None:
+            atomic_write_json(self.out / MANIFEST, record)
+        else:
+            record["shard"] = list(self.shard)
+            (self.out / SHARDS).mkdir(exist_ok=True)
+            atomic_write_json(part_path(self.out, *self.shard), record)
 
 
-def _partial(path: Path) -> Path:
-    return path.with_name(path.name + ".partial")
+def _claim_space(path: Path) -> None:
+    """Allocate a sparse file's blocks now: a full disk is then a clean ENOSPC naming the file,
+    rather than a SIGBUS later when a page of its memory mapping is first written."""
+    with open(path, "r+b") as f:
+        try:
+            os.posix_fallocate(f.fileno(), 0, os.path.getsize(path))
+        except OSError as exc:
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
+
+
+def _same_npy(path: Path, array: np.ndarray) -> bool:
+    if not path.exists():
+        return False
+    try:
+        return bool(np.array_equal(np.load(path, mmap_mode="r"), array))
+    except (OSError, ValueError):
+        return False
 
 
 def _differences(old: Any, new: dict[str, Any]) -> str:

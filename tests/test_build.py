@@ -136,7 +136,7 @@ def test_rerun_of_a_complete_build_writes_nothing(tmp_path: Path) -> None:
     assert run_module("gpu_render.build", *args).code == 0
     before = {p: p.stat().st_mtime_ns for p in (out / "32").iterdir()}
     again = run_module("gpu_render.build", *args)
-    assert again.code == 0 and "built 0 of 20 poses" in again.out
+    assert again.code == 0 and "already holds all 20 poses" in again.out
     assert {p: p.stat().st_mtime_ns for p in (out / "32").iterdir()} == before
 
 
@@ -202,7 +202,7 @@ def test_out_holds_something_else(tmp_path: Path) -> None:
     assert sorted(p.name for p in out.iterdir()) == ["holiday.jpg"]
     (out / "manifest.json").write_text('{"generator": "someone else"}')
     r = run_module("gpu_render.build", "--step", "1.0", "--out", out)
-    assert r.code == 2 and "did not write" in r.one_line_error()
+    assert r.code == 2 and "was not written by gpu_render" in r.one_line_error()
 
 
 def test_other_options_refuse_to_mix(tmp_path: Path) -> None:

@@ -1,0 +1,240 @@
+"""``python -m gpu_render.verify OUT``: is this dataset complete and correct?
+
+Checks the manifest, that every expected file exists and decodes (``--sample K``: a random
+K poses), that each chunk's checksum matches its files (full check only), the labels against
+a fresh computation, and a sample of images against the CPU reference renderer. Prints a
+short report; exit 0 when complete and correct, 1 with the list of problems otherwise, and
+2 when OUT is not a dataset at all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from . import reference
+from .errors import UsageError
+from .labels import clpr_labels, posed_corners
+from .options import build_command
+from .poses import clpr_euler, euler_to_matrix
+from .writer import (
+    LABELS,
+    chunk_digest,
+    file_digest,
+    image_path,
+    npy_path,
+    read_manifest,
+    read_parts,
+    read_progress,
+)
+
+PROG = "gpu_render.verify"
+LABEL_TOLERANCE = 1e-9
+#: Minimum share of agreeing pixels (no channel off by more than 8) per re-rendered image.
+REFERENCE_AGREEMENT = {"png": 0.999, "npy": 0.999, "jpg": 0.99}
+ANTIALIAS_AGREEMENT = 0.95  # the reference is aliased; MSAA blends one pixel along each edge
+CHANNEL_TOLERANCE = 8
+
+
+@dataclass
+class Report:
+    lines: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    def say(self, line: str) -> None:
+        self.lines.append(line)
+
+    def problem(self, line: str) -> None:
+        self.problems.append(line)
+
+
+def _decode(path: Path, size: int) -> tuple[np.ndarray | None, bytes | None, str | None]:
+    """Read and decode one image file: (pixels, raw bytes, problem)."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None, None, f"{path}: missing"
+    except OSError as exc:
+        return None, None, f"{path}: unreadable ({exc.strerror})"
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            im.load()
+            pixels = np.asarray(im.convert("RGB"))
+    except (OSError, ValueError, SyntaxError) as exc:
+        return None, data, f"{path}: does not decode ({exc})"
+    if pixels.shape != (size, size, 3):
+        return None, data, f"{path}: is {pixels.shape[1]}x{pixels.shape[0]}, expected {size}x{size}"
+    return pixels, data, None
+
+
+def verify(out: Path, sample: int | None = None, reference_poses: int = 4, seed: int = 0, workers: int = 2) -> Report:
+    """Check the dataset in ``out``; raises UsageError when it is not a gpu_render dataset."""
+    if not out.is_dir():
+        raise UsageError(f"{out} is not a folder")
+    report = Report()
+    manifest = read_manifest(out)
+    parts = read_parts(out)
+    if manifest is None and not parts:
+        raise UsageError(f"{out} holds no gpu_render manifest: not a dataset built by gpu_render")
+    head: dict[str, Any] = manifest if manifest is not None else parts[0]
+    sig = head.get("signature")
+    if not isinstance(sig, dict) or sig.get("poses") != "clpr":
+        raise UsageError(f"{out}/manifest.json has no dataset signature this version understands")
+    n, sizes, fmt, batch = int(sig["pose_count"]), [int(s) for s in sig["sizes"]], sig["format"], int(sig["batch"])
+    report.say(f"{out}: {n} poses x sizes {','.join(map(str, sizes))} ({fmt}), built by gpu_render {head.get('version')}")
+
+    # -- completeness ---------------------------------------------------------------------
+    chunks = {k: (k * batch, min(n, (k + 1) * batch)) for k in range((n + batch - 1) // batch)}
+    complete = manifest is not None and manifest.get("complete") is True
+    recorded = {int(k): v for k, v in manifest.get("chunks", {}).items()} if complete else read_progress(out)
+    missing = [k for k in chunks if k not in recorded]
+    if not complete:
+        lost = sum(chunks[k][1] - chunks[k][0] for k in missing)
+        how = build_command(sig, out)
+        if lost:
+            report.problem(f"incomplete: {lost} of {n} poses are missing; complete them with: {how}")
+        else:
+            report.problem(f"every chunk is built but the dataset is not sealed; seal it with: {how}")
+
+    # -- labels -----------------------------------------------------------------------------
+    euler = clpr_euler(float(sig["step"]), 0, n)
+    expected = clpr_labels(euler, posed_corners(euler_to_matrix(euler)))
+    labels_path = out / LABELS
+    try:
+        labels = np.load(labels_path)
+    except FileNotFoundError:
+        report.problem(f"{labels_path}: missing")
+    except (OSError, ValueError) as exc:
+        report.problem(f"{labels_path}: unreadable ({exc})")
+    else:
+        if labels.shape != expected.shape or labels.dtype != np.float64:
+            report.problem(f"{labels_path}: {labels.dtype} {labels.shape}, expected float64 {expected.shape}")
+        else:
+            bad = np.flatnonzero((np.abs(labels - expected) > LABEL_TOLERANCE).any(axis=(1, 2)))
+            if len(bad):
+                shown = ", ".join(map(str, bad[:5])) + (", ..." if len(bad) > 5 else "")
+                report.problem(f"{labels_path}: {len(bad)} rows differ from the spec (rows {shown})")
+            else:
+                report.say(f"labels: {n} x 8 x 6 equal a fresh computation (within {LABEL_TOLERANCE})")
+
+    # -- files ------------------------------------------------------------------------------
+    rng = np.random.default_rng(seed)
+    poses = np.arange(n) if sample is None or sample >= n else np.sort(rng.choice(n, sample, replace=False))
+    decoded: dict[int, dict[int, np.ndarray]] = {s: {} for s in sizes}
+    digests: dict[int, dict[int, bytes]] = {s: {} for s in sizes}
+    keep = set(rng.choice(poses, min(reference_poses, len(poses)), replace=False).tolist()) if len(poses) else set()
+    for size in sizes:
+        if fmt == "npy":
+            path = npy_path(out, size)
+            try:
+                images = np.load(path, mmap_mode="r")
+            except FileNotFoundError:
+                report.problem(f"{path}: missing")
+                continue
+            except (OSError, ValueError) as exc:
+                report.problem(f"{path}: unreadable ({exc})")
+                continue
+            if images.shape != (n, size, size, 3) or images.dtype != np.uint8:
+                report.problem(f"{path}: {images.dtype} {images.shape}, expected uint8 {(n, size, size, 3)}")
+                continue
+            for i in poses:
+                if sample is None:
+                    digests[size][int(i)] = file_digest(np.ascontiguousarray(images[i]).tobytes())
+                if int(i) in keep:
+                    decoded[size][int(i)] = np.asarray(images[i])
+            continue
+
+        def check(i: int, size: int = size) -> tuple[int, np.ndarray | None, bytes | None, str | None]:
+            return (i, *_decode(image_path(out, size, i, fmt), size))
+
+        with ThreadPoolExecutor(workers) as pool:
+            for i, pixels, data, problem in pool.map(check, poses.tolist(), chunksize=64):
+                if problem:
+                    report.problem(problem)
+                if data is not None and sample is None:
+                    digests[size][i] = file_digest(data)
+                if pixels is not None and i in keep:
+                    decoded[size][i] = pixels
+    checked = f"all {n}" if sample is None else f"a random {len(poses)} of {n}"
+    report.say(f"files: {checked} poses checked at {len(sizes)} size(s)")
+
+    # -- checksums (full check only) --------------------------------------------------------
+    if sample is None:
+        mismatched = []
+        for k, record in sorted(recorded.items()):
+            if k not in chunks:
+                continue
+            start, stop = chunks[k]
+            files = [digests[s].get(i) for s in sizes for i in range(start, stop)]
+            if any(d is None for d in files):
+                continue  # already reported as missing or unreadable
+            if chunk_digest(files) != record.get("sha256"):
+                mismatched.append(k)
+        for k in mismatched:
+            report.problem(
+                f"chunk {k} (poses {chunks[k][0]}..{chunks[k][1] - 1}): files differ from the checksum the build recorded"
+            )
+        if not mismatched:
+            report.say(f"checksums: {len(recorded)} chunk(s) match the manifest")
+
+    # -- reference re-render --------------------------------------------------------------
+    floor = ANTIALIAS_AGREEMENT if sig.get("antialias") else REFERENCE_AGREEMENT[fmt]
+    scores = []
+    for size in sizes:
+        for i, pixels in sorted(decoded[size].items()):
+            want = reference.render_one(expected[i, :, :3], size)
+            close = (np.abs(pixels.astype(np.int16) - want.astype(np.int16)) <= CHANNEL_TOLERANCE).all(axis=-1)
+            score = float(close.mean())
+            scores.append(score)
+            if score < floor:
+                path = npy_path(out, size) if fmt == "npy" else image_path(out, size, i, fmt)
+                report.problem(f"{path}: pose {i} agrees with the CPU reference on only {score:.2%} of pixels")
+    if scores:
+        report.say(
+            f"reference: {len(scores)} image(s) re-rendered on the CPU agree on {np.mean(scores):.3%} of pixels "
+            f"(lowest {min(scores):.3%}, floor {floor:.1%})"
+        )
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    class Parser(argparse.ArgumentParser):
+        def error(self, message: str) -> None:  # type: ignore[override]
+            raise UsageError(message)
+
+    p = Parser(prog="python -m gpu_render.verify", description=__doc__.splitlines()[0])
+    p.add_argument("out", type=Path, help="the dataset folder")
+    p.add_argument("--sample", type=int, default=None, help="check a random K poses instead of all")
+    p.add_argument("--reference", type=int, default=4, help="poses to re-render on the CPU (default 4)")
+    p.add_argument("--seed", type=int, default=0)
+    try:
+        a = p.parse_args(argv)
+        if a.sample is not None and a.sample < 1:
+            raise UsageError("--sample must be at least 1")
+        if a.reference < 0:
+            raise UsageError("--reference must be at least 0")
+        report = verify(a.out, a.sample, a.reference, a.seed)
+    except UsageError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    for line in report.lines:
+        print(line)
+    if report.problems:
+        print(f"FAILED: {len(report.problems)} problem(s):")
+        for line in report.problems:
+            print(f"  {line}")
+        return 1
+    print("OK: complete and correct")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
