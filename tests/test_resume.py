@@ -213,7 +213,7 @@ def test_real_full_disk_stops_cleanly_and_resumes(tmp_path: Path, clean: dict[st
         assert r.code == 2
         line = r.one_line_error()
         assert "No space left on device" in line and "re-run the same command" in line
-        subprocess.run(["mount", "-o", "remount,size=64m", str(disk)], check=True)
+        subprocess.run(["mount", "-o", "remount,size=256m", str(disk)], check=True)
         r = run_module("gpu_render.build", *ARGS, "--format", fmt, "--out", out)
         assert r.code == 0, r.err
         assert_same_dataset(out, clean[fmt])
