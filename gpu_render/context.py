@@ -73,3 +73,72 @@ class Headless:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class NoDisplayError(RuntimeError):
+    """A window was asked for, but there is no display to open it on."""
+
+
+NO_DISPLAY_HINT = (
+    "run it under a virtual display (`xvfb-run -a python -m gpu_render.preview ...`) "
+    "or use the headless build (`python -m gpu_render.build`)"
+)
+
+
+class Window:
+    """A glfw window with an OpenGL 3.3 core context, for the interactive preview.
+
+    width, height: requested window size in screen coordinates. visible: show it on screen.
+    ``ctx`` draws into the window; :meth:`framebuffer_size` is its size in pixels.
+    """
+
+    def __init__(self, width: int, height: int, title: str, visible: bool = True) -> None:
+        import glfw  # only windowed use needs it loaded
+
+        self._glfw = glfw
+        glfw.ERROR_REPORTING = "raise"  # errors become exceptions here, never stray warnings
+        try:
+            glfw.init()
+        except glfw.GLFWError as exc:
+            raise NoDisplayError(f"no display ({_glfw_reason(exc)}); {NO_DISPLAY_HINT}") from None
+        glfw.window_hint(glfw.CONTEXT_VERSION_MAJOR, 3)
+        glfw.window_hint(glfw.CONTEXT_VERSION_MINOR, 3)
+        glfw.window_hint(glfw.OPENGL_PROFILE, glfw.OPENGL_CORE_PROFILE)
+        glfw.window_hint(glfw.OPENGL_FORWARD_COMPAT, True)
+        glfw.window_hint(glfw.VISIBLE, visible)
+        try:
+            self.handle = glfw.create_window(width, height, title, None, None)
+        except glfw.GLFWError as exc:
+            glfw.terminate()
+            raise NoOpenGLError(f"cannot open an OpenGL 3.3 window ({_glfw_reason(exc)}); {INSTALL_HINT}") from None
+        glfw.make_context_current(self.handle)
+        glfw.swap_interval(1)
+        self.ctx = moderngl.create_context(require=MIN_GL_VERSION)
+        _check_version(self.ctx, "the window's context")
+
+    def window_size(self) -> tuple[int, int]:
+        """The window's size in screen coordinates (what cursor positions are measured in)."""
+        w, h = self._glfw.get_window_size(self.handle)
+        return int(w), int(h)
+
+    def framebuffer_size(self) -> tuple[int, int]:
+        """The drawable size in pixels (differs from the window size on HiDPI screens)."""
+        w, h = self._glfw.get_framebuffer_size(self.handle)
+        return int(w), int(h)
+
+    def close(self) -> None:
+        self.ctx.release()
+        self._glfw.destroy_window(self.handle)
+        self._glfw.terminate()
+
+    def __enter__(self) -> Window:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _glfw_reason(exc: Exception) -> str:
+    text = str(exc)
+    m = re.search(r"b['\"](.*)['\"]", text)
+    return m.group(1) if m else text

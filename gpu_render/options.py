@@ -93,14 +93,14 @@ def build_command(signature: dict[str, Any], out: Path | str) -> str:
     return " ".join(args)
 
 
-class _Parser(argparse.ArgumentParser):
+class Parser(argparse.ArgumentParser):
     """argparse, but every error is one line and raises UsageError instead of exiting."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UsageError(message)
 
 
-def _step(text: str) -> float:
+def step_type(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
@@ -115,7 +115,7 @@ def _step(text: str) -> float:
     return value
 
 
-def _sizes(text: str) -> tuple[int, ...]:
+def sizes_type(text: str) -> tuple[int, ...]:
     sizes = []
     for part in text.split(","):
         part = part.strip()
@@ -131,7 +131,7 @@ def _sizes(text: str) -> tuple[int, ...]:
     return tuple(sorted(sizes))
 
 
-def _at_least(low: int):
+def at_least(low: int):
     def parse(text: str) -> int:  # argparse names the option in its message
         try:
             value = int(text)
@@ -144,7 +144,7 @@ def _at_least(low: int):
     return parse
 
 
-def _shard(text: str) -> tuple[int, int]:
+def shard_type(text: str) -> tuple[int, int]:
     k, sep, n = text.partition("/")
     try:
         shard, count = int(k), int(n)
@@ -156,23 +156,23 @@ def _shard(text: str) -> tuple[int, int]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(
+    p = Parser(
         prog="python -m gpu_render.build",
         description="Render the cLPR dataset (images + N x 8 x 6 labels) on the GPU.",
     )
-    p.add_argument("--step", type=_step, default=0.1, help="grid step in radians (default 0.1: 250047 poses)")
-    p.add_argument("--sizes", type=_sizes, default=DEFAULT_SIZES, help="image sizes, px (default 32,64,128,256)")
+    p.add_argument("--step", type=step_type, default=0.1, help="grid step in radians (default 0.1: 250047 poses)")
+    p.add_argument("--sizes", type=sizes_type, default=DEFAULT_SIZES, help="image sizes, px (default 32,64,128,256)")
     p.add_argument("--format", choices=FORMATS, default="jpg", help="jpg (quality 100, 4:4:4), png or npy")
     p.add_argument("--out", type=Path, default=Path("clpr"), help="output folder (default ./clpr)")
-    p.add_argument("--limit", type=_at_least(1), default=None, help="build only the first N poses")
-    p.add_argument("--batch", type=_at_least(1), default=DEFAULT_BATCH, help="poses per chunk (default 1024)")
-    p.add_argument("--device", type=_at_least(0), default=0, help="EGL device index (default 0)")
+    p.add_argument("--limit", type=at_least(1), default=None, help="build only the first N poses")
+    p.add_argument("--batch", type=at_least(1), default=DEFAULT_BATCH, help="poses per chunk (default 1024)")
+    p.add_argument("--device", type=at_least(0), default=0, help="EGL device index (default 0)")
     p.add_argument("--antialias", action="store_true", help="MSAA instead of the aliased 2018 look")
     p.add_argument(
-        "--workers", type=_at_least(1), default=os.cpu_count() or 1, help="encoder threads (default: cores)"
+        "--workers", type=at_least(1), default=os.cpu_count() or 1, help="encoder threads (default: cores)"
     )
     p.add_argument("--overwrite", action="store_true", help="replace a dataset in OUT built with other options")
-    p.add_argument("--shard", type=_shard, default=None, help="build only shard K of N (K/N, 0-based); jpg and png")
+    p.add_argument("--shard", type=shard_type, default=None, help="build only shard K of N (K/N, 0-based); jpg and png")
     return p
 
 

@@ -65,3 +65,20 @@ def euler_to_matrix(euler: np.ndarray) -> np.ndarray:
     rz[:, 0, 0], rz[:, 0, 1] = c[:, 2], -s[:, 2]
     rz[:, 1, 0], rz[:, 1, 1] = s[:, 2], c[:, 2]
     return rx @ ry @ rz
+
+
+def matrix_to_euler(matrix: np.ndarray) -> np.ndarray:
+    """Invert :func:`euler_to_matrix`: the cLPR angles of rotation matrices.
+
+    matrix: (N, 3, 3) float64, row-vector convention. Returns (N, 3) float64 radians, each
+    in [0, 2*pi), with ``euler_to_matrix(result)`` equal to ``matrix`` (at ry = +-pi/2, where
+    rx and rz are not unique, rx is taken as 0).
+    """
+    m = np.asarray(matrix, dtype=np.float64)
+    # M = Rx(a) Ry(b) Rz(c): row 0 is (cos b cos c, -cos b sin c, sin b) and
+    # column 2 is (sin b, -sin a cos b, cos a cos b).
+    b = np.arcsin(np.clip(m[:, 0, 2], -1.0, 1.0))
+    locked = np.abs(m[:, 0, 2]) > 1 - 1e-12
+    a = np.where(locked, 0.0, np.arctan2(-m[:, 1, 2], m[:, 2, 2]))
+    c = np.where(locked, np.arctan2(m[:, 1, 0], m[:, 1, 1]), np.arctan2(-m[:, 0, 1], m[:, 0, 0]))
+    return np.mod(np.stack([a, b, c], axis=1), 2 * np.pi)

@@ -197,11 +197,23 @@ class Renderer:
         cap = self.layout.capacity
         for start in range(0, n, cap):
             chunk = instances[start : start + cap]
-            self._draw_atlas(chunk)
-            self._read_tiles(len(chunk), out[start : start + len(chunk)])
+            self._read_tiles(self._draw_atlas(chunk), len(chunk), out[start : start + len(chunk)])
         return out
 
-    def _draw_atlas(self, instances: np.ndarray) -> None:
+    def draw_batch(self, matrix: np.ndarray, translation: np.ndarray) -> moderngl.Framebuffer:
+        """Draw up to ``layout.capacity`` poses into the atlas and return the framebuffer holding them.
+
+        Tile k is at column k % columns, row k // columns, counted from the top-left of a
+        target of ``layout.target`` px (GL rows bottom-up). Single-sampled, MSAA resolved.
+        The preview shows this framebuffer's first tile in its window.
+        """
+        self._check_open()
+        instances = pose_instances(matrix, translation)
+        if len(instances) > self.layout.capacity:
+            raise ValueError(f"at most {self.layout.capacity} poses fit one atlas, got {len(instances)}")
+        return self._draw_atlas(instances)
+
+    def _draw_atlas(self, instances: np.ndarray) -> moderngl.Framebuffer:
         # Leave the binding as found, so that closing this renderer never strands one.
         previous = self.ctx.fbo if self.ctx.fbo is not None else self.ctx.detect_framebuffer()
         self.fbo.use()
@@ -212,8 +224,9 @@ class Renderer:
         if self._resolve is not None:
             self.ctx.copy_framebuffer(self._resolve, self.fbo)
         previous.use()
+        return self._resolve if self._resolve is not None else self.fbo
 
-    def _read_tiles(self, n: int, out: np.ndarray) -> None:
+    def _read_tiles(self, source: moderngl.Framebuffer, n: int, out: np.ndarray) -> None:
         """Read the top rows of tiles back and split them into images.
 
         The one row flip of the project happens here: GL rows run bottom-up.
@@ -221,7 +234,6 @@ class Renderer:
         s, cols = self.size, self.layout.columns
         used_rows = math.ceil(n / cols)
         h = used_rows * s
-        source = self._resolve if self._resolve is not None else self.fbo
         staging = self._staging[:h]
         viewport = (0, self.layout.target[1] - h, self.layout.width, h)
         source.read_into(staging, viewport=viewport, components=3, alignment=1)

@@ -1,0 +1,351 @@
+"""``python -m gpu_render.preview``: look at the cube live, drawn by the build's own renderer.
+
+Every frame is rendered by :class:`gpu_render.renderer.Renderer` (the build's shaders and
+code, aliased or MSAA) into its framebuffer, then shown 1:1 in a square centred in the
+window. The window therefore shows exactly the bytes a build would write.
+
+Keys: arrows and PageUp/PageDown step through the pose grid, Space plays and pauses, A
+toggles anti-aliasing, S saves a screenshot, Esc or Q quits. Dragging with the left mouse
+button turns the cube (arcball).
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import moderngl
+import numpy as np
+from PIL import Image
+
+from .arcball import rotation_between, sphere_point
+from .context import NoDisplayError, NoOpenGLError, Window
+from .errors import UsageError
+from .geometry import BACKGROUND
+from .labels import translation
+from .options import MAX_SIZE, MIN_SIZE, Parser, at_least, step_type
+from .poses import clpr_angles, clpr_euler, euler_to_matrix, matrix_to_euler
+from .renderer import Renderer
+from .shaders import load_program
+from .writer import atomic_write_bytes
+
+PROG = "gpu_render.preview"
+TITLE = "gpu_render preview"
+
+
+@dataclass(frozen=True)
+class PoseList:
+    """What the preview steps through: (N, 3) cLPR Euler angles, radians.
+
+    axis: poses per grid axis for a cLPR grid (Up/Down step n, PageUp/PageDown n^2);
+    None for a labels file (Up/Down step 10, PageUp/PageDown 100). name: "pose" or "row".
+    """
+
+    euler: np.ndarray
+    axis: int | None
+    name: str
+
+    @staticmethod
+    def grid(step: float) -> PoseList:
+        return PoseList(clpr_euler(step), len(clpr_angles(step)), "pose")
+
+    @staticmethod
+    def from_labels(path: Path) -> PoseList:
+        return PoseList(labels_euler(path), None, "row")
+
+
+def labels_euler(path: Path) -> np.ndarray:
+    """The rotations of a cLPR labels file: ``labels[:, 0, 3:6]``, (N, 3) float64 radians.
+
+    Raises UsageError (one line) unless ``path`` is a .npy of finite floats shaped (N, 8, 6).
+    """
+    try:
+        labels = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise UsageError(f"--labels {path}: no such file") from None
+    except (OSError, ValueError, EOFError) as exc:
+        raise UsageError(f"--labels {path} is not a .npy array file ({' '.join(str(exc).split())[:120]})") from None
+    if not isinstance(labels, np.ndarray) or labels.ndim != 3 or labels.shape[1:] != (8, 6) or len(labels) == 0:
+        raise UsageError(f"--labels {path} has shape {getattr(labels, 'shape', '?')}, expected cLPR labels (N, 8, 6)")
+    if not np.issubdtype(labels.dtype, np.floating):
+        raise UsageError(f"--labels {path} holds {labels.dtype}, expected floating-point labels")
+    bad = np.flatnonzero(~np.isfinite(labels).all(axis=(1, 2)))
+    if len(bad):
+        raise UsageError(f"--labels {path} has NaN or infinite values (row {bad[0]})")
+    return labels[:, 0, 3:6].astype(np.float64)
+
+
+class Preview:
+    """The preview's state and drawing, on a window's context."""
+
+    def __init__(self, window: Window, poses: PoseList, antialias: bool, screenshot_dir: Path) -> None:
+        self.window = window
+        self.ctx: moderngl.Context = window.ctx
+        self.poses = poses
+        self.antialias = antialias
+        self.screenshot_dir = screenshot_dir
+        self.playing = False
+        self.dragged = False
+        self.index = 0
+        self.matrix = np.eye(3)
+        self._drag: tuple[np.ndarray, np.ndarray] | None = None  # (start point on the ball, matrix then)
+        self._renderer: Renderer | None = None
+        self._texture: moderngl.Texture | None = None
+        self._present = load_program(self.ctx, "present")
+        self._quad = self.ctx.vertex_array(self._present, [])
+        self.set_pose(0)
+
+    # -- state -------------------------------------------------------------------------------
+
+    def set_pose(self, index: int) -> None:
+        self.index = index % len(self.poses.euler)
+        self.matrix = euler_to_matrix(self.poses.euler[self.index : self.index + 1])[0]
+        self.dragged = False
+
+    def step(self, delta: int) -> None:
+        self.set_pose(self.index + delta)
+
+    def grid_steps(self) -> tuple[int, int]:
+        """Steps for Up/Down and PageUp/PageDown."""
+        n = self.poses.axis
+        return (n, n * n) if n else (10, 100)
+
+    def begin_drag(self, x: float, y: float) -> None:
+        self._drag = (self._ball(x, y), self.matrix.copy())
+
+    def drag_to(self, x: float, y: float) -> None:
+        if self._drag is None:
+            return
+        start, base = self._drag
+        self.matrix = base @ rotation_between(start, self._ball(x, y))
+        self.dragged = True
+
+    def end_drag(self) -> None:
+        self._drag = None
+
+    def _ball(self, x: float, y: float) -> np.ndarray:
+        w, h = self.window.window_size()
+        return sphere_point(x, y, (w / 2, h / 2), max(1.0, min(w, h) / 2))
+
+    def title(self, fps: float | None = None) -> str:
+        rx, ry, rz = matrix_to_euler(self.matrix[None])[0] if self.dragged else self.poses.euler[self.index]
+        where = f"{self.poses.name} {self.index}/{len(self.poses.euler)}" + (" (dragged)" if self.dragged else "")
+        parts = [TITLE, where, f"(rx, ry, rz) = ({rx:.3f}, {ry:.3f}, {rz:.3f})"]
+        if fps is not None:
+            parts.append(f"{fps:.0f} fps")
+        parts.append("MSAA" if self.antialias else "aliased")
+        if self.playing:
+            parts.append("playing")
+        return " | ".join(parts)
+
+    # -- drawing -----------------------------------------------------------------------------
+
+    def _renderer_for(self, size: int) -> Renderer:
+        r = self._renderer
+        if r is None or r.size != size or r.antialias != self.antialias:
+            if r is not None:
+                r.close()
+                assert self._texture is not None
+                self._texture.release()
+            r = self._renderer = Renderer(self.ctx, size, antialias=self.antialias, batch=1)
+            self._texture = self.ctx.texture(r.layout.target, 4)
+            self._texture.filter = (moderngl.NEAREST, moderngl.NEAREST)
+        return r
+
+    def draw(self) -> None:
+        """Render the current pose and show it in a square centred in the window."""
+        w, h = self.window.framebuffer_size()
+        size = max(1, min(w, h))
+        r = self._renderer_for(size)
+        frame = r.draw_batch(self.matrix[None], translation(self.matrix[None]))
+        assert self._texture is not None
+        self.ctx.copy_framebuffer(self._texture, frame)
+        screen = self.ctx.screen
+        screen.use()
+        bg = BACKGROUND / 255.0
+        screen.viewport = (0, 0, w, h)
+        self.ctx.disable(moderngl.DEPTH_TEST)
+        screen.clear(float(bg[0]), float(bg[1]), float(bg[2]), 1.0)
+        screen.viewport = ((w - size) // 2, (h - size) // 2, size, size)
+        tw, th = r.layout.target
+        self._present["u_uv_min"].value = (0.0, (th - size) / th)  # the tile is at the top-left
+        self._present["u_uv_max"].value = (size / tw, 1.0)
+        self._texture.use(0)
+        self._present["u_image"].value = 0
+        self._quad.render(moderngl.TRIANGLE_STRIP, vertices=4)
+
+    def pixels(self) -> np.ndarray:
+        """What the window shows (the back buffer just drawn): (H, W, 3) uint8 RGB, rows top-down."""
+        w, h = self.window.framebuffer_size()
+        data = self.ctx.screen.read(viewport=(0, 0, w, h), components=3, alignment=1)
+        return np.frombuffer(data, dtype=np.uint8).reshape(h, w, 3)[::-1]  # the one flip, at readback
+
+    def save_screenshot(self, path: Path) -> Path:
+        buf = io.BytesIO()
+        Image.fromarray(np.ascontiguousarray(self.pixels())).save(buf, format="PNG")
+        atomic_write_bytes(path, buf.getvalue())
+        return path
+
+    def next_screenshot_path(self) -> Path:
+        k = 0
+        while True:
+            path = self.screenshot_dir / f"gpu_render-{self.poses.name}{self.index}-{k}.png"
+            if not path.exists():
+                return path
+            k += 1
+
+    def close(self) -> None:
+        if self._renderer is not None:
+            self._renderer.close()
+        if self._texture is not None:
+            self._texture.release()
+        self._quad.release()
+        self._present.release()
+
+
+# -- the interactive loop ------------------------------------------------------------------------
+
+
+def run_interactive(preview: Preview) -> None:
+    import glfw
+
+    handle = preview.window.handle
+    up_down, page = preview.grid_steps()
+    keys = {
+        glfw.KEY_RIGHT: 1,
+        glfw.KEY_LEFT: -1,
+        glfw.KEY_UP: up_down,
+        glfw.KEY_DOWN: -up_down,
+        glfw.KEY_PAGE_UP: page,
+        glfw.KEY_PAGE_DOWN: -page,
+    }
+    pending_screenshot = [False]
+
+    def on_key(_w, key: int, _scancode: int, action: int, _mods: int) -> None:
+        if action not in (glfw.PRESS, glfw.REPEAT):
+            return
+        if key in keys:
+            preview.step(keys[key])
+        elif key == glfw.KEY_SPACE and action == glfw.PRESS:
+            preview.playing = not preview.playing
+        elif key == glfw.KEY_A and action == glfw.PRESS:
+            preview.antialias = not preview.antialias
+        elif key == glfw.KEY_S and action == glfw.PRESS:
+            pending_screenshot[0] = True  # taken right after the next frame is drawn
+        elif key in (glfw.KEY_ESCAPE, glfw.KEY_Q):
+            glfw.set_window_should_close(handle, True)
+
+    # Events arrive in order but are handled in batches, so querying the cursor when the button
+    # goes down could already see where it went next: follow it through its own events instead.
+    cursor = list(glfw.get_cursor_pos(handle))
+
+    def on_button(_w, button: int, action: int, _mods: int) -> None:
+        if button == glfw.MOUSE_BUTTON_LEFT:
+            if action == glfw.PRESS:
+                preview.begin_drag(*cursor)
+            else:
+                preview.end_drag()
+
+    def on_cursor(_w, x: float, y: float) -> None:
+        cursor[:] = [x, y]
+        preview.drag_to(x, y)
+
+    glfw.set_key_callback(handle, on_key)
+    glfw.set_mouse_button_callback(handle, on_button)
+    glfw.set_cursor_pos_callback(handle, on_cursor)
+
+    frames, since = 0, time.perf_counter()
+    fps: float | None = None
+    glfw.set_window_title(handle, preview.title())
+    while not glfw.window_should_close(handle):
+        if preview.playing:
+            glfw.poll_events()
+            preview.step(1)
+        else:
+            glfw.wait_events_timeout(0.25)  # idle without spinning
+        preview.draw()
+        if pending_screenshot[0]:
+            pending_screenshot[0] = False
+            path = preview.save_screenshot(preview.next_screenshot_path())
+            print(f"saved {path}", flush=True)
+        glfw.swap_buffers(handle)
+        frames += 1
+        now = time.perf_counter()
+        if now - since >= 0.5:
+            fps, frames, since = frames / (now - since), 0, now
+        glfw.set_window_title(handle, preview.title(fps))
+
+
+def run_scripted(preview: Preview, poses: list[int], screenshot: str) -> list[Path]:
+    """Draw each pose once and save what the window shows; returns the files written."""
+    import glfw
+
+    written = []
+    glfw.poll_events()
+    for index in poses:
+        preview.set_pose(index)
+        preview.draw()
+        path = Path(screenshot.format(pose=index)) if "{pose}" in screenshot else Path(screenshot)
+        written.append(preview.save_screenshot(path))
+        glfw.set_window_title(preview.window.handle, preview.title())
+        glfw.swap_buffers(preview.window.handle)
+        glfw.poll_events()
+    return written
+
+
+def build_parser() -> Parser:
+    p = Parser(prog="python -m gpu_render.preview", description="Look at the cLPR cube live, on the build's renderer.")
+    p.add_argument("--size", type=at_least(MIN_SIZE), default=512, help="window size, px (default 512)")
+    p.add_argument("--step", type=step_type, default=0.1, help="pose grid step in radians, as in the build")
+    p.add_argument("--labels", type=Path, default=None, help="play back the rotations of a cLPR labels .npy")
+    p.add_argument("--pose", type=at_least(0), nargs="+", default=None,
+                   help="pose (or labels row) to start at; with --screenshot, the poses to save")
+    p.add_argument("--screenshot", default=None,
+                   help="draw --pose once, save the window to this PNG and exit; '{pose}' in it names each pose")
+    p.add_argument("--screenshot-dir", type=Path, default=Path("."), help="where S saves screenshots")
+    p.add_argument("--antialias", action="store_true", help="start with MSAA on (A toggles it)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        a = build_parser().parse_args(argv)
+        if a.size > MAX_SIZE:
+            raise UsageError(f"argument --size: must be at most {MAX_SIZE}, got {a.size}")
+        poses = PoseList.from_labels(a.labels) if a.labels is not None else PoseList.grid(a.step)
+        chosen = a.pose or [0]
+        too_far = [i for i in chosen if i >= len(poses.euler)]
+        if too_far:
+            raise UsageError(f"--pose {too_far[0]} is out of range: there are {len(poses.euler)} {poses.name}s")
+        if a.screenshot is not None and len(chosen) > 1 and "{pose}" not in a.screenshot:
+            raise UsageError("--screenshot needs '{pose}' in its name to save several poses")
+        if a.pose is not None and len(a.pose) > 1 and a.screenshot is None:
+            raise UsageError("several --pose values need --screenshot; the window starts at one pose")
+        with Window(a.size, a.size, TITLE) as window:
+            preview = Preview(window, poses, a.antialias, a.screenshot_dir)
+            try:
+                if a.screenshot is not None:
+                    for path in run_scripted(preview, chosen, a.screenshot):
+                        print(f"saved {path}")
+                else:
+                    preview.set_pose(chosen[0])
+                    run_interactive(preview)
+            finally:
+                preview.close()
+    except (UsageError, NoDisplayError, NoOpenGLError) as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"{PROG}: error: writing{where} failed: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
