@@ -1,8 +1,9 @@
 """``python -m gpu_render.build``: render the cLPR dataset into OUT.
 
-The GL context lives on the main thread, which renders chunk after chunk; encoder threads
-encode and write the images of earlier chunks meanwhile. At most ``IN_FLIGHT`` chunks are
-held in memory, so memory stays flat however many poses there are.
+The GL context lives in the main process, which renders chunk after chunk into shared
+memory; encoder processes (:mod:`gpu_render.pipeline`) encode and write the images of
+earlier chunks meanwhile. At most ``IN_FLIGHT`` chunks are held, so memory stays flat
+however many poses there are.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import sys
 import time
 from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
+from multiprocessing.pool import AsyncResult
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +24,8 @@ from .options import BuildOptions, build_command, parse_build_args
 from .progress import Progress
 from .poses import clpr_euler, euler_to_matrix
 from .renderer import Renderer, default_batch
-from .writer import DatasetWriter, chunk_digest
+from .pipeline import EncoderPool
+from .writer import DatasetWriter, ImageSink, chunk_digest
 
 PROG = "gpu_render.build"
 #: Chunks rendered but not yet written that may be held at once.
@@ -58,65 +60,65 @@ class PosePlan:
         return PosePlan(euler, matrix, translation(matrix), clpr_labels(euler, posed_corners(matrix)))
 
 
-def _split(n: int, parts: int) -> list[tuple[int, int]]:
-    bounds = np.linspace(0, n, max(1, min(parts, n)) + 1).astype(int)
-    return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
-
-
 def run_build(options: BuildOptions, progress: bool = True) -> BuildResult:
-    """Build (or resume) the dataset ``options`` describes. Raises UsageError, OutputError, NoOpenGLError."""
+    """Build (or resume) the dataset ``options`` describes. Raises UsageError, OSError, NoOpenGLError."""
     t0 = time.perf_counter()
     plan = PosePlan.clpr(options)
     n, batch = options.pose_count, options.batch
-    with Headless(options.device) as gl:
-        writer = DatasetWriter(options, gl.renderer_name)
-        done = writer.open(plan.labels)
-        chunks = {k: (k * batch, min(n, (k + 1) * batch)) for k in range((n + batch - 1) // batch)}
-        mine = [k for k in chunks if writer.owns(k)]
-        todo = [k for k in mine if k not in done]
-        total = sum(chunks[k][1] - chunks[k][0] for k in mine)
-        already = total - sum(chunks[k][1] - chunks[k][0] for k in todo)
-        renderers = {
-            s: Renderer(gl.ctx, s, antialias=options.antialias, batch=min(batch, default_batch(s)))
-            for s in options.sizes
-        }
-        desc = "cLPR" if options.shard is None else f"cLPR shard {options.shard[0]}/{options.shard[1]}"
-        bar = Progress(total, already, desc, enabled=progress)
-        pending: deque[tuple[int, list[Future[list[bytes]]]]] = deque()
+    chunks = {k: (k * batch, min(n, (k + 1) * batch)) for k in range((n + batch - 1) // batch)}
+    slot_batch = min(batch, n)
+    # The encoder processes are forked first: no GL context may exist in a forked child.
+    pool = EncoderPool(
+        ImageSink(options.out, options.format), options.sizes, slot_batch, options.workers, IN_FLIGHT + 1
+    )
+    try:
+        with Headless(options.device) as gl:
+            writer = DatasetWriter(options, gl.renderer_name)
+            done = writer.open(plan.labels)
+            mine = [k for k in chunks if writer.owns(k)]
+            todo = [k for k in mine if k not in done]
+            total = sum(chunks[k][1] - chunks[k][0] for k in mine)
+            already = total - sum(chunks[k][1] - chunks[k][0] for k in todo)
+            renderers = {
+                s: Renderer(gl.ctx, s, antialias=options.antialias, batch=min(slot_batch, default_batch(s)))
+                for s in options.sizes
+            }
+            desc = "cLPR" if options.shard is None else f"cLPR shard {options.shard[0]}/{options.shard[1]}"
+            bar = Progress(total, already, desc, enabled=progress)
+            pending: deque[tuple[int, list[AsyncResult]]] = deque()
 
-        def settle_oldest() -> None:
-            k, futures = pending.popleft()
-            digests = [d for f in futures for d in f.result()]
-            done[k] = writer.finish_chunk(k, *chunks[k], chunk_digest(digests))
-            bar.update(chunks[k][1] - chunks[k][0])
+            def settle_oldest() -> None:
+                k, tasks = pending.popleft()
+                digests = [d for task in tasks for d in task.get()]
+                done[k] = writer.finish_chunk(k, *chunks[k], chunk_digest(digests))
+                bar.update(chunks[k][1] - chunks[k][0])
 
-        try:
-            with ThreadPoolExecutor(options.workers, thread_name_prefix="encode") as pool:
-                try:
-                    for k in todo:
-                        start, stop = chunks[k]
-                        futures = []
-                        for size, renderer in renderers.items():
-                            images = renderer.render(plan.matrix[start:stop], plan.translation[start:stop])
-                            for a, b in _split(stop - start, options.workers):
-                                futures.append(pool.submit(writer.write_images, size, start + a, images[a:b]))
-                        pending.append((k, futures))
-                        while len(pending) > IN_FLIGHT:
-                            settle_oldest()
-                    while pending:
+            try:
+                # The i-th chunk of this run renders into slot i % (IN_FLIGHT + 1); the chunk that
+                # used that slot before has always been settled by then.
+                for i, k in enumerate(todo):
+                    start, stop = chunks[k]
+                    slot = i % pool.slot_count
+                    tasks: list[AsyncResult] = []
+                    for size, renderer in renderers.items():
+                        out = pool.slot(slot)[size][: stop - start]
+                        renderer.render(plan.matrix[start:stop], plan.translation[start:stop], out=out)
+                        tasks += pool.submit(slot, size, start, stop - start)
+                    pending.append((k, tasks))
+                    while len(pending) > IN_FLIGHT:
                         settle_oldest()
-                except BaseException:
-                    for _, futures in pending:
-                        for f in futures:
-                            f.cancel()
-                    raise
-        finally:
-            bar.close()
-            for r in renderers.values():
-                r.close()
-        seconds = time.perf_counter() - t0
-        writer.finalize(done, seconds)
-        return BuildResult(total, total - already, seconds, gl.renderer_name)
+                while pending:
+                    settle_oldest()
+            finally:
+                bar.close()
+                for r in renderers.values():
+                    r.close()
+            pool.close()
+            seconds = time.perf_counter() - t0
+            writer.finalize(done, seconds)
+            return BuildResult(total, total - already, seconds, gl.renderer_name)
+    finally:
+        pool.terminate()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,7 +16,7 @@ from .poses import clpr_pose_count
 FORMATS = ("jpg", "png", "npy")
 MIN_SIZE, MAX_SIZE = 8, 4096
 DEFAULT_SIZES = (32, 64, 128, 256)
-DEFAULT_BATCH = 1024
+DEFAULT_BATCH = 512
 #: More poses than this would not fit in memory as labels: refuse rather than thrash.
 MAX_POSES = 50_000_000
 
@@ -29,7 +29,7 @@ class BuildOptions:
     out: output folder. limit: build only the first ``limit`` poses (None: all).
     batch: poses per chunk; a chunk is rendered, encoded and recorded as one unit.
     device: EGL device index. antialias: MSAA instead of 2018's aliased look.
-    workers: encoder threads. overwrite: replace an existing dataset of other options.
+    workers: encoder processes. overwrite: replace an existing dataset of other options.
     shard: (K, N) to build only chunks k with k % N == K, or None for all.
     """
 
@@ -165,11 +165,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=FORMATS, default="jpg", help="jpg (quality 100, 4:4:4), png or npy")
     p.add_argument("--out", type=Path, default=Path("clpr"), help="output folder (default ./clpr)")
     p.add_argument("--limit", type=at_least(1), default=None, help="build only the first N poses")
-    p.add_argument("--batch", type=at_least(1), default=DEFAULT_BATCH, help="poses per chunk (default 1024)")
+    p.add_argument("--batch", type=at_least(1), default=DEFAULT_BATCH, help="poses per chunk (default 512)")
     p.add_argument("--device", type=at_least(0), default=0, help="EGL device index (default 0)")
     p.add_argument("--antialias", action="store_true", help="MSAA instead of the aliased 2018 look")
     p.add_argument(
-        "--workers", type=at_least(1), default=os.cpu_count() or 1, help="encoder threads (default: cores)"
+        "--workers", type=at_least(1), default=os.cpu_count() or 1, help="encoder processes (default: cores)"
     )
     p.add_argument("--overwrite", action="store_true", help="replace a dataset in OUT built with other options")
     p.add_argument("--shard", type=shard_type, default=None, help="build only shard K of N (K/N, 0-based); jpg and png")

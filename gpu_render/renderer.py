@@ -20,7 +20,7 @@ from .mesh import VERTEX_ATTRIBUTES, VERTEX_FORMAT, cube_vertices, visibility_ma
 from .shaders import load_program
 
 #: Largest atlas side the renderer asks for, px (also capped by GL_MAX_TEXTURE_SIZE).
-MAX_ATLAS_SIDE = 4096
+MAX_ATLAS_SIDE = 16384
 
 #: Samples per pixel with antialias=True (capped by GL_MAX_SAMPLES).
 MSAA_SAMPLES = 4
@@ -41,7 +41,9 @@ class AtlasLayout:
     """How a batch of tiles sits in the render target: ``columns`` x ``rows`` tiles of ``size`` px.
 
     Tiles fill the target from its top-left corner; the target's sides are the powers of two
-    that hold them, so window coordinates are exact (see shaders/cube.vert).
+    that hold them, so window coordinates are exact (see shaders/cube.vert). Batches use a
+    single column: each image is then a contiguous band of rows, and reading back is one
+    read and one flipping copy (a wide atlas made the tile shuffle the slowest stage).
     """
 
     size: int
@@ -66,20 +68,17 @@ class AtlasLayout:
         return _power_of_two(self.width), _power_of_two(self.height)
 
     @staticmethod
-    def for_batch(size: int, batch: int, max_side: int) -> AtlasLayout:
-        """The squarest layout of at least ``min(batch, what fits)`` tiles within ``max_side``."""
+    def column(size: int, batch: int, max_side: int) -> AtlasLayout:
+        """One column of ``min(batch, what fits in max_side)`` tiles."""
         per_side = max_side // size  # max_side is a power of two, so the target fits too
         if per_side < 1:
             raise ValueError(f"image size {size} exceeds the largest render target side {max_side}")
-        batch = max(1, min(batch, per_side * per_side))
-        columns = min(per_side, math.ceil(math.sqrt(batch)))
-        rows = math.ceil(batch / columns)
-        return AtlasLayout(size, columns, rows)
+        return AtlasLayout(size, 1, max(1, min(batch, per_side)))
 
 
 def default_batch(size: int) -> int:
-    """Poses per draw call when none is asked for: a full 4096 x 4096 atlas."""
-    return max(1, (MAX_ATLAS_SIDE // size) ** 2)
+    """Poses per draw call when none is asked for: a full column of the largest atlas."""
+    return max(1, MAX_ATLAS_SIDE // size)
 
 
 def pose_instances(matrix: np.ndarray, translation: np.ndarray) -> np.ndarray:
@@ -126,7 +125,7 @@ class Renderer:
         self.antialias = antialias
         limit = min(MAX_ATLAS_SIDE, int(ctx.info["GL_MAX_TEXTURE_SIZE"]), int(ctx.info["GL_MAX_VIEWPORT_DIMS"][0]))
         max_side = 1 << (limit.bit_length() - 1)
-        self.layout = AtlasLayout.for_batch(size, batch or default_batch(size), max_side)
+        self.layout = AtlasLayout.column(size, batch or default_batch(size), max_side)
         self.samples = min(MSAA_SAMPLES, int(ctx.info["GL_MAX_SAMPLES"])) if antialias else 0
         self._released = False
 
@@ -227,21 +226,17 @@ class Renderer:
         return self._resolve if self._resolve is not None else self.fbo
 
     def _read_tiles(self, source: moderngl.Framebuffer, n: int, out: np.ndarray) -> None:
-        """Read the top rows of tiles back and split them into images.
+        """Read the first ``n`` tiles back into ``out`` (n, size, size, 3).
 
-        The one row flip of the project happens here: GL rows run bottom-up.
+        The one row flip of the project happens here: GL rows run bottom-up. With tiles in one
+        column, the flipped rows are the images one after another.
         """
-        s, cols = self.size, self.layout.columns
-        used_rows = math.ceil(n / cols)
-        h = used_rows * s
+        s = self.size
+        assert self.layout.columns == 1
+        h = n * s
         staging = self._staging[:h]
-        viewport = (0, self.layout.target[1] - h, self.layout.width, h)
-        source.read_into(staging, viewport=viewport, components=3, alignment=1)
-        upright = staging[::-1]  # (h, W, 3), image rows top-down
-        for r in range(used_rows):
-            count = min(cols, n - r * cols)
-            band = upright[r * s : (r + 1) * s].reshape(s, cols, s, 3)
-            np.copyto(out[r * cols : r * cols + count], band.transpose(1, 0, 2, 3)[:count])
+        source.read_into(staging, viewport=(0, self.layout.target[1] - h, s, h), components=3, alignment=1)
+        np.copyto(out.reshape(h, s, 3), staging[::-1])
 
     # -- lifetime --------------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ import os
 import shutil
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -80,12 +81,21 @@ def _tmp_name(path: Path) -> Path:
     return path.with_name(f".{path.name}{TMP_MARK}{_tmp_tag}")
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary name in the same folder, then rename."""
-    tmp = _tmp_name(path)
+def atomic_write_bytes(path: Path | str, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary name in the same folder, then rename.
+
+    Plain ``os`` calls: a build writes a million small files, and Python's buffered file
+    objects cost more than the system calls themselves.
+    """
+    tmp = _tmp_name(Path(path))
     try:
-        with open(tmp, "wb") as f:
-            f.write(data)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -153,11 +163,46 @@ def file_digest(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()
 
 
+_open_npy: dict[str, np.memmap] = {}
+
+
+@dataclass(frozen=True)
+class ImageSink:
+    """Writes images into OUT's layout; picklable, so encoder processes can hold one.
+
+    For npy it fills the ``images_{size}.npy.partial`` files that :class:`DatasetWriter`
+    created, through a memory map opened once per process.
+    """
+
+    out: Path
+    format: str
+
+    def write(self, size: int, start: int, images: np.ndarray) -> list[bytes]:
+        """Write poses ``start .. start+len(images)-1`` at ``size``; return each file's digest.
+
+        images: (n, size, size, 3) uint8 RGB, rows top-down.
+        """
+        if self.format == "npy":
+            path = str(partial_path(npy_path(self.out, size)))
+            target = _open_npy.get(path)
+            if target is None:
+                target = _open_npy[path] = np.load(path, mmap_mode="r+")
+            target[start : start + len(images)] = images
+            return [file_digest(image.tobytes()) for image in images]
+        encode = ENCODERS[self.format]
+        digests = []
+        for k, image in enumerate(images):
+            data = encode(image)
+            atomic_write_bytes(image_path(self.out, size, start + k, self.format), data)
+            digests.append(file_digest(data))
+        return digests
+
+
 class DatasetWriter:
     """Writes one build (or one shard of it) into OUT.
 
-    :meth:`write_images` is thread-safe for distinct poses; everything else runs on the
-    build's main thread.
+    It checks OUT, records chunks and seals the build, on the build's main thread; the
+    images themselves are written through :attr:`sink`, by encoder processes.
     """
 
     def __init__(self, options: BuildOptions, renderer: str) -> None:
@@ -165,7 +210,7 @@ class DatasetWriter:
         self.out = options.out
         self.renderer = renderer
         self.shard = options.shard
-        self._npy: dict[int, np.memmap] = {}
+        self._partials: list[int] = []  # sizes whose npy file grows under its .partial name
         if self.shard is not None:
             set_temporary_tag(f"s{self.shard[0]}of{self.shard[1]}")
 
@@ -266,43 +311,29 @@ class DatasetWriter:
     def _prepare_images(self, resume: bool) -> None:
         n = self.options.pose_count
         for size in self.options.sizes:
-            if self.options.format == "npy":
-                final = npy_path(self.out, size)
-                partial = partial_path(final)
-                shape = (n, size, size, 3)
-                if resume and partial.exists():
-                    mm = np.lib.format.open_memmap(partial, mode="r+")
-                    if mm.shape != shape:
-                        raise UsageError(f"{partial} has shape {mm.shape}, expected {shape}")
-                elif not final.exists():
-                    mm = np.lib.format.open_memmap(partial, mode="w+", dtype=np.uint8, shape=shape)
-                else:
-                    continue
-                _claim_space(partial)
-                self._npy[size] = mm
-            else:
+            if self.options.format != "npy":
                 (self.out / str(size)).mkdir(exist_ok=True)
+                continue
+            final = npy_path(self.out, size)
+            partial = partial_path(final)
+            shape = (n, size, size, 3)
+            if resume and partial.exists():
+                mm = np.load(partial, mmap_mode="r")
+                if mm.shape != shape or mm.dtype != np.uint8:
+                    raise UsageError(f"{partial} holds {mm.dtype} {mm.shape}, expected uint8 {shape}")
+                del mm
+            elif final.exists():
+                continue
+            else:
+                created = np.lib.format.open_memmap(partial, mode="w+", dtype=np.uint8, shape=shape)
+                del created  # header and length are set; the encoder processes fill it
+            _claim_space(partial)
+            self._partials.append(size)
 
-    # -- writing ---------------------------------------------------------------------------
-
-    def write_images(self, size: int, start: int, images: np.ndarray) -> list[bytes]:
-        """Write poses ``start .. start+len(images)-1`` at ``size``; return each file's digest.
-
-        images: (n, size, size, 3) uint8 RGB, rows top-down. Runs in encoder threads.
-        """
-        fmt = self.options.format
-        if fmt == "npy":
-            target = self._npy.get(size)
-            if target is not None:
-                target[start : start + len(images)] = images
-            return [file_digest(image.tobytes()) for image in images]
-        encode = ENCODERS[fmt]
-        digests = []
-        for k, image in enumerate(images):
-            data = encode(image)
-            atomic_write_bytes(image_path(self.out, size, start + k, fmt), data)
-            digests.append(file_digest(data))
-        return digests
+    @property
+    def sink(self) -> ImageSink:
+        """What encoder processes use to write this build's images."""
+        return ImageSink(self.out, self.options.format)
 
     def finish_chunk(self, chunk: int, start: int, stop: int, digest: str) -> dict[str, Any]:
         """Record a chunk whose files are all in place."""
@@ -318,10 +349,9 @@ class DatasetWriter:
         if self.shard is not None:
             self._write_record(complete=True, chunks=self._own(chunks), seconds=seconds)
             return
-        for size, mm in self._npy.items():
-            mm.flush()
+        for size in self._partials:
             os.replace(partial_path(npy_path(self.out, size)), npy_path(self.out, size))
-        self._npy.clear()
+        self._partials.clear()
         self._write_record(complete=True, chunks=chunks, seconds=seconds)
         for folder in (self.out / PROGRESS, self.out / SHARDS):
             if folder.is_dir():

@@ -33,3 +33,20 @@ def test_contact_sheet_bad_input(tmp_path: Path) -> None:
     p = _tool("contact_sheet.py", "--out", tmp_path / "x.png", "--size", "2")
     assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "x.png").exists()
+
+
+def test_bench_runs_every_stage_and_writes_json(tmp_path: Path) -> None:
+    """The benchmark tool works end to end (a smoke test: it asserts what ran, never how fast)."""
+    import json
+
+    out = tmp_path / "bench.json"
+    p = _tool("bench.py", "--step", "1.5", "--sizes", "16,32", "--repeat", "1", "--batch", "40", "--json", out)
+    assert p.returncode == 0, p.stderr
+    report = json.loads(out.read_text())
+    stages = set(report["results"])
+    assert {"labels", "render 16", "render 32", "encode jpg", "encode png", "floor (Pillow)", "write jpg",
+            "build jpg", "ratio build/floor"} <= stages
+    assert report["poses"] == 125 and report["sizes"] == [16, 32]
+    assert report["results"]["build jpg"]["peak_rss_mib"] > 0
+    assert all(r["seconds"] > 0 for name, r in report["results"].items() if name != "ratio build/floor")
+    assert report["renderer"] and report["date"] and report["command"].startswith("bench.py")

@@ -1,0 +1,199 @@
+"""Benchmark the build, stage by stage, then end to end; print a table and write JSON.
+
+    python tools/bench.py --step 0.3 --sizes 32,64,128,256 --format jpg --json bench.json
+
+Stages, each timed on its own over the same poses:
+  labels         the pose grid, matrices and the (N, 8, 6) labels
+  render S       GPU render plus readback into a reused array, per size
+  encode F       encoding every image, one thread, per format (jpg: simplejpeg, png: Pillow)
+  floor          single-thread Pillow JPEG (quality 100, 4:4:4) of the same images
+  write F        writing the encoded files (temporary name + rename), one thread
+  build          `python -m gpu_render.build` in a fresh process, wall time and peak RSS
+Medians of --repeat runs are reported for the stages; the build runs once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from gpu_render import __version__
+from gpu_render.build import PosePlan
+from gpu_render.context import Headless
+from gpu_render.encode import ENCODERS
+from gpu_render.options import BuildOptions, sizes_type, step_type
+from gpu_render.renderer import Renderer, default_batch
+from gpu_render.writer import atomic_write_bytes, image_path
+
+
+def pillow_floor(image: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="JPEG", quality=100, subsampling=0)
+    return buf.getvalue()
+
+
+def timed(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--step", type=step_type, default=0.3)
+    p.add_argument("--sizes", type=sizes_type, default=(32, 64, 128, 256))
+    p.add_argument("--format", choices=("jpg", "png", "npy"), default="jpg", help="format of the end-to-end build")
+    p.add_argument("--batch", type=int, default=BuildOptions.batch)
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--repeat", type=int, default=3, help="runs per stage; the median is reported")
+    p.add_argument("--device", type=int, default=0)
+    p.add_argument("--stages", default="labels,render,encode,floor,write,build",
+                   help="comma-separated subset of the stages to run")
+    p.add_argument("--tmp", type=Path, default=None, help="scratch folder (default: a new one in the system temp)")
+    p.add_argument("--json", type=Path, default=None, help="write the results here")
+    a = p.parse_args(argv)
+    stages = set(a.stages.split(","))
+    options = BuildOptions(step=a.step, sizes=a.sizes, format=a.format, batch=a.batch, workers=a.workers,
+                           device=a.device)
+    n = options.pose_count
+    results: dict[str, dict[str, float]] = {}
+
+    def record(name: str, runs: list[float], images: int | None = None) -> None:
+        med = statistics.median(runs)
+        results[name] = {"seconds": med, "poses_per_s": n / med, "runs": runs}
+        if images:
+            results[name]["images"] = images
+        print(f"  {name:<14} {med:8.3f} s  {n / med:10.0f} poses/s", flush=True)
+
+    print(f"gpu_render {__version__} bench: {n} poses, sizes {','.join(map(str, a.sizes))}, "
+          f"batch {a.batch}, {a.workers} workers", flush=True)
+    plan = PosePlan.clpr(options)
+    if "labels" in stages:
+        record("labels", [timed(lambda: PosePlan.clpr(options)) for _ in range(a.repeat)])
+
+    scratch = Path(tempfile.mkdtemp(prefix="gpu_render-bench-", dir=a.tmp))
+    try:
+        with Headless(a.device) as gl:
+            renderer_name = gl.renderer_name
+            renderers = {s: Renderer(gl.ctx, s, batch=min(a.batch, default_batch(s))) for s in a.sizes}
+            buffers = {s: np.empty((a.batch, s, s, 3), dtype=np.uint8) for s in a.sizes}
+            chunks = [(k, min(n, k + a.batch)) for k in range(0, n, a.batch)]
+
+            def render_all(size: int, each=None) -> None:
+                for start, stop in chunks:
+                    out = renderers[size].render(plan.matrix[start:stop], plan.translation[start:stop],
+                                                 out=buffers[size][: stop - start])
+                    if each is not None:
+                        each(size, start, out)
+
+            if "render" in stages:
+                for s in a.sizes:
+                    render_all(s)  # warm up
+                    record(f"render {s}", [timed(lambda: render_all(s)) for _ in range(a.repeat)])
+
+            # Encoding, the floor and writing are timed on rendered chunks, excluding the render.
+            def stage_over_images(work) -> float:
+                spent = [0.0]
+
+                def each(size: int, start: int, images: np.ndarray) -> None:
+                    t0 = time.perf_counter()
+                    work(size, start, images)
+                    spent[0] += time.perf_counter() - t0
+
+                for s in a.sizes:
+                    render_all(s, each)
+                return spent[0]
+
+            total_images = n * len(a.sizes)
+            if "encode" in stages:
+                for fmt, encode in ENCODERS.items():
+                    def enc(size, start, images, encode=encode):
+                        for im in images:
+                            encode(im)
+                    record(f"encode {fmt}", [stage_over_images(enc) for _ in range(a.repeat)], total_images)
+            if "floor" in stages:
+                def floor(size, start, images):
+                    for im in images:
+                        pillow_floor(im)
+                record("floor (Pillow)", [stage_over_images(floor) for _ in range(a.repeat)], total_images)
+            if "write" in stages:
+                fmt = a.format if a.format != "npy" else "jpg"
+                runs = []
+                for r in range(a.repeat):
+                    root = scratch / f"write{r}"
+                    for s in a.sizes:
+                        (root / str(s)).mkdir(parents=True)
+                    encoded: dict[tuple[int, int], list[bytes]] = {}
+
+                    def enc_only(size, start, images):
+                        encoded[(size, start)] = [ENCODERS[fmt](im) for im in images]
+
+                    stage_over_images(enc_only)
+
+                    def write_all(root=root) -> None:
+                        for (size, start), files in encoded.items():
+                            for i, data in enumerate(files):
+                                atomic_write_bytes(image_path(root, size, start + i, fmt), data)
+
+                    runs.append(timed(write_all))
+                    shutil.rmtree(root)
+                record(f"write {fmt}", runs, total_images)
+            for r in renderers.values():
+                r.close()
+
+        if "build" in stages:
+            out = scratch / "build"
+            cmd = [sys.executable, "-m", "gpu_render.build", "--step", repr(a.step), "--sizes",
+                   ",".join(map(str, a.sizes)), "--format", a.format, "--batch", str(a.batch),
+                   "--workers", str(a.workers), "--device", str(a.device), "--out", str(out)]
+            t0 = time.perf_counter()
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            wall = time.perf_counter() - t0
+            if proc.returncode != 0:
+                print(proc.stderr, file=sys.stderr)
+                return 1
+            manifest = json.loads((out / "manifest.json").read_text())
+            peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # KiB -> MiB on Linux
+            record(f"build {a.format}", [manifest["seconds"]])
+            results[f"build {a.format}"].update({"wall_with_startup": wall, "peak_rss_mib": peak})
+            print(f"  {'':<14} wall {wall:.3f} s with process start-up; peak RSS {peak:.0f} MiB", flush=True)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+    if "floor (Pillow)" in results and f"build {a.format}" in results:
+        ratio = results[f"build {a.format}"]["seconds"] / results["floor (Pillow)"]["seconds"]
+        results["ratio build/floor"] = {"value": ratio}
+        print(f"  build / floor  {ratio:8.3f}", flush=True)
+    report = {
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": f"{platform.node()} {platform.machine()}, {os.cpu_count()} cores",
+        "renderer": renderer_name,
+        "command": " ".join([Path(sys.argv[0]).name if argv is None else "tools/bench.py", *(argv or sys.argv[1:])]),
+        "poses": n,
+        "sizes": list(a.sizes),
+        "batch": a.batch,
+        "workers": a.workers,
+        "results": results,
+    }
+    if a.json:
+        a.json.write_text(json.dumps(report, indent=2) + "\n")
+        print(f"wrote {a.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
