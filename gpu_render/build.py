@@ -19,12 +19,11 @@ import numpy as np
 
 from .context import Headless, NoOpenGLError
 from .errors import OutputError, UsageError
-from .labels import clpr_labels, posed_corners, translation
 from .options import BuildOptions, build_command, parse_build_args
 from .progress import Progress
-from .poses import clpr_euler, euler_to_matrix
 from .renderer import Renderer, default_batch
 from .pipeline import EncoderPool
+from .plan import PosePlan
 from .writer import DatasetWriter, ImageSink, chunk_digest
 
 PROG = "gpu_render.build"
@@ -44,26 +43,10 @@ class BuildResult:
         return self.built / self.seconds if self.seconds > 0 else float("inf")
 
 
-@dataclass(frozen=True)
-class PosePlan:
-    """Every pose of a build: (N, 3) euler radians, (N, 3, 3) matrices, (N, 3) translations, labels."""
-
-    euler: np.ndarray
-    matrix: np.ndarray
-    translation: np.ndarray
-    labels: np.ndarray
-
-    @staticmethod
-    def clpr(options: BuildOptions) -> PosePlan:
-        euler = clpr_euler(options.step, 0, options.pose_count)
-        matrix = euler_to_matrix(euler)
-        return PosePlan(euler, matrix, translation(matrix), clpr_labels(euler, posed_corners(matrix)))
-
-
 def run_build(options: BuildOptions, progress: bool = True) -> BuildResult:
     """Build (or resume) the dataset ``options`` describes. Raises UsageError, OSError, NoOpenGLError."""
     t0 = time.perf_counter()
-    plan = PosePlan.clpr(options)
+    plan = PosePlan.from_source(options.source, options.pose_count)
     n, batch = options.pose_count, options.batch
     chunks = {k: (k * batch, min(n, (k + 1) * batch)) for k in range((n + batch - 1) // batch)}
     slot_batch = min(batch, n)
@@ -74,7 +57,7 @@ def run_build(options: BuildOptions, progress: bool = True) -> BuildResult:
     try:
         with Headless(options.device) as gl:
             writer = DatasetWriter(options, gl.renderer_name)
-            done = writer.open(plan.labels)
+            done = writer.open(plan)
             mine = [k for k in chunks if writer.owns(k)]
             todo = [k for k in mine if k not in done]
             total = sum(chunks[k][1] - chunks[k][0] for k in mine)

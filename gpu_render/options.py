@@ -12,6 +12,7 @@ from typing import Any
 
 from .errors import UsageError
 from .poses import clpr_pose_count
+from .sources import PoseSource, parse_source
 
 FORMATS = ("jpg", "png", "npy")
 MIN_SIZE, MAX_SIZE = 8, 4096
@@ -25,7 +26,8 @@ MAX_POSES = 50_000_000
 class BuildOptions:
     """Everything one build is asked to do.
 
-    step: grid step, radians. sizes: image sides, px, ascending. format: jpg, png or npy.
+    source: where the rotations come from (``--poses``, with ``--step`` for the cLPR grid).
+    sizes: image sides, px, ascending. format: jpg, png or npy.
     out: output folder. limit: build only the first ``limit`` poses (None: all).
     batch: poses per chunk; a chunk is rendered, encoded and recorded as one unit.
     device: EGL device index. antialias: MSAA instead of 2018's aliased look.
@@ -33,7 +35,7 @@ class BuildOptions:
     shard: (K, N) to build only chunks k with k % N == K, or None for all.
     """
 
-    step: float = 0.1
+    source: PoseSource = PoseSource("clpr")
     sizes: tuple[int, ...] = DEFAULT_SIZES
     format: str = "jpg"
     out: Path = Path("clpr")
@@ -46,21 +48,18 @@ class BuildOptions:
     shard: tuple[int, int] | None = None
 
     @property
-    def grid_poses(self) -> int:
-        """Poses in the whole grid for ``step``."""
-        return clpr_pose_count(self.step)
-
-    @property
     def pose_count(self) -> int:
-        """Poses this build writes: the grid, cut to ``limit``."""
-        total = self.grid_poses
+        """Poses this build writes: the source's, cut to ``limit``."""
+        total = self.source.size()
         return total if self.limit is None else min(self.limit, total)
 
     def dataset_signature(self) -> dict[str, Any]:
         """The options that decide the dataset's bytes; a resume must match them exactly."""
+        clpr = self.source.kind == "clpr"
         return {
-            "poses": "clpr",
-            "step": self.step,
+            "poses": self.source.spec,
+            "step": self.source.step if clpr else None,
+            "poses_sha256": self.source.sha256 or None,
             "limit": self.limit,
             "pose_count": self.pose_count,
             "sizes": list(self.sizes),
@@ -71,6 +70,7 @@ class BuildOptions:
 
     def as_json(self) -> dict[str, Any]:
         d = asdict(self)
+        d["source"] = self.source.spec
         d["out"] = str(self.out)
         d["sizes"] = list(self.sizes)
         d["shard"] = None if self.shard is None else f"{self.shard[0]}/{self.shard[1]}"
@@ -79,7 +79,11 @@ class BuildOptions:
 
 def build_command(signature: dict[str, Any], out: Path | str) -> str:
     """The ``python -m gpu_render.build`` command line that builds a dataset of ``signature``."""
-    args = ["python -m gpu_render.build", f"--step {signature['step']!r}"]
+    args = ["python -m gpu_render.build"]
+    if signature["poses"] == "clpr":
+        args.append(f"--step {signature['step']!r}")
+    else:
+        args.append(f"--poses {shlex.quote(signature['poses'])}")
     if signature.get("limit") is not None:
         args.append(f"--limit {signature['limit']}")
     args += [
@@ -155,12 +159,27 @@ def shard_type(text: str) -> tuple[int, int]:
     return shard, count
 
 
+def source_arg(text: str, step: float | None) -> PoseSource:
+    """``--poses`` and ``--step`` as a PoseSource; raises UsageError."""
+    try:
+        source = parse_source(text, step)
+    except ValueError as exc:
+        raise UsageError(f"argument --poses: {exc}") from None
+    if source.size() > MAX_POSES:
+        raise UsageError(f"argument --poses: {text} gives {source.size()} poses; at most {MAX_POSES} are supported")
+    return source
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = Parser(
         prog="python -m gpu_render.build",
         description="Render the cLPR dataset (images + N x 8 x 6 labels) on the GPU.",
     )
-    p.add_argument("--step", type=step_type, default=0.1, help="grid step in radians (default 0.1: 250047 poses)")
+    p.add_argument("--poses", default="clpr", metavar="SOURCE",
+                   help="clpr (default), so3-grid:L, random:N[:SEED] or file:PATH (.npy of N x 3 Euler, "
+                   "N x 4 quaternions or N x 3 x 3 matrices)")
+    p.add_argument("--step", type=step_type, default=None,
+                   help="clpr grid step in radians (default 0.1: 250047 poses)")
     p.add_argument("--sizes", type=sizes_type, default=DEFAULT_SIZES, help="image sizes, px (default 32,64,128,256)")
     p.add_argument("--format", choices=FORMATS, default="jpg", help="jpg (quality 100, 4:4:4), png or npy")
     p.add_argument("--out", type=Path, default=Path("clpr"), help="output folder (default ./clpr)")
@@ -185,7 +204,7 @@ def parse_build_args(argv: list[str] | None = None) -> BuildOptions:
     if ns.shard is not None and ns.overwrite:
         parser.error("--overwrite cannot be combined with --shard: replace the dataset with a plain build first")
     return BuildOptions(
-        step=ns.step,
+        source=source_arg(ns.poses, ns.step),
         sizes=ns.sizes,
         format=ns.format,
         out=ns.out,

@@ -26,10 +26,11 @@ from .context import NoDisplayError, NoOpenGLError, Window
 from .errors import UsageError
 from .geometry import BACKGROUND
 from .labels import translation
-from .options import MAX_SIZE, MIN_SIZE, Parser, at_least, step_type
-from .poses import clpr_angles, clpr_euler, euler_to_matrix, matrix_to_euler
+from .options import MAX_SIZE, MIN_SIZE, Parser, at_least, source_arg, step_type
+from .poses import clpr_angles, euler_to_matrix, matrix_to_euler
 from .renderer import Renderer
 from .shaders import load_program
+from .sources import PoseSource, row_matrices
 from .writer import atomic_write_bytes
 
 PROG = "gpu_render.preview"
@@ -38,23 +39,31 @@ TITLE = "gpu_render preview"
 
 @dataclass(frozen=True)
 class PoseList:
-    """What the preview steps through: (N, 3) cLPR Euler angles, radians.
+    """What the preview steps through.
 
-    axis: poses per grid axis for a cLPR grid (Up/Down step n, PageUp/PageDown n^2);
-    None for a labels file (Up/Down step 10, PageUp/PageDown 100). name: "pose" or "row".
+    matrix: (N, 3, 3) float64 row-vector rotations (q = p @ M); euler: (N, 3) their cLPR
+    angles, radians, for the title. axis: poses per grid axis for a cLPR grid (Up/Down step
+    n, PageUp/PageDown n^2); None otherwise (Up/Down step 10, PageUp/PageDown 100).
+    name: "pose" or "row".
     """
 
+    matrix: np.ndarray
     euler: np.ndarray
     axis: int | None
     name: str
 
     @staticmethod
-    def grid(step: float) -> PoseList:
-        return PoseList(clpr_euler(step), len(clpr_angles(step)), "pose")
+    def from_source(source: PoseSource) -> PoseList:
+        matrix, euler = row_matrices(source)
+        if euler is None:
+            euler = matrix_to_euler(matrix)
+        axis = len(clpr_angles(source.step)) if source.kind == "clpr" else None
+        return PoseList(matrix, euler, axis, "pose")
 
     @staticmethod
     def from_labels(path: Path) -> PoseList:
-        return PoseList(labels_euler(path), None, "row")
+        euler = labels_euler(path)
+        return PoseList(euler_to_matrix(euler), euler, None, "row")
 
 
 def labels_euler(path: Path) -> np.ndarray:
@@ -101,8 +110,8 @@ class Preview:
     # -- state -------------------------------------------------------------------------------
 
     def set_pose(self, index: int) -> None:
-        self.index = index % len(self.poses.euler)
-        self.matrix = euler_to_matrix(self.poses.euler[self.index : self.index + 1])[0]
+        self.index = index % len(self.poses.matrix)
+        self.matrix = self.poses.matrix[self.index].copy()
         self.dragged = False
 
     def step(self, delta: int) -> None:
@@ -132,7 +141,7 @@ class Preview:
 
     def title(self, fps: float | None = None) -> str:
         rx, ry, rz = matrix_to_euler(self.matrix[None])[0] if self.dragged else self.poses.euler[self.index]
-        where = f"{self.poses.name} {self.index}/{len(self.poses.euler)}" + (" (dragged)" if self.dragged else "")
+        where = f"{self.poses.name} {self.index}/{len(self.poses.matrix)}" + (" (dragged)" if self.dragged else "")
         parts = [TITLE, where, f"(rx, ry, rz) = ({rx:.3f}, {ry:.3f}, {rz:.3f})"]
         if fps is not None:
             parts.append(f"{fps:.0f} fps")
@@ -299,7 +308,9 @@ def run_scripted(preview: Preview, poses: list[int], screenshot: str) -> list[Pa
 def build_parser() -> Parser:
     p = Parser(prog="python -m gpu_render.preview", description="Look at the cLPR cube live, on the build's renderer.")
     p.add_argument("--size", type=at_least(MIN_SIZE), default=512, help="window size, px (default 512)")
-    p.add_argument("--step", type=step_type, default=0.1, help="pose grid step in radians, as in the build")
+    p.add_argument("--poses", default="clpr", metavar="SOURCE",
+                   help="clpr (default), so3-grid:L, random:N[:SEED] or file:PATH, as in the build")
+    p.add_argument("--step", type=step_type, default=None, help="clpr grid step in radians (default 0.1)")
     p.add_argument("--labels", type=Path, default=None, help="play back the rotations of a cLPR labels .npy")
     p.add_argument("--pose", type=at_least(0), nargs="+", default=None,
                    help="pose (or labels row) to start at; with --screenshot, the poses to save")
@@ -315,11 +326,14 @@ def main(argv: list[str] | None = None) -> int:
         a = build_parser().parse_args(argv)
         if a.size > MAX_SIZE:
             raise UsageError(f"argument --size: must be at most {MAX_SIZE}, got {a.size}")
-        poses = PoseList.from_labels(a.labels) if a.labels is not None else PoseList.grid(a.step)
+        if a.labels is not None:
+            poses = PoseList.from_labels(a.labels)
+        else:
+            poses = PoseList.from_source(source_arg(a.poses, a.step))
         chosen = a.pose or [0]
-        too_far = [i for i in chosen if i >= len(poses.euler)]
+        too_far = [i for i in chosen if i >= len(poses.matrix)]
         if too_far:
-            raise UsageError(f"--pose {too_far[0]} is out of range: there are {len(poses.euler)} {poses.name}s")
+            raise UsageError(f"--pose {too_far[0]} is out of range: there are {len(poses.matrix)} {poses.name}s")
         if a.screenshot is not None and len(chosen) > 1 and "{pose}" not in a.screenshot:
             raise UsageError("--screenshot needs '{pose}' in its name to save several poses")
         if a.pose is not None and len(a.pose) > 1 and a.screenshot is None:

@@ -22,11 +22,12 @@ from PIL import Image
 
 from . import reference
 from .errors import UsageError
-from .labels import clpr_labels, posed_corners
 from .options import build_command
-from .poses import clpr_euler, euler_to_matrix
+from .plan import PosePlan
+from .sources import parse_source
 from .writer import (
     LABELS,
+    POSES,
     chunk_digest,
     file_digest,
     image_path,
@@ -86,7 +87,7 @@ def verify(out: Path, sample: int | None = None, reference_poses: int = 4, seed:
         raise UsageError(f"{out} holds no gpu_render manifest: not a dataset built by gpu_render")
     head: dict[str, Any] = manifest if manifest is not None else parts[0]
     sig = head.get("signature")
-    if not isinstance(sig, dict) or sig.get("poses") != "clpr":
+    if not isinstance(sig, dict) or "poses" not in sig:
         raise UsageError(f"{out}/manifest.json has no dataset signature this version understands")
     n, sizes, fmt, batch = int(sig["pose_count"]), [int(s) for s in sig["sizes"]], sig["format"], int(sig["batch"])
     report.say(f"{out}: {n} poses x sizes {','.join(map(str, sizes))} ({fmt}), built by gpu_render {head.get('version')}")
@@ -104,9 +105,16 @@ def verify(out: Path, sample: int | None = None, reference_poses: int = 4, seed:
         else:
             report.problem(f"every chunk is built but the dataset is not sealed; seal it with: {how}")
 
-    # -- labels -----------------------------------------------------------------------------
-    euler = clpr_euler(float(sig["step"]), 0, n)
-    expected = clpr_labels(euler, posed_corners(euler_to_matrix(euler)))
+    # -- labels and poses.npz -----------------------------------------------------------------
+    try:
+        source = parse_source(sig["poses"], sig.get("step"))
+        if source.sha256 != (sig.get("poses_sha256") or ""):
+            raise ValueError(f"{source.path} is not the file the dataset was built from (sha256 differs)")
+        plan = PosePlan.from_source(source, n)
+    except ValueError as exc:
+        report.problem(f"cannot recompute the poses: {exc}")
+        plan = None
+    expected = plan.labels if plan is not None else None
     labels_path = out / LABELS
     try:
         labels = np.load(labels_path)
@@ -115,7 +123,9 @@ def verify(out: Path, sample: int | None = None, reference_poses: int = 4, seed:
     except (OSError, ValueError) as exc:
         report.problem(f"{labels_path}: unreadable ({exc})")
     else:
-        if labels.shape != expected.shape or labels.dtype != np.float64:
+        if expected is None:
+            pass
+        elif labels.shape != expected.shape or labels.dtype != np.float64:
             report.problem(f"{labels_path}: {labels.dtype} {labels.shape}, expected float64 {expected.shape}")
         else:
             bad = np.flatnonzero((np.abs(labels - expected) > LABEL_TOLERANCE).any(axis=(1, 2)))
@@ -124,6 +134,8 @@ def verify(out: Path, sample: int | None = None, reference_poses: int = 4, seed:
                 report.problem(f"{labels_path}: {len(bad)} rows differ from the spec (rows {shown})")
             else:
                 report.say(f"labels: {n} x 8 x 6 equal a fresh computation (within {LABEL_TOLERANCE})")
+    if plan is not None:
+        _check_poses_npz(out / POSES, plan.rich_labels(tuple(sizes)), report)
 
     # -- files ------------------------------------------------------------------------------
     rng = np.random.default_rng(seed)
@@ -185,12 +197,14 @@ def verify(out: Path, sample: int | None = None, reference_poses: int = 4, seed:
         if not mismatched:
             report.say(f"checksums: {len(recorded)} chunk(s) match the manifest")
 
-    # -- reference re-render --------------------------------------------------------------
+    # -- reference re-render (skipped above when the poses could not be recomputed) ---------
     floor = ANTIALIAS_AGREEMENT if sig.get("antialias") else REFERENCE_AGREEMENT[fmt]
     scores = []
     for size in sizes:
         for i, pixels in sorted(decoded[size].items()):
-            want = reference.render_one(expected[i, :, :3], size)
+            if plan is None:
+                break
+            want = reference.render_one(plan.corners[i], size)
             close = (np.abs(pixels.astype(np.int16) - want.astype(np.int16)) <= CHANNEL_TOLERANCE).all(axis=-1)
             score = float(close.mean())
             scores.append(score)
@@ -203,6 +217,25 @@ def verify(out: Path, sample: int | None = None, reference_poses: int = 4, seed:
             f"(lowest {min(scores):.3%}, floor {floor:.1%})"
         )
     return report
+
+
+def _check_poses_npz(path: Path, expected: dict[str, np.ndarray], report: Report) -> None:
+    try:
+        with np.load(path) as data:
+            found = {k: data[k] for k in data.files}
+    except FileNotFoundError:
+        report.problem(f"{path}: missing")
+        return
+    except (OSError, ValueError) as exc:
+        report.problem(f"{path}: unreadable ({exc})")
+        return
+    for key, want in expected.items():
+        got = found.get(key)
+        if got is None:
+            report.problem(f"{path}: no array {key!r}")
+        elif got.shape != want.shape or not np.allclose(got, want, rtol=0, atol=LABEL_TOLERANCE):
+            report.problem(f"{path}: {key} differs from a fresh computation")
+    report.say(f"poses.npz: {len(expected)} arrays checked")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,6 +3,7 @@
 Layout of OUT:
     manifest.json                  what was built, how, and a checksum per chunk
     labels.npy                     float64 (N, 8, 6)
+    poses.npz                      quaternion, matrix, euler_clpr, keypoints_{size}, node/face_visible
     {size}/cube1_index_{i+1}.jpg   (or .png) one image per pose, 1-based names as in 2018
     images_{size}.npy              format npy: uint8 (N, S, S, 3), memory-mappable
     .progress/chunk_{k}.json       while building: one record per finished chunk
@@ -33,10 +34,12 @@ from . import __version__
 from .encode import ENCODERS
 from .errors import UsageError
 from .options import BuildOptions
+from .plan import PosePlan
 
 GENERATOR = "gpu_render"
 MANIFEST = "manifest.json"
 LABELS = "labels.npy"
+POSES = "poses.npz"
 PROGRESS = ".progress"
 SHARDS = "shards"
 TMP_MARK = ".tmp-"
@@ -111,6 +114,18 @@ def atomic_save_npy(path: Path, array: np.ndarray) -> None:
     try:
         with open(tmp, "wb") as f:
             np.save(f, array)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """np.savez under a temporary name, then rename (numpy writes fixed zip timestamps: deterministic)."""
+    tmp = _tmp_name(path)
+    try:
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -216,7 +231,7 @@ class DatasetWriter:
 
     # -- opening ---------------------------------------------------------------------------
 
-    def open(self, labels: np.ndarray) -> dict[int, dict[str, Any]]:
+    def open(self, plan: PosePlan) -> dict[int, dict[str, Any]]:
         """Check OUT, then start or resume the build there. Returns the chunks already done.
 
         Raises UsageError when OUT is a file, not writable, holds something that is not a
@@ -262,14 +277,16 @@ class DatasetWriter:
         self._write_record(complete=False, chunks=self._own(done))
         (out / PROGRESS).mkdir(exist_ok=True)
         self._remove_stale_temporaries()
-        if self.writes_labels and not _same_npy(out / LABELS, labels):
-            atomic_save_npy(out / LABELS, labels)
+        if self.writes_labels:
+            if not _same_npy(out / LABELS, plan.labels):
+                atomic_save_npy(out / LABELS, plan.labels)
+            atomic_save_npz(out / POSES, plan.rich_labels(self.options.sizes))
         self._prepare_images(resume=bool(done))
         return done
 
     @property
     def writes_labels(self) -> bool:
-        """Unsharded builds and shard 0 write labels.npy; other shards leave it alone."""
+        """Unsharded builds and shard 0 write labels.npy and poses.npz; other shards leave them alone."""
         return self.shard is None or self.shard[0] == 0
 
     def owns(self, chunk: int) -> bool:
@@ -292,6 +309,7 @@ class DatasetWriter:
             if folder.is_dir():
                 shutil.rmtree(folder)
         (self.out / LABELS).unlink(missing_ok=True)
+        (self.out / POSES).unlink(missing_ok=True)
         (self.out / MANIFEST).unlink(missing_ok=True)
 
     def _remove_stale_temporaries(self) -> None:

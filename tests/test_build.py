@@ -56,9 +56,9 @@ def test_layout_and_file_counts(built: tuple[str, Path, str]) -> None:
     fmt, out, _ = built
     names = sorted(p.name for p in out.iterdir())
     if fmt == "npy":
-        assert names == sorted(["labels.npy", "manifest.json"] + [f"images_{s}.npy" for s in SIZES])
+        assert names == sorted(["labels.npy", "manifest.json", "poses.npz"] + [f"images_{s}.npy" for s in SIZES])
     else:
-        assert names == sorted(["labels.npy", "manifest.json"] + [str(s) for s in SIZES])
+        assert names == sorted(["labels.npy", "manifest.json", "poses.npz"] + [str(s) for s in SIZES])
         for s in SIZES:
             files = sorted(p.name for p in (out / str(s)).iterdir())
             assert len(files) == POSES
@@ -110,7 +110,7 @@ def test_manifest(built: tuple[str, Path, str]) -> None:
     assert m["generator"] == "gpu_render" and m["version"] == __version__
     assert m["complete"] is True
     assert m["pose_count"] == POSES and m["sizes"] == list(SIZES) and m["format"] == fmt
-    assert m["options"]["step"] == 1.0 and m["options"]["format"] == fmt
+    assert m["signature"]["step"] == 1.0 and m["signature"]["poses"] == "clpr" and m["options"]["format"] == fmt
     assert isinstance(m["renderer"], str) and m["renderer"]
     assert m["seconds"] > 0
     assert m["chunks"]["0"]["start"] == 0 and m["chunks"]["0"]["stop"] == POSES
@@ -213,7 +213,7 @@ def test_other_options_refuse_to_mix(tmp_path: Path) -> None:
     assert len(list((out / "32").iterdir())) == 5
     r = run_module("gpu_render.build", "--step", "1.0", "--limit", "6", "--sizes", "64", "--out", out, "--overwrite")
     assert r.code == 0, r.err
-    assert sorted(p.name for p in out.iterdir()) == ["64", "labels.npy", "manifest.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["64", "labels.npy", "manifest.json", "poses.npz"]
     assert len(list((out / "64").iterdir())) == 6
 
 

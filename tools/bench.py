@@ -32,10 +32,11 @@ import numpy as np
 from PIL import Image
 
 from gpu_render import __version__
-from gpu_render.build import PosePlan
 from gpu_render.context import Headless
 from gpu_render.encode import ENCODERS
 from gpu_render.options import BuildOptions, sizes_type, step_type
+from gpu_render.plan import PosePlan
+from gpu_render.sources import PoseSource
 from gpu_render.renderer import Renderer, default_batch
 from gpu_render.writer import atomic_write_bytes, image_path
 
@@ -67,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", type=Path, default=None, help="write the results here")
     a = p.parse_args(argv)
     stages = set(a.stages.split(","))
-    options = BuildOptions(step=a.step, sizes=a.sizes, format=a.format, batch=a.batch, workers=a.workers,
+    options = BuildOptions(source=PoseSource("clpr", step=a.step), sizes=a.sizes, format=a.format, batch=a.batch, workers=a.workers,
                            device=a.device)
     n = options.pose_count
     results: dict[str, dict[str, float]] = {}
@@ -81,9 +82,9 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"gpu_render {__version__} bench: {n} poses, sizes {','.join(map(str, a.sizes))}, "
           f"batch {a.batch}, {a.workers} workers", flush=True)
-    plan = PosePlan.clpr(options)
+    plan = PosePlan.from_source(options.source, options.pose_count)
     if "labels" in stages:
-        record("labels", [timed(lambda: PosePlan.clpr(options)) for _ in range(a.repeat)])
+        record("labels", [timed(lambda: PosePlan.from_source(options.source, n)) for _ in range(a.repeat)])
 
     scratch = Path(tempfile.mkdtemp(prefix="gpu_render-bench-", dir=a.tmp))
     try:

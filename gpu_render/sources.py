@@ -1,0 +1,208 @@
+"""Where a build's rotations come from (``--poses SOURCE``). Pure functions, except that
+``file:`` sources read their one .npy in :func:`load_rotation_file`.
+
+- ``clpr``: the spec's Euler grid, ``--step`` apart (the default).
+- ``so3-grid:L``: the equivolumetric HEALPix x circle grid of 72 * 8**L rotations.
+- ``random:N[:SEED]``: N rotations uniform over SO(3) (Haar), seed 0 unless given.
+- ``file:PATH``: a .npy of N x 3 cLPR Euler angles, N x 4 unit quaternions (w, x, y, z), or
+  N x 3 x 3 rotation matrices (column-vector convention, ``x_camera = R @ x_cube``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .poses import clpr_euler, clpr_pose_count, euler_to_matrix
+from .rotations import quaternion_to_matrix, ry, rz
+
+#: Largest so3-grid level: 72 * 8**5 = 2359296 rotations.
+MAX_LEVEL = 5
+DEFAULT_SEED = 0
+UNIT_TOLERANCE = 1e-6  # quaternion norms and matrix orthonormality in file: sources
+
+
+@dataclass(frozen=True)
+class PoseSource:
+    """A parsed ``--poses`` value. ``spec`` is its canonical text; ``count`` its size."""
+
+    kind: str
+    step: float = 0.1
+    level: int = 0
+    count: int = 0
+    seed: int = DEFAULT_SEED
+    path: str = ""
+    sha256: str = ""
+
+    @property
+    def spec(self) -> str:
+        if self.kind == "clpr":
+            return "clpr"
+        if self.kind == "so3-grid":
+            return f"so3-grid:{self.level}"
+        if self.kind == "random":
+            return f"random:{self.count}:{self.seed}"
+        return f"file:{self.path}"
+
+    def size(self) -> int:
+        """How many rotations the source holds."""
+        return clpr_pose_count(self.step) if self.kind == "clpr" else self.count
+
+
+def parse_source(text: str, step: float | None) -> PoseSource:
+    """Parse a ``--poses`` value; ``file:`` sources are read and validated here.
+
+    Raises ValueError with a one-line message.
+    """
+    kind, _, arg = text.partition(":")
+    if kind == "clpr" and not arg:
+        return PoseSource("clpr", step=0.1 if step is None else step)
+    if step is not None:
+        raise ValueError(f"--step applies to --poses clpr only, not {text!r}")
+    if kind == "so3-grid":
+        if not arg.isdigit() or int(arg) > MAX_LEVEL:
+            raise ValueError(f"so3-grid takes a level 0..{MAX_LEVEL}, e.g. so3-grid:3, got {text!r}")
+        return PoseSource("so3-grid", level=int(arg), count=72 * 8 ** int(arg))
+    if kind == "random":
+        n, _, seed = arg.partition(":")
+        if not n.isdigit() or int(n) < 1 or (seed and not seed.isdigit()):
+            raise ValueError(f"random takes N[:SEED] with N >= 1, e.g. random:10000:7, got {text!r}")
+        return PoseSource("random", count=int(n), seed=int(seed) if seed else DEFAULT_SEED)
+    if kind == "file" and arg:
+        matrices, digest = load_rotation_file(Path(arg))
+        return PoseSource("file", count=len(matrices), path=arg, sha256=digest)
+    raise ValueError(f"unknown pose source {text!r}: use clpr, so3-grid:L, random:N[:SEED] or file:PATH")
+
+
+def row_matrices(source: PoseSource, stop: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """The first ``stop`` rotations as the project's row-vector matrices M (q = p @ M).
+
+    Returns ((n, 3, 3) float64, euler) where euler is the (n, 3) grid angles for ``clpr``
+    (exact, as the spec defines them) and None for other sources.
+    """
+    if source.kind == "clpr":
+        euler = clpr_euler(source.step, 0, stop)
+        return euler_to_matrix(euler), euler
+    if source.kind == "so3-grid":
+        r = so3_grid(source.level)
+    elif source.kind == "random":
+        r = quaternion_to_matrix(random_quaternions(source.count, source.seed))
+    else:
+        r, digest = load_rotation_file(Path(source.path))
+        if digest != source.sha256:
+            raise ValueError(f"{source.path} changed since the build started (sha256 differs)")
+    return np.ascontiguousarray(r[:stop].transpose(0, 2, 1)), None
+
+
+# -- so3-grid ------------------------------------------------------------------------------
+
+
+def _isqrt(x: np.ndarray) -> np.ndarray:
+    r = np.floor(np.sqrt(x.astype(np.float64))).astype(np.int64)
+    r -= (r * r > x).astype(np.int64)
+    r += ((r + 1) * (r + 1) <= x).astype(np.int64)
+    return r
+
+
+def healpix_centres(nside: int) -> tuple[np.ndarray, np.ndarray]:
+    """Centres of the 12 * nside**2 HEALPix pixels in the RING scheme.
+
+    Returns (theta, phi): (12 nside^2,) float64 radians, colatitude in [0, pi] and
+    longitude in [0, 2 pi). Every pixel covers the same area of the sphere.
+    """
+    npix = 12 * nside * nside
+    ncap = 2 * nside * (nside - 1)
+    p = np.arange(npix, dtype=np.int64)
+    z = np.empty(npix)
+    phi = np.empty(npix)
+    north = p < ncap
+    i = (1 + _isqrt(1 + 2 * p[north])) // 2  # ring 1 .. nside-1
+    j = p[north] - 2 * i * (i - 1) + 1  # 1 .. 4i
+    z[north] = 1 - i * i / (3.0 * nside * nside)
+    phi[north] = np.pi / (2 * i) * (j - 0.5)
+    belt = (p >= ncap) & (p < npix - ncap)
+    q = p[belt] - ncap
+    i = q // (4 * nside) + nside  # ring nside .. 3 nside
+    j = q % (4 * nside) + 1
+    shift = (i - nside + 1) % 2
+    z[belt] = 4.0 / 3.0 - 2.0 * i / (3.0 * nside)
+    phi[belt] = np.pi / (2 * nside) * (j - shift / 2.0)
+    south = p >= npix - ncap
+    q = npix - p[south]
+    i = (1 + _isqrt(2 * q - 1)) // 2
+    j = 4 * i + 1 - (q - 2 * i * (i - 1))
+    z[south] = -1 + i * i / (3.0 * nside * nside)
+    phi[south] = np.pi / (2 * i) * (j - 0.5)
+    return np.arccos(np.clip(z, -1, 1)), phi
+
+
+def so3_grid(level: int) -> np.ndarray:
+    """The equivolumetric SO(3) grid of 72 * 8**level rotations (HEALPix x circle, Hopf fibration).
+
+    Each HEALPix pixel centre (theta, phi) at nside = 2**level gives the direction of the
+    cube's z axis, and 6 * 2**level equally spaced angles psi turn the cube about it:
+    ``R = Rz(phi) @ Ry(theta) @ Rz(psi)``. Haar measure factors as sin(theta) dtheta dphi dpsi,
+    so equal-area pixels times equal psi steps give cells of equal volume.
+    Returns (72 * 8**level, 3, 3) float64 column-vector rotations, pixels outer, psi inner.
+    """
+    theta, phi = healpix_centres(2**level)
+    psi = np.arange(6 * 2**level) * (2 * np.pi / (6 * 2**level))
+    t = np.repeat(theta, len(psi))
+    f = np.repeat(phi, len(psi))
+    s = np.tile(psi, len(theta))
+    return rz(f) @ ry(t) @ rz(s)
+
+
+def random_quaternions(n: int, seed: int) -> np.ndarray:
+    """n rotations uniform over SO(3): normalised 4-D Gaussians. (n, 4) float64, w >= 0."""
+    q = np.random.default_rng(seed).standard_normal((n, 4))
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    return np.where(q[:, :1] < 0, -q, q)
+
+
+# -- file: ---------------------------------------------------------------------------------
+
+
+def load_rotation_file(path: Path) -> tuple[np.ndarray, str]:
+    """Read a file: source. Returns ((N, 3, 3) column-vector rotations, sha256 of the file).
+
+    Raises ValueError (one line) for a missing or non-.npy file, a bad shape, NaN, a
+    quaternion that is not unit, or a matrix that is not a rotation.
+    """
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ValueError(f"file:{path}: {exc.strerror}") from None
+    try:
+        import io
+
+        data = np.load(io.BytesIO(raw), allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise ValueError(f"file:{path} is not a .npy array ({' '.join(str(exc).split())[:100]})") from None
+    if not isinstance(data, np.ndarray) or not np.issubdtype(data.dtype, np.number) or len(data) == 0:
+        raise ValueError(f"file:{path} must hold a non-empty numeric array")
+    data = data.astype(np.float64)
+    bad = ~np.isfinite(data.reshape(len(data), -1)).all(axis=1)
+    if bad.any():
+        raise ValueError(f"file:{path} has NaN or infinite values (row {np.flatnonzero(bad)[0]})")
+    digest = hashlib.sha256(raw).hexdigest()
+    if data.shape[1:] == (3,):
+        return euler_to_matrix(data).transpose(0, 2, 1), digest
+    if data.shape[1:] == (4,):
+        norm = np.linalg.norm(data, axis=1)
+        off = np.flatnonzero(np.abs(norm - 1) > UNIT_TOLERANCE)
+        if len(off):
+            raise ValueError(f"file:{path}: quaternion row {off[0]} has norm {norm[off[0]]:.6g}, not 1")
+        return quaternion_to_matrix(data), digest
+    if data.shape[1:] == (3, 3):
+        err = np.abs(data @ data.transpose(0, 2, 1) - np.eye(3)).max(axis=(1, 2))
+        off = np.flatnonzero((err > UNIT_TOLERANCE) | (np.linalg.det(data) < 0))
+        if len(off):
+            raise ValueError(f"file:{path}: matrix row {off[0]} is not a rotation (orthonormal, det +1)")
+        return data, digest
+    raise ValueError(
+        f"file:{path} has shape {data.shape}: expected N x 3 Euler angles, N x 4 quaternions or N x 3 x 3 matrices"
+    )
