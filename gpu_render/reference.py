@@ -38,10 +38,11 @@ def snap(xy: np.ndarray) -> np.ndarray:
     return np.floor(xy * SUBPIXELS + 0.5) / SUBPIXELS
 
 
-def render_one(corners: np.ndarray, size: int) -> np.ndarray:
+def render_one(corners: np.ndarray, size: int, dots: bool = True) -> np.ndarray:
     """Render one pose.
 
-    corners: (8, 3) float64, canvas px of the 256 canvas, y down.
+    corners: (8, 3) float64, canvas px of the 256 canvas, y down. dots: False draws the faces
+    alone (to tell, in tests, which pixels the dots change).
     Returns (size, size, 3) uint8 RGB, rows top-down.
     """
     corners = np.asarray(corners, dtype=np.float64)
@@ -69,7 +70,7 @@ def render_one(corners: np.ndarray, size: int) -> np.ndarray:
         image[inside] = FACE_COLORS[face]
 
     radius = DOT_RADIUS * scale
-    for node in np.flatnonzero(node_visible(faces[None])[0]):
+    for node in np.flatnonzero(node_visible(faces[None])[0]) if dots else ():
         cx, cy = xy[node]
         disc = (px - cx) ** 2 + (py - cy) ** 2 <= radius * radius
         image[disc] = NODE_COLORS[node]

@@ -1,0 +1,118 @@
+"""Reading a built dataset for training: ``gpu_render.load(OUT)``.
+
+Nothing is read in full up front: labels are memory-mapped, ``poses.npz`` arrays load on
+first use, npy images are memory-mapped and jpg/png images are decoded when indexed.
+Needs numpy (and Pillow, a dependency anyway, to decode jpg/png); never torch.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from .writer import LABELS, MANIFEST, POSES, image_path, npy_path
+
+
+class ImageFiles:
+    """The (N, S, S, 3) uint8 RGB images of one size, decoded from jpg/png files when indexed.
+
+    ``images[i]`` is (S, S, 3); a slice or an index array gives (k, S, S, 3).
+    """
+
+    def __init__(self, root: Path, size: int, fmt: str, count: int) -> None:
+        self.root, self.size, self.format, self.count = root, size, fmt, count
+
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        return (self.count, self.size, self.size, 3)
+
+    @property
+    def dtype(self) -> np.dtype:
+        return np.dtype(np.uint8)
+
+    def __len__(self) -> int:
+        return self.count
+
+    def path(self, index: int) -> Path:
+        return image_path(self.root, self.size, index, self.format)
+
+    def _one(self, index: int) -> np.ndarray:
+        if not -self.count <= index < self.count:
+            raise IndexError(f"pose {index} is out of range for {self.count} poses")
+        with Image.open(self.path(index % self.count)) as im:
+            return np.asarray(im.convert("RGB"))
+
+    def __getitem__(self, key: int | slice | np.ndarray) -> np.ndarray:
+        if isinstance(key, (int, np.integer)):
+            return self._one(int(key))
+        indices = range(self.count)[key] if isinstance(key, slice) else np.asarray(key).ravel()
+        out = np.empty((len(indices), self.size, self.size, 3), dtype=np.uint8)
+        for k, i in enumerate(indices):
+            out[k] = self._one(int(i))
+        return out
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        for i in range(self.count):
+            yield self._one(i)
+
+
+@dataclass
+class Dataset:
+    """A built cLPR dataset.
+
+    labels: (N, 8, 6) float64, memory-mapped (see the spec's label array).
+    poses: the arrays of poses.npz by name (quaternion, matrix, euler_clpr, keypoints_{size},
+        node_visible, face_visible), each loaded on first use.
+    images: size -> (N, S, S, 3) uint8 RGB: a read-only memmap for npy builds, else ImageFiles.
+    """
+
+    root: Path
+    manifest: dict[str, Any]
+    labels: np.ndarray
+    poses: Mapping[str, np.ndarray]
+    images: dict[int, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def sizes(self) -> list[int]:
+        return sorted(self.images)
+
+    def close(self) -> None:
+        closer = getattr(self.poses, "close", None)
+        if closer is not None:
+            closer()
+
+    def __enter__(self) -> Dataset:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def load(root: str | Path) -> Dataset:
+    """Open the dataset in ``root``. Raises ValueError unless it is a complete gpu_render build."""
+    root = Path(root)
+    try:
+        manifest = json.loads((root / MANIFEST).read_text())
+    except FileNotFoundError:
+        raise ValueError(f"{root} has no {MANIFEST}: not a gpu_render dataset") from None
+    if manifest.get("generator") != "gpu_render":
+        raise ValueError(f"{root / MANIFEST} was not written by gpu_render")
+    if not manifest.get("complete"):
+        raise ValueError(f"{root} is an unfinished build: finish it (python -m gpu_render.verify {root} says how)")
+    n, fmt = int(manifest["pose_count"]), manifest["format"]
+    labels = np.load(root / LABELS, mmap_mode="r")
+    poses: Mapping[str, np.ndarray] = np.load(root / POSES) if (root / POSES).exists() else {}
+    images: dict[int, Any] = {}
+    for size in manifest["sizes"]:
+        size = int(size)
+        images[size] = np.load(npy_path(root, size), mmap_mode="r") if fmt == "npy" else ImageFiles(root, size, fmt, n)
+    return Dataset(root, manifest, labels, poses, images)

@@ -1,0 +1,53 @@
+"""An optional PyTorch ``Dataset`` over a built cLPR dataset (``pip install 'gpu_render[torch]'``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from .loader import load
+
+#: Label representations, with the shape each item's label has.
+LABEL_SHAPES = {
+    "quaternion": (4,),
+    "matrix": (3, 3),
+    "euler": (3,),
+    "keypoints": (8, 2),
+    "labels": (8, 6),
+}
+
+
+class CLPRDataset(Dataset):
+    """Items are ``(image, label)``.
+
+    image: float32 tensor (3, S, S), RGB in [0, 1], rows top-down (after ``transform``, if any).
+    label: float32 tensor in the chosen representation: ``quaternion`` (4,) w first, w >= 0;
+    ``matrix`` (3, 3) column-vector R, cube frame to camera frame; ``euler`` (3,) cLPR
+    radians; ``keypoints`` (8, 2) pixels at this size, y down; ``labels`` (8, 6) the cLPR row.
+    """
+
+    def __init__(self, root: str | Path, size: int, label: str = "quaternion",
+                 transform: Callable[[torch.Tensor], torch.Tensor] | None = None) -> None:
+        if label not in LABEL_SHAPES:
+            raise ValueError(f"label must be one of {', '.join(LABEL_SHAPES)}, got {label!r}")
+        self.data = load(root)
+        if size not in self.data.images:
+            raise ValueError(f"{root} has sizes {self.data.sizes}, not {size}")
+        self.size, self.label, self.transform = size, label, transform
+        names = {"quaternion": "quaternion", "matrix": "matrix", "euler": "euler_clpr",
+                 "keypoints": f"keypoints_{size}"}
+        self._labels = np.asarray(self.data.labels) if label == "labels" else self.data.poses[names[label]]
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        pixels = np.ascontiguousarray(self.data.images[self.size][index])
+        image = torch.from_numpy(pixels).permute(2, 0, 1).to(torch.float32).div_(255.0)
+        if self.transform is not None:
+            image = self.transform(image)
+        return image, torch.as_tensor(np.asarray(self._labels[index]), dtype=torch.float32)

@@ -1,0 +1,72 @@
+"""gpu_render.load round-trips a build in each format; the torch Dataset yields tensors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from cli import run_module
+
+import gpu_render
+from gpu_render.plan import PosePlan
+from gpu_render.sources import parse_source
+
+ARGS = ("--poses", "random:30:4", "--sizes", "16,48", "--batch", "10")
+
+
+@pytest.fixture(scope="module", params=["jpg", "png", "npy"])
+def built(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
+    out = tmp_path_factory.mktemp(f"load-{request.param}") / "o"
+    r = run_module("gpu_render.build", *ARGS, "--format", request.param, "--out", out)
+    assert r.code == 0, r.err
+    return request.param, out
+
+
+def test_round_trip(built: tuple[str, Path]) -> None:
+    fmt, out = built
+    plan = PosePlan.from_source(parse_source("random:30:4", None))
+    with gpu_render.load(out) as data:
+        assert len(data) == 30 and data.sizes == [16, 48]
+        assert isinstance(data.labels, np.memmap)  # not read into memory
+        assert np.array_equal(data.labels, plan.labels)
+        assert np.allclose(data.poses["quaternion"], plan.rich_labels(())["quaternion"])
+        assert data.poses["keypoints_48"].shape == (30, 8, 2)
+        for size in (16, 48):
+            images = data.images[size]
+            assert images.shape == (30, size, size, 3) and images.dtype == np.uint8
+            one, few = images[7], images[3:6]
+            assert one.shape == (size, size, 3) and few.shape == (3, size, size, 3)
+            assert np.array_equal(few[1], images[4])
+            if fmt != "jpg":  # lossless formats give the rendered bytes back
+                from gpu_render.reference import render_one
+
+                assert (one != render_one(plan.corners[7], size)).any(axis=-1).mean() < 0.01
+        if fmt == "npy":
+            assert isinstance(data.images[16], np.memmap)
+
+
+def test_load_refuses_what_is_not_a_finished_dataset(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="not a gpu_render dataset"):
+        gpu_render.load(tmp_path)
+
+
+def test_torch_dataset(built: tuple[str, Path]) -> None:
+    import torch
+
+    from gpu_render.torch_dataset import LABEL_SHAPES, CLPRDataset
+
+    _, out = built
+    for label, shape in LABEL_SHAPES.items():
+        ds = CLPRDataset(out, 48, label=label)
+        assert len(ds) == 30
+        image, target = ds[5]
+        assert image.shape == (3, 48, 48) and image.dtype == torch.float32
+        assert 0.0 <= float(image.min()) and float(image.max()) <= 1.0
+        assert tuple(target.shape) == shape and target.dtype == torch.float32
+    batch = next(iter(torch.utils.data.DataLoader(CLPRDataset(out, 16), batch_size=8)))
+    assert batch[0].shape == (8, 3, 16, 16) and batch[1].shape == (8, 4)
+    with pytest.raises(ValueError, match="label must be one of"):
+        CLPRDataset(out, 16, label="axis-angle")
+    with pytest.raises(ValueError, match="not 32"):
+        CLPRDataset(out, 32)
