@@ -46,8 +46,8 @@ class CLPRDataset(Dataset):
         return len(self.data)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        pixels = np.ascontiguousarray(self.data.images[self.size][index])
+        pixels = np.array(self.data.images[self.size][index])  # a writable copy for torch
         image = torch.from_numpy(pixels).permute(2, 0, 1).to(torch.float32).div_(255.0)
         if self.transform is not None:
             image = self.transform(image)
-        return image, torch.as_tensor(np.asarray(self._labels[index]), dtype=torch.float32)
+        return image, torch.tensor(np.array(self._labels[index]), dtype=torch.float32)  # a copy: memmaps are read-only

@@ -50,3 +50,27 @@ def test_bench_runs_every_stage_and_writes_json(tmp_path: Path) -> None:
     assert report["results"]["build jpg"]["peak_rss_mib"] > 0
     assert all(r["seconds"] > 0 for name, r in report["results"].items() if name != "ratio build/floor")
     assert report["renderer"] and report["date"] and report["command"].startswith("bench.py")
+
+
+def test_so3_coverage_ranks_the_sources(tmp_path: Path) -> None:
+    import json
+
+    out, table = tmp_path / "cov.png", tmp_path / "cov.json"
+    p = _tool("so3_coverage.py", "--sources", "clpr,so3-grid:1,random:2000:1", "--step", "0.5",
+              "--out", out, "--json", table)
+    assert p.returncode == 0, p.stderr
+    rows = {r["source"]: r for r in json.loads(table.read_text())}
+    grid, rand, euler = rows["so3-grid:1"], rows["random:2000:1"], rows["clpr --step 0.5"]
+    assert grid["count"] == 576 and rand["count"] == 2000 and euler["count"] == 2197
+    assert grid["near_duplicates"] == 0
+    assert grid["nn_max_deg"] / grid["nn_min_deg"] < 1.5 < euler["nn_max_deg"] / euler["nn_min_deg"]
+    assert euler["density_p99"] > 2 * grid["density_p99"]  # the Euler grid crowds near gimbal lock
+    assert rand["haar_ks"] < euler["haar_ks"]
+    assert "| `so3-grid:1` | 576 |" in p.stdout
+    img = Image.open(out)
+    assert img.size[0] > 500 and img.size[1] > 3 * 180
+
+
+def test_so3_coverage_bad_source(tmp_path: Path) -> None:
+    p = _tool("so3_coverage.py", "--sources", "nonsense", "--out", tmp_path / "x.png")
+    assert p.returncode == 2 and "unknown pose source" in p.stderr
