@@ -11,19 +11,16 @@ from __future__ import annotations
 import sys
 import time
 from collections import deque
-from multiprocessing.pool import AsyncResult
 from dataclasses import dataclass
-from typing import Any
-
-import numpy as np
+from multiprocessing.pool import AsyncResult
 
 from .context import Headless, NoOpenGLError
-from .errors import OutputError, UsageError
+from .errors import UsageError
 from .options import BuildOptions, build_command, parse_build_args
-from .progress import Progress
-from .renderer import Renderer, default_batch
 from .pipeline import EncoderPool
 from .plan import PosePlan
+from .progress import Progress
+from .renderer import Renderer, default_batch
 from .writer import DatasetWriter, ImageSink, chunk_digest
 
 PROG = "gpu_render.build"
@@ -59,8 +56,10 @@ def run_build(options: BuildOptions, progress: bool = True) -> BuildResult:
             writer = DatasetWriter(options, gl.renderer_name)
             done = writer.open(plan)
             mine = [k for k in chunks if writer.owns(k)]
-            todo = [k for k in mine if k not in done]
             total = sum(chunks[k][1] - chunks[k][0] for k in mine)
+            if writer.complete:
+                return BuildResult(total, 0, 0.0, gl.renderer_name)
+            todo = [k for k in mine if k not in done]
             already = total - sum(chunks[k][1] - chunks[k][0] for k in todo)
             renderers = {
                 s: Renderer(gl.ctx, s, antialias=options.antialias, batch=min(slot_batch, default_batch(s)))
@@ -118,9 +117,6 @@ def main(argv: list[str] | None = None) -> int:
             "fix that and re-run the same command to resume",
             file=sys.stderr,
         )
-        return 2
-    except OutputError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted; re-run the same command to resume", file=sys.stderr)

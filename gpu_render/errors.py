@@ -5,7 +5,3 @@ from __future__ import annotations
 
 class UsageError(Exception):
     """Bad input: an option value, an input file or an output folder we must not touch."""
-
-
-class OutputError(Exception):
-    """Writing the output failed (full disk, permissions); the output stays resumable."""

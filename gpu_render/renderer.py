@@ -109,7 +109,8 @@ class Renderer:
     ctx: a moderngl context (OpenGL 3.3 core or later), owned by the caller.
     size: image side, px; the picture is the 256 canvas scaled by size/256, dots too.
     antialias: render with MSAA (and alpha-to-coverage for the dots) instead of aliased.
-    batch: poses per draw call (atlas tiles); default fills a 4096 x 4096 atlas.
+    batch: poses per draw call (atlas tiles); default: a full column of the largest atlas,
+        MAX_ATLAS_SIDE // size tiles (capped by the driver's limits).
 
     Reusable across any number of :meth:`render` calls; :meth:`close` (or leaving a
     ``with`` block) releases its GL objects.

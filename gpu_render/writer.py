@@ -178,7 +178,17 @@ def file_digest(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()
 
 
-_open_npy: dict[str, np.memmap] = {}
+_npy_files: dict[str, tuple[int, int]] = {}  # path -> (open descriptor, offset of the data)
+
+
+def _npy_data(path: str) -> tuple[int, int]:
+    """An open descriptor of an .npy file and where its array data starts (once per process)."""
+    if path not in _npy_files:
+        header = np.load(path, mmap_mode="r")  # reads the header only; .offset is where data starts
+        offset = int(header.offset)
+        del header
+        _npy_files[path] = (os.open(path, os.O_WRONLY), offset)
+    return _npy_files[path]
 
 
 @dataclass(frozen=True)
@@ -186,7 +196,7 @@ class ImageSink:
     """Writes images into OUT's layout; picklable, so encoder processes can hold one.
 
     For npy it fills the ``images_{size}.npy.partial`` files that :class:`DatasetWriter`
-    created, through a memory map opened once per process.
+    created, by positioned writes (no memory map, so a worker's memory stays small).
     """
 
     out: Path
@@ -198,11 +208,12 @@ class ImageSink:
         images: (n, size, size, 3) uint8 RGB, rows top-down.
         """
         if self.format == "npy":
-            path = str(partial_path(npy_path(self.out, size)))
-            target = _open_npy.get(path)
-            if target is None:
-                target = _open_npy[path] = np.load(path, mmap_mode="r+")
-            target[start : start + len(images)] = images
+            fd, offset = _npy_data(str(partial_path(npy_path(self.out, size))))
+            data = memoryview(np.ascontiguousarray(images)).cast("B")
+            at = offset + start * size * size * 3
+            while data:
+                written = os.pwrite(fd, data, at)
+                data, at = data[written:], at + written
             return [file_digest(image.tobytes()) for image in images]
         encode = ENCODERS[self.format]
         digests = []
@@ -217,7 +228,7 @@ class DatasetWriter:
     """Writes one build (or one shard of it) into OUT.
 
     It checks OUT, records chunks and seals the build, on the build's main thread; the
-    images themselves are written through :attr:`sink`, by encoder processes.
+    images themselves are written by encoder processes through an :class:`ImageSink`.
     """
 
     def __init__(self, options: BuildOptions, renderer: str) -> None:
@@ -226,6 +237,7 @@ class DatasetWriter:
         self.renderer = renderer
         self.shard = options.shard
         self._partials: list[int] = []  # sizes whose npy file grows under its .partial name
+        self.complete = False  # open() found this very dataset already complete: nothing to write
         if self.shard is not None:
             set_temporary_tag(f"s{self.shard[0]}of{self.shard[1]}")
 
@@ -271,16 +283,18 @@ class DatasetWriter:
             existing, parts = None, []
 
         if existing is not None and existing.get("complete"):
-            done = {int(k): v for k, v in existing.get("chunks", {}).items()}
-        else:
-            done = read_progress(out)
+            self.complete = True  # leave a finished dataset exactly as it is
+            return {int(k): v for k, v in existing.get("chunks", {}).items()}
+        done = read_progress(out)
         self._write_record(complete=False, chunks=self._own(done))
         (out / PROGRESS).mkdir(exist_ok=True)
         self._remove_stale_temporaries()
         if self.writes_labels:
             if not _same_npy(out / LABELS, plan.labels):
                 atomic_save_npy(out / LABELS, plan.labels)
-            atomic_save_npz(out / POSES, plan.rich_labels(self.options.sizes))
+            rich = plan.rich_labels(self.options.sizes)
+            if not _same_npz(out / POSES, rich):
+                atomic_save_npz(out / POSES, rich)
         self._prepare_images(resume=bool(done))
         return done
 
@@ -348,11 +362,6 @@ class DatasetWriter:
             _claim_space(partial)
             self._partials.append(size)
 
-    @property
-    def sink(self) -> ImageSink:
-        """What encoder processes use to write this build's images."""
-        return ImageSink(self.out, self.options.format)
-
     def finish_chunk(self, chunk: int, start: int, stop: int, digest: str) -> dict[str, Any]:
         """Record a chunk whose files are all in place."""
         record = {"chunk": chunk, "start": start, "stop": stop, "sha256": digest}
@@ -415,6 +424,16 @@ def _same_npy(path: Path, array: np.ndarray) -> bool:
         return False
     try:
         return bool(np.array_equal(np.load(path, mmap_mode="r"), array))
+    except (OSError, ValueError):
+        return False
+
+
+def _same_npz(path: Path, arrays: dict[str, np.ndarray]) -> bool:
+    if not path.exists():
+        return False
+    try:
+        with np.load(path) as data:
+            return set(data.files) == set(arrays) and all(np.array_equal(data[k], v) for k, v in arrays.items())
     except (OSError, ValueError):
         return False
 

@@ -134,10 +134,11 @@ def test_rerun_of_a_complete_build_writes_nothing(tmp_path: Path) -> None:
     out = tmp_path / "o"
     args = ("--step", "1.0", "--limit", "20", "--sizes", "32", "--format", "png", "--out", out)
     assert run_module("gpu_render.build", *args).code == 0
-    before = {p: p.stat().st_mtime_ns for p in (out / "32").iterdir()}
+    before = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in out.rglob("*") if p.is_file()}
+    assert {p.name for p in before} >= {"manifest.json", "labels.npy", "poses.npz"}
     again = run_module("gpu_render.build", *args)
     assert again.code == 0 and "already holds all 20 poses" in again.out
-    assert {p: p.stat().st_mtime_ns for p in (out / "32").iterdir()} == before
+    assert {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in out.rglob("*") if p.is_file()} == before
 
 
 def test_antialias_option(tmp_path: Path) -> None:
