@@ -30,7 +30,7 @@ from .options import MAX_SIZE, MIN_SIZE, Parser, at_least, source_arg, step_type
 from .poses import clpr_angles, euler_to_matrix, matrix_to_euler
 from .renderer import Renderer
 from .shaders import load_program
-from .sources import PoseSource, row_matrices
+from .sources import PoseSource, read_npy, row_matrices
 from .writer import atomic_write_bytes
 
 PROG = "gpu_render.preview"
@@ -71,19 +71,15 @@ def labels_euler(path: Path) -> np.ndarray:
 
     Raises UsageError (one line) unless ``path`` is a .npy of finite floats shaped (N, 8, 6).
     """
+    name = f"--labels {path}"
     try:
-        labels = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise UsageError(f"--labels {path}: no such file") from None
-    except (OSError, ValueError, EOFError) as exc:
-        raise UsageError(f"--labels {path} is not a .npy array file ({' '.join(str(exc).split())[:120]})") from None
-    if not isinstance(labels, np.ndarray) or labels.ndim != 3 or labels.shape[1:] != (8, 6) or len(labels) == 0:
-        raise UsageError(f"--labels {path} has shape {getattr(labels, 'shape', '?')}, expected cLPR labels (N, 8, 6)")
+        labels, _ = read_npy(path, name)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if labels.ndim != 3 or labels.shape[1:] != (8, 6):
+        raise UsageError(f"{name} has shape {labels.shape}, expected cLPR labels (N, 8, 6)")
     if not np.issubdtype(labels.dtype, np.floating):
-        raise UsageError(f"--labels {path} holds {labels.dtype}, expected floating-point labels")
-    bad = np.flatnonzero(~np.isfinite(labels).all(axis=(1, 2)))
-    if len(bad):
-        raise UsageError(f"--labels {path} has NaN or infinite values (row {bad[0]})")
+        raise UsageError(f"{name} holds {labels.dtype}, expected floating-point labels")
     return labels[:, 0, 3:6].astype(np.float64)
 
 

@@ -8,7 +8,6 @@ vectors and ``translation`` (N, 3) canvas px, so that a corner ``p`` lands at ``
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import moderngl

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -166,28 +167,42 @@ def random_quaternions(n: int, seed: int) -> np.ndarray:
 # -- file: ---------------------------------------------------------------------------------
 
 
-def load_rotation_file(path: Path) -> tuple[np.ndarray, str]:
-    """Read a file: source. Returns ((N, 3, 3) column-vector rotations, sha256 of the file).
+def read_npy(path: Path, name: str) -> tuple[np.ndarray, bytes]:
+    """Read a user's .npy of finite numbers: (the array, in its own dtype; the file's bytes).
 
-    Raises ValueError (one line) for a missing or non-.npy file, a bad shape, NaN, a
-    quaternion that is not unit, or a matrix that is not a rotation.
+    name: how messages call the file (``file:PATH``, ``--labels PATH``). Raises ValueError
+    (one line) for a missing or unreadable file, a non-.npy file, pickles, an empty or
+    non-numeric array, or NaN/infinity (naming the first bad row).
     """
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise ValueError(f"file:{path}: {exc.strerror}") from None
+        raise ValueError(f"{name}: {exc.strerror}") from None
     try:
-        import io
-
         data = np.load(io.BytesIO(raw), allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
-        raise ValueError(f"file:{path} is not a .npy array ({' '.join(str(exc).split())[:100]})") from None
-    if not isinstance(data, np.ndarray) or not np.issubdtype(data.dtype, np.number) or len(data) == 0:
-        raise ValueError(f"file:{path} must hold a non-empty numeric array")
-    data = data.astype(np.float64)
+        raise ValueError(f"{name} is not a .npy array ({' '.join(str(exc).split())[:100]})") from None
+    if not (
+        isinstance(data, np.ndarray)
+        and data.ndim > 0
+        and len(data) > 0
+        and (np.issubdtype(data.dtype, np.integer) or np.issubdtype(data.dtype, np.floating))
+    ):
+        raise ValueError(f"{name} must hold a non-empty array of real numbers")
     bad = ~np.isfinite(data.reshape(len(data), -1)).all(axis=1)
     if bad.any():
-        raise ValueError(f"file:{path} has NaN or infinite values (row {np.flatnonzero(bad)[0]})")
+        raise ValueError(f"{name} has NaN or infinite values (row {np.flatnonzero(bad)[0]})")
+    return data, raw
+
+
+def load_rotation_file(path: Path) -> tuple[np.ndarray, str]:
+    """Read a file: source. Returns ((N, 3, 3) column-vector rotations, sha256 of the file).
+
+    Raises ValueError (one line) for what :func:`read_npy` refuses, a bad shape, a
+    quaternion that is not unit, or a matrix that is not a rotation.
+    """
+    data, raw = read_npy(path, f"file:{path}")
+    data = data.astype(np.float64)
     digest = hashlib.sha256(raw).hexdigest()
     if data.shape[1:] == (3,):
         return euler_to_matrix(data).transpose(0, 2, 1), digest

@@ -116,16 +116,9 @@ def verify(out: Path, sample: int | None = None, reference_poses: int = 4, seed:
         plan = None
     expected = plan.labels if plan is not None else None
     labels_path = out / LABELS
-    try:
-        labels = np.load(labels_path)
-    except FileNotFoundError:
-        report.problem(f"{labels_path}: missing")
-    except (OSError, ValueError) as exc:
-        report.problem(f"{labels_path}: unreadable ({exc})")
-    else:
-        if expected is None:
-            pass
-        elif labels.shape != expected.shape or labels.dtype != np.float64:
+    labels = _load(labels_path, report)
+    if labels is not None and expected is not None:
+        if labels.shape != expected.shape or labels.dtype != np.float64:
             report.problem(f"{labels_path}: {labels.dtype} {labels.shape}, expected float64 {expected.shape}")
         else:
             bad = np.flatnonzero((np.abs(labels - expected) > LABEL_TOLERANCE).any(axis=(1, 2)))
@@ -146,13 +139,8 @@ def verify(out: Path, sample: int | None = None, reference_poses: int = 4, seed:
     for size in sizes:
         if fmt == "npy":
             path = npy_path(out, size)
-            try:
-                images = np.load(path, mmap_mode="r")
-            except FileNotFoundError:
-                report.problem(f"{path}: missing")
-                continue
-            except (OSError, ValueError) as exc:
-                report.problem(f"{path}: unreadable ({exc})")
+            images = _load(path, report, mmap=True)
+            if images is None:
                 continue
             if images.shape != (n, size, size, 3) or images.dtype != np.uint8:
                 report.problem(f"{path}: {images.dtype} {images.shape}, expected uint8 {(n, size, size, 3)}")
@@ -219,16 +207,23 @@ def verify(out: Path, sample: int | None = None, reference_poses: int = 4, seed:
     return report
 
 
-def _check_poses_npz(path: Path, expected: dict[str, np.ndarray], report: Report) -> None:
+def _load(path: Path, report: Report, mmap: bool = False) -> Any:
+    """``np.load(path)`` (memory-mapped with ``mmap``), or None after reporting why it failed."""
     try:
-        with np.load(path) as data:
-            found = {k: data[k] for k in data.files}
+        return np.load(path, mmap_mode="r" if mmap else None)
     except FileNotFoundError:
         report.problem(f"{path}: missing")
-        return
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, EOFError) as exc:
         report.problem(f"{path}: unreadable ({exc})")
+    return None
+
+
+def _check_poses_npz(path: Path, expected: dict[str, np.ndarray], report: Report) -> None:
+    data = _load(path, report)
+    if data is None:
         return
+    with data:
+        found = {k: data[k] for k in data.files}
     for key, want in expected.items():
         got = found.get(key)
         if got is None:

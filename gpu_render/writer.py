@@ -357,8 +357,8 @@ class DatasetWriter:
             elif final.exists():
                 continue
             else:
-                created = np.lib.format.open_memmap(partial, mode="w+", dtype=np.uint8, shape=shape)
-                del created  # header and length are set; the encoder processes fill it
+                # Writes the header and sets the length; the encoder processes fill the rest.
+                np.lib.format.open_memmap(partial, mode="w+", dtype=np.uint8, shape=shape).flush()
             _claim_space(partial)
             self._partials.append(size)
 

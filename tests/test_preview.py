@@ -205,10 +205,10 @@ def test_no_display(tmp_path: Path) -> None:
     [
         (lambda p: np.save(p, np.zeros((4, 8, 5))), "expected cLPR labels (N, 8, 6)"),
         (lambda p: np.save(p, np.zeros((8, 6))), "expected cLPR labels (N, 8, 6)"),
-        (lambda p: p.write_text("rx,ry,rz\n0,0,0\n"), "is not a .npy array file"),
+        (lambda p: p.write_text("rx,ry,rz\n0,0,0\n"), "is not a .npy array"),
         (lambda p: np.save(p, np.full((3, 8, 6), np.nan)), "NaN or infinite values (row 0)"),
         (lambda p: np.save(p, np.zeros((3, 8, 6), dtype=np.int64)), "expected floating-point labels"),
-        (lambda p: None, "no such file"),
+        (lambda p: None, "No such file or directory"),
     ],
     ids=["wrong-shape", "2d", "not-npy", "nan", "integers", "missing"],
 )
