@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import os
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .loader import Dataset
+
 __version__ = "0.1.0"
 
 
-def load(root):  # noqa: ANN001, ANN201 - documented in gpu_render.loader.load
-    """Open a built dataset: labels, poses and lazily read images per size (see gpu_render.loader)."""
+def load(root: str | os.PathLike[str]) -> Dataset:
+    """Open a built dataset: labels, poses and lazily read images per size (see gpu_render.loader).
+
+    Imported on first use, so ``import gpu_render`` stays light.
+    """
     from .loader import load as _load
 
     return _load(root)
