@@ -230,3 +230,17 @@ def test_bad_preview_options(display: str, tmp_path: Path) -> None:
     ]:
         code, _, err = preview(display, *args)
         assert code == 2 and message in err and len(err.strip().splitlines()) == 1, (args, err)
+
+
+def test_preview_takes_any_pose_source(ctx, display: str, tmp_path: Path) -> None:
+    from gpu_render.sources import parse_source, row_matrices
+
+    path = tmp_path / "grid.png"
+    code, _, err = preview(display, "--poses", "so3-grid:1", "--pose", "300", "--size", "96", "--screenshot", path)
+    assert code == 0, err
+    m, _ = row_matrices(parse_source("so3-grid:1", None))
+    with Renderer(ctx, 96) as r:
+        want = r.render(m[300:301], translation(m[300:301]))
+    assert_agree("preview-so3-grid", shot(path)[None], want, each=WINDOW_PARITY)
+    code, _, err = preview(display, "--poses", "random:5", "--step", "0.2", "--screenshot", path)
+    assert code == 2 and "--step applies to --poses clpr only" in err
