@@ -13,18 +13,21 @@ LOG_INTERVAL = 15.0
 
 
 class Progress:
-    """Counts poses done out of ``total``, ``initial`` of them done before this run."""
+    """Counts items (``unit``: poses, images) done out of ``total``, ``initial`` of them before this run."""
 
-    def __init__(self, total: int, initial: int, desc: str, enabled: bool = True, stream: TextIO | None = None) -> None:
+    def __init__(
+        self, total: int, initial: int, desc: str, enabled: bool = True, stream: TextIO | None = None,
+        unit: str = "pose",
+    ) -> None:
         self.stream = stream or sys.stderr
-        self.total, self.done, self.desc = total, initial, desc
+        self.total, self.done, self.desc, self.unit = total, initial, desc, unit
         self.enabled = enabled
         self._bar: tqdm | None = None
         self._start = time.perf_counter()
         self._start_done = initial
         self._last = self._start
         if enabled and self.stream.isatty():
-            self._bar = tqdm(total=total, initial=initial, unit="pose", desc=desc, file=self.stream, smoothing=0.1)
+            self._bar = tqdm(total=total, initial=initial, unit=unit, desc=desc, file=self.stream, smoothing=0.1)
 
     def update(self, poses: int) -> None:
         self.done += poses
@@ -37,8 +40,8 @@ class Progress:
             rate = (self.done - self._start_done) / (now - self._start)
             left = (self.total - self.done) / rate if rate > 0 else float("inf")
             print(
-                f"{self.desc}: {self.done}/{self.total} poses ({self.done / max(1, self.total):.1%}), "
-                f"{rate:.0f} poses/s, {_clock(left)} left",
+                f"{self.desc}: {self.done}/{self.total} {self.unit}s ({self.done / max(1, self.total):.1%}), "
+                f"{rate:.0f} {self.unit}s/s, {_clock(left)} left",
                 file=self.stream,
                 flush=True,
             )

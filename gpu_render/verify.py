@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from . import reference
 from .errors import UsageError
 from .options import build_command
 from .plan import PosePlan
+from .progress import Progress
 from .sources import parse_source
 from .writer import (
     LABELS,
@@ -76,8 +78,14 @@ def _decode(path: Path, size: int) -> tuple[np.ndarray | None, bytes | None, str
     return pixels, data, None
 
 
-def verify(out: Path, sample: int | None = None, reference_poses: int = 4, seed: int = 0, workers: int = 2) -> Report:
-    """Check the dataset in ``out``; raises UsageError when it is not a gpu_render dataset."""
+def verify(
+    out: Path, sample: int | None = None, reference_poses: int = 4, seed: int = 0, workers: int = 2,
+    progress: bool = False,
+) -> Report:
+    """Check the dataset in ``out``; raises UsageError when it is not a gpu_render dataset.
+
+    progress: show files checked on stderr (a bar on a terminal, a line every 15 s in a log).
+    """
     if not out.is_dir():
         raise UsageError(f"{out} is not a folder")
     report = Report()
@@ -136,6 +144,7 @@ def verify(out: Path, sample: int | None = None, reference_poses: int = 4, seed:
     decoded: dict[int, dict[int, np.ndarray]] = {s: {} for s in sizes}
     digests: dict[int, dict[int, bytes]] = {s: {} for s in sizes}
     keep = set(rng.choice(poses, min(reference_poses, len(poses)), replace=False).tolist()) if len(poses) else set()
+    bar = Progress(len(poses) * len(sizes), 0, "verify", enabled=progress, unit="image")
     for size in sizes:
         if fmt == "npy":
             path = npy_path(out, size)
@@ -150,6 +159,7 @@ def verify(out: Path, sample: int | None = None, reference_poses: int = 4, seed:
                     digests[size][int(i)] = file_digest(np.ascontiguousarray(images[i]).tobytes())
                 if int(i) in keep:
                     decoded[size][int(i)] = np.asarray(images[i])
+            bar.update(len(poses))
             continue
 
         def check(i: int, size: int = size) -> tuple[int, np.ndarray | None, bytes | None, str | None]:
@@ -163,6 +173,8 @@ def verify(out: Path, sample: int | None = None, reference_poses: int = 4, seed:
                     digests[size][i] = file_digest(data)
                 if pixels is not None and i in keep:
                     decoded[size][i] = pixels
+                bar.update(1)
+    bar.close()
     checked = f"all {n}" if sample is None else f"a random {len(poses)} of {n}"
     report.say(f"files: {checked} poses checked at {len(sizes)} size(s)")
 
@@ -249,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
             raise UsageError("--sample must be at least 1")
         if a.reference < 0:
             raise UsageError("--reference must be at least 0")
-        report = verify(a.out, a.sample, a.reference, a.seed)
+        report = verify(a.out, a.sample, a.reference, a.seed, workers=os.cpu_count() or 1, progress=True)
     except UsageError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
