@@ -8,7 +8,7 @@ import os
 import shlex
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from .errors import UsageError
 from .poses import clpr_pose_count
@@ -135,7 +135,7 @@ def sizes_type(text: str) -> tuple[int, ...]:
     return tuple(sorted(sizes))
 
 
-def at_least(low: int):
+def at_least(low: int) -> Callable[[str], int]:
     def parse(text: str) -> int:  # argparse names the option in its message
         try:
             value = int(text)

@@ -40,10 +40,11 @@ def _start_worker(sink: ImageSink, slots: list[dict[int, np.ndarray]]) -> None:
     global _sink, _slots
     _sink, _slots = sink, slots
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
-    try:  # die with the parent, even on kill -9 (Linux)
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):
-        pass  # elsewhere the pool's closed pipe still ends the worker once it goes idle
+    # Die with the parent, even on kill -9. prctl is Linux's; elsewhere the pool's closed
+    # pipe still ends an idle worker.
+    prctl = getattr(ctypes.CDLL(None), "prctl", None)
+    if prctl is not None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _encode(slot: int, size: int, first: int, a: int, b: int) -> list[bytes]:

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -58,11 +59,11 @@ def _kill_when(out: Path, fmt: str, ready, timeout: float = 120) -> int:
             proc.kill()
 
 
-def _images_written(size: int, count: int):
+def _images_written(size: int, count: int) -> Callable[[Path], bool]:
     return lambda out: len(os.listdir(out / str(size))) >= count
 
 
-def _chunks_recorded(count: int):
+def _chunks_recorded(count: int) -> Callable[[Path], bool]:
     return lambda out: len(os.listdir(out / ".progress")) >= count
 
 

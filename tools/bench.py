@@ -122,12 +122,12 @@ def main(argv: list[str] | None = None) -> int:
             total_images = n * len(a.sizes)
             if "encode" in stages:
                 for fmt, encode in ENCODERS.items():
-                    def enc(size, start, images, encode=encode):
+                    def enc(size: int, start: int, images: np.ndarray, encode=encode) -> None:
                         for im in images:
                             encode(im)
                     record(f"encode {fmt}", [stage_over_images(enc) for _ in range(a.repeat)], total_images)
             if "floor" in stages:
-                def floor(size, start, images):
+                def floor(size: int, start: int, images: np.ndarray) -> None:
                     for im in images:
                         pillow_floor(im)
                 record("floor (Pillow)", [stage_over_images(floor) for _ in range(a.repeat)], total_images)
@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
                         (root / str(s)).mkdir(parents=True)
                     encoded: dict[tuple[int, int], list[bytes]] = {}
 
-                    def enc_only(size, start, images):
+                    def enc_only(size: int, start: int, images: np.ndarray) -> None:
                         encoded[(size, start)] = [ENCODERS[fmt](im) for im in images]
 
                     stage_over_images(enc_only)
