@@ -174,24 +174,27 @@ def build_parser() -> argparse.ArgumentParser:
     p = Parser(
         prog="python -m gpu_render.build",
         description="Render the cLPR dataset (images + N x 8 x 6 labels) on the GPU.",
+        epilog="examples: python -m gpu_render.build   (the full 2018 set into ./clpr)  |  "
+        "python -m gpu_render.build --step 0.3 --format npy --sizes 64 --out clpr64  |  "
+        "python -m gpu_render.build --poses so3-grid:3 --out so3grid",
     )
     p.add_argument("--poses", default="clpr", metavar="SOURCE",
                    help="clpr (default), so3-grid:L, random:N[:SEED] or file:PATH (.npy of N x 3 Euler, "
                    "N x 4 quaternions or N x 3 x 3 matrices)")
-    p.add_argument("--step", type=step_type, default=None,
+    p.add_argument("--step", type=step_type, default=None, metavar="S",
                    help="clpr grid step in radians (default 0.1: 250047 poses)")
-    p.add_argument("--sizes", type=sizes_type, default=DEFAULT_SIZES, help="image sizes, px (default 32,64,128,256)")
+    p.add_argument("--sizes", type=sizes_type, default=DEFAULT_SIZES, metavar="A,B,...", help="image sizes, px (default 32,64,128,256)")
     p.add_argument("--format", choices=FORMATS, default="jpg", help="jpg (quality 100, 4:4:4), png or npy")
-    p.add_argument("--out", type=Path, default=Path("clpr"), help="output folder (default ./clpr)")
-    p.add_argument("--limit", type=at_least(1), default=None, help="build only the first N poses")
-    p.add_argument("--batch", type=at_least(1), default=DEFAULT_BATCH, help="poses per chunk (default 512)")
-    p.add_argument("--device", type=at_least(0), default=0, help="EGL device index (default 0)")
+    p.add_argument("--out", type=Path, default=Path("clpr"), metavar="DIR", help="output folder (default ./clpr)")
+    p.add_argument("--limit", type=at_least(1), default=None, metavar="N", help="build only the first N poses")
+    p.add_argument("--batch", type=at_least(1), default=DEFAULT_BATCH, metavar="N", help="poses per chunk (default 512)")
+    p.add_argument("--device", type=at_least(0), default=0, metavar="N", help="EGL device index (default 0)")
     p.add_argument("--antialias", action="store_true", help="MSAA instead of the aliased 2018 look")
     p.add_argument(
-        "--workers", type=at_least(1), default=os.cpu_count() or 1, help="encoder processes (default: cores)"
+        "--workers", type=at_least(1), default=os.cpu_count() or 1, metavar="N", help="encoder processes (default: cores)"
     )
     p.add_argument("--overwrite", action="store_true", help="replace a dataset in OUT built with other options")
-    p.add_argument("--shard", type=shard_type, default=None, help="build only shard K of N (K/N, 0-based); jpg and png")
+    p.add_argument("--shard", type=shard_type, default=None, metavar="K/N", help="build only shard K of N (K/N, 0-based); jpg and png")
     return p
 
 

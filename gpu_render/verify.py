@@ -250,10 +250,13 @@ def main(argv: list[str] | None = None) -> int:
         def error(self, message: str) -> None:  # type: ignore[override]
             raise UsageError(message)
 
-    p = Parser(prog="python -m gpu_render.verify", description=__doc__.splitlines()[0])
-    p.add_argument("out", type=Path, help="the dataset folder")
-    p.add_argument("--sample", type=int, default=None, help="check a random K poses instead of all")
-    p.add_argument("--reference", type=int, default=4, help="poses to re-render on the CPU (default 4)")
+    p = Parser(
+        prog="python -m gpu_render.verify",
+        description="Check that a gpu_render dataset is complete and correct: exit 0 if so, 1 with the problems if not.",
+    )
+    p.add_argument("out", type=Path, metavar="OUT", help="the dataset folder")
+    p.add_argument("--sample", type=int, default=None, metavar="K", help="check a random K poses instead of all")
+    p.add_argument("--reference", type=int, default=4, metavar="N", help="poses to re-render on the CPU (default 4)")
     p.add_argument("--seed", type=int, default=0)
     try:
         a = p.parse_args(argv)
