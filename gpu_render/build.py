@@ -20,7 +20,7 @@ from .options import BuildOptions, build_command, parse_build_args
 from .pipeline import EncoderPool
 from .plan import PosePlan
 from .progress import Progress
-from .renderer import Renderer, default_batch
+from .renderer import Renderer, default_batch, pose_instances
 from .writer import DatasetWriter, ImageSink, chunk_digest
 
 PROG = "gpu_render.build"
@@ -82,9 +82,9 @@ def run_build(options: BuildOptions, progress: bool = True) -> BuildResult:
                     start, stop = chunks[k]
                     slot = i % pool.slot_count
                     tasks: list[AsyncResult] = []
+                    instances = pose_instances(plan.matrix[start:stop], plan.translation[start:stop])
                     for size, renderer in renderers.items():
-                        out = pool.slot(slot)[size][: stop - start]
-                        renderer.render(plan.matrix[start:stop], plan.translation[start:stop], out=out)
+                        renderer.render_instances(instances, out=pool.slot(slot)[size][: stop - start])
                         tasks += pool.submit(slot, size, start, stop - start)
                     pending.append((k, tasks))
                     while len(pending) > IN_FLIGHT:

@@ -186,8 +186,14 @@ class Renderer:
         out: optional preallocated (N, size, size, 3) uint8, C-contiguous.
         Returns ``out``: (N, size, size, 3) uint8 RGB, rows top-down.
         """
+        return self.render_instances(pose_instances(matrix, translation), out)
+
+    def render_instances(self, instances: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Render poses given as :func:`pose_instances` data (computed once, shared by sizes).
+
+        Returns ``out``: (N, size, size, 3) uint8 RGB, rows top-down.
+        """
         self._check_open()
-        instances = pose_instances(matrix, translation)
         n, s = len(instances), self.size
         if out is None:
             out = np.empty((n, s, s, 3), dtype=np.uint8)
