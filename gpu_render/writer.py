@@ -23,7 +23,8 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -84,14 +85,26 @@ def _tmp_name(path: Path) -> Path:
     return path.with_name(f".{path.name}{TMP_MARK}{_tmp_tag}")
 
 
+@contextmanager
+def replacing(path: Path | str) -> Iterator[Path]:
+    """Yield a temporary name beside ``path``; it becomes ``path`` (by rename) only if the
+    block completes, and is removed otherwise. Readers never see a half-written file."""
+    tmp = _tmp_name(Path(path))
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def atomic_write_bytes(path: Path | str, data: bytes) -> None:
     """Write ``data`` to ``path`` via a temporary name in the same folder, then rename.
 
     Plain ``os`` calls: a build writes a million small files, and Python's buffered file
     objects cost more than the system calls themselves.
     """
-    tmp = _tmp_name(Path(path))
-    try:
+    with replacing(path) as tmp:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
             view = memoryview(data)
@@ -99,10 +112,6 @@ def atomic_write_bytes(path: Path | str, data: bytes) -> None:
                 view = view[os.write(fd, view) :]
         finally:
             os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def atomic_write_json(path: Path, obj: Any) -> None:
@@ -110,26 +119,14 @@ def atomic_write_json(path: Path, obj: Any) -> None:
 
 
 def atomic_save_npy(path: Path, array: np.ndarray) -> None:
-    tmp = _tmp_name(path)
-    try:
-        with open(tmp, "wb") as f:
-            np.save(f, array)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with replacing(path) as tmp, open(tmp, "wb") as f:  # a file object: np.save would append ".npy" to a name
+        np.save(f, array)
 
 
 def atomic_save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
     """np.savez under a temporary name, then rename (numpy writes fixed zip timestamps: deterministic)."""
-    tmp = _tmp_name(path)
-    try:
-        with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with replacing(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **arrays)
 
 
 def _read_json(path: Path, what: str) -> dict[str, Any]:
