@@ -191,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         "results": results,
     }
     if a.json:
-        a.json.write_text(json.dumps(report, indent=2) + "\n")
+        atomic_write_bytes(a.json, (json.dumps(report, indent=2) + "\n").encode())
         print(f"wrote {a.json}")
     return 0
 
