@@ -231,3 +231,21 @@ def test_no_opengl_says_what_to_install(tmp_path: Path) -> None:
 def test_unknown_device(tmp_path: Path) -> None:
     r = run_module("gpu_render.build", "--step", "1.0", "--device", "99", "--out", tmp_path / "o")
     assert r.code == 2 and "EGL device 99" in r.one_line_error()
+
+
+
+def test_image_sink_writes_each_image_under_its_2018_name(tmp_path: Path) -> None:
+    from gpu_render.encode import encode_jpeg
+    from gpu_render.writer import ImageSink, file_digest
+
+    images = reference.render(posed_corners(euler_to_matrix(clpr_euler(1.0)[:3])), 32)
+    sink = ImageSink(tmp_path, "jpg")
+    (tmp_path / "32").mkdir()
+    digests = sink.write(32, 5, images)
+    for i, image in enumerate(images):
+        data = (tmp_path / "32" / f"cube1_index_{i + 6}.jpg").read_bytes()
+        assert data == encode_jpeg(image)
+        assert digests[i] == file_digest(data)
+    assert sorted(p.name for p in (tmp_path / "32").iterdir()) == [f"cube1_index_{i}.jpg" for i in (6, 7, 8)]
+    with pytest.raises(ValueError, match=r"\(n, 32, 32, 3\)"):
+        sink.write(32, 0, images[:, :16])

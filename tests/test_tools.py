@@ -39,15 +39,20 @@ def test_bench_runs_every_stage_and_writes_json(tmp_path: Path) -> None:
     """The benchmark tool works end to end (a smoke test: it asserts what ran, never how fast)."""
     import json
 
-    out = tmp_path / "bench.json"
-    p = _tool("bench.py", "--step", "1.5", "--sizes", "16,32", "--repeat", "1", "--batch", "40", "--json", out)
+    out, scratch = tmp_path / "bench.json", tmp_path / "scratch"
+    scratch.mkdir()
+    p = _tool("bench.py", "--step", "1.5", "--sizes", "16,32", "--repeat", "2", "--batch", "40", "--json", out,
+              "--tmp", scratch)
     assert p.returncode == 0, p.stderr
+    assert list(scratch.iterdir()) == []  # every run's output is gone once the bench ends
     report = json.loads(out.read_text())
     stages = set(report["results"])
     assert {"labels", "render 16", "render 32", "encode jpg", "encode png", "floor (Pillow)", "write jpg",
             "build jpg", "ratio build/floor"} <= stages
     assert report["poses"] == 125 and report["sizes"] == [16, 32]
-    assert report["results"]["build jpg"]["peak_rss_mib"] > 0
+    build = report["results"]["build jpg"]
+    assert build["peak_rss_mib"] > 0 and len(build["runs"]) == len(build["cpu_runs"]) == 2
+    assert build["cpu_seconds"] > 0
     assert all(r["seconds"] > 0 for name, r in report["results"].items() if name != "ratio build/floor")
     assert report["renderer"] and report["date"] and report["command"].startswith("bench.py")
 
