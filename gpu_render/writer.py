@@ -107,21 +107,14 @@ def atomic_write_bytes(path: Path | str, data: bytes) -> None:
     Plain ``os`` calls on ``str`` paths: a build writes a million small files, and Python's
     buffered file objects and pathlib cost more per file than the system calls themselves.
     """
-    path = os.fspath(path)
-    tmp = _tmp_name(path)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
+    with replacing(path) as tmp:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view) :]
         finally:
             os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        with suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def atomic_write_json(path: Path, obj: Any) -> None:

@@ -233,7 +233,6 @@ def test_unknown_device(tmp_path: Path) -> None:
     assert r.code == 2 and "EGL device 99" in r.one_line_error()
 
 
-
 def test_image_sink_writes_each_image_under_its_2018_name(tmp_path: Path) -> None:
     from gpu_render.encode import encode_jpeg
     from gpu_render.writer import ImageSink, file_digest

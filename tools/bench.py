@@ -43,7 +43,7 @@ from gpu_render.options import BuildOptions, sizes_type, step_type
 from gpu_render.plan import PosePlan
 from gpu_render.sources import PoseSource
 from gpu_render.renderer import Renderer, default_batch
-from gpu_render.writer import atomic_write_bytes, image_path
+from gpu_render.writer import atomic_write_bytes, image_name
 
 
 def pillow_floor(image: np.ndarray) -> bytes:
@@ -150,10 +150,11 @@ def main(argv: list[str] | None = None) -> int:
 
                     stage_over_images(enc_only)
 
-                    def write_all(root=root) -> None:
+                    def write_all(root=root) -> None:  # as ImageSink.write does, less the encoding
                         for (size, start), files in encoded.items():
+                            folder = os.path.join(root, str(size))
                             for i, data in enumerate(files):
-                                atomic_write_bytes(image_path(root, size, start + i, fmt), data)
+                                atomic_write_bytes(os.path.join(folder, image_name(start + i, fmt)), data)
 
                     runs.append(timed(write_all))
                 record(f"write {fmt}", runs, total_images)
