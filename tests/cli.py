@@ -33,3 +33,11 @@ def run_module(module: str, *args: str | Path, env: dict[str, str] | None = None
         timeout=timeout,
     )
     return Run(p.returncode, p.stdout, p.stderr)
+
+
+def assert_build_refused(args: list[str | Path], message: str, out: Path) -> None:
+    """``gpu_render.build ARGS --out OUT`` exits 2 with one line containing ``message`` and creates nothing."""
+    r = run_module("gpu_render.build", *args, "--out", out)
+    assert r.code == 2, (args, r.err)
+    assert message in r.one_line_error(), args
+    assert not out.exists(), args

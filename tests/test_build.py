@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cli import run_module
+from cli import assert_build_refused, run_module
 from PIL import Image, JpegImagePlugin
 from pixels import assert_agree
 
@@ -173,10 +173,7 @@ def test_antialias_option(tmp_path: Path) -> None:
     ],
 )
 def test_bad_options(tmp_path: Path, args: list[str], message: str) -> None:
-    r = run_module("gpu_render.build", *args, "--out", tmp_path / "o")
-    assert r.code == 2
-    assert message in r.one_line_error()
-    assert not (tmp_path / "o").exists()
+    assert_build_refused(args, message, tmp_path / "o")
 
 
 def test_out_is_a_file(tmp_path: Path) -> None:

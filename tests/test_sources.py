@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cli import run_module
+from cli import assert_build_refused, run_module
 
 from gpu_render.geometry import CENTRE, NODES
 from gpu_render.plan import PosePlan, keypoints
@@ -198,9 +198,7 @@ def test_bad_rotation_files(tmp_path: Path, content, message: str) -> None:
         path.write_text(content)
     else:
         np.save(path, content)
-    r = run_module("gpu_render.build", "--poses", f"file:{path}", "--out", tmp_path / "o")
-    assert r.code == 2 and message in r.one_line_error()
-    assert not (tmp_path / "o").exists()
+    assert_build_refused(["--poses", f"file:{path}"], message, tmp_path / "o")
 
 
 def test_bad_source_specs(tmp_path: Path) -> None:
@@ -213,5 +211,4 @@ def test_bad_source_specs(tmp_path: Path) -> None:
         (["--poses", "file:/nonexistent.npy"], "No such file"),
         (["--poses", "random:10", "--step", "0.2"], "--step applies to --poses clpr only"),
     ]:
-        r = run_module("gpu_render.build", *args, "--out", tmp_path / "o")
-        assert r.code == 2 and message in r.one_line_error(), args
+        assert_build_refused(args, message, tmp_path / "o")
