@@ -1,7 +1,7 @@
 """``python -m gpu_render.build``: render the cLPR dataset into OUT.
 
 The GL context lives in the main process, which renders chunk after chunk into shared
-memory; encoder processes (:mod:`gpu_render.pipeline`) encode and write the images of
+memory; encoder processes (:mod:`gpu_render.dataset.encoder_pool`) encode and write the images of
 earlier chunks meanwhile. At most ``IN_FLIGHT`` chunks are held, so memory stays flat
 however many poses there are.
 """
@@ -14,14 +14,14 @@ from collections import deque
 from dataclasses import dataclass
 from multiprocessing.pool import AsyncResult
 
-from .context import Headless, NoOpenGLError
-from .errors import UsageError
-from .options import BuildOptions, build_command, parse_build_args
-from .pipeline import EncoderPool
-from .plan import PosePlan
-from .progress import Progress
-from .renderer import Renderer, default_batch, pose_instances
-from .writer import DatasetWriter, ImageSink, chunk_digest
+from gpu_render.render.context import Headless, NoOpenGLError
+from gpu_render.errors import UsageError
+from gpu_render.options import BuildOptions, build_command, parse_build_args
+from gpu_render.dataset.encoder_pool import EncoderPool
+from gpu_render.scene.plan import PosePlan
+from gpu_render.progress import Progress
+from gpu_render.render.clpr_renderer import Renderer, default_batch, pose_instances
+from gpu_render.dataset.writer import DatasetWriter, ImageSink, chunk_digest
 
 PROG = "gpu_render.build"
 #: Chunks rendered but not yet written that may be held at once.

@@ -10,9 +10,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from .errors import UsageError
-from .poses import clpr_pose_count
-from .sources import PoseSource, parse_source
+from gpu_render.errors import UsageError
+from gpu_render.rotations.euler import clpr_pose_count
+from gpu_render.rotations.sources import PoseSource, parse_source
 
 FORMATS = ("jpg", "png", "npy")
 MIN_SIZE, MAX_SIZE = 8, 4096

@@ -1,6 +1,6 @@
 """``python -m gpu_render.preview``: look at the cube live, drawn by the build's own renderer.
 
-Every frame is rendered by :class:`gpu_render.renderer.Renderer` (the build's shaders and
+Every frame is rendered by :class:`gpu_render.render.clpr_renderer.Renderer` (the build's shaders and
 code, aliased or MSAA) into its framebuffer, then shown 1:1 in a square centred in the
 window. The window therefore shows exactly the bytes a build would write.
 
@@ -21,17 +21,17 @@ import moderngl
 import numpy as np
 from PIL import Image
 
-from .arcball import rotation_between, sphere_point
-from .context import NoDisplayError, NoOpenGLError, Window
-from .errors import UsageError
-from .geometry import BACKGROUND
-from .labels import translation
-from .options import MAX_SIZE, MIN_SIZE, Parser, at_least, source_arg, step_type
-from .poses import clpr_angles, euler_to_matrix, matrix_to_euler
-from .renderer import Renderer
-from .shaders import load_program
-from .sources import PoseSource, read_npy, row_matrices
-from .writer import atomic_write_bytes
+from gpu_render.rotations.arcball import rotation_between, sphere_point
+from gpu_render.render.context import NoDisplayError, NoOpenGLError, Window
+from gpu_render.errors import UsageError
+from gpu_render.scene.clpr_cube import BACKGROUND
+from gpu_render.scene.clpr_labels import translation
+from gpu_render.options import MAX_SIZE, MIN_SIZE, Parser, at_least, source_arg, step_type
+from gpu_render.rotations.euler import clpr_angles, euler_to_matrix, matrix_to_euler
+from gpu_render.render.clpr_renderer import Renderer
+from gpu_render.render.shaders import load_program
+from gpu_render.rotations.sources import PoseSource, read_npy, row_matrices
+from gpu_render.dataset.writer import atomic_write_bytes
 
 PROG = "gpu_render.preview"
 TITLE = "gpu_render preview"

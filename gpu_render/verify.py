@@ -21,13 +21,13 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from . import reference
-from .errors import UsageError
-from .options import build_command
-from .plan import PosePlan
-from .progress import Progress
-from .sources import parse_source
-from .writer import (
+from gpu_render.render import clpr_reference as reference
+from gpu_render.errors import UsageError
+from gpu_render.options import build_command
+from gpu_render.scene.plan import PosePlan
+from gpu_render.progress import Progress
+from gpu_render.rotations.sources import parse_source
+from gpu_render.dataset.writer import (
     LABELS,
     POSES,
     chunk_digest,

@@ -14,7 +14,7 @@ import moderngl
 import numpy as np
 import pytest
 
-from gpu_render.context import Headless
+from gpu_render.render.context import Headless
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURE = Path(os.environ.get("CLPR_FIXTURE", REPO / "shared" / "fixtures" / "clpr-original"))

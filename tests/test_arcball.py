@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from gpu_render.arcball import rotation_between, sphere_point
-from gpu_render.poses import clpr_euler, euler_to_matrix, matrix_to_euler
+from gpu_render.rotations.arcball import rotation_between, sphere_point
+from gpu_render.rotations.euler import clpr_euler, euler_to_matrix, matrix_to_euler
 
 
 def test_sphere_point_faces_the_viewer() -> None:

@@ -11,9 +11,10 @@ from cli import assert_build_refused, run_module
 from PIL import Image, JpegImagePlugin
 from pixels import assert_agree
 
-from gpu_render import __version__, reference
-from gpu_render.labels import clpr_labels, posed_corners
-from gpu_render.poses import clpr_euler, euler_to_matrix
+from gpu_render import __version__
+from gpu_render.render import clpr_reference as reference
+from gpu_render.scene.clpr_labels import clpr_labels, posed_corners
+from gpu_render.rotations.euler import clpr_euler, euler_to_matrix
 
 STEP = "1.0"  # 7^3 = 343 poses
 POSES = 343
@@ -231,8 +232,8 @@ def test_unknown_device(tmp_path: Path) -> None:
 
 
 def test_image_sink_writes_each_image_under_its_2018_name(tmp_path: Path) -> None:
-    from gpu_render.encode import encode_jpeg
-    from gpu_render.writer import ImageSink, file_digest
+    from gpu_render.dataset.encode import encode_jpeg
+    from gpu_render.dataset.writer import ImageSink, file_digest
 
     images = reference.render(posed_corners(euler_to_matrix(clpr_euler(1.0)[:3])), 32)
     sink = ImageSink(tmp_path, "jpg")

@@ -9,8 +9,8 @@ import pytest
 from cli import run_module
 
 import gpu_render
-from gpu_render.plan import PosePlan
-from gpu_render.sources import parse_source
+from gpu_render.scene.plan import PosePlan
+from gpu_render.rotations.sources import parse_source
 
 ARGS = ("--poses", "random:30:4", "--sizes", "16,48", "--batch", "10")
 
@@ -39,7 +39,7 @@ def test_round_trip(built: tuple[str, Path]) -> None:
             assert one.shape == (size, size, 3) and few.shape == (3, size, size, 3)
             assert np.array_equal(few[1], images[4])
             if fmt != "jpg":  # lossless formats give the rendered bytes back
-                from gpu_render.reference import render_one
+                from gpu_render.render.clpr_reference import render_one
 
                 assert (one != render_one(plan.corners[7], size)).any(axis=-1).mean() < 0.01
         if fmt == "npy":
@@ -54,7 +54,7 @@ def test_load_refuses_what_is_not_a_finished_dataset(tmp_path: Path) -> None:
 def test_torch_dataset(built: tuple[str, Path]) -> None:
     import torch
 
-    from gpu_render.torch_dataset import LABEL_SHAPES, CLPRDataset
+    from gpu_render.dataset.torch_dataset import LABEL_SHAPES, CLPRDataset
 
     _, out = built
     for label, shape in LABEL_SHAPES.items():

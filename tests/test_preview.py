@@ -17,10 +17,10 @@ from PIL import Image
 from pixels import assert_agree
 from xvfb import virtual_display, xdotool
 
-from gpu_render.geometry import BACKGROUND
-from gpu_render.labels import clpr_labels, posed_corners, translation
-from gpu_render.poses import clpr_euler, euler_to_matrix
-from gpu_render.renderer import Renderer
+from gpu_render.scene.clpr_cube import BACKGROUND
+from gpu_render.scene.clpr_labels import clpr_labels, posed_corners, translation
+from gpu_render.rotations.euler import clpr_euler, euler_to_matrix
+from gpu_render.render.clpr_renderer import Renderer
 
 WINDOW_PARITY = 0.999  # issue 4: the window's screenshot vs the offscreen build render
 
@@ -233,7 +233,7 @@ def test_bad_preview_options(display: str, tmp_path: Path) -> None:
 
 
 def test_preview_takes_any_pose_source(ctx, display: str, tmp_path: Path) -> None:
-    from gpu_render.sources import parse_source, row_matrices
+    from gpu_render.rotations.sources import parse_source, row_matrices
 
     path = tmp_path / "grid.png"
     code, _, err = preview(display, "--poses", "so3-grid:1", "--pose", "300", "--size", "96", "--screenshot", path)

@@ -10,11 +10,11 @@ import pytest
 from PIL import Image
 from pixels import agreement, assert_agree
 
-from gpu_render import reference
-from gpu_render.geometry import BACKGROUND
-from gpu_render.labels import posed_corners, translation
-from gpu_render.poses import clpr_euler, euler_to_matrix
-from gpu_render.renderer import Renderer
+from gpu_render.render import clpr_reference as reference
+from gpu_render.scene.clpr_cube import BACKGROUND
+from gpu_render.scene.clpr_labels import posed_corners, translation
+from gpu_render.rotations.euler import clpr_euler, euler_to_matrix
+from gpu_render.render.clpr_renderer import Renderer
 
 # Issue 2's tolerances.
 FIXTURE_MEDIAN = 0.993  # median agreement with the 2018 images over the 48 fixture poses

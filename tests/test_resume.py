@@ -17,7 +17,8 @@ import pytest
 from cli import run_module
 from dataset import assert_same_dataset
 
-from gpu_render import build, writer
+from gpu_render import build
+from gpu_render.dataset import writer
 
 # 2197 poses in 35 chunks of 64; enough work that kills land at many different moments.
 ARGS = ("--step", "0.5", "--sizes", "32,64,96", "--batch", "64", "--workers", "1")

@@ -7,7 +7,7 @@ from pathlib import Path
 import moderngl
 import pytest
 
-from gpu_render.shaders import ShaderError, load_program, shader_dir
+from gpu_render.render.shaders import ShaderError, load_program, shader_dir
 
 GOOD_FRAG = "#version 330 core\nout vec4 f_color;\nvoid main() { f_color = vec4(1.0); }\n"
 GOOD_VERT = "#version 330 core\nin vec2 p;\nvoid main() { gl_Position = vec4(p, 0.0, 1.0); }\n"

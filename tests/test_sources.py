@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from cli import assert_build_refused, run_module
 
-from gpu_render.geometry import CENTRE, NODES
-from gpu_render.plan import PosePlan, keypoints
-from gpu_render.poses import clpr_euler, euler_to_matrix
-from gpu_render.reference import render_one
-from gpu_render.rotations import geodesic, matrix_to_quaternion, quaternion_to_matrix, rotation_angle
-from gpu_render.sources import healpix_centres, parse_source, random_quaternions, so3_grid
+from gpu_render.scene.clpr_cube import CENTRE, NODES
+from gpu_render.scene.plan import PosePlan, keypoints
+from gpu_render.rotations.euler import clpr_euler, euler_to_matrix
+from gpu_render.render.clpr_reference import render_one
+from gpu_render.rotations.quaternion import geodesic, matrix_to_quaternion, quaternion_to_matrix, rotation_angle
+from gpu_render.rotations.sources import healpix_centres, parse_source, random_quaternions, so3_grid
 
 LABEL_TOLERANCE = 1e-9
 SOURCES = ["clpr", "so3-grid:1", "random:500:3"]
@@ -77,7 +77,7 @@ def test_clpr_source_is_the_spec_grid() -> None:
 def test_node_visible_matches_the_dots_on_rendered_pixels(ctx) -> None:
     """A dot changes a good share of its disc (faces of several colours, or background, meet at a
     corner); a hidden node changes nothing. Discs shared with another node are left out."""
-    from gpu_render.renderer import Renderer
+    from gpu_render.render.clpr_renderer import Renderer
 
     plan = PosePlan.from_source(parse_source("random:60:5", None))
     rich = plan.rich_labels((256,))

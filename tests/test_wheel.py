@@ -11,11 +11,11 @@ from conftest import REPO
 
 PROBE = """
 import numpy as np, gpu_render
-from gpu_render.context import Headless
-from gpu_render.renderer import Renderer
-from gpu_render.shaders import shader_dir
-from gpu_render.poses import euler_to_matrix
-from gpu_render.labels import translation
+from gpu_render.render.context import Headless
+from gpu_render.render.clpr_renderer import Renderer
+from gpu_render.render.shaders import shader_dir
+from gpu_render.rotations.euler import euler_to_matrix
+from gpu_render.scene.clpr_labels import translation
 m = euler_to_matrix(np.array([[0.3, 0.6, 0.9]]))
 with Headless() as h, Renderer(h.ctx, 32) as r:
     img = r.render(m, translation(m))

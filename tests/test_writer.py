@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from gpu_render import writer
+from gpu_render.dataset import writer
 
 
 def test_atomic_write_replaces_whole_files(tmp_path: Path) -> None:

@@ -37,13 +37,13 @@ import numpy as np
 from PIL import Image
 
 from gpu_render import __version__
-from gpu_render.context import Headless
-from gpu_render.encode import ENCODERS
+from gpu_render.render.context import Headless
+from gpu_render.dataset.encode import ENCODERS
 from gpu_render.options import BuildOptions, sizes_type, step_type
-from gpu_render.plan import PosePlan
-from gpu_render.sources import PoseSource
-from gpu_render.renderer import Renderer, default_batch
-from gpu_render.writer import atomic_write_bytes, image_name
+from gpu_render.scene.plan import PosePlan
+from gpu_render.rotations.sources import PoseSource
+from gpu_render.render.clpr_renderer import Renderer, default_batch
+from gpu_render.dataset.writer import atomic_write_bytes, image_name
 
 
 def pillow_floor(image: np.ndarray) -> bytes:

@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from gpu_render.context import Headless, NoOpenGLError
-from gpu_render.labels import translation
-from gpu_render.poses import clpr_euler, clpr_pose_count, euler_to_matrix
-from gpu_render.renderer import Renderer
-from gpu_render.writer import atomic_write_bytes
+from gpu_render.render.context import Headless, NoOpenGLError
+from gpu_render.scene.clpr_labels import translation
+from gpu_render.rotations.euler import clpr_euler, clpr_pose_count, euler_to_matrix
+from gpu_render.render.clpr_renderer import Renderer
+from gpu_render.dataset.writer import atomic_write_bytes
 
 GAP_COLOUR = (255, 255, 255)
 

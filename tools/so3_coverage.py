@@ -26,9 +26,9 @@ from scipy.spatial import cKDTree
 
 from gpu_render.errors import UsageError
 from gpu_render.options import source_arg
-from gpu_render.rotations import matrix_to_quaternion, rotation_angle
-from gpu_render.sources import row_matrices
-from gpu_render.writer import atomic_write_bytes
+from gpu_render.rotations.quaternion import matrix_to_quaternion, rotation_angle
+from gpu_render.rotations.sources import row_matrices
+from gpu_render.dataset.writer import atomic_write_bytes
 
 
 def nearest_neighbours(q: np.ndarray) -> np.ndarray:

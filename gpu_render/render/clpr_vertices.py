@@ -1,10 +1,10 @@
-"""The static vertex data the cube shaders draw, built from :mod:`gpu_render.geometry`."""
+"""The static vertex data the cube shaders draw, built from :mod:`gpu_render.scene.clpr_cube`."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from .geometry import FACE_COLORS, FACES, NODE_COLORS, NODES
+from gpu_render.scene.clpr_cube import FACE_COLORS, FACES, NODE_COLORS, NODES
 
 #: moderngl layout of one vertex: in_node, in_color, in_corner, in_gate, in_is_dot.
 VERTEX_FORMAT = "3f 3f 2f i i"

@@ -20,7 +20,7 @@ from multiprocessing.pool import AsyncResult
 
 import numpy as np
 
-from .writer import ImageSink
+from gpu_render.dataset.writer import ImageSink
 
 _PR_SET_PDEATHSIG = 1
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from .writer import LABELS, MANIFEST, POSES, image_path, npy_path
+from gpu_render.dataset.writer import LABELS, MANIFEST, POSES, image_path, npy_path
 
 
 class ImageFiles:

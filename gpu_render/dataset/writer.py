@@ -31,11 +31,11 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__
-from .encode import ENCODERS
-from .errors import UsageError
-from .options import BuildOptions
-from .plan import PosePlan
+from gpu_render import __version__
+from gpu_render.dataset.encode import ENCODERS
+from gpu_render.errors import UsageError
+from gpu_render.options import BuildOptions
+from gpu_render.scene.plan import PosePlan
 
 GENERATOR = "gpu_render"
 MANIFEST = "manifest.json"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .geometry import CENTRE, FACES, NODE_FACES, NODES, VISIBILITY_THRESHOLD
+from gpu_render.scene.clpr_cube import CENTRE, FACES, NODE_FACES, NODES, VISIBILITY_THRESHOLD
 
 
 def posed_corners(matrix: np.ndarray) -> np.ndarray:

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .geometry import BACKGROUND, CANVAS, DOT_RADIUS, FACE_COLORS, FACES, NODE_COLORS
-from .labels import face_visible, node_visible
+from gpu_render.scene.clpr_cube import BACKGROUND, CANVAS, DOT_RADIUS, FACE_COLORS, FACES, NODE_COLORS
+from gpu_render.scene.clpr_labels import face_visible, node_visible
 
 
 def _edge_owns_tie(dx: float, dy: float) -> bool:

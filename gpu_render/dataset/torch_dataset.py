@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .loader import load
+from gpu_render.dataset.loader import load
 
 #: Label representations, with the shape each item's label has.
 LABEL_SHAPES = {

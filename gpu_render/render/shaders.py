@@ -25,7 +25,7 @@ def shader_dir() -> Path:
     packaged = Path(str(resources.files("gpu_render"))) / "shaders"
     if packaged.is_dir():
         return packaged
-    checkout = Path(__file__).resolve().parent.parent / "shaders"
+    checkout = Path(__file__).resolve().parents[2] / "shaders"
     if checkout.is_dir():
         return checkout
     raise ShaderError(f"no shader folder: looked in {packaged} and {checkout}")

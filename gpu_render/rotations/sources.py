@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .poses import clpr_euler, clpr_pose_count, euler_to_matrix
-from .rotations import quaternion_to_matrix, ry, rz
+from gpu_render.rotations.euler import clpr_euler, clpr_pose_count, euler_to_matrix
+from gpu_render.rotations.quaternion import quaternion_to_matrix, ry, rz
 
 #: Largest so3-grid level: 72 * 8**5 = 2359296 rotations.
 MAX_LEVEL = 5

@@ -1,9 +1,9 @@
 """The GPU batch renderer: many poses per draw call, tiled into an atlas, read back in batches.
 
-A :class:`Renderer` is given a moderngl context (see :mod:`gpu_render.context`) and never
+A :class:`Renderer` is given a moderngl context (see :mod:`gpu_render.render.context`) and never
 makes one. Poses arrive as the project's one matrix convention: ``matrix`` (N, 3, 3) for row
 vectors and ``translation`` (N, 3) canvas px, so that a corner ``p`` lands at ``p @ M + t``
-(see :func:`gpu_render.labels.translation`).
+(see :func:`gpu_render.scene.clpr_labels.translation`).
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from dataclasses import dataclass
 import moderngl
 import numpy as np
 
-from .geometry import BACKGROUND, CANVAS, DOT_RADIUS, NODES
-from .labels import face_visible, node_visible
-from .mesh import VERTEX_ATTRIBUTES, VERTEX_FORMAT, cube_vertices, visibility_mask
-from .shaders import load_program
+from gpu_render.scene.clpr_cube import BACKGROUND, CANVAS, DOT_RADIUS, NODES
+from gpu_render.scene.clpr_labels import face_visible, node_visible
+from gpu_render.render.clpr_vertices import VERTEX_ATTRIBUTES, VERTEX_FORMAT, cube_vertices, visibility_mask
+from gpu_render.render.shaders import load_program
 
 #: Largest atlas side the renderer asks for, px (also capped by GL_MAX_TEXTURE_SIZE).
 MAX_ATLAS_SIDE = 16384
