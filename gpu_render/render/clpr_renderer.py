@@ -8,18 +8,17 @@ vectors and ``translation`` (N, 3) canvas px, so that a corner ``p`` lands at ``
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import moderngl
 import numpy as np
 
 from gpu_render.scene.clpr_cube import BACKGROUND, CANVAS, DOT_RADIUS, NODES
 from gpu_render.scene.clpr_labels import face_visible, node_visible
 from gpu_render.render.clpr_vertices import VERTEX_ATTRIBUTES, VERTEX_FORMAT, cube_vertices, visibility_mask
+from gpu_render.render.atlas import MAX_ATLAS_SIDE, AtlasLayout, default_batch, max_target_side, read_column
 from gpu_render.render.shaders import load_program
 
-#: Largest atlas side the renderer asks for, px (also capped by GL_MAX_TEXTURE_SIZE).
-MAX_ATLAS_SIDE = 16384
+# AtlasLayout and default_batch live in render.atlas; they are re-exported for existing callers.
+__all__ = ["MAX_ATLAS_SIDE", "AtlasLayout", "Renderer", "default_batch", "pose_instances"]
 
 #: Samples per pixel with antialias=True (capped by GL_MAX_SAMPLES).
 MSAA_SAMPLES = 4
@@ -29,55 +28,6 @@ _GL_SAMPLE_ALPHA_TO_COVERAGE = 0x809E
 INSTANCE_DTYPE = np.dtype([("matrix", "<f4", (3, 3)), ("translation", "<f4", 3), ("mask", "<i4")])
 INSTANCE_FORMAT = "9f 3f i/i"
 INSTANCE_ATTRIBUTES = ("in_matrix", "in_translation", "in_mask")
-
-
-def _power_of_two(n: int) -> int:
-    return 1 << max(0, (n - 1).bit_length())
-
-
-@dataclass(frozen=True)
-class AtlasLayout:
-    """How a batch of tiles sits in the render target: ``columns`` x ``rows`` tiles of ``size`` px.
-
-    Tiles fill the target from its top-left corner; the target's sides are the powers of two
-    that hold them, so window coordinates are exact (see shaders/cube.vert). Batches use a
-    single column: each image is then a contiguous band of rows, and reading back is one
-    read and one flipping copy (a wide atlas made the tile shuffle the slowest stage).
-    """
-
-    size: int
-    columns: int
-    rows: int
-
-    @property
-    def capacity(self) -> int:
-        return self.columns * self.rows
-
-    @property
-    def width(self) -> int:
-        return self.columns * self.size
-
-    @property
-    def height(self) -> int:
-        return self.rows * self.size
-
-    @property
-    def target(self) -> tuple[int, int]:
-        """(width, height) of the render target, px: powers of two."""
-        return _power_of_two(self.width), _power_of_two(self.height)
-
-    @staticmethod
-    def column(size: int, batch: int, max_side: int) -> AtlasLayout:
-        """One column of ``min(batch, what fits in max_side)`` tiles."""
-        per_side = max_side // size  # max_side is a power of two, so the target fits too
-        if per_side < 1:
-            raise ValueError(f"image size {size} exceeds the largest render target side {max_side}")
-        return AtlasLayout(size, 1, max(1, min(batch, per_side)))
-
-
-def default_batch(size: int) -> int:
-    """Poses per draw call when none is asked for: a full column of the largest atlas."""
-    return max(1, MAX_ATLAS_SIDE // size)
 
 
 def pose_instances(matrix: np.ndarray, translation: np.ndarray) -> np.ndarray:
@@ -123,9 +73,7 @@ class Renderer:
         self.ctx = ctx
         self.size = size
         self.antialias = antialias
-        limit = min(MAX_ATLAS_SIDE, int(ctx.info["GL_MAX_TEXTURE_SIZE"]), int(ctx.info["GL_MAX_VIEWPORT_DIMS"][0]))
-        max_side = 1 << (limit.bit_length() - 1)
-        self.layout = AtlasLayout.column(size, batch or default_batch(size), max_side)
+        self.layout = AtlasLayout.column(size, batch or default_batch(size), max_target_side(ctx))
         self.samples = min(MSAA_SAMPLES, int(ctx.info["GL_MAX_SAMPLES"])) if antialias else 0
         self._released = False
 
@@ -232,17 +180,8 @@ class Renderer:
         return self._resolve if self._resolve is not None else self.fbo
 
     def _read_tiles(self, source: moderngl.Framebuffer, n: int, out: np.ndarray) -> None:
-        """Read the first ``n`` tiles back into ``out`` (n, size, size, 3).
-
-        The one row flip of the project happens here: GL rows run bottom-up. With tiles in one
-        column, the flipped rows are the images one after another.
-        """
-        s = self.size
-        assert self.layout.columns == 1
-        h = n * s
-        staging = self._staging[:h]
-        source.read_into(staging, viewport=(0, self.layout.target[1] - h, s, h), components=3, alignment=1)
-        np.copyto(out.reshape(h, s, 3), staging[::-1])
+        """Read the first ``n`` tiles back into ``out`` (n, size, size, 3), flipping rows once."""
+        read_column(source, self.layout, n, out, self._staging)
 
     # -- lifetime --------------------------------------------------------------------------
 

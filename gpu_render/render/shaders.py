@@ -41,17 +41,20 @@ def _locate(message: str, path: Path) -> str:
     return "\n".join(lines)
 
 
-def load_program(ctx: moderngl.Context, name: str, folder: Path | None = None) -> moderngl.Program:
-    """Compile and link ``{folder}/{name}.vert`` and ``{folder}/{name}.frag``.
+def load_program(
+    ctx: moderngl.Context, name: str, folder: Path | None = None, fragment: str | None = None
+) -> moderngl.Program:
+    """Compile and link ``{folder}/{name}.vert`` and ``{folder}/{fragment or name}.frag``.
 
-    folder: where the files are; default :func:`shader_dir`.
+    folder: where the files are; default :func:`shader_dir`. fragment: another fragment
+    shader's name, for programs that share a vertex shader.
     Raises ShaderError naming the file (and line, where the driver gives one).
     """
     folder = shader_dir() if folder is None else folder
     sources: dict[str, str] = {}
     paths: dict[str, Path] = {}
     for ext, stage in _STAGES:
-        path = folder / f"{name}.{ext}"
+        path = folder / f"{fragment if (fragment and ext == 'frag') else name}.{ext}"
         try:
             sources[stage] = path.read_text(encoding="utf-8")
         except OSError as exc:
