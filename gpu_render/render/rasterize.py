@@ -1,0 +1,142 @@
+"""A generic aliased z-buffer rasteriser in pure numpy: the geometry half of the CPU reference.
+
+Rules (the GPU scene shaders follow the same; see :mod:`gpu_render.render.scene_reference`):
+
+- Coverage: pixel (col, row) is covered by a triangle when its centre (col + 0.5, row + 0.5)
+  lies inside the triangle's projection (u right, v down, pixels). The test is closed: a centre
+  exactly on an edge or a corner counts as inside. Both windings are drawn (no culling).
+  Triangles of zero projected area (|2A| <= 1e-12 px^2) cover nothing.
+- Depth: the fragment with the smallest camera z wins. z at the centre is interpolated
+  perspective-correctly (1/z is affine in screen space). Equal depths keep the triangle that
+  comes first (lowest index): a later triangle replaces a pixel only when strictly nearer.
+- Barycentrics: perspective-correct weights b_i = (l_i / z_i) / sum_j (l_j / z_j), with l_i the
+  screen-space (affine) barycentrics at the pixel centre; attributes interpolate as sum b_i a_i.
+
+Work is vectorised over blocks of triangles: each triangle's pixel bounding box is flattened
+into candidate pixels with repeat/arange, so many small triangles cost one numpy pass.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: Triangles whose doubled projected area is at most this (px^2) are dropped as degenerate.
+MIN_AREA2 = 1e-12
+#: Upper bound on candidate pixels (bounding-box pixels) processed in one numpy pass.
+BLOCK_CANDIDATES = 1 << 21
+
+
+def _edge(ax: np.ndarray, ay: np.ndarray, bx: np.ndarray, by: np.ndarray, px: np.ndarray, py: np.ndarray) -> np.ndarray:
+    """Edge function of the directed edge a -> b at p: (b - a) x (p - a), z component."""
+    return (bx - ax) * (py - ay) - (by - ay) * (px - ax)
+
+
+def rasterize(uv: np.ndarray, z: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rasterise triangles into an S x S z-buffer.
+
+    uv: (T, 3, 2) float64, projected corners in pixels (u right, v down, image frame where pixel
+        (col, row) covers [col, col+1) x [row, row+1)).
+    z: (T, 3) float64, camera z of each corner (object units); all must be > 0 (in front of
+        the camera; there is no near-plane clipping).
+    size: S, the image side in pixels.
+
+    Returns (triangle_id, bary, depth):
+        triangle_id: (S, S) int64, index into T of the visible triangle, -1 on background;
+        bary: (S, S, 3) float64, perspective-correct barycentrics of that triangle at the pixel
+            centre (sum 1), 0 on background;
+        depth: (S, S) float64, camera z at the pixel centre, object units, 0 on background.
+    Rows are top-down (row index = v).
+    """
+    uv = np.asarray(uv, dtype=np.float64)
+    z = np.asarray(z, dtype=np.float64)
+    if uv.ndim != 3 or uv.shape[1:] != (3, 2) or z.shape != uv.shape[:2]:
+        raise ValueError(f"uv must be (T, 3, 2) and z (T, 3); got {uv.shape} and {z.shape}")
+    if z.size and not np.all(z > 0):
+        raise ValueError("every corner must lie in front of the camera (z > 0)")
+
+    n_pix = size * size
+    best_z = np.full(n_pix, np.inf)
+    best_tri = np.full(n_pix, -1, dtype=np.int64)
+    best_l = np.zeros((n_pix, 3))  # screen-space (affine) barycentrics of the winner
+
+    u, v = uv[..., 0], uv[..., 1]
+    area2 = _edge(u[:, 0], v[:, 0], u[:, 1], v[:, 1], u[:, 2], v[:, 2])
+    # Pixel centres c + 0.5 inside [min, max]  <=>  ceil(min - 0.5) <= c <= floor(max - 0.5).
+    c0 = np.maximum(np.ceil(u.min(axis=1) - 0.5), 0).astype(np.int64)
+    c1 = np.minimum(np.floor(u.max(axis=1) - 0.5), size - 1).astype(np.int64)
+    r0 = np.maximum(np.ceil(v.min(axis=1) - 0.5), 0).astype(np.int64)
+    r1 = np.minimum(np.floor(v.max(axis=1) - 0.5), size - 1).astype(np.int64)
+    width = c1 - c0 + 1
+    height = r1 - r0 + 1
+    keep = np.flatnonzero((width > 0) & (height > 0) & (np.abs(area2) > MIN_AREA2))
+    counts = width[keep] * height[keep]
+
+    start = 0
+    while start < len(keep):
+        # The largest run of triangles whose candidates fit in one block (at least one).
+        ends = np.cumsum(counts[start:])
+        stop = start + max(1, int(np.searchsorted(ends, BLOCK_CANDIDATES, side="right")))
+        _block(keep[start:stop], counts[start:stop], u, v, z, area2, c0, r0, width, size, best_z, best_tri, best_l)
+        start = stop
+
+    hit = best_tri >= 0
+    inv_z = best_l / np.where(hit[:, None], z[np.maximum(best_tri, 0)], 1.0)
+    total = inv_z.sum(axis=1)
+    bary = np.where(hit[:, None], inv_z / np.where(hit, total, 1.0)[:, None], 0.0)
+    depth = np.where(hit, best_z, 0.0)
+    return best_tri.reshape(size, size), bary.reshape(size, size, 3), depth.reshape(size, size)
+
+
+def _block(
+    tris: np.ndarray,
+    counts: np.ndarray,
+    u: np.ndarray,
+    v: np.ndarray,
+    z: np.ndarray,
+    area2: np.ndarray,
+    c0: np.ndarray,
+    r0: np.ndarray,
+    width: np.ndarray,
+    size: int,
+    best_z: np.ndarray,
+    best_tri: np.ndarray,
+    best_l: np.ndarray,
+) -> None:
+    """Rasterise triangles ``tris`` (ascending indices) into the flat buffers, in place."""
+    # One candidate per bounding-box pixel: k-th pixel of triangle t is (c0 + k % w, r0 + k // w).
+    tri = np.repeat(tris, counts)
+    first = np.repeat(np.cumsum(counts) - counts, counts)
+    k = np.arange(len(tri), dtype=np.int64) - first
+    w = width[tri]
+    col = c0[tri] + k % w
+    row = r0[tri] + k // w
+    px = col + 0.5
+    py = row + 0.5
+
+    ut, vt = u[tri], v[tri]
+    e0 = _edge(ut[:, 1], vt[:, 1], ut[:, 2], vt[:, 2], px, py)  # opposite corner 0
+    e1 = _edge(ut[:, 2], vt[:, 2], ut[:, 0], vt[:, 0], px, py)  # opposite corner 1
+    e2 = _edge(ut[:, 0], vt[:, 0], ut[:, 1], vt[:, 1], px, py)  # opposite corner 2
+    sign = np.sign(area2[tri])
+    inside = (e0 * sign >= 0) & (e1 * sign >= 0) & (e2 * sign >= 0)  # closed: edges count
+
+    tri = tri[inside]
+    pix = (row * size + col)[inside]
+    a2 = area2[tri]
+    lam = np.stack([e0[inside] / a2, e1[inside] / a2, e2[inside] / a2], axis=1)
+    frag_z = 1.0 / np.sum(lam / z[tri], axis=1)
+
+    # Per pixel: nearest fragment, ties to the lowest triangle index. Fragments are generated in
+    # ascending triangle order and lexsort is stable, so equal (pix, z) keep that order.
+    order = np.lexsort((frag_z, pix))
+    pix_sorted = pix[order]
+    lead = np.ones(len(order), dtype=bool)
+    lead[1:] = pix_sorted[1:] != pix_sorted[:-1]
+    win = order[lead]
+    pix_w = pix[win]
+    # Earlier blocks hold lower triangle indices: replace only when strictly nearer.
+    nearer = frag_z[win] < best_z[pix_w]
+    win, pix_w = win[nearer], pix_w[nearer]
+    best_z[pix_w] = frag_z[win]
+    best_tri[pix_w] = tri[win]
+    best_l[pix_w] = lam[win]
