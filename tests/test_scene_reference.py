@@ -21,6 +21,7 @@ from gpu_render.scene.camera import Pinhole, project
 from gpu_render.scene.look import LUMA, Look
 from gpu_render.scene.marks import FaceMark
 from gpu_render.scene.objects import SceneObject
+from gpu_render.scene.solids import BUILTIN_OBJECTS, builtin_object
 
 CAMERA = Pinhole()
 INV_SQRT3 = 1 / math.sqrt(3)
@@ -154,6 +155,24 @@ def test_rasterize_matches_brute_force_on_a_triangle_soup(monkeypatch: pytest.Mo
     assert 0.3 < hit.mean() < 1
     np.testing.assert_allclose(bary[hit].sum(axis=1), 1.0, rtol=1e-12)
     assert np.all(bary[hit] >= 0) and np.all(bary[~hit] == 0) and np.all(depth[~hit] == 0)
+
+
+def test_rasterize_matches_brute_force_on_slivers_and_grid_corners() -> None:
+    """Corners on the half-pixel grid (centres exactly on edges), near-horizontal slivers and
+    corners far off-image: the span cutting must never lose a pixel the edge test accepts."""
+    rng = np.random.default_rng(5)
+    size = 32
+    grid = rng.integers(-4, 2 * size + 8, (40, 3, 2)) / 2
+    sliver = rng.uniform(0, size, (40, 3, 2))
+    sliver[:, 1, 1] = sliver[:, 0, 1] + rng.choice([0.0, 1e-13, 1e-9, 1e-4], 40)
+    sliver[:, 2, 1] = sliver[:, 0, 1] + rng.uniform(-3, 3, 40)
+    far = rng.uniform(-1e4, 1e4, (20, 3, 2))
+    uv = np.concatenate([grid, sliver, far])
+    z = rng.uniform(2, 5, (len(uv), 3))
+    tri, _, depth = rasterize(uv, z, size)
+    want_tri, want_depth = brute_force(uv, z, size)
+    assert np.array_equal(tri, want_tri)
+    np.testing.assert_allclose(depth, want_depth, rtol=1e-12)
 
 
 def test_rasterize_barycentrics_are_perspective_correct() -> None:
@@ -317,3 +336,60 @@ def test_render_scene_shapes_and_refusals() -> None:
     assert render_scene(cube(), CAMERA, Look(), np.zeros((0, 3, 3)), 20).shape == (0, 20, 20, 3)
     with pytest.raises(ValueError, match="rotation must be"):
         render_scene(cube(), CAMERA, Look(), np.eye(3), 20)
+
+
+# --- the built-in solids -----------------------------------------------------------------------
+
+RX180 = np.diag([1.0, -1.0, -1.0])  # turns the object's +z towards the camera
+
+
+@pytest.mark.parametrize("name", BUILTIN_OBJECTS)
+def test_builtin_silhouettes_are_the_hulls_of_their_vertices(name: str) -> None:
+    obj = builtin_object(name)
+    size = 96
+    rs = rotations(2, seed=8)
+    _, mask, _ = render_scene(obj, CAMERA, Look(), rs, size, layers=True)
+    for r, m in zip(rs, mask):
+        want = hull_silhouette(obj, r, size)
+        assert iou(m == 255, want) >= 0.99
+        assert np.sum((m == 255) != want) <= 3
+
+
+@pytest.mark.parametrize("name", ["tet", "cube", "icosa", "cone", "cyl"])
+def test_symmetric_poses_render_the_same_image(name: str) -> None:
+    """R and R G_k show the same picture (up to ties on edges shared by two faces)."""
+    obj = builtin_object(name)
+    r = rotations(1, seed=9)[0]
+    ks = np.random.default_rng(9).choice(np.arange(1, len(obj.symmetry)), size=3, replace=False)
+    images = render_scene(obj, CAMERA, Look(), np.concatenate([r[None], r @ obj.symmetry[ks]]), 96)
+    for image in images[1:]:
+        assert np.sum(np.any(image != images[0], axis=-1)) <= 10
+
+
+def test_cylo_disc_is_the_projected_circle() -> None:
+    """Top cap facing the camera straight on: the red disc projects to a circle."""
+    size = 128
+    image = render_scene(builtin_object("cylO"), CAMERA, Look(), RX180[None], size)[0]
+    red = (image[..., 0] > 0) & (image[..., 1] == 0) & (image[..., 2] == 0)
+    depth = CAMERA.d - 0.8
+    f = CAMERA.focal(size)
+    u, v = centres(size)
+    dist2 = (u - (size / 2 + f * 0.3 / depth)) ** 2 + (v - size / 2) ** 2
+    radius = f * 0.15 / depth
+    assert np.all(red[dist2 <= (radius - 0.01) ** 2]) and not np.any(red[dist2 >= (radius + 0.01) ** 2])
+    assert red.sum() > 50
+
+
+def test_spherex_mark_shows_only_when_it_faces_the_camera() -> None:
+    size = 96
+    front, back = render_scene(builtin_object("sphereX"), CAMERA, Look(), np.stack([RX180, np.eye(3)]), size)
+    centre = front[size // 2, size // 2]
+    assert centre[2] > 0 and centre[0] == 0 and centre[1] == 0  # the blue dot
+    assert np.any((front[..., 0] > 0) & (front[..., 1] == 0) & (front[..., 2] == 0))  # the red X
+    assert np.all(back == back[..., :1])  # grey everywhere: the mark is on the far side
+
+
+def test_builtin_tetx_red_face_matches_the_test_tetrahedron() -> None:
+    rs = rotations(6, seed=10)
+    np.testing.assert_array_equal(render_scene(builtin_object("tetX"), CAMERA, Look(), rs, 64),
+                                  render_scene(tet_x(), CAMERA, Look(), rs, 64))

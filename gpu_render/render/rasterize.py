@@ -12,8 +12,10 @@ Rules (the GPU scene shaders follow the same; see :mod:`gpu_render.render.scene_
 - Barycentrics: perspective-correct weights b_i = (l_i / z_i) / sum_j (l_j / z_j), with l_i the
   screen-space (affine) barycentrics at the pixel centre; attributes interpolate as sum b_i a_i.
 
-Work is vectorised over blocks of triangles: each triangle's pixel bounding box is flattened
-into candidate pixels with repeat/arange, so many small triangles cost one numpy pass.
+Work is vectorised over blocks of triangles: each triangle's bounding-box rows are flattened
+with repeat/arange, each row is cut to the span of columns its edges allow (widened by a column
+either side), and the span's pixels are flattened again into candidates that take the exact
+edge test. Many small triangles cost one numpy pass, and long thin ones cost only their spans.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import numpy as np
 
 #: Triangles whose doubled projected area is at most this (px^2) are dropped as degenerate.
 MIN_AREA2 = 1e-12
-#: Upper bound on candidate pixels (bounding-box pixels) processed in one numpy pass.
+#: Bounding-box pixels (an upper bound on candidates) handled in one numpy pass.
 BLOCK_CANDIDATES = 1 << 21
 
 
@@ -62,10 +64,11 @@ def rasterize(uv: np.ndarray, z: np.ndarray, size: int) -> tuple[np.ndarray, np.
     u, v = uv[..., 0], uv[..., 1]
     area2 = _edge(u[:, 0], v[:, 0], u[:, 1], v[:, 1], u[:, 2], v[:, 2])
     # Pixel centres c + 0.5 inside [min, max]  <=>  ceil(min - 0.5) <= c <= floor(max - 0.5).
-    c0 = np.maximum(np.ceil(u.min(axis=1) - 0.5), 0).astype(np.int64)
-    c1 = np.minimum(np.floor(u.max(axis=1) - 0.5), size - 1).astype(np.int64)
-    r0 = np.maximum(np.ceil(v.min(axis=1) - 0.5), 0).astype(np.int64)
-    r1 = np.minimum(np.floor(v.max(axis=1) - 0.5), size - 1).astype(np.int64)
+    # (Clipped in floats first: corners near z = 0 can project arbitrarily far.)
+    c0 = np.clip(np.ceil(u.min(axis=1) - 0.5), 0, size).astype(np.int64)
+    c1 = np.clip(np.floor(u.max(axis=1) - 0.5), -1, size - 1).astype(np.int64)
+    r0 = np.clip(np.ceil(v.min(axis=1) - 0.5), 0, size).astype(np.int64)
+    r1 = np.clip(np.floor(v.max(axis=1) - 0.5), -1, size - 1).astype(np.int64)
     width = c1 - c0 + 1
     height = r1 - r0 + 1
     keep = np.flatnonzero((width > 0) & (height > 0) & (np.abs(area2) > MIN_AREA2))
@@ -76,7 +79,7 @@ def rasterize(uv: np.ndarray, z: np.ndarray, size: int) -> tuple[np.ndarray, np.
         # The largest run of triangles whose candidates fit in one block (at least one).
         ends = np.cumsum(counts[start:])
         stop = start + max(1, int(np.searchsorted(ends, BLOCK_CANDIDATES, side="right")))
-        _block(keep[start:stop], counts[start:stop], u, v, z, area2, c0, r0, width, size, best_z, best_tri, best_l)
+        _block(keep[start:stop], u, v, z, area2, (c0, c1, r0, r1), size, best_z, best_tri, best_l)
         start = stop
 
     hit = best_tri >= 0
@@ -87,29 +90,61 @@ def rasterize(uv: np.ndarray, z: np.ndarray, size: int) -> tuple[np.ndarray, np.
     return best_tri.reshape(size, size), bary.reshape(size, size, 3), depth.reshape(size, size)
 
 
+def _expand(owners: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Flatten ``counts[i]`` items for each ``owners[i]``: returns (owner, k) per item, k = 0..count-1."""
+    owner = np.repeat(owners, counts)
+    k = np.arange(len(owner), dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
+    return owner, k
+
+
+def _spans(tri: np.ndarray, py: np.ndarray, u: np.ndarray, v: np.ndarray, sign: np.ndarray,
+           lo: np.ndarray, hi: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Columns [lo, hi] (int64) of row centre ``py`` that may lie inside triangle ``tri``.
+
+    A superset: each edge's crossing of the row is widened by one column, and an edge so close
+    to horizontal that rounding could move its crossing by that much is not used (the exact
+    edge test in :func:`_block` decides). lo, hi: (P,) the triangle's bounding-box columns.
+    """
+    lo, hi = lo.astype(np.float64), hi.astype(np.float64)
+    reach = (np.maximum(np.abs(u[tri]).max(axis=1), np.abs(v[tri]).max(axis=1)) + size + 1) ** 2
+    for i, j in ((1, 2), (2, 0), (0, 1)):
+        ax, ay, bx, by = u[tri, i], v[tri, i], u[tri, j], v[tri, j]
+        # s * edge(a, b, (px, py)) = slope * px + offset; inside needs it >= 0.
+        slope = (ay - by) * sign
+        offset = ((bx - ax) * (py - ay) + (by - ay) * ax) * sign
+        trusted = np.abs(slope) > 1e-12 * reach
+        with np.errstate(divide="ignore", invalid="ignore"):
+            col = -offset / np.where(trusted, slope, 1.0) - 0.5  # the edge's crossing, in columns
+        lo = np.where(trusted & (slope > 0), np.maximum(lo, np.ceil(col) - 1), lo)
+        hi = np.where(trusted & (slope < 0), np.minimum(hi, np.floor(col) + 1), hi)
+    return lo.astype(np.int64), np.maximum(hi, lo - 1).astype(np.int64)
+
+
 def _block(
     tris: np.ndarray,
-    counts: np.ndarray,
     u: np.ndarray,
     v: np.ndarray,
     z: np.ndarray,
     area2: np.ndarray,
-    c0: np.ndarray,
-    r0: np.ndarray,
-    width: np.ndarray,
+    bounds: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     size: int,
     best_z: np.ndarray,
     best_tri: np.ndarray,
     best_l: np.ndarray,
 ) -> None:
-    """Rasterise triangles ``tris`` (ascending indices) into the flat buffers, in place."""
-    # One candidate per bounding-box pixel: k-th pixel of triangle t is (c0 + k % w, r0 + k // w).
-    tri = np.repeat(tris, counts)
-    first = np.repeat(np.cumsum(counts) - counts, counts)
-    k = np.arange(len(tri), dtype=np.int64) - first
-    w = width[tri]
-    col = c0[tri] + k % w
-    row = r0[tri] + k // w
+    """Rasterise triangles ``tris`` (ascending indices) into the flat buffers, in place.
+
+    bounds: (c0, c1, r0, r1), each (T,) int64, the bounding box of pixel indices per triangle.
+    """
+    c0, c1, r0, r1 = bounds
+    # One item per (triangle, bounding-box row), then one candidate per column of its span.
+    tri, k = _expand(tris, r1[tris] - r0[tris] + 1)
+    row = r0[tri] + k
+    sign = np.sign(area2)
+    lo, hi = _spans(tri, row + 0.5, u, v, sign[tri], c0[tri], c1[tri], size)
+    item, k = _expand(np.arange(len(tri)), hi - lo + 1)
+    tri, row = tri[item], row[item]
+    col = lo[item] + k
     px = col + 0.5
     py = row + 0.5
 
@@ -117,8 +152,8 @@ def _block(
     e0 = _edge(ut[:, 1], vt[:, 1], ut[:, 2], vt[:, 2], px, py)  # opposite corner 0
     e1 = _edge(ut[:, 2], vt[:, 2], ut[:, 0], vt[:, 0], px, py)  # opposite corner 1
     e2 = _edge(ut[:, 0], vt[:, 0], ut[:, 1], vt[:, 1], px, py)  # opposite corner 2
-    sign = np.sign(area2[tri])
-    inside = (e0 * sign >= 0) & (e1 * sign >= 0) & (e2 * sign >= 0)  # closed: edges count
+    s = sign[tri]
+    inside = (e0 * s >= 0) & (e1 * s >= 0) & (e2 * s >= 0)  # closed: edges count
 
     tri = tri[inside]
     pix = (row * size + col)[inside]
