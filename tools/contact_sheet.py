@@ -1,9 +1,14 @@
-"""Render a contact sheet of cLPR poses with the project's own renderer.
+"""Render a contact sheet with the project's own renderers.
 
     python tools/contact_sheet.py --out docs/contact_sheet.png
+    python tools/contact_sheet.py --objects --out docs/objects.png
 
-Poses are spread evenly over the grid (``--step``), drawn at ``--size`` px with the GPU
+cLPR: poses are spread evenly over the grid (``--step``), drawn at ``--size`` px with the GPU
 renderer on a headless context, and laid out ``--columns`` wide with a thin gap.
+
+``--objects``: one row per object (the cLPR cube, the eight SYMSOL solids and a mesh file
+that trimesh makes, a twisted torus written as OFF), ``--columns`` random rotations each
+(seed 0), drawn by the scene renderer with the default camera and look (shaded, 4x MSAA).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from gpu_render.render.backends import backend
 from gpu_render.render.context import Headless, NoOpenGLError
 from gpu_render.scene.clpr_labels import translation
 from gpu_render.rotations.euler import clpr_euler, clpr_pose_count, euler_to_matrix
@@ -46,10 +52,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--columns", type=int, default=8)
     p.add_argument("--size", type=int, default=96)
     p.add_argument("--antialias", action="store_true")
+    p.add_argument("--objects", action="store_true", help="one row per object instead of cLPR poses")
     a = p.parse_args(argv)
     if a.count < 1 or a.columns < 1 or not 8 <= a.size <= 4096 or not a.step > 0:
         print("contact_sheet: error: --count, --columns >= 1, --size in 8..4096, --step > 0", file=sys.stderr)
         return 2
+    if a.objects:
+        return object_sheet(a.out, a.columns, a.size)
     total = clpr_pose_count(a.step)
     index = np.linspace(0, total - 1, a.count).round().astype(int)
     m = euler_to_matrix(clpr_euler(a.step)[index])
@@ -64,6 +73,52 @@ def main(argv: list[str] | None = None) -> int:
     a.out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(a.out, buf.getvalue())
     print(f"wrote {a.out}: poses {', '.join(map(str, index[:4]))}, ... of {total}")
+    return 0
+
+
+def demo_mesh(folder: Path) -> Path:
+    """A mesh file with no symmetry: a torus, twisted and stretched, written as OFF."""
+    import trimesh
+
+    torus = trimesh.creation.torus(major_radius=1.0, minor_radius=0.35, major_sections=96, minor_sections=32)
+    v = torus.vertices.copy()
+    v[:, 2] += 0.5 * v[:, 0] * (v[:, 0] > 0)  # lift one side: no mirror symmetry left
+    v *= (1.6, 1.0, 1.2)
+    torus.vertices = v
+    path = folder / "twisted_torus.off"
+    path.write_text(trimesh.exchange.off.export_off(torus))
+    return path
+
+
+def object_sheet(out: Path, columns: int, size: int) -> int:
+    """One row per object: the cLPR cube, the SYMSOL eight and a mesh file."""
+    import tempfile
+
+    from gpu_render.rotations.quaternion import quaternion_to_matrix
+    from gpu_render.rotations.sources import PoseSource, random_quaternions
+    from gpu_render.scene.scene import ClprScene, ObjectScene
+    from gpu_render.scene.solids import BUILTIN_OBJECTS, builtin_object
+    from gpu_render.dataset.mesh_files import load_mesh_file
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp, Headless() as gl:
+        scenes = [ClprScene(antialias=True)] + [ObjectScene(builtin_object(n)) for n in BUILTIN_OBJECTS]
+        scenes.append(ObjectScene(load_mesh_file(demo_mesh(Path(tmp)))))
+        source = PoseSource("random", count=columns, seed=0)
+        for scene in scenes:
+            plan = scene.plan(source)
+            b = backend(scene)
+            renderer = b.renderer(gl.ctx, size, columns)
+            try:
+                rows.append(renderer.render_instances(b.instances(plan, 0, columns)))
+            finally:
+                renderer.close()
+    images = np.concatenate(rows)
+    buf = io.BytesIO()
+    Image.fromarray(sheet(images, columns, gap=2)).save(buf, format="PNG", optimize=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(out, buf.getvalue())
+    print(f"wrote {out}: {len(scenes)} objects x {columns} random rotations at {size} px")
     return 0
 
 
