@@ -1,8 +1,10 @@
-"""``python -m gpu_render.preview``: look at the cube live, drawn by the build's own renderer.
+"""``python -m gpu_render.preview``: look at any scene live, drawn by the build's own renderer.
 
-Every frame is rendered by :class:`gpu_render.render.clpr_renderer.Renderer` (the build's shaders and
-code, aliased or MSAA) into its framebuffer, then shown 1:1 in a square centred in the
-window. The window therefore shows exactly the bytes a build would write.
+Every frame is rendered by the renderer the build uses for ``--object`` (the cLPR cube's
+:class:`~gpu_render.render.clpr_renderer.Renderer` or the shaded
+:class:`~gpu_render.render.scene_renderer.SceneRenderer`, aliased or MSAA) into its
+framebuffer, then shown 1:1 in a square centred in the window. The window therefore shows
+exactly the bytes a build would write.
 
 Keys: arrows and PageUp/PageDown step through the pose grid, Space plays and pauses, A
 toggles anti-aliasing, S saves a screenshot, Esc or Q quits. Dragging with the left mouse
@@ -24,14 +26,14 @@ from PIL import Image
 from gpu_render.rotations.arcball import rotation_between, sphere_point
 from gpu_render.render.context import NoDisplayError, NoOpenGLError, Window
 from gpu_render.errors import UsageError
-from gpu_render.scene.clpr_cube import BACKGROUND
-from gpu_render.scene.clpr_labels import translation
 from gpu_render.options import MAX_SIZE, MIN_SIZE, Parser, at_least, source_arg, step_type
 from gpu_render.rotations.euler import clpr_angles, euler_to_matrix, matrix_to_euler
-from gpu_render.render.clpr_renderer import Renderer
+from gpu_render.render.backends import BatchRenderer, backend
 from gpu_render.render.shaders import load_program
 from gpu_render.rotations.sources import PoseSource, read_npy, row_matrices
 from gpu_render.dataset.writer import atomic_write_bytes
+from gpu_render.scene.scene import Scene
+from gpu_render.scene_options import add_scene_arguments, scene_from_args
 
 PROG = "gpu_render.preview"
 TITLE = "gpu_render preview"
@@ -86,24 +88,32 @@ def labels_euler(path: Path) -> np.ndarray:
 class Preview:
     """The preview's state and drawing, on a window's context."""
 
-    def __init__(self, window: Window, poses: PoseList, antialias: bool, screenshot_dir: Path) -> None:
+    def __init__(self, window: Window, poses: PoseList, scene: Scene, screenshot_dir: Path) -> None:
         self.window = window
         self.ctx: moderngl.Context = window.ctx
         self.poses = poses
-        self.antialias = antialias
+        self.scene = scene
         self.screenshot_dir = screenshot_dir
         self.playing = False
         self.dragged = False
         self.index = 0
         self.matrix = np.eye(3)
         self._drag: tuple[np.ndarray, np.ndarray] | None = None  # (start point on the ball, matrix then)
-        self._renderer: Renderer | None = None
+        self._renderer: BatchRenderer | None = None
+        self._renderer_key: tuple[int, bool] | None = None
         self._texture: moderngl.Texture | None = None
         self._present = load_program(self.ctx, "present")
         self._quad = self.ctx.vertex_array(self._present, [])
         self.set_pose(0)
 
     # -- state -------------------------------------------------------------------------------
+
+    @property
+    def antialias(self) -> bool:
+        return self.scene.antialias
+
+    def toggle_antialias(self) -> None:
+        self.scene = self.scene.with_antialias(not self.scene.antialias)
 
     def set_pose(self, index: int) -> None:
         self.index = index % len(self.poses.matrix)
@@ -148,14 +158,15 @@ class Preview:
 
     # -- drawing -----------------------------------------------------------------------------
 
-    def _renderer_for(self, size: int) -> Renderer:
+    def _renderer_for(self, size: int) -> BatchRenderer:
         r = self._renderer
-        if r is None or r.size != size or r.antialias != self.antialias:
+        if r is None or self._renderer_key != (size, self.antialias):
             if r is not None:
                 r.close()
                 assert self._texture is not None
                 self._texture.release()
-            r = self._renderer = Renderer(self.ctx, size, antialias=self.antialias, batch=1)
+            r = self._renderer = backend(self.scene).renderer(self.ctx, size, 1)
+            self._renderer_key = (size, self.antialias)
             self._texture = self.ctx.texture(r.layout.target, 4)
             self._texture.filter = (moderngl.NEAREST, moderngl.NEAREST)
         return r
@@ -165,12 +176,12 @@ class Preview:
         w, h = self.window.framebuffer_size()
         size = max(1, min(w, h))
         r = self._renderer_for(size)
-        frame = r.draw_batch(self.matrix[None], translation(self.matrix[None]))
+        frame = r.draw_atlas(backend(self.scene).row_instances(self.matrix[None]))
         assert self._texture is not None
         self.ctx.copy_framebuffer(self._texture, frame)
         screen = self.ctx.screen
         screen.use()
-        bg = BACKGROUND / 255.0
+        bg = np.asarray(self.scene.background) / 255.0
         screen.viewport = (0, 0, w, h)
         self.ctx.disable(moderngl.DEPTH_TEST)
         screen.clear(float(bg[0]), float(bg[1]), float(bg[2]), 1.0)
@@ -237,7 +248,7 @@ def run_interactive(preview: Preview) -> None:
         elif key == glfw.KEY_SPACE and action == glfw.PRESS:
             preview.playing = not preview.playing
         elif key == glfw.KEY_A and action == glfw.PRESS:
-            preview.antialias = not preview.antialias
+            preview.toggle_antialias()
         elif key == glfw.KEY_S and action == glfw.PRESS:
             pending_screenshot[0] = True  # taken right after the next frame is drawn
         elif key in (glfw.KEY_ESCAPE, glfw.KEY_Q):
@@ -302,7 +313,8 @@ def run_scripted(preview: Preview, poses: list[int], screenshot: str) -> list[Pa
 
 
 def build_parser() -> Parser:
-    p = Parser(prog="python -m gpu_render.preview", description="Look at the cLPR cube live, on the build's renderer.")
+    p = Parser(prog="python -m gpu_render.preview",
+               description="Look at the cLPR cube or any --object live, on the build's renderer.")
     p.add_argument("--size", type=at_least(MIN_SIZE), default=512, metavar="PX", help="window size, px (default 512)")
     p.add_argument("--poses", default="clpr", metavar="SOURCE",
                    help="clpr (default), so3-grid:L, random:N[:SEED] or file:PATH, as in the build")
@@ -313,7 +325,7 @@ def build_parser() -> Parser:
     p.add_argument("--screenshot", default=None, metavar="PATH",
                    help="draw --pose once, save the window to this PNG and exit; '{pose}' in it names each pose")
     p.add_argument("--screenshot-dir", type=Path, default=Path("."), metavar="DIR", help="where S saves screenshots")
-    p.add_argument("--antialias", action="store_true", help="start with MSAA on (A toggles it)")
+    add_scene_arguments(p)  # --object, camera and look, as in the build; --antialias starts with MSAA (A toggles it)
     return p
 
 
@@ -334,8 +346,9 @@ def main(argv: list[str] | None = None) -> int:
             raise UsageError("--screenshot needs '{pose}' in its name to save several poses")
         if a.pose is not None and len(a.pose) > 1 and a.screenshot is None:
             raise UsageError("several --pose values need --screenshot; the window starts at one pose")
+        scene = scene_from_args(a)
         with Window(a.size, a.size, TITLE) as window:
-            preview = Preview(window, poses, a.antialias, a.screenshot_dir)
+            preview = Preview(window, poses, scene, a.screenshot_dir)
             try:
                 if a.screenshot is not None:
                     for path in run_scripted(preview, chosen, a.screenshot):

@@ -157,3 +157,13 @@ def scene_from_description(desc: dict[str, Any], antialias: bool) -> Scene:
     look = Look(albedo=tuple(desc["color"]), background=tuple(desc["background"]),  # type: ignore[arg-type]
                 light=tuple(desc["light"]), antialias=antialias, grayscale=bool(desc["grayscale"]))  # type: ignore[arg-type]
     return ObjectScene(obj, camera, look, digest)
+
+
+def parse_scene(argv: list[str]) -> Scene:
+    """The scene that ``argv`` (scene options only, e.g. ``["--object", "cylO"]``) asks for, parsed
+    exactly as build and preview parse them. Raises UsageError."""
+    from gpu_render.options import Parser
+
+    p = Parser(prog="scene")
+    add_scene_arguments(p)
+    return scene_from_args(p.parse_args(argv))

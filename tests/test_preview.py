@@ -244,3 +244,27 @@ def test_preview_takes_any_pose_source(ctx, display: str, tmp_path: Path) -> Non
     assert_agree("preview-so3-grid", shot(path)[None], want, each=WINDOW_PARITY)
     code, _, err = preview(display, "--poses", "random:5", "--step", "0.2", "--screenshot", path)
     assert code == 2 and "--step applies to --poses clpr only" in err
+
+
+@pytest.mark.parametrize("name, extra", [("cylO", []), ("tetX", ["--fov", "40", "--light", "1,0,-1", "--no-antialias"])])
+def test_object_screenshot_equals_the_build_render(ctx, display: str, tmp_path: Path, name: str, extra: list[str]) -> None:
+    """Any --object, shaded, in the window: the same pixels as the build's renderer offscreen."""
+    from gpu_render.render.backends import backend
+    from gpu_render.rotations.sources import PoseSource
+    from gpu_render.scene_options import parse_scene
+
+    path = tmp_path / "object.png"
+    code, out, err = preview(display, "--object", name, "--poses", "random:8:3", "--pose", "5", "--size", "160",
+                             "--screenshot", path, *extra)
+    assert code == 0, err
+    got = shot(path)
+    scene = parse_scene(["--object", name, *extra])
+    plan = scene.plan(PoseSource("random", count=8, seed=3))
+    b = backend(scene)
+    renderer = b.renderer(ctx, 160, 8)
+    try:
+        want = renderer.render_instances(b.instances(plan, 5, 6))
+    finally:
+        renderer.close()
+    assert_agree(f"window-vs-offscreen-{name}", got[None], want, each=WINDOW_PARITY)
+    assert (got != np.asarray(scene.background, np.uint8)).any(axis=-1).mean() > 0.1  # the object is there

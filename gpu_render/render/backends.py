@@ -13,20 +13,27 @@ import moderngl
 import numpy as np
 
 from gpu_render.render import clpr_reference, scene_reference
+from gpu_render.render.atlas import AtlasLayout
 from gpu_render.render.clpr_renderer import Renderer, default_batch, pose_instances
 from gpu_render.render.scene_renderer import SceneRenderer, scene_instances
 from gpu_render.scene.object_plan import ObjectPlan
+from gpu_render.scene.clpr_labels import translation
 from gpu_render.scene.plan import PosePlan
 from gpu_render.scene.scene import ClprScene, ObjectScene, Plan, Scene
 
 
 class BatchRenderer(Protocol):
-    """What the build asks of a GPU renderer of one image size."""
+    """What the build and the preview ask of a GPU renderer of one image size."""
 
     size: int
+    layout: AtlasLayout
 
     def render_instances(self, instances: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """(N, S, S, 3) uint8 RGB, rows top-down."""
+        ...
+
+    def draw_atlas(self, instances: np.ndarray) -> moderngl.Framebuffer:
+        """Draw up to one atlas of poses; the framebuffer holds tile k at row k from the top."""
         ...
 
     def close(self) -> None: ...
@@ -39,6 +46,11 @@ class Backend(Protocol):
 
     def instances(self, plan: Plan, start: int, stop: int) -> np.ndarray:
         """Per-instance data of poses ``start .. stop-1``, shared by every size."""
+        ...
+
+    def row_instances(self, matrix: np.ndarray) -> np.ndarray:
+        """Instance data for rotations given as the project's row-vector M (q = p @ M, M = R.T),
+        (N, 3, 3) float64: what the preview's arcball turns."""
         ...
 
     def reference(self, plan: Plan, index: int, size: int) -> np.ndarray:
@@ -57,6 +69,9 @@ class ClprBackend:
         assert isinstance(plan, PosePlan)
         return pose_instances(plan.matrix[start:stop], plan.translation[start:stop])
 
+    def row_instances(self, matrix: np.ndarray) -> np.ndarray:
+        return pose_instances(matrix, translation(matrix))
+
     def reference(self, plan: Plan, index: int, size: int) -> np.ndarray:
         assert isinstance(plan, PosePlan)
         return clpr_reference.render_one(plan.corners[index], size)
@@ -73,6 +88,9 @@ class ObjectBackend:
     def instances(self, plan: Plan, start: int, stop: int) -> np.ndarray:
         assert isinstance(plan, ObjectPlan)
         return scene_instances(plan.rotation[start:stop], plan.translation[start:stop])
+
+    def row_instances(self, matrix: np.ndarray) -> np.ndarray:
+        return scene_instances(np.asarray(matrix).transpose(0, 2, 1), self.scene.camera.translation)
 
     def reference(self, plan: Plan, index: int, size: int) -> np.ndarray:
         assert isinstance(plan, ObjectPlan)

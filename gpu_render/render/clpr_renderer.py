@@ -160,8 +160,11 @@ class Renderer:
         target of ``layout.target`` px (GL rows bottom-up). Single-sampled, MSAA resolved.
         The preview shows this framebuffer's first tile in its window.
         """
+        return self.draw_atlas(pose_instances(matrix, translation))
+
+    def draw_atlas(self, instances: np.ndarray) -> moderngl.Framebuffer:
+        """:meth:`draw_batch` for poses given as :func:`pose_instances` data."""
         self._check_open()
-        instances = pose_instances(matrix, translation)
         if len(instances) > self.layout.capacity:
             raise ValueError(f"at most {self.layout.capacity} poses fit one atlas, got {len(instances)}")
         return self._draw_atlas(instances)

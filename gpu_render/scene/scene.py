@@ -14,13 +14,14 @@ stores) and describes itself for the manifest. The renderer draws it
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import numpy as np
 
 from gpu_render.rotations.sources import PoseSource
 from gpu_render.scene.camera import Pinhole
+from gpu_render.scene.clpr_cube import BACKGROUND
 from gpu_render.scene.look import Look
 from gpu_render.scene.object_plan import ObjectPlan
 from gpu_render.scene.objects import SceneObject
@@ -50,6 +51,15 @@ class Scene(Protocol):
     @property
     def antialias(self) -> bool: ...
 
+    @property
+    def background(self) -> tuple[int, int, int]:
+        """RGB 0..255 of the empty image."""
+        ...
+
+    def with_antialias(self, antialias: bool) -> Scene:
+        """The same scene with MSAA on or off."""
+        ...
+
     def plan(self, source: PoseSource, count: int | None = None) -> Plan:
         """The first ``count`` poses of ``source`` (all when None)."""
         ...
@@ -68,6 +78,14 @@ class ClprScene:
     @property
     def object_name(self) -> str:
         return CLPR_OBJECT
+
+    @property
+    def background(self) -> tuple[int, int, int]:
+        r, g, b = (int(c) for c in BACKGROUND)
+        return (r, g, b)
+
+    def with_antialias(self, antialias: bool) -> ClprScene:
+        return replace(self, antialias=antialias)
 
     def plan(self, source: PoseSource, count: int | None = None) -> PosePlan:
         return PosePlan.from_source(source, count)
@@ -96,6 +114,13 @@ class ObjectScene:
     @property
     def antialias(self) -> bool:
         return self.look.antialias
+
+    @property
+    def background(self) -> tuple[int, int, int]:
+        return self.look.background
+
+    def with_antialias(self, antialias: bool) -> ObjectScene:
+        return replace(self, look=replace(self.look, antialias=antialias))
 
     def plan(self, source: PoseSource, count: int | None = None) -> ObjectPlan:
         return ObjectPlan.from_source(source, count, self.object, self.camera)
