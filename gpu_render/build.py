@@ -4,6 +4,11 @@ The GL context lives in the main process, which renders chunk after chunk into s
 memory; encoder processes (:mod:`gpu_render.dataset.encoder_pool`) encode and write the images of
 earlier chunks meanwhile. At most ``IN_FLIGHT`` chunks are held, so memory stays flat
 however many poses there are.
+
+OUT is locked for the whole build (:mod:`gpu_render.dataset.lock`), so a second build of it
+is refused at once. If an encoder process dies or fails, the build stops with one line
+naming it and exit status 2; the chunks it had not finished are not recorded, so the same
+command resumes.
 """
 
 from __future__ import annotations
@@ -12,16 +17,15 @@ import sys
 import time
 from collections import deque
 from dataclasses import dataclass
-from multiprocessing.pool import AsyncResult
 
 from gpu_render.render.context import Headless, NoOpenGLError
 from gpu_render.errors import UsageError
 from gpu_render.options import BuildOptions, build_command, parse_build_args
-from gpu_render.dataset.encoder_pool import EncoderPool
+from gpu_render.dataset.encoder_pool import EncoderPool, Task, WorkerError
 from gpu_render.scene.plan import PosePlan
 from gpu_render.progress import Progress
 from gpu_render.render.clpr_renderer import Renderer, default_batch, pose_instances
-from gpu_render.dataset.writer import DatasetWriter, ImageSink, chunk_digest
+from gpu_render.dataset.writer import DatasetWriter, ImageSink, check_room, chunk_digest
 
 PROG = "gpu_render.build"
 #: Chunks rendered but not yet written that may be held at once.
@@ -41,8 +45,12 @@ class BuildResult:
 
 
 def run_build(options: BuildOptions, progress: bool = True) -> BuildResult:
-    """Build (or resume) the dataset ``options`` describes. Raises UsageError, OSError, NoOpenGLError."""
+    """Build (or resume) the dataset ``options`` describes.
+
+    Raises UsageError, OSError, NoOpenGLError, and WorkerError when an encoder process dies or fails.
+    """
     t0 = time.perf_counter()
+    check_room(options.out, options.format, options.pose_count, options.sizes)  # before anything is allocated
     plan = PosePlan.from_source(options.source, options.pose_count)
     n, batch = options.pose_count, options.batch
     chunks = {k: (k * batch, min(n, (k + 1) * batch)) for k in range((n + batch - 1) // batch)}
@@ -51,6 +59,7 @@ def run_build(options: BuildOptions, progress: bool = True) -> BuildResult:
     pool = EncoderPool(
         ImageSink(options.out, options.format), options.sizes, slot_batch, options.workers, IN_FLIGHT + 1
     )
+    writer: DatasetWriter | None = None
     try:
         with Headless(options.device) as gl:
             writer = DatasetWriter(options, gl.renderer_name)
@@ -67,7 +76,7 @@ def run_build(options: BuildOptions, progress: bool = True) -> BuildResult:
             }
             desc = "cLPR" if options.shard is None else f"cLPR shard {options.shard[0]}/{options.shard[1]}"
             bar = Progress(total, already, desc, enabled=progress)
-            pending: deque[tuple[int, list[AsyncResult]]] = deque()
+            pending: deque[tuple[int, list[Task]]] = deque()
 
             def settle_oldest() -> None:
                 k, tasks = pending.popleft()
@@ -81,7 +90,7 @@ def run_build(options: BuildOptions, progress: bool = True) -> BuildResult:
                 for i, k in enumerate(todo):
                     start, stop = chunks[k]
                     slot = i % pool.slot_count
-                    tasks: list[AsyncResult] = []
+                    tasks: list[Task] = []
                     instances = pose_instances(plan.matrix[start:stop], plan.translation[start:stop])
                     for size, renderer in renderers.items():
                         renderer.render_instances(instances, out=pool.slot(slot)[size][: stop - start])
@@ -100,7 +109,9 @@ def run_build(options: BuildOptions, progress: bool = True) -> BuildResult:
             writer.finalize(done, seconds)
             return BuildResult(total, total - already, seconds, gl.renderer_name)
     finally:
-        pool.terminate()
+        pool.terminate()  # first: no worker may still write when the lock is released
+        if writer is not None:
+            writer.close()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -109,6 +120,9 @@ def main(argv: list[str] | None = None) -> int:
         result = run_build(options)
     except (UsageError, NoOpenGLError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    except WorkerError as exc:
+        print(f"{PROG}: error: {exc}; re-run the same command to resume", file=sys.stderr)
         return 2
     except OSError as exc:
         where = f" {exc.filename}" if exc.filename else ""

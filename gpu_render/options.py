@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from gpu_render.errors import UsageError
-from gpu_render.rotations.euler import clpr_pose_count
+from gpu_render.rotations.euler import ANGLE_STOP
 from gpu_render.rotations.sources import PoseSource, parse_source
 
 FORMATS = ("jpg", "png", "npy")
@@ -20,6 +20,10 @@ DEFAULT_SIZES = (32, 64, 128, 256)
 DEFAULT_BATCH = 512
 #: More poses than this would not fit in memory as labels: refuse rather than thrash.
 MAX_POSES = 50_000_000
+#: Memory a build holds per pose for its labels and poses.npz (measured: ~1.35 kB at 4 sizes).
+PLAN_BYTES_PER_POSE = 1500
+#: More encoder processes than this are refused (a slot never splits into more pieces than poses).
+MAX_WORKERS = 1024
 
 
 @dataclass(frozen=True)
@@ -104,6 +108,19 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
+def grid_pose_count(step: float) -> int:
+    """Poses of the cLPR grid for ``step`` > 0, counted without allocating anything.
+
+    Equals ``len(numpy.arange(0, ANGLE_STOP, step)) ** 3``: numpy's length is
+    ``ceil((stop - start) / step)``, computed in float64, and at least 1 here. A quotient
+    too large for a float64 gives a count no int64 holds, returned as 2**192.
+    """
+    per_axis = ANGLE_STOP / step
+    if not math.isfinite(per_axis):
+        return 2**192
+    return max(1, math.ceil(per_axis)) ** 3
+
+
 def step_type(text: str) -> float:
     try:
         value = float(text)
@@ -111,12 +128,37 @@ def step_type(text: str) -> float:
         raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
     if not math.isfinite(value) or value <= 0:
         raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
-    count = clpr_pose_count(value)
+    count = grid_pose_count(value)  # arithmetic: a tiny step must not allocate its grid to be refused
     if count > MAX_POSES:
-        raise argparse.ArgumentTypeError(
-            f"{text} gives {count} poses; at most {MAX_POSES} are supported"
-        )
+        if count >= 2**63:
+            per_axis = ANGLE_STOP / value
+            axis = f"{per_axis:.3g}" if math.isfinite(per_axis) else "over 1.8e+308"
+            shown = f"{axis} angles per axis: more poses than an int64 holds"
+        else:
+            shown = f"{count} poses"
+        raise argparse.ArgumentTypeError(f"{text} gives {shown}; at most {MAX_POSES} poses are supported")
     return value
+
+
+def physical_memory() -> int | None:
+    """Bytes of RAM on this machine, or None where the system does not say."""
+    try:
+        pages, page = os.sysconf("SC_PHYS_PAGES"), os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError):
+        return None
+    return pages * page if pages > 0 and page > 0 else None
+
+
+def check_pose_memory(count: int, what: str) -> None:
+    """Refuse (UsageError) a build of ``count`` poses whose labels would not fit in this machine's memory."""
+    memory = physical_memory()
+    need = count * PLAN_BYTES_PER_POSE
+    if memory is not None and need > memory:
+        raise UsageError(
+            f"{what} gives {count} poses, whose labels need about {need / 2**30:.1f} GiB of memory; "
+            f"this machine has {memory / 2**30:.1f} GiB (at most {memory // PLAN_BYTES_PER_POSE} poses); "
+            "use --limit or fewer poses"
+        )
 
 
 def sizes_type(text: str) -> tuple[int, ...]:
@@ -135,7 +177,9 @@ def sizes_type(text: str) -> tuple[int, ...]:
     return tuple(sorted(sizes))
 
 
-def at_least(low: int) -> Callable[[str], int]:
+def at_least(low: int, high: int | None = None) -> Callable[[str], int]:
+    """An argparse type: an integer >= ``low`` (and <= ``high`` when given)."""
+
     def parse(text: str) -> int:  # argparse names the option in its message
         try:
             value = int(text)
@@ -143,6 +187,8 @@ def at_least(low: int) -> Callable[[str], int]:
             raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
         if value < low:
             raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
+        if high is not None and value > high:
+            raise argparse.ArgumentTypeError(f"must be at most {high}, got {value}")
         return value
 
     return parse
@@ -191,7 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", type=at_least(0), default=0, metavar="N", help="EGL device index (default 0)")
     p.add_argument("--antialias", action="store_true", help="MSAA instead of the aliased 2018 look")
     p.add_argument(
-        "--workers", type=at_least(1), default=os.cpu_count() or 1, metavar="N", help="encoder processes (default: cores)"
+        "--workers", type=at_least(1, MAX_WORKERS), default=os.cpu_count() or 1, metavar="N", help="encoder processes (default: cores)"
     )
     p.add_argument("--overwrite", action="store_true", help="replace a dataset in OUT built with other options")
     p.add_argument("--shard", type=shard_type, default=None, metavar="K/N", help="build only shard K of N (K/N, 0-based); jpg and png")
@@ -206,7 +252,7 @@ def parse_build_args(argv: list[str] | None = None) -> BuildOptions:
         parser.error("--shard needs --format jpg or png: npy keeps one file per size, which shards cannot share")
     if ns.shard is not None and ns.overwrite:
         parser.error("--overwrite cannot be combined with --shard: replace the dataset with a plain build first")
-    return BuildOptions(
+    options = BuildOptions(
         source=source_arg(ns.poses, ns.step),
         sizes=ns.sizes,
         format=ns.format,
@@ -219,3 +265,10 @@ def parse_build_args(argv: list[str] | None = None) -> BuildOptions:
         overwrite=ns.overwrite,
         shard=ns.shard,
     )
+    # Only the grid is computed up to --limit; other sources are made whole, then cut.
+    if options.source.kind == "clpr":
+        limit = f" --limit {ns.limit}" if ns.limit is not None else ""
+        check_pose_memory(options.pose_count, f"--step {options.source.step}{limit}")
+    else:
+        check_pose_memory(options.source.size(), f"--poses {ns.poses}")
+    return options

@@ -264,6 +264,8 @@ def main(argv: list[str] | None = None) -> int:
             raise UsageError("--sample must be at least 1")
         if a.reference < 0:
             raise UsageError("--reference must be at least 0")
+        if a.seed < 0:
+            raise UsageError("--seed must be at least 0")
         report = verify(a.out, a.sample, a.reference, a.seed, workers=os.cpu_count() or 1, progress=True)
     except UsageError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)

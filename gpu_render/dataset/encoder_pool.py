@@ -8,6 +8,15 @@ hands them (slot, size, pose range) tasks; they encode, write and return file di
 The workers are forked before the GL context exists (the context never crosses a fork), and
 the shared memory vanishes with the last process that maps it, so a killed build leaks
 nothing. Workers die with their parent and leave Ctrl-C to it.
+
+Each worker has its own pipe, and the main process waits on that pipe together with every
+worker's process sentinel. A worker that dies (a signal, the OOM killer, a crash in a native
+encoder) is therefore noticed at once: waiting for its results raises :class:`WorkerError`
+naming the process and the signal, instead of waiting forever as ``multiprocessing.Pool``
+would for a task it lost. No worker is ever replaced: a fork after the GL context exists is
+unsafe, and the build stops with OUT resumable. A worker whose task raises sends the
+exception back; ``OSError`` (a full disk, a permission error) is raised again as it is, and
+anything else becomes a :class:`WorkerError`.
 """
 
 from __future__ import annotations
@@ -15,18 +24,28 @@ from __future__ import annotations
 import ctypes
 import mmap
 import multiprocessing
+import os
+import pickle
 import signal
-from multiprocessing.pool import AsyncResult
+from multiprocessing.connection import Connection, wait
+from multiprocessing.process import BaseProcess
+from typing import Any
 
 import numpy as np
 
 from gpu_render.dataset.writer import ImageSink
 
 _PR_SET_PDEATHSIG = 1
+#: Seconds a dying worker is given to be reaped, so that its exit status can be reported.
+_REAP_SECONDS = 5.0
 
 # Set in each worker by _start_worker: the sink and the slots it reads from.
 _sink: ImageSink | None = None
 _slots: list[dict[int, np.ndarray]] = []
+
+
+class WorkerError(Exception):
+    """An encoder process died, or its task failed with something other than an OSError."""
 
 
 def shared_array(shape: tuple[int, ...]) -> np.ndarray:
@@ -36,15 +55,17 @@ def shared_array(shape: tuple[int, ...]) -> np.ndarray:
     return np.frombuffer(buf, dtype=np.uint8, count=nbytes).reshape(shape)
 
 
-def _start_worker(sink: ImageSink, slots: list[dict[int, np.ndarray]]) -> None:
+def _start_worker(sink: ImageSink, slots: list[dict[int, np.ndarray]], parent: int) -> None:
     global _sink, _slots
     _sink, _slots = sink, slots
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
-    # Die with the parent, even on kill -9. prctl is Linux's; elsewhere the pool's closed
-    # pipe still ends an idle worker.
+    # Die with the parent, even on kill -9. prctl is Linux's; elsewhere the closed pipe
+    # still ends an idle worker.
     prctl = getattr(ctypes.CDLL(None), "prctl", None)
     if prctl is not None:
         prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os._exit(1)
 
 
 def _encode(slot: int, size: int, first: int, a: int, b: int) -> list[bytes]:
@@ -52,45 +73,190 @@ def _encode(slot: int, size: int, first: int, a: int, b: int) -> list[bytes]:
     return _sink.write(size, first + a, _slots[slot][size][a:b])
 
 
+def _portable(exc: Exception) -> Exception:
+    """``exc`` if it survives pickling, else a RuntimeError carrying its type and message."""
+    try:
+        pickle.loads(pickle.dumps(exc))
+    except Exception:  # any exception type may fail to pickle in its own way
+        return RuntimeError(f"{type(exc).__name__}: {exc}")
+    return exc
+
+
+def _serve(
+    conn: Connection, inherited: list[Connection], sink: ImageSink, slots: list[dict[int, np.ndarray]], parent: int
+) -> None:
+    """A worker's life: take (id, slot, size, first, a, b) tasks from ``conn`` until None or EOF,
+    answer each with (id, True, digests) or (id, False, exception)."""
+    for other in inherited:  # the parent's ends of earlier workers' pipes, copied by the fork
+        other.close()
+    _start_worker(sink, slots, parent)
+    while True:
+        try:
+            task = conn.recv()
+        except (EOFError, OSError):
+            return  # the parent is gone
+        if task is None:
+            return
+        task_id, slot, size, first, a, b = task
+        try:
+            answer: tuple[int, bool, Any] = (task_id, True, _encode(slot, size, first, a, b))
+        except Exception as exc:  # sent to the parent, which stops the build with it
+            answer = (task_id, False, _portable(exc))
+        try:
+            conn.send(answer)
+        except OSError:
+            return  # the parent is gone
+
+
+class Task:
+    """One range of images handed to one worker; :meth:`get` waits for its file digests."""
+
+    def __init__(self, pool: EncoderPool, worker: int, task_id: int, what: str) -> None:
+        self._pool = pool
+        self.worker = worker
+        self.id = task_id
+        self.what = what
+
+    def get(self) -> list[bytes]:
+        """The digests of the task's files, in pose order.
+
+        Raises OSError as the worker raised it, or WorkerError when a worker died or failed.
+        """
+        return self._pool._result(self)
+
+
 class EncoderPool:
     """``workers`` processes writing images that the main process renders into ``slots`` slots.
 
     sizes: image sides, px; batch: poses per slot. Create it before any GL context.
+    At most ``batch`` processes are started: a slot never splits into more pieces.
     """
 
     def __init__(self, sink: ImageSink, sizes: tuple[int, ...], batch: int, workers: int, slots: int) -> None:
-        self.workers = workers
+        self.workers = max(1, min(workers, batch))
         self._slots = [{s: shared_array((batch, s, s, 3)) for s in sizes} for _ in range(slots)]
-        self._pool = multiprocessing.get_context("fork").Pool(
-            workers, initializer=_start_worker, initargs=(sink, self._slots)
-        )
+        self._procs: list[BaseProcess] = []
+        self._conns: list[Connection] = []
+        self._answers: dict[int, tuple[bool, Any]] = {}
+        self._next_id = 0
+        self._next_worker = 0
+        fork = multiprocessing.get_context("fork")
+        try:
+            for k in range(self.workers):
+                mine, theirs = fork.Pipe(duplex=True)
+                proc = fork.Process(
+                    target=_serve,
+                    args=(theirs, list(self._conns), sink, self._slots, os.getpid()),
+                    name=f"gpu_render-encoder-{k}",
+                    daemon=True,
+                )
+                try:
+                    proc.start()
+                finally:
+                    theirs.close()  # the worker holds its end; only it may keep the pipe open
+                self._procs.append(proc)
+                self._conns.append(mine)
+        except BaseException:
+            self.terminate()
+            raise
 
     @property
     def slot_count(self) -> int:
         return len(self._slots)
 
+    @property
+    def pids(self) -> list[int]:
+        """Process ids of the workers."""
+        return [p.pid for p in self._procs if p.pid is not None]
+
     def slot(self, index: int) -> dict[int, np.ndarray]:
         """The arrays of slot ``index``: size -> (batch, size, size, 3) uint8."""
         return self._slots[index]
 
-    def submit(self, slot: int, size: int, first: int, count: int) -> list[AsyncResult]:
+    def submit(self, slot: int, size: int, first: int, count: int) -> list[Task]:
         """Write the ``count`` images of ``size`` in ``slot`` as poses ``first ..``, split over the workers.
 
         Returns the tasks; each yields the digests of its files, in pose order.
         """
         bounds = np.linspace(0, count, min(self.workers, count) + 1).astype(int)
-        return [
-            self._pool.apply_async(_encode, (slot, size, first, int(a), int(b)))
-            for a, b in zip(bounds[:-1], bounds[1:])
-            if b > a
-        ]
+        tasks = []
+        for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
+            if b <= a:
+                continue
+            worker, self._next_worker = self._next_worker, (self._next_worker + 1) % self.workers
+            task = Task(self, worker, self._next_id, f"poses {first + a}..{first + b - 1} at {size} px")
+            self._next_id += 1
+            try:
+                self._conns[worker].send((task.id, slot, size, first, a, b))
+            except OSError:
+                raise self._died(worker) from None
+            tasks.append(task)
+        return tasks
+
+    def _result(self, task: Task) -> list[bytes]:
+        """Wait for ``task``'s answer, watching every worker; see :meth:`Task.get`."""
+        conn = self._conns[task.worker]
+        sentinels = {p.sentinel: k for k, p in enumerate(self._procs)}
+        while task.id not in self._answers:
+            ready = wait([conn, *sentinels])
+            dead = [sentinels[r] for r in ready if isinstance(r, int) and r in sentinels]
+            if dead:
+                raise self._died(dead[0])
+            try:
+                task_id, ok, value = conn.recv()
+            except (EOFError, OSError):
+                raise self._died(task.worker) from None
+            self._answers[task_id] = (ok, value)
+        ok, value = self._answers.pop(task.id)
+        if ok:
+            return value
+        if isinstance(value, OSError):
+            raise value
+        pid = self._procs[task.worker].pid
+        raise WorkerError(f"encoder process {pid} failed writing {task.what}: {type(value).__name__}: {value}")
+
+    def _died(self, worker: int) -> WorkerError:
+        """The error for a worker that is gone: which process, and how it ended."""
+        proc = self._procs[worker]
+        proc.join(_REAP_SECONDS)
+        code = proc.exitcode
+        if code is None:
+            how = "stopped answering"
+        elif code < 0:
+            try:
+                how = f"was killed by {signal.Signals(-code).name}"
+            except ValueError:
+                how = f"was killed by signal {-code}"
+            if code == -signal.SIGKILL:
+                how += " (by hand or by the out-of-memory killer)"
+        else:
+            how = f"exited with status {code}"
+        return WorkerError(f"encoder process {proc.pid} {how}")
 
     def close(self) -> None:
-        """Wait for the workers to finish and end them."""
-        self._pool.close()
-        self._pool.join()
+        """Wait for the workers to finish their tasks and end them."""
+        for conn in self._conns:
+            try:
+                conn.send(None)
+            except OSError:
+                continue  # that worker is gone already; join() below reaps it
+        for proc in self._procs:
+            proc.join()
+        self._close_pipes()
 
     def terminate(self) -> None:
         """End the workers now, abandoning queued work."""
-        self._pool.terminate()
-        self._pool.join()
+        for proc in self._procs:
+            if proc.exitcode is None:
+                proc.terminate()
+        for proc in self._procs:
+            proc.join(_REAP_SECONDS)
+            if proc.exitcode is None:
+                proc.kill()
+                proc.join()
+        self._close_pipes()
+
+    def _close_pipes(self) -> None:
+        for conn in self._conns:
+            conn.close()
+        self._conns = []

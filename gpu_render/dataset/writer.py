@@ -7,6 +7,7 @@ Layout of OUT:
     {size}/cube1_index_{i+1}.jpg   (or .png) one image per pose, 1-based names as in 2018
     images_{size}.npy              format npy: uint8 (N, S, S, 3), memory-mappable
     .progress/chunk_{k}.json       while building: one record per finished chunk
+    .lock, .lock-shard-K-of-N      while building: the lock of the build (or shard) writing OUT
     shards/part-{K}-of-{N}.json    while building with --shard K/N: that shard's manifest part
 
 Every file appears under its final name only when complete: it is written under a
@@ -14,6 +15,7 @@ temporary name in the same folder, then renamed. A chunk is recorded only after 
 files are in place, so a build killed at any moment resumes by redoing unrecorded chunks.
 Shards write disjoint chunks, records and parts; a plain build of the same options then
 finds every chunk recorded and seals the dataset with labels.npy and manifest.json.
+One build (or one shard) writes OUT at a time: :class:`~gpu_render.dataset.lock.BuildLock`.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import numpy as np
 
 from gpu_render import __version__
 from gpu_render.dataset.encode import ENCODERS
+from gpu_render.dataset.lock import BuildLock, is_lock_file
 from gpu_render.errors import UsageError
 from gpu_render.options import BuildOptions
 from gpu_render.scene.plan import PosePlan
@@ -241,6 +244,7 @@ class DatasetWriter:
         self.shard = options.shard
         self._partials: list[int] = []  # sizes whose npy file grows under its .partial name
         self.complete = False  # open() found this very dataset already complete: nothing to write
+        self._lock = BuildLock(options.out, options.shard)
         if self.shard is not None:
             set_temporary_tag(f"s{self.shard[0]}of{self.shard[1]}")
 
@@ -258,7 +262,7 @@ class DatasetWriter:
         existing = read_manifest(out) if out.is_dir() else None
         parts = read_parts(out) if out.is_dir() else []
         if out.is_dir() and existing is None and not parts:
-            foreign = sorted(p.name for p in out.iterdir() if not is_temporary(p.name) and p.name != PROGRESS)
+            foreign = sorted(p.name for p in out.iterdir() if not _ours_before_manifest(p))
             if foreign:
                 raise UsageError(
                     f"--out {out} holds files that are not a gpu_render dataset ({', '.join(foreign[:3])}"
@@ -266,11 +270,14 @@ class DatasetWriter:
                 )
         try:
             out.mkdir(parents=True, exist_ok=True)
+            self._lock.acquire()  # before anything else in OUT is touched; UsageError if taken
             probe = _tmp_name(os.path.join(out, "probe"))
             os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644))
             os.unlink(probe)
         except OSError as exc:
             raise UsageError(f"--out {out} is not writable: {exc.strerror or exc}") from None
+        # Read again under the lock: a build that held it until a moment ago may have changed them.
+        existing, parts = read_manifest(out), read_parts(out)
 
         signature = self.options.dataset_signature()
         found = [m for m in [existing, *parts] if m is not None and m.get("signature") != signature]
@@ -300,6 +307,10 @@ class DatasetWriter:
                 atomic_save_npz(out / POSES, rich)
         self._prepare_images(resume=bool(done))
         return done
+
+    def close(self) -> None:
+        """Release OUT's lock (taken by :meth:`open`); call it once the build has stopped writing."""
+        self._lock.release()
 
     @property
     def writes_labels(self) -> bool:
@@ -410,6 +421,63 @@ class DatasetWriter:
             record["shard"] = list(self.shard)
             (self.out / SHARDS).mkdir(exist_ok=True)
             atomic_write_json(part_path(self.out, *self.shard), record)
+
+
+def _ours_before_manifest(path: Path) -> bool:
+    """Whether ``path`` in an OUT without manifest or shard parts can be a build's own: a
+    temporary, ``.progress``, a lock file, or a ``shards`` folder whose first part is still
+    being written (it holds only temporaries)."""
+    name = path.name
+    if is_temporary(name) or is_lock_file(name) or name == PROGRESS:
+        return True
+    if name == SHARDS and path.is_dir():
+        try:
+            return all(is_temporary(p.name) for p in path.iterdir())
+        except FileNotFoundError:
+            return True  # removed while we looked: a sealing build was cleaning up
+    return False
+
+
+GIB = 2**30
+
+
+def check_room(out: Path, fmt: str, n: int, sizes: tuple[int, ...]) -> None:
+    """Refuse an npy build of ``n`` poses at ``sizes`` whose files cannot fit on OUT's
+    filesystem, before anything is allocated or written.
+
+    The files still to be created (``images_{size}.npy`` at N*S*S*3 bytes per size, unless it
+    or its ``.partial``, whose space was claimed when it was made, already exists; and
+    labels.npy) are compared with the space ``os.statvfs`` reports free for OUT, or for the
+    nearest folder above it that exists. Raises UsageError. Other formats are not checked:
+    their sizes are not known until the images are encoded.
+    """
+    if fmt != "npy" or (out.exists() and not out.is_dir()):
+        return  # DatasetWriter.open refuses an OUT that is a file
+    need = 0
+    for size in sizes:
+        final = npy_path(out, size)
+        if not (final.exists() or partial_path(final).exists()):
+            need += n * size * size * 3 + 128  # + the .npy header
+    if not (out / LABELS).exists():
+        need += n * 8 * 6 * 8 + 128
+    if need == 0:
+        return
+    where = out.absolute()
+    while not where.is_dir() and where != where.parent:
+        where = where.parent
+    try:
+        st = os.statvfs(where)
+    except OSError:
+        return  # cannot tell: the writes themselves will report a full disk, one line and resumable
+    free = st.f_bavail * st.f_frsize
+    if need > free:
+        asked = ",".join(str(s) for s in sizes)
+        raise UsageError(
+            f"--out {out}: No space left on device for {n} poses at sizes {asked} as npy: they need "
+            f"{need / GIB:.1f} GiB ({need} bytes), but the filesystem of {where} has {free / GIB:.1f} GiB "
+            f"({free} bytes) free; free some space and re-run the same command, or choose another --out, "
+            "fewer poses or smaller sizes"
+        )
 
 
 def _claim_space(path: Path) -> None:
