@@ -1,4 +1,8 @@
-"""``python -m gpu_render.build``: render the cLPR dataset into OUT.
+"""``python -m gpu_render.build``: render the cLPR dataset, or any scene object, into OUT.
+
+The scene (the cLPR cube, or an object with its camera and look) is built once from the
+options; its backend (:mod:`gpu_render.render.backends`) supplies the GPU renderers, and the
+writer (:mod:`gpu_render.dataset.writer`) records what it is handed.
 
 The GL context lives in the main process, which renders chunk after chunk into shared
 memory; encoder processes (:mod:`gpu_render.dataset.encoder_pool`) encode and write the images of
@@ -22,9 +26,8 @@ from gpu_render.render.context import Headless, NoOpenGLError
 from gpu_render.errors import UsageError
 from gpu_render.options import BuildOptions, build_command, parse_build_args
 from gpu_render.dataset.encoder_pool import EncoderPool, Task, WorkerError
-from gpu_render.scene.plan import PosePlan
 from gpu_render.progress import Progress
-from gpu_render.render.clpr_renderer import Renderer, default_batch, pose_instances
+from gpu_render.render.backends import backend
 from gpu_render.dataset.writer import DatasetWriter, ImageSink, check_room, chunk_digest
 
 PROG = "gpu_render.build"
@@ -50,8 +53,11 @@ def run_build(options: BuildOptions, progress: bool = True) -> BuildResult:
     Raises UsageError, OSError, NoOpenGLError, and WorkerError when an encoder process dies or fails.
     """
     t0 = time.perf_counter()
-    check_room(options.out, options.format, options.pose_count, options.sizes)  # before anything is allocated
-    plan = PosePlan.from_source(options.source, options.pose_count)
+    # Before anything is allocated: the room on OUT's filesystem for the arrays this build makes.
+    check_room(options.out, options.format, options.pose_count, options.sizes, layers=options.layers)
+    scene = options.scene
+    plan = scene.plan(options.source, options.pose_count)
+    draw = backend(scene)
     n, batch = options.pose_count, options.batch
     chunks = {k: (k * batch, min(n, (k + 1) * batch)) for k in range((n + batch - 1) // batch)}
     slot_batch = min(batch, n)
@@ -62,7 +68,7 @@ def run_build(options: BuildOptions, progress: bool = True) -> BuildResult:
     writer: DatasetWriter | None = None
     try:
         with Headless(options.device) as gl:
-            writer = DatasetWriter(options, gl.renderer_name)
+            writer = DatasetWriter(options.write_spec(), gl.renderer_name)
             done = writer.open(plan)
             mine = [k for k in chunks if writer.owns(k)]
             total = sum(chunks[k][1] - chunks[k][0] for k in mine)
@@ -70,11 +76,9 @@ def run_build(options: BuildOptions, progress: bool = True) -> BuildResult:
                 return BuildResult(total, 0, 0.0, gl.renderer_name)
             todo = [k for k in mine if k not in done]
             already = total - sum(chunks[k][1] - chunks[k][0] for k in todo)
-            renderers = {
-                s: Renderer(gl.ctx, s, antialias=options.antialias, batch=min(slot_batch, default_batch(s)))
-                for s in options.sizes
-            }
-            desc = "cLPR" if options.shard is None else f"cLPR shard {options.shard[0]}/{options.shard[1]}"
+            renderers = {s: draw.renderer(gl.ctx, s, slot_batch) for s in options.sizes}
+            what = "cLPR" if options.is_clpr else scene.object_name
+            desc = what if options.shard is None else f"{what} shard {options.shard[0]}/{options.shard[1]}"
             bar = Progress(total, already, desc, enabled=progress)
             pending: deque[tuple[int, list[Task]]] = deque()
 
@@ -91,10 +95,12 @@ def run_build(options: BuildOptions, progress: bool = True) -> BuildResult:
                     start, stop = chunks[k]
                     slot = i % pool.slot_count
                     tasks: list[Task] = []
-                    instances = pose_instances(plan.matrix[start:stop], plan.translation[start:stop])
+                    instances = draw.instances(plan, start, stop)
                     for size, renderer in renderers.items():
                         renderer.render_instances(instances, out=pool.slot(slot)[size][: stop - start])
                         tasks += pool.submit(slot, size, start, stop - start)
+                        if options.layers:
+                            writer.write_layers(size, start, *renderer.render_layers(instances))
                     pending.append((k, tasks))
                     while len(pending) > IN_FLIGHT:
                         settle_oldest()

@@ -6,11 +6,14 @@ import argparse
 import math
 import os
 import shlex
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from gpu_render.dataset.writer import WriteSpec
 from gpu_render.errors import UsageError
+from gpu_render.scene.scene import CLPR_OBJECT, ClprScene, Scene
+from gpu_render.scene_options import OBJECT_POSES, OBJECT_SIZE, add_scene_arguments, scene_from_args
 from gpu_render.rotations.euler import ANGLE_STOP
 from gpu_render.rotations.sources import PoseSource, parse_source
 
@@ -34,7 +37,8 @@ class BuildOptions:
     sizes: image sides, px, ascending. format: jpg, png or npy.
     out: output folder. limit: build only the first ``limit`` poses (None: all).
     batch: poses per chunk; a chunk is rendered, encoded and recorded as one unit.
-    device: EGL device index. antialias: MSAA instead of 2018's aliased look.
+    device: EGL device index. scene: what is drawn (the cLPR cube, or an object with its
+    camera and look; its ``antialias`` is MSAA). layers: also write mask and depth arrays.
     workers: encoder processes. overwrite: replace an existing dataset of other options.
     shard: (K, N) to build only chunks k with k % N == K, or None for all.
     """
@@ -46,10 +50,19 @@ class BuildOptions:
     limit: int | None = None
     batch: int = DEFAULT_BATCH
     device: int = 0
-    antialias: bool = False
+    scene: Scene = ClprScene()
+    layers: bool = False
     workers: int = 1
     overwrite: bool = False
     shard: tuple[int, int] | None = None
+
+    @property
+    def antialias(self) -> bool:
+        return self.scene.antialias
+
+    @property
+    def is_clpr(self) -> bool:
+        return isinstance(self.scene, ClprScene)
 
     @property
     def pose_count(self) -> int:
@@ -58,9 +71,13 @@ class BuildOptions:
         return total if self.limit is None else min(self.limit, total)
 
     def dataset_signature(self) -> dict[str, Any]:
-        """The options that decide the dataset's bytes; a resume must match them exactly."""
+        """The options that decide the dataset's bytes; a resume must match them exactly.
+
+        A cLPR build's signature has the keys it had before scenes existed, so datasets built
+        then still resume; an object build adds its scene (object, camera, look) and layers.
+        """
         clpr = self.source.kind == "clpr"
-        return {
+        signature = {
             "poses": self.source.spec,
             "step": self.source.step if clpr else None,
             "poses_sha256": self.source.sha256 or None,
@@ -71,14 +88,35 @@ class BuildOptions:
             "antialias": self.antialias,
             "batch": self.batch,
         }
+        if not self.is_clpr:
+            signature.update(self.scene.describe())
+            signature["layers"] = self.layers
+        return signature
 
     def as_json(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["source"] = self.source.spec
-        d["out"] = str(self.out)
-        d["sizes"] = list(self.sizes)
-        d["shard"] = None if self.shard is None else f"{self.shard[0]}/{self.shard[1]}"
-        return d
+        return {
+            "source": self.source.spec,
+            "sizes": list(self.sizes),
+            "format": self.format,
+            "out": str(self.out),
+            "limit": self.limit,
+            "batch": self.batch,
+            "device": self.device,
+            "antialias": self.antialias,
+            "object": self.scene.object_name,
+            "layers": self.layers,
+            "workers": self.workers,
+            "overwrite": self.overwrite,
+            "shard": None if self.shard is None else f"{self.shard[0]}/{self.shard[1]}",
+        }
+
+    def write_spec(self) -> WriteSpec:
+        """What the writer is told about this build."""
+        return WriteSpec(
+            out=self.out, sizes=self.sizes, format=self.format, pose_count=self.pose_count,
+            signature=self.dataset_signature(), described=self.as_json(), overwrite=self.overwrite,
+            shard=self.shard, layers=self.layers,
+        )
 
 
 def build_command(signature: dict[str, Any], out: Path | str) -> str:
@@ -95,7 +133,19 @@ def build_command(signature: dict[str, Any], out: Path | str) -> str:
         f"--format {signature['format']}",
         f"--batch {signature['batch']}",
     ]
-    if signature.get("antialias"):
+    obj = signature.get("object")
+    if obj:
+        args.append(f"--object {shlex.quote(obj)}")
+        args.append(f"--fov {signature['fov']!r} --distance {signature['distance']!r}")
+        args.append("--light " + ",".join(repr(float(x)) for x in signature["light"]))
+        args.append("--color " + ",".join(str(c) for c in signature["color"]))
+        args.append("--background " + ",".join(str(c) for c in signature["background"]))
+        if signature.get("grayscale"):
+            args.append("--grayscale")
+        if signature.get("layers"):
+            args.append("--layers")
+        args.append("--antialias" if signature.get("antialias") else "--no-antialias")
+    elif signature.get("antialias"):
         args.append("--antialias")
     args.append(f"--out {shlex.quote(str(out))}")
     return " ".join(args)
@@ -149,14 +199,15 @@ def physical_memory() -> int | None:
     return pages * page if pages > 0 and page > 0 else None
 
 
-def check_pose_memory(count: int, what: str) -> None:
-    """Refuse (UsageError) a build of ``count`` poses whose labels would not fit in this machine's memory."""
+def check_pose_memory(count: int, what: str, per_pose: int = PLAN_BYTES_PER_POSE) -> None:
+    """Refuse (UsageError) a build of ``count`` poses whose labels (``per_pose`` bytes each)
+    would not fit in this machine's memory."""
     memory = physical_memory()
-    need = count * PLAN_BYTES_PER_POSE
+    need = count * per_pose
     if memory is not None and need > memory:
         raise UsageError(
             f"{what} gives {count} poses, whose labels need about {need / 2**30:.1f} GiB of memory; "
-            f"this machine has {memory / 2**30:.1f} GiB (at most {memory // PLAN_BYTES_PER_POSE} poses); "
+            f"this machine has {memory / 2**30:.1f} GiB (at most {memory // per_pose} poses); "
             "use --limit or fewer poses"
         )
 
@@ -219,23 +270,31 @@ def source_arg(text: str, step: float | None) -> PoseSource:
 def build_parser() -> argparse.ArgumentParser:
     p = Parser(
         prog="python -m gpu_render.build",
-        description="Render the cLPR dataset (images + N x 8 x 6 labels) on the GPU.",
+        description="Render a pose dataset on the GPU: the cLPR cube (images + N x 8 x 6 labels) or any --object, "
+        "shaded and in perspective (images + poses.npz labels).",
         epilog="examples: python -m gpu_render.build   (the full 2018 set into ./clpr)  |  "
         "python -m gpu_render.build --step 0.3 --format npy --sizes 64 --out clpr64  |  "
-        "python -m gpu_render.build --poses so3-grid:3 --out so3grid",
+        "python -m gpu_render.build --poses so3-grid:3 --out so3grid  |  "
+        "python -m gpu_render.build --object cylO --poses random:5000 --sizes 224  |  "
+        "python -m gpu_render.build --object mesh:chair.off --format png",
     )
-    p.add_argument("--poses", default="clpr", metavar="SOURCE",
-                   help="clpr (default), so3-grid:L, random:N[:SEED] or file:PATH (.npy of N x 3 Euler, "
-                   "N x 4 quaternions or N x 3 x 3 matrices)")
+    p.add_argument("--poses", default=None, metavar="SOURCE",
+                   help="clpr, so3-grid:L, random:N[:SEED] or file:PATH (.npy of N x 3 Euler, "
+                   f"N x 4 quaternions or N x 3 x 3 matrices); default clpr for the cube, {OBJECT_POSES} for objects")
     p.add_argument("--step", type=step_type, default=None, metavar="S",
                    help="clpr grid step in radians (default 0.1: 250047 poses)")
-    p.add_argument("--sizes", type=sizes_type, default=DEFAULT_SIZES, metavar="A,B,...", help="image sizes, px (default 32,64,128,256)")
+    p.add_argument("--sizes", type=sizes_type, default=None, metavar="A,B,...",
+                   help=f"image sizes, px (default 32,64,128,256 for the cube, {OBJECT_SIZE} for objects)")
     p.add_argument("--format", choices=FORMATS, default="jpg", help="jpg (quality 100, 4:4:4), png or npy")
-    p.add_argument("--out", type=Path, default=Path("clpr"), metavar="DIR", help="output folder (default ./clpr)")
+    p.add_argument("--out", type=Path, default=None, metavar="DIR",
+                   help="output folder (default ./clpr for the cube, ./NAME for an object, ./mesh-STEM for a mesh file)")
     p.add_argument("--limit", type=at_least(1), default=None, metavar="N", help="build only the first N poses")
     p.add_argument("--batch", type=at_least(1), default=DEFAULT_BATCH, metavar="N", help="poses per chunk (default 512)")
     p.add_argument("--device", type=at_least(0), default=0, metavar="N", help="EGL device index (default 0)")
-    p.add_argument("--antialias", action="store_true", help="MSAA instead of the aliased 2018 look")
+    add_scene_arguments(p)
+    p.add_argument("--layers", action="store_true", default=None,
+                   help="objects: also write mask_{S}.npy (uint8, 255 on the object) and depth_{S}.npy "
+                   "(float32 camera z, 0 on the background)")
     p.add_argument(
         "--workers", type=at_least(1, MAX_WORKERS), default=os.cpu_count() or 1, metavar="N", help="encoder processes (default: cores)"
     )
@@ -252,23 +311,42 @@ def parse_build_args(argv: list[str] | None = None) -> BuildOptions:
         parser.error("--shard needs --format jpg or png: npy keeps one file per size, which shards cannot share")
     if ns.shard is not None and ns.overwrite:
         parser.error("--overwrite cannot be combined with --shard: replace the dataset with a plain build first")
+    if ns.object == CLPR_OBJECT and ns.layers:
+        parser.error(f"--layers makes no sense for --object {CLPR_OBJECT}; it applies to the SYMSOL solids and mesh files")
+    if ns.shard is not None and ns.layers:
+        parser.error("--shard cannot be combined with --layers: the layers are one npy file per size, "
+                     "which shards cannot share")
+    scene = scene_from_args(ns)
+    clpr = isinstance(scene, ClprScene)
+    poses = ns.poses if ns.poses is not None else ("clpr" if clpr or ns.step is not None else OBJECT_POSES)
     options = BuildOptions(
-        source=source_arg(ns.poses, ns.step),
-        sizes=ns.sizes,
+        source=source_arg(poses, ns.step),
+        sizes=ns.sizes if ns.sizes is not None else (DEFAULT_SIZES if clpr else (OBJECT_SIZE,)),
         format=ns.format,
-        out=ns.out,
+        out=ns.out if ns.out is not None else default_out(scene.object_name),
         limit=ns.limit,
         batch=ns.batch,
         device=ns.device,
-        antialias=ns.antialias,
+        scene=scene,
+        layers=bool(ns.layers),
         workers=ns.workers,
         overwrite=ns.overwrite,
         shard=ns.shard,
     )
+    per_pose = PLAN_BYTES_PER_POSE + (0 if clpr else 72 * len(getattr(scene, "object").symmetry))
     # Only the grid is computed up to --limit; other sources are made whole, then cut.
     if options.source.kind == "clpr":
         limit = f" --limit {ns.limit}" if ns.limit is not None else ""
-        check_pose_memory(options.pose_count, f"--step {options.source.step}{limit}")
+        check_pose_memory(options.pose_count, f"--step {options.source.step}{limit}", per_pose)
     else:
-        check_pose_memory(options.source.size(), f"--poses {ns.poses}")
+        check_pose_memory(options.source.size(), f"--poses {poses}", per_pose)
     return options
+
+
+def default_out(object_name: str) -> Path:
+    """./clpr for the cube, ./NAME for a SYMSOL solid, ./mesh-STEM for a mesh file."""
+    if object_name == CLPR_OBJECT:
+        return Path("clpr")
+    if object_name.startswith("mesh:"):
+        return Path("mesh-" + Path(object_name[len("mesh:"):]).stem)
+    return Path(object_name)

@@ -21,18 +21,20 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from gpu_render.render import clpr_reference as reference
+from gpu_render.render.backends import backend
 from gpu_render.errors import UsageError
 from gpu_render.options import build_command
-from gpu_render.scene.plan import PosePlan
+from gpu_render.scene.scene import Plan, Scene
+from gpu_render.scene_options import scene_from_description
 from gpu_render.progress import Progress
 from gpu_render.rotations.sources import parse_source
-from gpu_render.dataset.writer import (
+from gpu_render.dataset.layout import (
     LABELS,
     POSES,
     chunk_digest,
     file_digest,
     image_path,
+    layer_path,
     npy_path,
     read_manifest,
     read_parts,
@@ -43,6 +45,8 @@ PROG = "gpu_render.verify"
 LABEL_TOLERANCE = 1e-9
 #: Minimum share of agreeing pixels (no channel off by more than 8) per re-rendered image.
 REFERENCE_AGREEMENT = {"png": 0.999, "npy": 0.999, "jpg": 0.99}
+#: The same for scene objects, whose reference is a z-buffer of its own (edge pixels may differ).
+OBJECT_AGREEMENT = {"png": 0.995, "npy": 0.995, "jpg": 0.99}
 ANTIALIAS_AGREEMENT = 0.95  # the reference is aliased; MSAA blends one pixel along each edge
 CHANNEL_TOLERANCE = 8
 
@@ -114,17 +118,19 @@ def verify(
             report.problem(f"every chunk is built but the dataset is not sealed; seal it with: {how}")
 
     # -- labels and poses.npz -----------------------------------------------------------------
+    scene: Scene | None = None
     try:
         source = parse_source(sig["poses"], sig.get("step"))
         if source.sha256 != (sig.get("poses_sha256") or ""):
             raise ValueError(f"{source.path} is not the file the dataset was built from (sha256 differs)")
-        plan = PosePlan.from_source(source, n)
-    except ValueError as exc:
+        scene = scene_from_description(sig, bool(sig.get("antialias")))
+        plan: Plan | None = scene.plan(source, n)
+    except (ValueError, UsageError) as exc:
         report.problem(f"cannot recompute the poses: {exc}")
         plan = None
     expected = plan.labels if plan is not None else None
     labels_path = out / LABELS
-    labels = _load(labels_path, report)
+    labels = _load(labels_path, report) if expected is not None else None
     if labels is not None and expected is not None:
         if labels.shape != expected.shape or labels.dtype != np.float64:
             report.problem(f"{labels_path}: {labels.dtype} {labels.shape}, expected float64 {expected.shape}")
@@ -197,14 +203,19 @@ def verify(
         if not mismatched:
             report.say(f"checksums: {len(recorded)} chunk(s) match the manifest")
 
+    if sig.get("layers"):
+        _check_layers(out, n, sizes, report)
+
     # -- reference re-render (skipped above when the poses could not be recomputed) ---------
-    floor = ANTIALIAS_AGREEMENT if sig.get("antialias") else REFERENCE_AGREEMENT[fmt]
+    aliased = OBJECT_AGREEMENT if sig.get("object") else REFERENCE_AGREEMENT
+    floor = ANTIALIAS_AGREEMENT if sig.get("antialias") else aliased[fmt]
     scores = []
+    draw = backend(scene) if scene is not None else None
     for size in sizes:
         for i, pixels in sorted(decoded[size].items()):
-            if plan is None:
+            if plan is None or draw is None:
                 break
-            want = reference.render_one(plan.corners[i], size)
+            want = draw.reference(plan, i, size)
             close = (np.abs(pixels.astype(np.int16) - want.astype(np.int16)) <= CHANNEL_TOLERANCE).all(axis=-1)
             score = float(close.mean())
             scores.append(score)
@@ -228,6 +239,23 @@ def _load(path: Path, report: Report, mmap: bool = False) -> Any:
     except (OSError, ValueError, EOFError) as exc:
         report.problem(f"{path}: unreadable ({exc})")
     return None
+
+
+def _check_layers(out: Path, n: int, sizes: list[int], report: Report) -> None:
+    """--layers: each mask and depth file has its shape and dtype, and the mask is depth > 0."""
+    for size in sizes:
+        mask = _load(layer_path(out, "mask", size), report, mmap=True)
+        depth = _load(layer_path(out, "depth", size), report, mmap=True)
+        if mask is None or depth is None:
+            continue
+        if mask.shape != (n, size, size) or mask.dtype != np.uint8:
+            report.problem(f"{layer_path(out, 'mask', size)}: {mask.dtype} {mask.shape}, expected uint8 {(n, size, size)}")
+        elif depth.shape != (n, size, size) or depth.dtype != np.float32:
+            report.problem(f"{layer_path(out, 'depth', size)}: {depth.dtype} {depth.shape}, expected float32 {(n, size, size)}")
+        elif not np.array_equal(mask == 255, depth > 0) or not np.isin(mask, (0, 255)).all():
+            report.problem(f"{layer_path(out, 'mask', size)}: the mask is not exactly where depth > 0")
+        else:
+            report.say(f"layers {size}: mask and depth agree ({float((mask == 255).mean()):.1%} of pixels on the object)")
 
 
 def _check_poses_npz(path: Path, expected: dict[str, np.ndarray], report: Report) -> None:

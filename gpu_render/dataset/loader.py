@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from gpu_render.dataset.writer import LABELS, MANIFEST, POSES, image_path, npy_path
+from gpu_render.dataset.layout import LABELS, MANIFEST, POSES, image_path, npy_path
 
 
 class ImageFiles:
@@ -64,22 +64,44 @@ class ImageFiles:
 
 @dataclass
 class Dataset:
-    """A built cLPR dataset.
+    """A built dataset: the cLPR cube or any scene object.
 
-    labels: (N, 8, 6) float64, memory-mapped (see the spec's label array).
-    poses: the arrays of poses.npz by name (quaternion, matrix, euler_clpr, keypoints_{size},
-        node_visible, face_visible), each loaded on first use.
+    labels: cLPR builds: (N, 8, 6) float64, memory-mapped (see the spec's label array);
+        None for scene objects, whose labels are all in ``poses``.
+    poses: the arrays of poses.npz by name, each loaded on first use. cLPR: quaternion,
+        matrix, euler_clpr, keypoints_{size}, node/face_visible. Scene objects (SCENES.md):
+        matrix, quaternion, translation, intrinsics_{size}, and where the object has them
+        rotations_equivalent, mark_visible, visual_equivalents with visual_offsets,
+        object_centre and object_scale.
     images: size -> (N, S, S, 3) uint8 RGB: a read-only memmap for npy builds, else ImageFiles.
     """
 
     root: Path
     manifest: dict[str, Any]
-    labels: np.ndarray
+    labels: np.ndarray | None
     poses: Mapping[str, np.ndarray]
     images: dict[int, Any] = field(default_factory=dict)
 
     def __len__(self) -> int:
-        return len(self.labels)
+        return int(self.manifest["pose_count"])
+
+    @property
+    def object(self) -> str:
+        """What the images show: ``clpr-cube``, a SYMSOL solid's name or ``mesh:PATH``."""
+        return str(self.manifest.get("signature", {}).get("object") or "clpr-cube")
+
+    def equivalents(self, index: int) -> np.ndarray | None:
+        """The rotations that give pose ``index``'s very image: (K, 3, 3), element 0 its own R.
+
+        The whole symmetry orbit for the featureless solids, the visual equivalents for tetX
+        and cylO, None for objects without either (the cLPR cube, sphereX, mesh files).
+        """
+        if "rotations_equivalent" in self.poses:
+            return np.asarray(self.poses["rotations_equivalent"][index])
+        if "visual_offsets" in self.poses:
+            offsets = self.poses["visual_offsets"]
+            return np.asarray(self.poses["visual_equivalents"][offsets[index] : offsets[index + 1]])
+        return None
 
     @property
     def sizes(self) -> list[int]:
@@ -109,7 +131,7 @@ def load(root: str | Path) -> Dataset:
     if not manifest.get("complete"):
         raise ValueError(f"{root} is an unfinished build: finish it (python -m gpu_render.verify {root} says how)")
     n, fmt = int(manifest["pose_count"]), manifest["format"]
-    labels = np.load(root / LABELS, mmap_mode="r")
+    labels = np.load(root / LABELS, mmap_mode="r") if (root / LABELS).exists() else None
     poses: Mapping[str, np.ndarray] = np.load(root / POSES) if (root / POSES).exists() else {}
     images: dict[int, Any] = {}
     for size in manifest["sizes"]:

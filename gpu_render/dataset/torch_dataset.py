@@ -1,4 +1,4 @@
-"""An optional PyTorch ``Dataset`` over a built cLPR dataset (``pip install 'gpu_render[torch]'``)."""
+"""An optional PyTorch ``Dataset`` over a built dataset (``pip install 'gpu_render[torch]'``)."""
 
 from __future__ import annotations
 
@@ -21,23 +21,36 @@ LABEL_SHAPES = {
 }
 
 
+#: Representations only the cLPR cube has.
+CLPR_ONLY = ("euler", "keypoints", "labels")
+
+
 class CLPRDataset(Dataset):
-    """Items are ``(image, label)``.
+    """Items are ``(image, label)``, or ``(image, label, equivalents)`` with ``equivalents=True``.
 
     image: float32 tensor (3, S, S), RGB in [0, 1], rows top-down (after ``transform``, if any).
     label: float32 tensor in the chosen representation: ``quaternion`` (4,) w first, w >= 0;
-    ``matrix`` (3, 3) column-vector R, cube frame to camera frame; ``euler`` (3,) cLPR
-    radians; ``keypoints`` (8, 2) pixels at this size, y down; ``labels`` (8, 6) the cLPR row.
+    ``matrix`` (3, 3) column-vector R, object frame to camera frame; and for the cLPR cube
+    only ``euler`` (3,) cLPR radians; ``keypoints`` (8, 2) pixels at this size, y down;
+    ``labels`` (8, 6) the cLPR row.
+    equivalents: float32 (K, 3, 3), every rotation that gives this very image, element 0 the
+    pose's own R (:meth:`gpu_render.dataset.loader.Dataset.equivalents`): K is fixed for the
+    featureless solids (12, 24, 60, 360, 720) and varies per pose for tetX and cylO, which then
+    need a collate_fn that keeps lists. Only for datasets of objects that have them.
     """
 
     def __init__(self, root: str | Path, size: int, label: str = "quaternion",
-                 transform: Callable[[torch.Tensor], torch.Tensor] | None = None) -> None:
+                 transform: Callable[[torch.Tensor], torch.Tensor] | None = None, equivalents: bool = False) -> None:
         if label not in LABEL_SHAPES:
             raise ValueError(f"label must be one of {', '.join(LABEL_SHAPES)}, got {label!r}")
         self.data = load(root)
         if size not in self.data.images:
             raise ValueError(f"{root} has sizes {self.data.sizes}, not {size}")
-        self.size, self.label, self.transform = size, label, transform
+        if label in CLPR_ONLY and self.data.labels is None:
+            raise ValueError(f"label {label!r} exists for the cLPR cube only; {self.data.object} has quaternion and matrix")
+        if equivalents and self.data.equivalents(0) is None:
+            raise ValueError(f"{self.data.object} has no equivalent rotations (only the SYMSOL solids but sphereX do)")
+        self.size, self.label, self.transform, self.with_equivalents = size, label, transform, equivalents
         names = {"quaternion": "quaternion", "matrix": "matrix", "euler": "euler_clpr",
                  "keypoints": f"keypoints_{size}"}
         self._labels = np.asarray(self.data.labels) if label == "labels" else self.data.poses[names[label]]
@@ -45,9 +58,14 @@ class CLPRDataset(Dataset):
     def __len__(self) -> int:
         return len(self.data)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, ...]:
         pixels = np.array(self.data.images[self.size][index])  # a writable copy for torch
         image = torch.from_numpy(pixels).permute(2, 0, 1).to(torch.float32).div_(255.0)
         if self.transform is not None:
             image = self.transform(image)
-        return image, torch.tensor(np.array(self._labels[index]), dtype=torch.float32)  # a copy: memmaps are read-only
+        label = torch.tensor(np.array(self._labels[index]), dtype=torch.float32)  # a copy: memmaps are read-only
+        if not self.with_equivalents:
+            return image, label
+        eq = self.data.equivalents(index)
+        assert eq is not None
+        return image, label, torch.tensor(np.array(eq), dtype=torch.float32)

@@ -1,197 +1,129 @@
-"""The dataset on disk: layout, atomic writes, chunk records and the manifest.
+"""Writing a build into OUT: images (by encoder processes), chunk records, labels, the manifest.
 
-Layout of OUT:
-    manifest.json                  what was built, how, and a checksum per chunk
-    labels.npy                     float64 (N, 8, 6)
-    poses.npz                      quaternion, matrix, euler_clpr, keypoints_{size}, node/face_visible
-    {size}/cube1_index_{i+1}.jpg   (or .png) one image per pose, 1-based names as in 2018
-    images_{size}.npy              format npy: uint8 (N, S, S, 3), memory-mappable
-    .progress/chunk_{k}.json       while building: one record per finished chunk
-    .lock, .lock-shard-K-of-N      while building: the lock of the build (or shard) writing OUT
-    shards/part-{K}-of-{N}.json    while building with --shard K/N: that shard's manifest part
+The folder's layout is :mod:`gpu_render.dataset.layout`; every file goes through
+:mod:`gpu_render.dataset.atomic`, so it appears under its final name only when complete. A
+chunk is recorded only after all of its files are in place, so a build killed at any moment
+resumes by redoing unrecorded chunks. Shards write disjoint chunks, records and parts; a plain
+build of the same options then finds every chunk recorded and seals the dataset with its
+labels and manifest.json. One build (or one shard) writes OUT at a time:
+:class:`~gpu_render.dataset.lock.BuildLock`.
 
-Every file appears under its final name only when complete: it is written under a
-temporary name in the same folder, then renamed. A chunk is recorded only after all of its
-files are in place, so a build killed at any moment resumes by redoing unrecorded chunks.
-Shards write disjoint chunks, records and parts; a plain build of the same options then
-finds every chunk recorded and seals the dataset with labels.npy and manifest.json.
-One build (or one shard) writes OUT at a time: :class:`~gpu_render.dataset.lock.BuildLock`.
+The writer is told what to write (:class:`WriteSpec`) and knows nothing of options or GL.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import shutil
 import time
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from gpu_render import __version__
+from gpu_render.dataset.atomic import (
+    TMP_MARK,
+    atomic_save_npy,
+    atomic_save_npz,
+    atomic_write_bytes,
+    atomic_write_json,
+    is_temporary,
+    replacing,
+    set_temporary_tag,
+    temporary_name,
+    temporary_tag,
+)
 from gpu_render.dataset.encode import ENCODERS
+from gpu_render.dataset.layout import (
+    GENERATOR,
+    LABELS,
+    MANIFEST,
+    POSES,
+    PROGRESS,
+    SHARDS,
+    chunk_digest,
+    file_digest,
+    image_name,
+    image_path,
+    layer_path,
+    npy_path,
+    part_path,
+    partial_path,
+    read_manifest,
+    read_parts,
+    read_progress,
+)
 from gpu_render.dataset.lock import BuildLock, is_lock_file
 from gpu_render.errors import UsageError
-from gpu_render.options import BuildOptions
-from gpu_render.scene.plan import PosePlan
 
-GENERATOR = "gpu_render"
-MANIFEST = "manifest.json"
-LABELS = "labels.npy"
-POSES = "poses.npz"
-PROGRESS = ".progress"
-SHARDS = "shards"
-TMP_MARK = ".tmp-"
+# Re-exported: callers of the writer use these names from here.
+__all__ = [
+    "DatasetWriter", "ImageSink", "WriteSpec", "atomic_write_bytes", "chunk_digest", "file_digest", "image_name",
+    "image_path", "npy_path", "replacing", "LABELS", "MANIFEST", "POSES", "read_manifest", "read_parts",
+    "read_progress",
+]
 
-
-def image_name(index: int, fmt: str) -> str:
-    """File name of pose ``index`` (0-based): the 2018 names are 1-based."""
-    return f"cube1_index_{index + 1}.{fmt}"
+LAYERS = (("mask", np.uint8), ("depth", np.float32))
 
 
-def image_path(out: Path, size: int, index: int, fmt: str) -> Path:
-    return out / str(size) / image_name(index, fmt)
+@dataclass(frozen=True)
+class WriteSpec:
+    """What one build writes, as the writer needs to know it.
 
-
-def npy_path(out: Path, size: int) -> Path:
-    return out / f"images_{size}.npy"
-
-
-def partial_path(path: Path) -> Path:
-    """Where an npy image file grows until the build is complete."""
-    return path.with_name(path.name + ".partial")
-
-
-def part_path(out: Path, shard: int, count: int) -> Path:
-    return out / SHARDS / f"part-{shard}-of-{count}.json"
-
-
-def is_temporary(name: str) -> bool:
-    return name.startswith(".") and TMP_MARK in name
-
-
-_tmp_tag = str(os.getpid())
-
-
-def set_temporary_tag(tag: str) -> None:
-    """Name this process's temporaries ``.{name}.tmp-{tag}-{pid}`` (shards clean only their own)."""
-    global _tmp_tag
-    _tmp_tag = f"{tag}-{os.getpid()}"
-
-
-def _tmp_name(path: str) -> str:
-    folder, name = os.path.split(path)
-    return os.path.join(folder, f".{name}{TMP_MARK}{_tmp_tag}")
-
-
-@contextmanager
-def replacing(path: Path | str) -> Iterator[str]:
-    """Yield a temporary name beside ``path``; it becomes ``path`` (by rename) only if the
-    block completes, and is removed otherwise. Readers never see a half-written file."""
-    path = os.fspath(path)
-    tmp = _tmp_name(path)
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    except BaseException:
-        with suppress(FileNotFoundError):  # the block may have failed before creating it
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_bytes(path: Path | str, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary name in the same folder, then rename.
-
-    Plain ``os`` calls on ``str`` paths: a build writes a million small files, and Python's
-    buffered file objects and pathlib cost more per file than the system calls themselves.
+    out: OUT. sizes: image sides, px. format: jpg, png or npy. pose_count: N.
+    signature: JSON-able; decides the dataset's bytes (a resume must match it exactly).
+    described: JSON-able, the manifest's record of how it was asked for (the options).
+    overwrite: replace a dataset of another signature. shard: (K, N) or None.
+    layers: also write mask_{S}.npy and depth_{S}.npy.
     """
-    with replacing(path) as tmp:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-        finally:
-            os.close(fd)
+
+    out: Path
+    sizes: tuple[int, ...]
+    format: str
+    pose_count: int
+    signature: dict[str, Any] = field(default_factory=dict)
+    described: dict[str, Any] = field(default_factory=dict)
+    overwrite: bool = False
+    shard: tuple[int, int] | None = None
+    layers: bool = False
 
 
-def atomic_write_json(path: Path, obj: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+class Plan:
+    """What the writer reads of a plan (gpu_render.scene.scene.Plan): ``labels`` and ``rich_labels``."""
 
+    labels: np.ndarray | None
 
-def atomic_save_npy(path: Path, array: np.ndarray) -> None:
-    with replacing(path) as tmp, open(tmp, "wb") as f:  # a file object: np.save would append ".npy" to a name
-        np.save(f, array)
-
-
-def atomic_save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """np.savez under a temporary name, then rename (numpy writes fixed zip timestamps: deterministic)."""
-    with replacing(path) as tmp, open(tmp, "wb") as f:
-        np.savez(f, **arrays)
-
-
-def _read_json(path: Path, what: str) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"{path} is not a readable gpu_render {what} ({exc})") from None
-    if not isinstance(data, dict) or data.get("generator") != GENERATOR:
-        raise UsageError(f"{path} was not written by gpu_render; choose another --out")
-    return data
-
-
-def read_manifest(out: Path) -> dict[str, Any] | None:
-    """The manifest of OUT, or None when there is none. Raises UsageError if it is not ours."""
-    path = out / MANIFEST
-    return _read_json(path, "manifest") if path.exists() else None
-
-
-def read_parts(out: Path) -> list[dict[str, Any]]:
-    """The shard manifest parts in OUT (none for unsharded builds)."""
-    folder = out / SHARDS
-    return [_read_json(p, "shard part") for p in sorted(folder.glob("part-*.json"))] if folder.is_dir() else []
-
-
-def read_progress(out: Path) -> dict[int, dict[str, Any]]:
-    """Chunk records of a build in progress, by chunk index."""
-    done: dict[int, dict[str, Any]] = {}
-    folder = out / PROGRESS
-    if folder.is_dir():
-        for p in folder.glob("chunk_*.json"):
-            record = json.loads(p.read_text())
-            done[int(record["chunk"])] = record
-    return done
-
-
-def chunk_digest(file_digests: Iterable[bytes]) -> str:
-    """A chunk's checksum: sha256 over the sha256 of each of its files, sizes then poses in order."""
-    h = hashlib.sha256()
-    for d in file_digests:
-        h.update(d)
-    return h.hexdigest()
-
-
-def file_digest(data: bytes) -> bytes:
-    """The per-file sha256 that :func:`chunk_digest` combines (for npy: the image's raw bytes)."""
-    return hashlib.sha256(data).digest()
+    def rich_labels(self, sizes: tuple[int, ...]) -> dict[str, np.ndarray]:  # pragma: no cover - protocol
+        raise NotImplementedError
 
 
 _npy_files: dict[str, tuple[int, int]] = {}  # path -> (open descriptor, offset of the data)
 
 
 def _npy_data(path: str) -> tuple[int, int]:
-    """An open descriptor of an .npy file and where its array data starts (once per process)."""
+    """An open descriptor of an .npy file and where its array data starts (once per encoder process)."""
     if path not in _npy_files:
-        header = np.load(path, mmap_mode="r")  # reads the header only; .offset is where data starts
-        offset = int(header.offset)
-        del header
-        _npy_files[path] = (os.open(path, os.O_WRONLY), offset)
+        _npy_files[path] = open_npy_data(path)
     return _npy_files[path]
+
+
+def open_npy_data(path: str) -> tuple[int, int]:
+    """Open an .npy file for positioned writes: (descriptor, byte offset of its array data)."""
+    header = np.load(path, mmap_mode="r")  # reads the header only; .offset is where data starts
+    offset = int(header.offset)
+    del header
+    return os.open(path, os.O_WRONLY), offset
+
+
+def pwrite_rows(fd: int, offset: int, start: int, rows: np.ndarray) -> None:
+    """Write ``rows`` (n, ...) as rows ``start ..`` of the C-order array at ``offset`` in ``fd``."""
+    data = memoryview(np.ascontiguousarray(rows)).cast("B")
+    at = offset + start * (rows[0].nbytes if len(rows) else 0)
+    while data:
+        written = os.pwrite(fd, data, at)
+        data, at = data[written:], at + written
 
 
 @dataclass(frozen=True)
@@ -214,11 +146,7 @@ class ImageSink:
             raise ValueError(f"expected images of shape (n, {size}, {size}, 3), got {images.shape}")
         if self.format == "npy":
             fd, offset = _npy_data(str(partial_path(npy_path(self.out, size))))
-            data = memoryview(np.ascontiguousarray(images)).cast("B")
-            at = offset + start * size * size * 3
-            while data:
-                written = os.pwrite(fd, data, at)
-                data, at = data[written:], at + written
+            pwrite_rows(fd, offset, start, images)
             return [file_digest(image.tobytes()) for image in images]
         encode = ENCODERS[self.format]
         folder = os.path.join(self.out, str(size))  # str, not Path: pathlib costs ~20 us per file
@@ -237,20 +165,21 @@ class DatasetWriter:
     images themselves are written by encoder processes through an :class:`ImageSink`.
     """
 
-    def __init__(self, options: BuildOptions, renderer: str) -> None:
-        self.options = options
-        self.out = options.out
+    def __init__(self, spec: WriteSpec, renderer: str) -> None:
+        self.spec = spec
+        self.out = spec.out
         self.renderer = renderer
-        self.shard = options.shard
-        self._partials: list[int] = []  # sizes whose npy file grows under its .partial name
+        self.shard = spec.shard
+        self._partials: list[Path] = []  # npy files that grow under their .partial names
         self.complete = False  # open() found this very dataset already complete: nothing to write
-        self._lock = BuildLock(options.out, options.shard)
+        self._lock = BuildLock(spec.out, spec.shard)
+        self._layer_files: dict[str, tuple[int, int]] = {}  # .partial path -> (descriptor, data offset)
         if self.shard is not None:
             set_temporary_tag(f"s{self.shard[0]}of{self.shard[1]}")
 
     # -- opening ---------------------------------------------------------------------------
 
-    def open(self, plan: PosePlan) -> dict[int, dict[str, Any]]:
+    def open(self, plan: Plan) -> dict[int, dict[str, Any]]:
         """Check OUT, then start or resume the build there. Returns the chunks already done.
 
         Raises UsageError when OUT is a file, not writable, holds something that is not a
@@ -271,7 +200,7 @@ class DatasetWriter:
         try:
             out.mkdir(parents=True, exist_ok=True)
             self._lock.acquire()  # before anything else in OUT is touched; UsageError if taken
-            probe = _tmp_name(os.path.join(out, "probe"))
+            probe = temporary_name(os.path.join(out, "probe"))
             os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644))
             os.unlink(probe)
         except OSError as exc:
@@ -279,10 +208,10 @@ class DatasetWriter:
         # Read again under the lock: a build that held it until a moment ago may have changed them.
         existing, parts = read_manifest(out), read_parts(out)
 
-        signature = self.options.dataset_signature()
+        signature = self.spec.signature
         found = [m for m in [existing, *parts] if m is not None and m.get("signature") != signature]
         if found:
-            if not self.options.overwrite:
+            if not self.spec.overwrite:
                 raise UsageError(
                     f"--out {out} holds a dataset built with other options "
                     f"({_differences(found[0].get('signature'), signature)}); "
@@ -300,9 +229,9 @@ class DatasetWriter:
         (out / PROGRESS).mkdir(exist_ok=True)
         self._remove_stale_temporaries()
         if self.writes_labels:
-            if not _same_npy(out / LABELS, plan.labels):
+            if plan.labels is not None and not _same_npy(out / LABELS, plan.labels):
                 atomic_save_npy(out / LABELS, plan.labels)
-            rich = plan.rich_labels(self.options.sizes)
+            rich = plan.rich_labels(self.spec.sizes)
             if not _same_npz(out / POSES, rich):
                 atomic_save_npz(out / POSES, rich)
         self._prepare_images(resume=bool(done))
@@ -310,11 +239,14 @@ class DatasetWriter:
 
     def close(self) -> None:
         """Release OUT's lock (taken by :meth:`open`); call it once the build has stopped writing."""
+        for fd, _ in self._layer_files.values():
+            os.close(fd)
+        self._layer_files.clear()
         self._lock.release()
 
     @property
     def writes_labels(self) -> bool:
-        """Unsharded builds and shard 0 write labels.npy and poses.npz; other shards leave them alone."""
+        """Unsharded builds and shard 0 write labels.npy (cLPR) and poses.npz; other shards leave them alone."""
         return self.shard is None or self.shard[0] == 0
 
     def owns(self, chunk: int) -> bool:
@@ -331,8 +263,9 @@ class DatasetWriter:
             folder = self.out / str(int(size))
             if folder.is_dir():
                 shutil.rmtree(folder)
-            for p in (npy_path(self.out, int(size)), partial_path(npy_path(self.out, int(size)))):
-                p.unlink(missing_ok=True)
+            for final in (npy_path(self.out, int(size)), *(layer_path(self.out, k, int(size)) for k, _ in LAYERS)):
+                final.unlink(missing_ok=True)
+                partial_path(final).unlink(missing_ok=True)
         for folder in (self.out / PROGRESS, self.out / SHARDS):
             if folder.is_dir():
                 shutil.rmtree(folder)
@@ -345,8 +278,8 @@ class DatasetWriter:
 
         A shard deletes only its own, since other shards may be writing beside it.
         """
-        own = f"{TMP_MARK}{_tmp_tag.rsplit('-', 1)[0]}-" if self.shard is not None else TMP_MARK
-        folders = [self.out, self.out / PROGRESS, self.out / SHARDS] + [self.out / str(s) for s in self.options.sizes]
+        own = f"{TMP_MARK}{temporary_tag().rsplit('-', 1)[0]}-" if self.shard is not None else TMP_MARK
+        folders = [self.out, self.out / PROGRESS, self.out / SHARDS] + [self.out / str(s) for s in self.spec.sizes]
         for folder in folders:
             if folder.is_dir():
                 with os.scandir(folder) as entries:
@@ -355,26 +288,41 @@ class DatasetWriter:
                             os.unlink(entry.path)
 
     def _prepare_images(self, resume: bool) -> None:
-        n = self.options.pose_count
-        for size in self.options.sizes:
-            if self.options.format != "npy":
-                (self.out / str(size)).mkdir(exist_ok=True)
-                continue
-            final = npy_path(self.out, size)
-            partial = partial_path(final)
-            shape = (n, size, size, 3)
-            if resume and partial.exists():
-                mm = np.load(partial, mmap_mode="r")
-                if mm.shape != shape or mm.dtype != np.uint8:
-                    raise UsageError(f"{partial} holds {mm.dtype} {mm.shape}, expected uint8 {shape}")
-                del mm
-            elif final.exists():
-                continue
+        n = self.spec.pose_count
+        for size in self.spec.sizes:
+            if self.spec.format == "npy":
+                self._prepare_array(npy_path(self.out, size), (n, size, size, 3), np.dtype(np.uint8), resume)
             else:
-                # Writes the header and sets the length; the encoder processes fill the rest.
-                np.lib.format.open_memmap(partial, mode="w+", dtype=np.uint8, shape=shape).flush()
-            _claim_space(partial)
-            self._partials.append(size)
+                (self.out / str(size)).mkdir(exist_ok=True)
+            if self.spec.layers:
+                for kind, dtype in LAYERS:
+                    self._prepare_array(layer_path(self.out, kind, size), (n, size, size), np.dtype(dtype), resume)
+
+    def _prepare_array(self, final: Path, shape: tuple[int, ...], dtype: np.dtype, resume: bool) -> None:
+        """Create (or, resuming, check) the ``.partial`` file an array grows in until the build is sealed."""
+        partial = partial_path(final)
+        if resume and partial.exists():
+            mm = np.load(partial, mmap_mode="r")
+            if mm.shape != shape or mm.dtype != dtype:
+                raise UsageError(f"{partial} holds {mm.dtype} {mm.shape}, expected {dtype} {shape}")
+            del mm
+        elif final.exists():
+            return
+        else:
+            # Writes the header and sets the length; the writers fill the rest.
+            np.lib.format.open_memmap(partial, mode="w+", dtype=dtype, shape=shape).flush()
+        _claim_space(partial)
+        self._partials.append(final)
+
+    def write_layers(self, size: int, start: int, mask: np.ndarray, depth: np.ndarray) -> None:
+        """Write poses ``start ..`` of the layers at ``size``: mask (n, S, S) uint8, depth (n, S, S) float32."""
+        for (kind, dtype), array in zip(LAYERS, (mask, depth)):
+            if array.dtype != dtype or array.shape[1:] != (size, size):
+                raise ValueError(f"{kind} must be (n, {size}, {size}) {np.dtype(dtype)}, got {array.shape} {array.dtype}")
+            path = str(partial_path(layer_path(self.out, kind, size)))
+            if path not in self._layer_files:
+                self._layer_files[path] = open_npy_data(path)
+            pwrite_rows(*self._layer_files[path], start, array)
 
     def finish_chunk(self, chunk: int, start: int, stop: int, digest: str) -> dict[str, Any]:
         """Record a chunk whose files are all in place."""
@@ -390,8 +338,8 @@ class DatasetWriter:
         if self.shard is not None:
             self._write_record(complete=True, chunks=self._own(chunks), seconds=seconds)
             return
-        for size in self._partials:
-            os.replace(partial_path(npy_path(self.out, size)), npy_path(self.out, size))
+        for final in self._partials:
+            os.replace(partial_path(final), final)
         self._partials.clear()
         self._write_record(complete=True, chunks=chunks, seconds=seconds)
         for folder in (self.out / PROGRESS, self.out / SHARDS):
@@ -400,13 +348,13 @@ class DatasetWriter:
 
     def _write_record(self, complete: bool, chunks: dict[int, dict[str, Any]], seconds: float | None = None) -> None:
         """Write manifest.json, or this shard's part of it."""
-        o = self.options
+        o = self.spec
         record = {
             "generator": GENERATOR,
             "version": __version__,
             "complete": complete,
-            "signature": o.dataset_signature(),
-            "options": o.as_json(),
+            "signature": o.signature,
+            "options": o.described,
             "pose_count": o.pose_count,
             "sizes": list(o.sizes),
             "format": o.format,
@@ -441,23 +389,29 @@ def _ours_before_manifest(path: Path) -> bool:
 GIB = 2**30
 
 
-def check_room(out: Path, fmt: str, n: int, sizes: tuple[int, ...]) -> None:
-    """Refuse an npy build of ``n`` poses at ``sizes`` whose files cannot fit on OUT's
+def check_room(out: Path, fmt: str, n: int, sizes: tuple[int, ...], layers: bool = False) -> None:
+    """Refuse a build of ``n`` poses at ``sizes`` whose npy files cannot fit on OUT's
     filesystem, before anything is allocated or written.
 
-    The files still to be created (``images_{size}.npy`` at N*S*S*3 bytes per size, unless it
-    or its ``.partial``, whose space was claimed when it was made, already exists; and
-    labels.npy) are compared with the space ``os.statvfs`` reports free for OUT, or for the
-    nearest folder above it that exists. Raises UsageError. Other formats are not checked:
-    their sizes are not known until the images are encoded.
+    The npy files still to be created (``images_{size}.npy`` at N*S*S*3 bytes per size for
+    format npy, ``mask_{size}.npy`` and ``depth_{size}.npy`` at N*S*S*(1+4) with ``layers``,
+    each unless it or its ``.partial``, whose space was claimed when it was made, already
+    exists; and labels.npy) are compared with the space ``os.statvfs`` reports free for OUT, or
+    for the nearest folder above it that exists. Raises UsageError. Encoded images are not
+    counted: their sizes are not known until they are encoded.
     """
-    if fmt != "npy" or (out.exists() and not out.is_dir()):
+    if (fmt != "npy" and not layers) or (out.exists() and not out.is_dir()):
         return  # DatasetWriter.open refuses an OUT that is a file
-    need = 0
+    arrays: list[tuple[Path, int]] = []
     for size in sizes:
-        final = npy_path(out, size)
+        if fmt == "npy":
+            arrays.append((npy_path(out, size), size * size * 3))
+        if layers:
+            arrays += [(layer_path(out, kind, size), size * size * np.dtype(dtype).itemsize) for kind, dtype in LAYERS]
+    need = 0
+    for final, per_pose in arrays:
         if not (final.exists() or partial_path(final).exists()):
-            need += n * size * size * 3 + 128  # + the .npy header
+            need += n * per_pose + 128  # + the .npy header
     if not (out / LABELS).exists():
         need += n * 8 * 6 * 8 + 128
     if need == 0:

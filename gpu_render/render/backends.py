@@ -36,6 +36,10 @@ class BatchRenderer(Protocol):
         """Draw up to one atlas of poses; the framebuffer holds tile k at row k from the top."""
         ...
 
+    def render_layers(self, instances: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Scene objects only (``--layers``): mask (N, S, S) uint8 and depth (N, S, S) float32."""
+        ...
+
     def close(self) -> None: ...
 
 
