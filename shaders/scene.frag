@@ -3,10 +3,10 @@
 // procedurally from the object-frame position and normal (gpu_render/scene/marks.py holds the
 // same rules in numpy for the CPU reference), optional luma output.
 
-in vec3 v_position;
-in vec3 v_normal_obj;
-in vec3 v_normal_cam;
-in float v_depth;
+noperspective in float v_inv_z;
+noperspective in vec3 v_position_over_z;
+noperspective in vec3 v_normal_obj_over_z;
+noperspective in vec3 v_normal_cam_over_z;
 
 uniform vec3 u_albedo;        // [0, 1] RGB
 uniform vec3 u_light;         // unit, towards the light, camera frame
@@ -43,8 +43,10 @@ vec3 albedo_at(vec3 p, vec3 n) {
 }
 
 void main() {
-    vec3 n = normalize(v_normal_obj);
-    vec3 colour = albedo_at(v_position, n) * (AMBIENT + DIFFUSE * max(0.0, dot(normalize(v_normal_cam), u_light)));
+    // Perspective-correct attributes (see scene.vert); normalising drops the common 1/z.
+    vec3 position = v_position_over_z / v_inv_z;
+    vec3 n = normalize(v_normal_obj_over_z);
+    vec3 colour = albedo_at(position, n) * (AMBIENT + DIFFUSE * max(0.0, dot(normalize(v_normal_cam_over_z), u_light)));
     if (u_grayscale == 1) {
         colour = vec3(dot(colour, LUMA));
     }

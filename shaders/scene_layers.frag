@@ -1,13 +1,10 @@
 #version 330 core
 // The --layers pass of scene.vert: camera z per pixel (0 where nothing is drawn).
 
-in vec3 v_position;
-in vec3 v_normal_obj;
-in vec3 v_normal_cam;
-in float v_depth;
+noperspective in float v_inv_z;
 
 out float f_depth;
 
 void main() {
-    f_depth = v_depth;
+    f_depth = 1.0 / v_inv_z;
 }
