@@ -304,7 +304,7 @@ def run_scripted(preview: Preview, poses: list[int], screenshot: str) -> list[Pa
     for index in poses:
         preview.set_pose(index)
         preview.draw()
-        path = Path(screenshot.format(pose=index)) if "{pose}" in screenshot else Path(screenshot)
+        path = Path(screenshot.replace("{pose}", str(index)))  # only {pose} is special: "{x}" is a name
         written.append(preview.save_screenshot(path))
         glfw.set_window_title(preview.window.handle, preview.title())
         glfw.swap_buffers(preview.window.handle)

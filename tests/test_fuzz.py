@@ -55,8 +55,15 @@ BUILD_VALUES: dict[str, list[str]] = {
     ],
     "--shard": ["0/2", "1/2", "2/2", "x", "0/0", "-1/2", "1", "0/1"],
     "--out": OUTS,
+    "--object": ["clpr-cube", "cube", "tetX", "cylO", "sphereX", "bogus", "", "mesh:box.off", "mesh:afile",
+                 "mesh:missing.obj", "mesh:"],
+    "--fov": ["45", "0", "170", "x", "nan"],
+    "--distance": ["3", "1", "0", "x", "inf"],
+    "--light": ["1,1,1", "0,0,0", "1,1", "nan,1,1"],
+    "--color": ["10,200,30", "#ff0000", "256,0,0", "x"],
+    "--background": ["255,255,255", "1,2", ""],
 }
-BUILD_FLAGS = ["--antialias", "--overwrite", "--help"]
+BUILD_FLAGS = ["--antialias", "--no-antialias", "--grayscale", "--layers", "--overwrite", "--help"]
 
 VERIFY_VALUES: dict[str, list[str]] = {
     "--sample": ["1", "5", "0", "-1", "x", "99999999", ""],
@@ -130,6 +137,7 @@ def sandbox(root: Path, built: Path) -> Iterator[Path]:
     (box / "empty").mkdir()
     np.save(box / "rot.npy", np.array([[0.1, 0.2, 0.3], [1.0, 2.0, 3.0], [0.0, 0.0, 0.0]]))
     np.save(box / "bad.npy", np.zeros((3, 5)))
+    (box / "box.off").write_text("OFF\n4 4 0\n0 0 0\n2 0 0\n0 1 0\n0 0 3\n3 0 2 1\n3 0 1 3\n3 0 3 2\n3 1 2 3\n")
     old = os.getcwd()
     os.chdir(box)
     try:
@@ -173,17 +181,28 @@ def check_exit(tool: str, argv: list[str], code: int, out: str, err: str) -> Non
         assert len(lines) == 1 and lines[0].startswith(f"gpu_render.{tool}: error: "), (argv, err)
 
 
-def _out_of(argv: list[str]) -> str:
-    """The OUT a build command line names (argparse: the last --out wins; default ./clpr)."""
-    out = "clpr"
+def _last(argv: list[str], option: str) -> str | None:
+    """The value of the last ``option`` on a command line (argparse: the last one wins)."""
+    value = None
     for k, token in enumerate(argv):
         if token == "--":
             break
-        if token == "--out" and k + 1 < len(argv):
-            out = argv[k + 1]
-        elif token.startswith("--out="):
-            out = token[len("--out=") :]
-    return out
+        if token == option and k + 1 < len(argv):
+            value = argv[k + 1]
+        elif token.startswith(option + "="):
+            value = token[len(option) + 1 :]
+    return value
+
+
+def _out_of(argv: list[str]) -> str:
+    """The OUT a build command line names; by default ./clpr, ./NAME for an object, ./mesh-STEM for a mesh."""
+    out = _last(argv, "--out")
+    if out is not None:
+        return out
+    obj = _last(argv, "--object") or "clpr-cube"
+    if obj == "clpr-cube":
+        return "clpr"
+    return "mesh-" + Path(obj[len("mesh:"):]).stem if obj.startswith("mesh:") else obj
 
 
 def _inside(path: str, out: Path) -> bool:
