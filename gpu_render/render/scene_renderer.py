@@ -94,18 +94,19 @@ class SceneRenderer:
             "u_grayscale": int(look.grayscale),
             **(obj.mark.uniforms() if obj.mark is not None else _NO_MARK),
         })
-        vertices = np.concatenate([obj.positions.reshape(-1, 3), obj.normals.reshape(-1, 3)], axis=1)
-        self._vertices = self._own(ctx.buffer(np.ascontiguousarray(vertices, dtype="f4").tobytes()))
+        vertices, indices = indexed_vertices(obj)
+        self._vertices = self._own(ctx.buffer(vertices.tobytes()))
+        self._indices = self._own(ctx.buffer(indices.tobytes()))
         self._instances = self._own(ctx.buffer(reserve=self.layout.capacity * INSTANCE_DTYPE.itemsize))
         content = [
             (self._vertices, _VERTEX_FORMAT, *_VERTEX_ATTRIBUTES),
             (self._instances, _INSTANCE_FORMAT, *_INSTANCE_ATTRIBUTES),
         ]
-        self.vao = self._own(ctx.vertex_array(self.program, content))
+        self.vao = self._own(ctx.vertex_array(self.program, content, index_buffer=self._indices, index_element_size=4))
         # The layers pass reads no normal (its compiler drops in_normal): step over those bytes.
         self.layers_vao = self._own(ctx.vertex_array(self.layers_program, [
             (self._vertices, "3f 12x", "in_position"), content[1],
-        ]))
+        ], index_buffer=self._indices, index_element_size=4))
         self.fbo = self._framebuffer(4, "f1", self.samples)
         self._resolve = self._framebuffer(4, "f1", 0) if self.samples else None
         self._layers_fbo: moderngl.Framebuffer | None = None
@@ -223,6 +224,19 @@ class SceneRenderer:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def indexed_vertices(obj: SceneObject) -> tuple[np.ndarray, np.ndarray]:
+    """The object's triangle corners as shared vertices and an index list.
+
+    Returns (vertices (V, 6) float32: position then normal, object frame; indices (3T,) uint32).
+    Corners with the same position and normal become one vertex, so the vertex shader runs
+    once per vertex of a smooth surface instead of once per triangle corner (a sphere of
+    20480 triangles has 10242 vertices, against 61440 corners).
+    """
+    corners = np.concatenate([obj.positions.reshape(-1, 3), obj.normals.reshape(-1, 3)], axis=1).astype(np.float32)
+    unique, inverse = np.unique(corners, axis=0, return_inverse=True)
+    return np.ascontiguousarray(unique), inverse.reshape(-1).astype(np.uint32)
 
 
 def _set(program: moderngl.Program, values: dict[str, object]) -> None:
