@@ -3,26 +3,22 @@
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from gpu_render.dataset.writer import WriteSpec
 from gpu_render.errors import UsageError
 from gpu_render.scene.scene import CLPR_OBJECT, ClprScene, Scene
 from gpu_render.scene_options import OBJECT_POSES, OBJECT_SIZE, add_scene_arguments, scene_from_args
-from gpu_render.rotations.euler import ANGLE_STOP
-from gpu_render.rotations.sources import PoseSource, parse_source
+from gpu_render.arg_types import Parser, at_least, shard_type, sizes_type, source_arg, step_type
+from gpu_render.rotations.sources import PoseSource
 
 FORMATS = ("jpg", "png", "npy")
-MIN_SIZE, MAX_SIZE = 8, 4096
 DEFAULT_SIZES = (32, 64, 128, 256)
 DEFAULT_BATCH = 512
-#: More poses than this would not fit in memory as labels: refuse rather than thrash.
-MAX_POSES = 50_000_000
 #: Memory a build holds per pose for its labels and poses.npz (measured: ~1.35 kB at 4 sizes).
 PLAN_BYTES_PER_POSE = 1500
 #: More encoder processes than this are refused (a slot never splits into more pieces than poses).
@@ -151,45 +147,6 @@ def build_command(signature: dict[str, Any], out: Path | str) -> str:
     return " ".join(args)
 
 
-class Parser(argparse.ArgumentParser):
-    """argparse, but every error is one line and raises UsageError instead of exiting."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(message)
-
-
-def grid_pose_count(step: float) -> int:
-    """Poses of the cLPR grid for ``step`` > 0, counted without allocating anything.
-
-    Equals ``len(numpy.arange(0, ANGLE_STOP, step)) ** 3``: numpy's length is
-    ``ceil((stop - start) / step)``, computed in float64, and at least 1 here. A quotient
-    too large for a float64 gives a count no int64 holds, returned as 2**192.
-    """
-    per_axis = ANGLE_STOP / step
-    if not math.isfinite(per_axis):
-        return 2**192
-    return max(1, math.ceil(per_axis)) ** 3
-
-
-def step_type(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
-    count = grid_pose_count(value)  # arithmetic: a tiny step must not allocate its grid to be refused
-    if count > MAX_POSES:
-        if count >= 2**63:
-            per_axis = ANGLE_STOP / value
-            axis = f"{per_axis:.3g}" if math.isfinite(per_axis) else "over 1.8e+308"
-            shown = f"{axis} angles per axis: more poses than an int64 holds"
-        else:
-            shown = f"{count} poses"
-        raise argparse.ArgumentTypeError(f"{text} gives {shown}; at most {MAX_POSES} poses are supported")
-    return value
-
-
 def physical_memory() -> int | None:
     """Bytes of RAM on this machine, or None where the system does not say."""
     try:
@@ -210,61 +167,6 @@ def check_pose_memory(count: int, what: str, per_pose: int = PLAN_BYTES_PER_POSE
             f"this machine has {memory / 2**30:.1f} GiB (at most {memory // per_pose} poses); "
             "use --limit or fewer poses"
         )
-
-
-def sizes_type(text: str) -> tuple[int, ...]:
-    sizes = []
-    for part in text.split(","):
-        part = part.strip()
-        try:
-            size = int(part)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"takes integers separated by commas, got {part!r}") from None
-        if not MIN_SIZE <= size <= MAX_SIZE:
-            raise argparse.ArgumentTypeError(f"image size {size} is outside {MIN_SIZE}..{MAX_SIZE}")
-        if size in sizes:
-            raise argparse.ArgumentTypeError(f"image size {size} is given twice")
-        sizes.append(size)
-    return tuple(sorted(sizes))
-
-
-def at_least(low: int, high: int | None = None) -> Callable[[str], int]:
-    """An argparse type: an integer >= ``low`` (and <= ``high`` when given)."""
-
-    def parse(text: str) -> int:  # argparse names the option in its message
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
-        if high is not None and value > high:
-            raise argparse.ArgumentTypeError(f"must be at most {high}, got {value}")
-        return value
-
-    return parse
-
-
-def shard_type(text: str) -> tuple[int, int]:
-    k, sep, n = text.partition("/")
-    try:
-        shard, count = int(k), int(n)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"takes K/N, e.g. 0/4, got {text!r}") from None
-    if not sep or count < 1 or not 0 <= shard < count:
-        raise argparse.ArgumentTypeError(f"takes K/N with 0 <= K < N, got {text!r}")
-    return shard, count
-
-
-def source_arg(text: str, step: float | None) -> PoseSource:
-    """``--poses`` and ``--step`` as a PoseSource; raises UsageError."""
-    try:
-        source = parse_source(text, step)
-    except ValueError as exc:
-        raise UsageError(f"argument --poses: {exc}") from None
-    if source.size() > MAX_POSES:
-        raise UsageError(f"argument --poses: {text} gives {source.size()} poses; at most {MAX_POSES} are supported")
-    return source
 
 
 def build_parser() -> argparse.ArgumentParser:

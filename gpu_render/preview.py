@@ -26,7 +26,7 @@ from PIL import Image
 from gpu_render.rotations.arcball import rotation_between, sphere_point
 from gpu_render.render.context import NoDisplayError, NoOpenGLError, Window
 from gpu_render.errors import UsageError
-from gpu_render.options import MAX_SIZE, MIN_SIZE, Parser, at_least, source_arg, step_type
+from gpu_render.arg_types import MAX_SIZE, MIN_SIZE, Parser, at_least, source_arg, step_type
 from gpu_render.rotations.euler import clpr_angles, euler_to_matrix, matrix_to_euler
 from gpu_render.render.backends import BatchRenderer, backend
 from gpu_render.render.shaders import load_program

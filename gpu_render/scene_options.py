@@ -12,6 +12,7 @@ from typing import Any
 from gpu_render.errors import UsageError
 from gpu_render.scene.camera import DEFAULT_FOV_DEG, Pinhole
 from gpu_render.scene.look import DEFAULT_LIGHT, Look
+from gpu_render.scene.objects import SceneObject
 from gpu_render.scene.scene import CLPR_OBJECT, ClprScene, ObjectScene, Scene
 from gpu_render.scene.solids import BUILTIN_OBJECTS, builtin_object
 
@@ -125,7 +126,7 @@ def scene_from_args(ns: argparse.Namespace) -> Scene:
     return ObjectScene(obj, camera, look, digest)
 
 
-def load_object(name: str) -> tuple[Any, str]:
+def load_object(name: str) -> tuple[SceneObject, str]:
     """The SceneObject ``--object name`` names and, for mesh files, the file's sha256."""
     if name.startswith("mesh:"):
         from gpu_render.dataset.mesh_files import MeshFileError, load_mesh_file
@@ -162,7 +163,7 @@ def scene_from_description(desc: dict[str, Any], antialias: bool) -> Scene:
 def parse_scene(argv: list[str]) -> Scene:
     """The scene that ``argv`` (scene options only, e.g. ``["--object", "cylO"]``) asks for, parsed
     exactly as build and preview parse them. Raises UsageError."""
-    from gpu_render.options import Parser
+    from gpu_render.arg_types import Parser
 
     p = Parser(prog="scene")
     add_scene_arguments(p)

@@ -21,7 +21,7 @@ from dataset import assert_same_dataset
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gpu_render import build, options
+from gpu_render import arg_types, build, options
 from gpu_render.dataset import writer
 from gpu_render.dataset.lock import BuildLock, lock_path
 from gpu_render.errors import UsageError
@@ -330,11 +330,11 @@ def test_pose_count_beyond_memory_is_refused(monkeypatch: pytest.MonkeyPatch) ->
 @settings(max_examples=300, deadline=None, database=None)
 @given(st.floats(min_value=1e-3, max_value=1e4, allow_nan=False, allow_infinity=False))
 def test_grid_pose_count_is_the_length_of_arange_cubed(step: float) -> None:
-    assert options.grid_pose_count(step) == len(np.arange(0, 6.3, step)) ** 3
+    assert arg_types.grid_pose_count(step) == len(np.arange(0, 6.3, step)) ** 3
 
 
 def test_grid_pose_count_at_the_edges() -> None:
     for step in (0.1, 0.3, 1.0, 6.3, 6.3 * (1 + 1e-16), 2.1, 0.7, 0.9, 1e300):
-        assert options.grid_pose_count(step) == len(np.arange(0, 6.3, step)) ** 3, step
-    assert options.grid_pose_count(1e-9) == 6_300_000_000**3
-    assert options.grid_pose_count(5e-324) >= 2**63
+        assert arg_types.grid_pose_count(step) == len(np.arange(0, 6.3, step)) ** 3, step
+    assert arg_types.grid_pose_count(1e-9) == 6_300_000_000**3
+    assert arg_types.grid_pose_count(5e-324) >= 2**63

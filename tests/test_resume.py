@@ -18,7 +18,7 @@ from cli import run_module
 from dataset import assert_same_dataset
 
 from gpu_render import build
-from gpu_render.dataset import writer
+from gpu_render.dataset import sink
 
 # 2197 poses in 35 chunks of 64; enough work that kills land at many different moments.
 ARGS = ("--step", "0.5", "--sizes", "32,64,96", "--batch", "64", "--workers", "1")
@@ -178,7 +178,7 @@ def test_injected_disk_full_stops_cleanly_and_resumes(
     tmp_path: Path, clean: dict[str, Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "o"
-    real = writer.atomic_write_bytes
+    real = sink.atomic_write_bytes  # what the encoder processes write each image with
     calls = {"n": 0}
 
     def flaky(path: Path, data: bytes) -> None:
@@ -187,13 +187,13 @@ def test_injected_disk_full_stops_cleanly_and_resumes(
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
         real(path, data)
 
-    monkeypatch.setattr(writer, "atomic_write_bytes", flaky)
+    monkeypatch.setattr(sink, "atomic_write_bytes", flaky)
     assert build.main([*ARGS, "--format", "jpg", "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "No space left on device" in err[0] and "re-run the same command" in err[0]
     assert json.loads((out / "manifest.json").read_text())["complete"] is False
 
-    monkeypatch.setattr(writer, "atomic_write_bytes", real)  # space is back
+    monkeypatch.setattr(sink, "atomic_write_bytes", real)  # space is back
     assert build.main([*ARGS, "--format", "jpg", "--out", str(out)]) == 0
     assert_same_dataset(out, clean["jpg"])
 

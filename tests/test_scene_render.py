@@ -9,7 +9,6 @@ Tolerances (named; SCENES.md and issue 11):
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import moderngl
 import numpy as np
@@ -42,7 +41,7 @@ def rotations(n: int, seed: int) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def offcentre_mesh(tmp_path_factory: pytest.TempPathFactory) -> SceneObject:
-    """An OFF file of a box off the origin, scaled unevenly, subdivided to ~20k triangles... small here."""
+    """An OFF file of a box off the origin with unequal sides: its bounding box is off-centre and not a cube."""
     box = trimesh.creation.box(extents=(3.0, 1.0, 0.5))
     box.apply_translation((5.0, -2.0, 7.0))
     path = tmp_path_factory.mktemp("mesh") / "box.off"

@@ -94,8 +94,7 @@ def object_sheet(out: Path, columns: int, size: int) -> int:
     """One row per object: the cLPR cube, the SYMSOL eight and a mesh file."""
     import tempfile
 
-    from gpu_render.rotations.quaternion import quaternion_to_matrix
-    from gpu_render.rotations.sources import PoseSource, random_quaternions
+    from gpu_render.rotations.sources import PoseSource
     from gpu_render.scene.scene import ClprScene, ObjectScene
     from gpu_render.scene.solids import BUILTIN_OBJECTS, builtin_object
     from gpu_render.dataset.mesh_files import load_mesh_file

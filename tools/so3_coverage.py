@@ -25,7 +25,7 @@ from PIL import Image, ImageDraw
 from scipy.spatial import cKDTree
 
 from gpu_render.errors import UsageError
-from gpu_render.options import source_arg
+from gpu_render.arg_types import source_arg
 from gpu_render.rotations.quaternion import matrix_to_quaternion, rotation_angle
 from gpu_render.rotations.sources import row_matrices
 from gpu_render.dataset.writer import atomic_write_bytes

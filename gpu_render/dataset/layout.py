@@ -30,6 +30,8 @@ LABELS = "labels.npy"
 POSES = "poses.npz"
 PROGRESS = ".progress"
 SHARDS = "shards"
+#: The --layers arrays: name and dtype, one (N, S, S) file per size.
+LAYERS = (("mask", "uint8"), ("depth", "float32"))
 
 
 def image_name(index: int, fmt: str) -> str:

@@ -35,13 +35,15 @@ from gpu_render.dataset.atomic import (
     temporary_name,
     temporary_tag,
 )
-from gpu_render.dataset.encode import ENCODERS
+from gpu_render.dataset.sink import ImageSink, open_npy_data, pwrite_rows
+from gpu_render.dataset.space import check_room, claim_space
 from gpu_render.dataset.layout import (
     GENERATOR,
     LABELS,
     MANIFEST,
     POSES,
     PROGRESS,
+    LAYERS,
     SHARDS,
     chunk_digest,
     file_digest,
@@ -60,12 +62,11 @@ from gpu_render.errors import UsageError
 
 # Re-exported: callers of the writer use these names from here.
 __all__ = [
-    "DatasetWriter", "ImageSink", "WriteSpec", "atomic_write_bytes", "chunk_digest", "file_digest", "image_name",
+    "DatasetWriter", "ImageSink", "WriteSpec", "atomic_write_bytes", "check_room", "chunk_digest", "file_digest", "image_name",
     "image_path", "npy_path", "replacing", "LABELS", "MANIFEST", "POSES", "read_manifest", "read_parts",
     "read_progress",
 ]
 
-LAYERS = (("mask", np.uint8), ("depth", np.float32))
 
 
 @dataclass(frozen=True)
@@ -97,65 +98,6 @@ class Plan:
 
     def rich_labels(self, sizes: tuple[int, ...]) -> dict[str, np.ndarray]:  # pragma: no cover - protocol
         raise NotImplementedError
-
-
-_npy_files: dict[str, tuple[int, int]] = {}  # path -> (open descriptor, offset of the data)
-
-
-def _npy_data(path: str) -> tuple[int, int]:
-    """An open descriptor of an .npy file and where its array data starts (once per encoder process)."""
-    if path not in _npy_files:
-        _npy_files[path] = open_npy_data(path)
-    return _npy_files[path]
-
-
-def open_npy_data(path: str) -> tuple[int, int]:
-    """Open an .npy file for positioned writes: (descriptor, byte offset of its array data)."""
-    header = np.load(path, mmap_mode="r")  # reads the header only; .offset is where data starts
-    offset = int(header.offset)
-    del header
-    return os.open(path, os.O_WRONLY), offset
-
-
-def pwrite_rows(fd: int, offset: int, start: int, rows: np.ndarray) -> None:
-    """Write ``rows`` (n, ...) as rows ``start ..`` of the C-order array at ``offset`` in ``fd``."""
-    data = memoryview(np.ascontiguousarray(rows)).cast("B")
-    at = offset + start * (rows[0].nbytes if len(rows) else 0)
-    while data:
-        written = os.pwrite(fd, data, at)
-        data, at = data[written:], at + written
-
-
-@dataclass(frozen=True)
-class ImageSink:
-    """Writes images into OUT's layout; picklable, so encoder processes can hold one.
-
-    For npy it fills the ``images_{size}.npy.partial`` files that :class:`DatasetWriter`
-    created, by positioned writes (no memory map, so a worker's memory stays small).
-    """
-
-    out: Path
-    format: str
-
-    def write(self, size: int, start: int, images: np.ndarray) -> list[bytes]:
-        """Write poses ``start .. start+len(images)-1`` at ``size``; return each file's digest.
-
-        images: (n, size, size, 3) uint8 RGB, rows top-down.
-        """
-        if images.shape[1:] != (size, size, 3):
-            raise ValueError(f"expected images of shape (n, {size}, {size}, 3), got {images.shape}")
-        if self.format == "npy":
-            fd, offset = _npy_data(str(partial_path(npy_path(self.out, size))))
-            pwrite_rows(fd, offset, start, images)
-            return [file_digest(image.tobytes()) for image in images]
-        encode = ENCODERS[self.format]
-        folder = os.path.join(self.out, str(size))  # str, not Path: pathlib costs ~20 us per file
-        digests = []
-        for k, image in enumerate(images):
-            data = encode(image)
-            atomic_write_bytes(os.path.join(folder, image_name(start + k, self.format)), data)
-            digests.append(file_digest(data))
-        return digests
 
 
 class DatasetWriter:
@@ -311,7 +253,7 @@ class DatasetWriter:
         else:
             # Writes the header and sets the length; the writers fill the rest.
             np.lib.format.open_memmap(partial, mode="w+", dtype=dtype, shape=shape).flush()
-        _claim_space(partial)
+        claim_space(partial)
         self._partials.append(final)
 
     def write_layers(self, size: int, start: int, mask: np.ndarray, depth: np.ndarray) -> None:
@@ -384,64 +326,6 @@ def _ours_before_manifest(path: Path) -> bool:
         except FileNotFoundError:
             return True  # removed while we looked: a sealing build was cleaning up
     return False
-
-
-GIB = 2**30
-
-
-def check_room(out: Path, fmt: str, n: int, sizes: tuple[int, ...], layers: bool = False) -> None:
-    """Refuse a build of ``n`` poses at ``sizes`` whose npy files cannot fit on OUT's
-    filesystem, before anything is allocated or written.
-
-    The npy files still to be created (``images_{size}.npy`` at N*S*S*3 bytes per size for
-    format npy, ``mask_{size}.npy`` and ``depth_{size}.npy`` at N*S*S*(1+4) with ``layers``,
-    each unless it or its ``.partial``, whose space was claimed when it was made, already
-    exists; and labels.npy) are compared with the space ``os.statvfs`` reports free for OUT, or
-    for the nearest folder above it that exists. Raises UsageError. Encoded images are not
-    counted: their sizes are not known until they are encoded.
-    """
-    if (fmt != "npy" and not layers) or (out.exists() and not out.is_dir()):
-        return  # DatasetWriter.open refuses an OUT that is a file
-    arrays: list[tuple[Path, int]] = []
-    for size in sizes:
-        if fmt == "npy":
-            arrays.append((npy_path(out, size), size * size * 3))
-        if layers:
-            arrays += [(layer_path(out, kind, size), size * size * np.dtype(dtype).itemsize) for kind, dtype in LAYERS]
-    need = 0
-    for final, per_pose in arrays:
-        if not (final.exists() or partial_path(final).exists()):
-            need += n * per_pose + 128  # + the .npy header
-    if not (out / LABELS).exists():
-        need += n * 8 * 6 * 8 + 128
-    if need == 0:
-        return
-    where = out.absolute()
-    while not where.is_dir() and where != where.parent:
-        where = where.parent
-    try:
-        st = os.statvfs(where)
-    except OSError:
-        return  # cannot tell: the writes themselves will report a full disk, one line and resumable
-    free = st.f_bavail * st.f_frsize
-    if need > free:
-        asked = ",".join(str(s) for s in sizes)
-        raise UsageError(
-            f"--out {out}: No space left on device for {n} poses at sizes {asked} as npy: they need "
-            f"{need / GIB:.1f} GiB ({need} bytes), but the filesystem of {where} has {free / GIB:.1f} GiB "
-            f"({free} bytes) free; free some space and re-run the same command, or choose another --out, "
-            "fewer poses or smaller sizes"
-        )
-
-
-def _claim_space(path: Path) -> None:
-    """Allocate a sparse file's blocks now: a full disk is then a clean ENOSPC naming the file,
-    rather than a SIGBUS later when a page of its memory mapping is first written."""
-    with open(path, "r+b") as f:
-        try:
-            os.posix_fallocate(f.fileno(), 0, os.path.getsize(path))
-        except OSError as exc:
-            raise OSError(exc.errno, exc.strerror, str(path)) from None
 
 
 def _same_npy(path: Path, array: np.ndarray) -> bool:

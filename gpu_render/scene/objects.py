@@ -1,7 +1,7 @@
 """Objects a scene can hold: triangles with normals, a symmetry group and an optional mark.
 
 The built-in solids are made in :mod:`gpu_render.scene.solids`; mesh files are read by
-:mod:`gpu_render.dataset.mesh_files` and normalised here (:func:`mesh_object`).
+:mod:`gpu_render.dataset.mesh_files` and normalised by :func:`gpu_render.scene.mesh_object.mesh_object`.
 """
 
 from __future__ import annotations
