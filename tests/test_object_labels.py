@@ -128,7 +128,10 @@ def _check_common(labels: dict, r: np.ndarray, sizes: tuple[int, ...]) -> None:
         np.testing.assert_allclose(k, [[f, 0, s / 2], [0, f, s / 2], [0, 0, 1]])
 
 
-COMMON = {"matrix", "quaternion", "translation", "intrinsics_64", "intrinsics_512"}
+COMMON = {"matrix", "quaternion", "translation", "intrinsics_64", "intrinsics_512",
+          # the PASCAL3D+ / ImageNet3D viewpoint (tests/test_viewpoint.py checks the values)
+          "azimuth", "elevation", "theta", "distance", "viewport",
+          "focal_64", "focal_512", "px_64", "px_512", "py_64", "py_512"}
 SIZES = (64, 512)
 
 

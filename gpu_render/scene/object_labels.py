@@ -15,6 +15,7 @@ from gpu_render.rotations.quaternion import matrix_to_quaternion
 from gpu_render.scene.camera import Pinhole
 from gpu_render.scene.marks import Mark, SphereXMark
 from gpu_render.scene.objects import SceneObject
+from gpu_render.scene.viewpoint import VIEWPORT, viewpoint_from_rotation
 
 #: Poses handled at once, to bound the (chunk, G) work arrays.
 CHUNK = 4096
@@ -135,7 +136,11 @@ def scene_labels(obj: SceneObject, camera: Pinhole, rotation: np.ndarray,
     objects with a mark: ``mark_visible`` (N,) bool, and when their group is not trivial (tetX,
     cylO; not sphereX) ``visual_equivalents`` (M, 3, 3) float32 and ``visual_offsets``
     (N + 1,) int64; mesh files: ``object_centre`` (3,) float64 (file units) and
-    ``object_scale`` () float64 (``x_obj = scale * (x_file - centre)``).
+    ``object_scale`` () float64 (``x_obj = scale * (x_file - centre)``);
+    always, the PASCAL3D+ / ImageNet3D viewpoint (FORMATS.md; gpu_render.scene.viewpoint):
+    ``azimuth``, ``elevation``, ``theta`` (N,) float64 radians, ``distance`` (N,) float64 = d,
+    ``viewport`` () float64 = 3000 and per size ``focal_{S}`` () float64 = f / 3000,
+    ``px_{S}``, ``py_{S}`` () float64 = S / 2.
     """
     r = np.asarray(rotation, dtype=np.float64)
     if r.ndim != 3 or r.shape[1:] != (3, 3):
@@ -146,8 +151,15 @@ def scene_labels(obj: SceneObject, camera: Pinhole, rotation: np.ndarray,
         "quaternion": matrix_to_quaternion(r) if len(r) else np.zeros((0, 4)),
         "translation": t,
     }
+    azimuth, elevation, theta = viewpoint_from_rotation(r)
+    labels.update(azimuth=azimuth, elevation=elevation, theta=theta, distance=t[:, 2].copy(),
+                  viewport=np.asarray(VIEWPORT, dtype=np.float64))
     for size in sizes:
-        labels[f"intrinsics_{int(size)}"] = camera.intrinsics(int(size))
+        k = camera.intrinsics(int(size))
+        labels[f"intrinsics_{int(size)}"] = k
+        labels[f"focal_{int(size)}"] = np.asarray(k[0, 0] / VIEWPORT, dtype=np.float64)
+        labels[f"px_{int(size)}"] = np.asarray(k[0, 2], dtype=np.float64)
+        labels[f"py_{int(size)}"] = np.asarray(k[1, 2], dtype=np.float64)
     if obj.featureless:
         labels["rotations_equivalent"] = rotations_equivalent(obj, r)
     if obj.mark is not None:
