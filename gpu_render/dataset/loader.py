@@ -72,7 +72,8 @@ class Dataset:
         matrix, euler_clpr, keypoints_{size}, node/face_visible. Scene objects (SCENES.md):
         matrix, quaternion, translation, intrinsics_{size}, and where the object has them
         rotations_equivalent, mark_visible, visual_equivalents with visual_offsets,
-        object_centre and object_scale.
+        object_centre and object_scale, and the PASCAL3D+/ImageNet3D viewpoint (azimuth,
+        elevation, theta, distance, viewport, focal_{size}, px_{size}, py_{size}).
     images: size -> (N, S, S, 3) uint8 RGB: a read-only memmap for npy builds, else ImageFiles.
     """
 
