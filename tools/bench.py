@@ -58,7 +58,8 @@ from PIL import Image
 from gpu_render import __version__
 from gpu_render.render.context import Headless
 from gpu_render.dataset.encode import ENCODERS
-from gpu_render.options import BuildOptions, sizes_type, step_type
+from gpu_render.arg_types import sizes_type, step_type
+from gpu_render.options import BuildOptions
 from gpu_render.scene.plan import PosePlan
 from gpu_render.rotations.sources import PoseSource
 from gpu_render.render.clpr_renderer import Renderer, default_batch
