@@ -163,12 +163,8 @@ class Preview:
         if r is None or self._renderer_key != (size, self.antialias):
             if r is not None:
                 r.close()
-                assert self._texture is not None
-                self._texture.release()
             r = self._renderer = backend(self.scene).renderer(self.ctx, size, 1)
             self._renderer_key = (size, self.antialias)
-            self._texture = self.ctx.texture(r.layout.target, 4)
-            self._texture.filter = (moderngl.NEAREST, moderngl.NEAREST)
         return r
 
     def draw(self) -> None:
@@ -177,7 +173,11 @@ class Preview:
         size = max(1, min(w, h))
         r = self._renderer_for(size)
         frame = r.draw_atlas(backend(self.scene).row_instances(self.matrix[None]))
-        assert self._texture is not None
+        if self._texture is None or self._texture.size != frame.size:
+            if self._texture is not None:
+                self._texture.release()
+            self._texture = self.ctx.texture(frame.size, 4)
+            self._texture.filter = (moderngl.NEAREST, moderngl.NEAREST)
         self.ctx.copy_framebuffer(self._texture, frame)
         screen = self.ctx.screen
         screen.use()
@@ -186,9 +186,10 @@ class Preview:
         self.ctx.disable(moderngl.DEPTH_TEST)
         screen.clear(float(bg[0]), float(bg[1]), float(bg[2]), 1.0)
         screen.viewport = ((w - size) // 2, (h - size) // 2, size, size)
-        tw, th = r.layout.target
-        self._present["u_uv_min"].value = (0.0, (th - size) / th)  # the tile is at the top-left
-        self._present["u_uv_max"].value = (size / tw, 1.0)
+        tw, th = frame.size
+        x, y, bw, bh = r.tile_box(0)
+        self._present["u_uv_min"].value = (x / tw, y / th)
+        self._present["u_uv_max"].value = ((x + bw) / tw, (y + bh) / th)
         self._texture.use(0)
         self._present["u_image"].value = 0
         self._quad.render(moderngl.TRIANGLE_STRIP, vertices=4)

@@ -71,6 +71,7 @@ def test_inside_out_watertight_mesh_is_turned_outward(fmt: str, tmp_path: Path) 
     assert _signed_volume(obj.positions) > 0
     centroids = obj.positions.astype(np.float64).mean(axis=1)
     assert np.all(np.einsum("ti,ti->t", _geometric_normals(obj.positions), centroids) > 0)
+    assert obj.closed and not obj.convex  # renderers may cull its back faces; convexity is not checked
 
 
 def test_open_mesh_keeps_its_winding(tmp_path: Path) -> None:
@@ -80,6 +81,7 @@ def test_open_mesh_keeps_its_winding(tmp_path: Path) -> None:
     obj = load_mesh_file(path)
     assert obj.triangle_count == 10
     assert _signed_volume(obj.positions) < 0  # as the file has it
+    assert not obj.closed  # both sides may show: no culling
 
 
 @pytest.mark.parametrize("fmt", ["obj", "ply", "glb"])

@@ -219,3 +219,31 @@ def test_sphere_silhouette_within_a_quarter_pixel_at_512() -> None:
 
     assert radius_px(1.0) == pytest.approx(0.45 * 512)
     assert radius_px(1.0) - radius_px(inner) < 0.25
+
+
+def test_unit_ball_inside_image_agrees_with_sampled_points() -> None:
+    """The renderer drops its clip planes when this says yes: it must never say yes wrongly."""
+    from gpu_render.scene.camera import Pinhole, unit_ball_inside_image
+
+    rng = np.random.default_rng(3)
+    points = rng.normal(size=(20000, 3))
+    points /= np.linalg.norm(points, axis=1, keepdims=True)  # the ball's boundary decides
+    said_yes = said_no = 0
+    for _ in range(300):
+        camera = Pinhole(fov_deg=float(rng.uniform(10, 90)), distance=float(rng.uniform(1.2, 8.0)))
+        size = int(rng.integers(8, 300))
+        k = camera.intrinsics(size)
+        t = camera.translation + rng.normal(scale=0.3, size=3) * (rng.random() < 0.5)
+        x = points + t
+        u = k[0, 0] * x[:, 0] / x[:, 2] + k[0, 2]
+        v = k[1, 1] * x[:, 1] / x[:, 2] + k[1, 2]
+        inside = bool(np.all(x[:, 2] > 0) and np.all((u >= 1) & (u <= size - 1) & (v >= 1) & (v <= size - 1)))
+        answer = unit_ball_inside_image(k, t[None], size)
+        if answer:
+            assert inside, (camera, size, t)
+            said_yes += 1
+        else:
+            said_no += 1
+    assert said_yes > 30 and said_no > 30  # both answers were exercised
+    assert unit_ball_inside_image(Pinhole().intrinsics(224), Pinhole().translation[None], 224)
+    assert not unit_ball_inside_image(Pinhole().intrinsics(224), np.array([[0.0, 0.0, 0.9]]), 224)

@@ -189,3 +189,58 @@ def test_renderer_leaves_gl_state_as_found(ctx: moderngl.Context) -> None:
         renderer.render(rotations(2, 1), CAMERA.translation)
         renderer.render_layers(scene_instances(rotations(2, 1), CAMERA.translation))
     assert ctx.fbo is fbo_before
+
+
+def test_builtins_are_closed_and_convex() -> None:
+    """The renderer culls back faces of closed objects and skips the depth test of convex ones."""
+    for name in BUILTIN_OBJECTS:
+        obj = builtin_object(name)
+        assert obj.closed and obj.convex, name
+        # Outward winding, which culling relies on: every face's geometric normal points away
+        # from the centre (all solids hold the origin inside).
+        p = obj.positions.astype(np.float64)
+        normal = np.cross(p[:, 1] - p[:, 0], p[:, 2] - p[:, 0])
+        assert np.all(np.einsum("ti,ti->t", normal, p.mean(axis=1)) > 0), name
+
+
+def _mesh_file(tmp_path_factory: pytest.TempPathFactory, mesh: trimesh.Trimesh, name: str) -> SceneObject:
+    path = tmp_path_factory.mktemp("mesh") / f"{name}.off"
+    path.write_bytes(trimesh.exchange.off.export_off(mesh).encode())
+    return load_mesh_file(path)
+
+
+def test_closed_non_convex_mesh_matches_reference(ctx: moderngl.Context, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A torus: culled back faces, but front faces hide each other, so the depth test stays on."""
+    obj = _mesh_file(tmp_path_factory, trimesh.creation.torus(1.0, 0.35, major_sections=24, minor_sections=12), "torus")
+    assert obj.closed and not obj.convex
+    r = rotations(6, seed=11)
+    got = _gpu(ctx, obj, ALIASED, r, 64, batch=4)
+    assert_agree("scene-torus-64", got, render_scene(obj, CAMERA, ALIASED, r, 64), each=PARITY)
+    assert (got != 0).any(axis=-1).mean() > 0.05
+
+
+def test_open_surface_shows_both_sides(ctx: moderngl.Context, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """An open mesh is never culled: a square seen from behind is drawn, as the reference draws it."""
+    square = trimesh.Trimesh(vertices=[[-1, -1, 0], [1, -1, 0], [1, 1, 0], [-1, 1, 0]], faces=[[0, 1, 2], [0, 2, 3]],
+                             process=False)
+    obj = _mesh_file(tmp_path_factory, square, "square")
+    assert not obj.closed
+    flip = np.diag([1.0, -1.0, -1.0])  # turned about x: the camera (on +z of the object) sees its back
+    for r in (np.eye(3), flip):
+        got = _gpu(ctx, obj, ALIASED, r[None], 32)
+        want = render_scene(obj, CAMERA, ALIASED, r[None], 32)
+        assert_agree("scene-square-32", got, want, each=PARITY)
+        assert (got != 0).any(axis=-1).mean() > 0.2
+
+
+@pytest.mark.parametrize("name", ["icosa", "cylO", "sphereX"])
+def test_a_tile_renders_the_same_whatever_the_batch(ctx: moderngl.Context, name: str) -> None:
+    """Tile k sits at the same place in every atlas, so the first poses of a short batch are the
+    same bytes as in a full one (MSAA on): streams and services that draw a build's chunks with
+    other batch sizes get the build's pixels."""
+    obj, r = builtin_object(name), rotations(9, seed=4)
+    full = _gpu(ctx, obj, Look(), r, 64, batch=73)
+    for batch in (1, 3):
+        with SceneRenderer(ctx, obj, CAMERA, Look(), 64, batch=batch) as renderer:
+            short = renderer.render(r[:batch], CAMERA.translation)
+        assert np.array_equal(short, full[:batch]), (name, batch)

@@ -296,7 +296,6 @@ def scene_breakdown(renderer, rotation: np.ndarray, translation: np.ndarray,  # 
     """Where our render + readback time goes: seconds per pass over all poses, medians of
     ``repeat``: clear (a draw of no instances), draw (instance upload and the draw, less the
     clear), resolve (MSAA to single-sampled), readback (glReadPixels RGB and the flipping copy)."""
-    from gpu_render.render.atlas import read_column
     from gpu_render.render.scene_renderer import scene_instances
 
     ctx = renderer.ctx
@@ -317,13 +316,10 @@ def scene_breakdown(renderer, rotation: np.ndarray, translation: np.ndarray,  # 
             renderer._draw(renderer.fbo, renderer.vao, chunk, clear)
             ctx.finish()
             t2 = time.perf_counter()
-            source = renderer.fbo
-            if renderer._resolve is not None:
-                ctx.copy_framebuffer(renderer._resolve, renderer.fbo)
-                ctx.finish()
-                source = renderer._resolve
+            source = renderer.resolve(len(chunk))
+            ctx.finish()
             t3 = time.perf_counter()
-            read_column(source, renderer.layout, len(chunk), out[a : a + len(chunk)], renderer._staging)
+            renderer.read(source, len(chunk), out[a : a + len(chunk)])
             t4 = time.perf_counter()
             spent["clear"] += t1 - t0
             spent["draw"] += (t2 - t1) - (t1 - t0)

@@ -54,9 +54,9 @@ def load_mesh_file(path: Path, name: str | None = None) -> SceneObject:
         raise MeshFileError(f"{path}: no triangles in the mesh file ({_contents(scene)})")
     if not np.all(np.isfinite(vertices)):
         raise MeshFileError(f"{path}: the mesh file has NaN or infinite vertex coordinates")
-    faces = _outward(vertices, faces)
+    faces, closed = _outward(vertices, faces)
     try:
-        return mesh_object(name or f"{MESH_PREFIX}{path}", vertices, faces, normals)
+        return mesh_object(name or f"{MESH_PREFIX}{path}", vertices, faces, normals, closed=closed)
     except ValueError as exc:
         raise MeshFileError(f"{path}: {_one_line(exc)}") from exc
 
@@ -98,19 +98,21 @@ def _triangles(scene: trimesh.Scene) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return vertices, faces, normals
 
 
-def _outward(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+def _outward(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, bool]:
     """``faces`` (F, 3) with each triangle's corners reversed where trimesh's ``fix_normals``
-    turns it, when the mesh (vertices merged by position) is watertight; unchanged otherwise."""
+    turns it, and True, when the mesh (vertices merged by position) is watertight; ``faces``
+    unchanged and False otherwise (an open surface: both sides may show)."""
     merged = trimesh.Trimesh(vertices=vertices, faces=faces, process=True)
     if len(merged.faces) != len(faces) or not merged.is_watertight:
-        return faces
+        return faces, False
     before = np.cross(*(merged.triangles[:, 1:] - merged.triangles[:, :1]).transpose(1, 0, 2))
     merged.fix_normals()
     after = np.cross(*(merged.triangles[:, 1:] - merged.triangles[:, :1]).transpose(1, 0, 2))
     flip = np.einsum("fi,fi->f", before, after) < 0
     out = faces.copy()
     out[flip] = out[flip][:, ::-1]
-    return out
+    # fix_normals orients every face consistently and outward by the signed volume.
+    return out, bool(merged.is_winding_consistent and merged.volume > 0)
 
 
 def _contents(scene: trimesh.Scene) -> str:

@@ -89,3 +89,19 @@ def read_column(
         dtype=dtype, attachment=attachment,
     )
     np.copyto(out.reshape(rows.shape), rows[::-1])
+
+
+def read_tiles_bottom_up(
+    source: moderngl.Framebuffer, size: int, n: int, out: np.ndarray, staging: np.ndarray,
+    components: int = 3, dtype: str = "f1",
+) -> None:
+    """Read tiles 0..n-1 of a one-tile-wide atlas whose tile k covers GL rows [k S, (k + 1) S)
+    (y up) into ``out``, flipping each tile's rows once.
+
+    out: (n, S, S, components), or (n, S, S) when components == 1, rows top-down.
+    staging: at least (n * S, S[, components]) of out's dtype.
+    """
+    rows = staging[: n * size]
+    source.read_into(rows, viewport=(0, 0, size, n * size), components=components, alignment=1, dtype=dtype)
+    tiles = rows.reshape((n, size) + rows.shape[1:])
+    np.copyto(out, tiles[:, ::-1])

@@ -33,7 +33,11 @@ class BatchRenderer(Protocol):
         ...
 
     def draw_atlas(self, instances: np.ndarray) -> moderngl.Framebuffer:
-        """Draw up to one atlas of poses; the framebuffer holds tile k at row k from the top."""
+        """Draw up to one atlas of poses; the framebuffer holds tile k at :meth:`tile_box`."""
+        ...
+
+    def tile_box(self, k: int) -> tuple[int, int, int, int]:
+        """Tile k in :meth:`draw_atlas`'s framebuffer: (x, y, width, height), px, GL rows up."""
         ...
 
     def render_layers(self, instances: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -182,6 +182,12 @@ class Renderer:
         previous.use()
         return self._resolve if self._resolve is not None else self.fbo
 
+    def tile_box(self, k: int) -> tuple[int, int, int, int]:
+        """Where tile k lies in :meth:`draw_atlas`'s framebuffer: (x, y, width, height), px, y up."""
+        s, (_, h) = self.size, self.layout.target
+        col, row = k % self.layout.columns, k // self.layout.columns
+        return (col * s, h - (row + 1) * s, s, s)
+
     def _read_tiles(self, source: moderngl.Framebuffer, n: int, out: np.ndarray) -> None:
         """Read the first ``n`` tiles back into ``out`` (n, size, size, 3), flipping rows once."""
         read_column(source, self.layout, n, out, self._staging)

@@ -1,8 +1,11 @@
 """The GPU renderer for scene objects: perspective, shaded, marks in the shaders, batched.
 
 Like the cLPR :class:`~gpu_render.render.clpr_renderer.Renderer` it is handed a moderngl
-context and never makes one; it draws many poses per call into a one-column atlas (each pose
-clipped to its own tile) and reads each atlas back in one read (:mod:`gpu_render.render.atlas`).
+context and never makes one; it draws many poses per call into a one-column atlas and reads
+each atlas back in one read (:mod:`gpu_render.render.atlas`). The atlas is exactly one tile
+wide and tile k sits k tiles up from the bottom, so a short batch clears, resolves and reads
+only the rows it uses. Closed objects are drawn with back faces culled and convex ones
+without a depth test; a pose is clipped to its tile only when its bounding ball could leave it.
 
 Poses arrive as SCENES.md has them: ``rotation`` (N, 3, 3) float64 R, column vectors, and
 ``translation`` (N, 3) float64 t, camera frame, object units: ``x_cam = R @ x_obj + t``.
@@ -13,9 +16,9 @@ from __future__ import annotations
 import moderngl
 import numpy as np
 
-from gpu_render.render.atlas import AtlasLayout, default_batch, max_target_side, read_column
+from gpu_render.render.atlas import AtlasLayout, default_batch, max_target_side, read_tiles_bottom_up
 from gpu_render.render.shaders import load_program
-from gpu_render.scene.camera import Pinhole
+from gpu_render.scene.camera import Pinhole, unit_ball_inside_image
 from gpu_render.scene.look import Look
 from gpu_render.scene.objects import SceneObject
 
@@ -71,15 +74,20 @@ class SceneRenderer:
         self.layout = AtlasLayout.column(size, batch or default_batch(size), max_target_side(ctx))
         self.samples = min(MSAA_SAMPLES, int(ctx.info["GL_MAX_SAMPLES"])) if look.antialias else 0
         self._released = False
+        # Back faces of a closed object never show; a convex one's front faces never overlap.
+        self._enables = (moderngl.CULL_FACE if obj.closed else 0) | (0 if obj.convex else moderngl.DEPTH_TEST)
         self._objects: list[moderngl.Buffer | moderngl.Program | moderngl.VertexArray | moderngl.Framebuffer
                             | moderngl.Renderbuffer] = []
 
-        self.program = self._own(load_program(ctx, "scene"))
+        # Unmarked objects shade from the normal alone: a fragment shader that reads fewer varyings.
+        self.program = self._own(load_program(ctx, "scene", fragment="scene" if obj.mark is not None else "scene_plain"))
         self.layers_program = self._own(load_program(ctx, "scene", fragment="scene_layers"))
         d = camera.d
         depth_range = (max(d - 1.0 - DEPTH_MARGIN, 1e-3), d + 1.0 + DEPTH_MARGIN)
-        k = camera.intrinsics(size)
-        w, h = self.layout.target
+        k = self._k = camera.intrinsics(size)
+        # The framebuffers are one tile wide; the viewport keeps the power-of-two sides of the
+        # layout, so that window coordinates stay exact (what lies past S px is discarded).
+        w, h = self.viewport = self.layout.target
         for program in (self.program, self.layers_program):
             _set(program, {
                 "u_focal": (float(k[0, 0]), float(k[1, 1])),
@@ -107,8 +115,8 @@ class SceneRenderer:
         self.layers_vao = self._own(ctx.vertex_array(self.layers_program, [
             (self._vertices, "3f 12x", "in_position"), content[1],
         ], index_buffer=self._indices, index_element_size=4))
-        self.fbo = self._framebuffer(4, "f1", self.samples)
-        self._resolve = self._framebuffer(4, "f1", 0) if self.samples else None
+        self.fbo = self._framebuffer(4, "f1", self.samples, h)
+        self._resolved: dict[int, moderngl.Framebuffer] = {}  # MSAA resolve targets by rows
         self._layers_fbo: moderngl.Framebuffer | None = None
         self._staging = np.empty((self.layout.height, size, 3), dtype=np.uint8)
         self._depth_staging: np.ndarray | None = None
@@ -117,11 +125,15 @@ class SceneRenderer:
         self._objects.append(obj)
         return obj
 
-    def _framebuffer(self, components: int, dtype: str, samples: int) -> moderngl.Framebuffer:
-        size = self.layout.target
+    def _framebuffer(self, components: int, dtype: str, samples: int, rows: int,
+                     depth: bool = True) -> moderngl.Framebuffer:
+        """A target one tile wide and ``rows`` px high; with a depth buffer unless the object
+        is convex (its draws never test depth) or ``depth`` is False."""
+        size = (self.size, rows)
         colour = self._own(self.ctx.renderbuffer(size, components, samples=samples, dtype=dtype))
-        depth = self._own(self.ctx.depth_renderbuffer(size, samples=samples))
-        return self._own(self.ctx.framebuffer(colour, depth))
+        if not depth or self.obj.convex:
+            return self._own(self.ctx.framebuffer(colour))
+        return self._own(self.ctx.framebuffer(colour, self._own(self.ctx.depth_renderbuffer(size, samples=samples))))
 
     # -- drawing ---------------------------------------------------------------------------
 
@@ -144,8 +156,13 @@ class SceneRenderer:
         for a in range(0, n, cap):
             chunk = instances[a : a + cap]
             source = self.draw_atlas(chunk)
-            read_column(source, self.layout, len(chunk), out[a : a + len(chunk)], self._staging)
+            self.read(source, len(chunk), out[a : a + len(chunk)])
         return out
+
+    def read(self, source: moderngl.Framebuffer, n: int, out: np.ndarray) -> None:
+        """Read tiles 0..n-1 of ``source`` (from :meth:`draw_atlas`) into ``out``
+        (n, S, S, 3) uint8, rows top-down: one glReadPixels and one flipping copy."""
+        read_tiles_bottom_up(source, self.size, n, out, self._staging)
 
     def render_layers(self, instances: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The aliased layers of poses given as :func:`scene_instances` data.
@@ -156,7 +173,7 @@ class SceneRenderer:
         self._check_open()
         n, s = len(instances), self.size
         if self._layers_fbo is None:
-            self._layers_fbo = self._framebuffer(1, "f4", 0)
+            self._layers_fbo = self._framebuffer(1, "f4", 0, self.viewport[1])
             self._depth_staging = np.empty((self.layout.height, s), dtype=np.float32)
         assert self._depth_staging is not None
         depth = np.empty((n, s, s), dtype=np.float32)
@@ -164,23 +181,40 @@ class SceneRenderer:
         for a in range(0, n, cap):
             chunk = instances[a : a + cap]
             self._draw(self._layers_fbo, self.layers_vao, chunk, (0.0, 0.0, 0.0, 0.0))
-            read_column(self._layers_fbo, self.layout, len(chunk), depth[a : a + len(chunk)], self._depth_staging,
-                        components=1, dtype="f4")
+            read_tiles_bottom_up(self._layers_fbo, s, len(chunk), depth[a : a + len(chunk)], self._depth_staging,
+                                 components=1, dtype="f4")
         mask = np.where(depth > 0, np.uint8(255), np.uint8(0))
         return mask, depth
 
     def draw_atlas(self, instances: np.ndarray) -> moderngl.Framebuffer:
         """Draw up to ``layout.capacity`` poses; returns the single-sampled framebuffer holding
-        them (tile k at row k of the column, counted from the target's top)."""
+        them: tile k covers GL rows [k S, (k + 1) S) (y up), the full width S."""
         self._check_open()
         if len(instances) > self.layout.capacity:
             raise ValueError(f"at most {self.layout.capacity} poses fit one atlas, got {len(instances)}")
         bg = tuple(c / 255.0 for c in self.look.background)
         self._draw(self.fbo, self.vao, instances, (*bg, 1.0))
-        if self._resolve is not None:
-            self.ctx.copy_framebuffer(self._resolve, self.fbo)
-            return self._resolve
-        return self.fbo
+        return self.resolve(len(instances))
+
+    def resolve(self, n: int) -> moderngl.Framebuffer:
+        """The single-sampled framebuffer holding tiles 0..n-1 of the last draw: the MSAA
+        target resolved over its first n S rows only, or the draw target itself."""
+        if not self.samples:
+            return self.fbo
+        rows = max(1, n) * self.size
+        target = self._resolved.get(rows)
+        if target is None:
+            if len(self._resolved) >= 2:  # the full atlas and the latest short batch
+                for r in [r for r in self._resolved if r != self.layout.capacity * self.size]:
+                    self._release(self._resolved.pop(r))
+            target = self._resolved[rows] = self._framebuffer(4, "f1", 0, rows, depth=False)
+        # A blit copies the region both targets share from the origin: the first ``rows`` rows.
+        self.ctx.copy_framebuffer(target, self.fbo)
+        return target
+
+    def tile_box(self, k: int) -> tuple[int, int, int, int]:
+        """Where tile k lies in :meth:`draw_atlas`'s framebuffer: (x, y, width, height), px, y up."""
+        return (0, k * self.size, self.size, self.size)
 
     def _draw(self, fbo: moderngl.Framebuffer, vao: moderngl.VertexArray, instances: np.ndarray,
               clear: tuple[float, float, float, float]) -> None:
@@ -190,18 +224,23 @@ class SceneRenderer:
             self._instances.orphan(len(data))
         if data:
             self._instances.write(data)
+        # Clip planes only when some pose's bounding ball could leave its tile: without them
+        # llvmpipe skips its clipping stage.
+        clip = n > 0 and not unit_ball_inside_image(self._k, instances["translation"], self.size)
         # scope() restores the framebuffer binding and the enable flags on exit.
-        with self.ctx.scope(fbo, enable=moderngl.DEPTH_TEST):
-            fbo.clear(*clear, depth=1.0)
-            fbo.viewport = (0, 0, *self.layout.target)
+        with self.ctx.scope(fbo, enable=self._enables):
+            fbo.clear(*clear, depth=1.0, viewport=(0, 0, self.size, max(1, n) * self.size))
+            fbo.viewport = (0, 0, *self.viewport)
             self.ctx.depth_func = "<"
-            for i in range(_CLIP_PLANES):
+            self.ctx.front_face = "ccw"
+            self.ctx.cull_face = "back"
+            for i in range(_CLIP_PLANES if clip else 0):
                 self.ctx.enable_direct(_GL_CLIP_DISTANCE0 + i)
             try:
                 if n:
                     vao.render(moderngl.TRIANGLES, instances=n)
             finally:
-                for i in range(_CLIP_PLANES):
+                for i in range(_CLIP_PLANES if clip else 0):
                     self.ctx.disable_direct(_GL_CLIP_DISTANCE0 + i)
 
     # -- lifetime --------------------------------------------------------------------------
@@ -218,6 +257,13 @@ class SceneRenderer:
         for obj in reversed(self._objects):
             obj.release()
         self._objects.clear()
+        self._resolved.clear()
+
+    def _release(self, fbo: moderngl.Framebuffer) -> None:
+        """Release a framebuffer this renderer made, with its attachments."""
+        for obj in (fbo, *fbo.color_attachments, *([fbo.depth_attachment] if fbo.depth_attachment else [])):
+            self._objects.remove(obj)
+            obj.release()
 
     def __enter__(self) -> SceneRenderer:
         return self
@@ -232,11 +278,16 @@ def indexed_vertices(obj: SceneObject) -> tuple[np.ndarray, np.ndarray]:
     Returns (vertices (V, 6) float32: position then normal, object frame; indices (3T,) uint32).
     Corners with the same position and normal become one vertex, so the vertex shader runs
     once per vertex of a smooth surface instead of once per triangle corner (a sphere of
-    20480 triangles has 10242 vertices, against 61440 corners).
+    20480 triangles has 10242 vertices, against 61440 corners). Vertices are numbered in the
+    order the triangles first use them, so consecutive triangles index nearby vertices and
+    the draw's vertex cache reuses its work. The triangles keep their order and corners.
     """
     corners = np.concatenate([obj.positions.reshape(-1, 3), obj.normals.reshape(-1, 3)], axis=1).astype(np.float32)
-    unique, inverse = np.unique(corners, axis=0, return_inverse=True)
-    return np.ascontiguousarray(unique), inverse.reshape(-1).astype(np.uint32)
+    unique, first, inverse = np.unique(corners, axis=0, return_index=True, return_inverse=True)
+    order = np.argsort(first, kind="stable")  # unique rows by first use
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    return np.ascontiguousarray(unique[order]), rank[inverse.reshape(-1)].astype(np.uint32)
 
 
 def _set(program: moderngl.Program, values: dict[str, object]) -> None:

@@ -59,3 +59,30 @@ def project(points: np.ndarray, rotation: np.ndarray, translation: np.ndarray, k
     cam = cam + np.asarray(translation, dtype=np.float64).reshape(-1, 1, 3)
     uvw = cam @ np.asarray(k, dtype=np.float64).T
     return uvw[..., :2] / uvw[..., 2:3]
+
+
+def unit_ball_inside_image(k: np.ndarray, translation: np.ndarray, size: int, margin: float = 1.0) -> bool:
+    """Whether the unit ball (which holds every object) projects inside the S x S image for
+    every pose, with ``margin`` px to spare.
+
+    k: (3, 3) float64 intrinsics, pixels. translation: (N, 3) float64 t, camera frame, object
+    units. Along x, ``x / z`` over the ball is the ball's projection on the xz-plane, a unit
+    disc about (t_x, t_z) seen from the origin: its extreme rays lie at
+    ``atan2(t_x, t_z) +- asin(1 / |(t_x, t_z)|)``; likewise along y. False when the camera is
+    inside some ball's shadow (a ray at 90 degrees or more).
+    """
+    t = np.asarray(translation, dtype=np.float64).reshape(-1, 3)
+    if len(t) == 0:
+        return True
+    for axis, (focal, centre) in enumerate(((k[0, 0], k[0, 2]), (k[1, 1], k[1, 2]))):
+        r = np.hypot(t[:, axis], t[:, 2])
+        if np.any(r <= 1.0 + 1e-9) or np.any(t[:, 2] <= 0):
+            return False
+        mid = np.arctan2(t[:, axis], t[:, 2])
+        half = np.arcsin(1.0 / r)
+        lo, hi = mid - half, mid + half
+        if np.any(lo <= -np.pi / 2) or np.any(hi >= np.pi / 2):
+            return False
+        if np.any(focal * np.tan(lo) + centre < margin) or np.any(focal * np.tan(hi) + centre > size - margin):
+            return False
+    return True

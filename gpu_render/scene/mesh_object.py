@@ -16,7 +16,7 @@ MESH_PREFIX = "mesh:"
 
 
 def mesh_object(name: str, vertices: np.ndarray, faces: np.ndarray,
-                vertex_normals: np.ndarray | None = None) -> SceneObject:
+                vertex_normals: np.ndarray | None = None, closed: bool = False) -> SceneObject:
     """The normalised object of a triangle mesh.
 
     name: the object's name; ``mesh:`` is put in front unless it is there already.
@@ -24,6 +24,7 @@ def mesh_object(name: str, vertices: np.ndarray, faces: np.ndarray,
     counter-clockwise seen from outside. vertex_normals: (V, 3) float, the file's own normals
     (any length), or None for flat per-face normals. A corner whose given normal is zero or not
     finite gets its face's normal. Triangles of zero area draw nothing and are dropped.
+    closed: the faces bound a solid, wound outward (renderers then cull back faces).
 
     Returns a SceneObject with positions and normals (T, 3, 3) float32 in the object frame,
     the identity as symmetry, ``centre`` c (3,) float64 in file units and ``scale`` s.
@@ -79,4 +80,5 @@ def mesh_object(name: str, vertices: np.ndarray, faces: np.ndarray,
         normals=normals.astype(np.float32),
         centre=centre,
         scale=scale,
+        closed=closed,
     )

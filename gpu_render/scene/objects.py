@@ -30,6 +30,10 @@ class SceneObject:
     mark: the painted mark (tetX, cylO, sphereX), or None.
     centre: (3,) float64 and scale: float: mesh files map as ``x_obj = scale * (x_file - centre)``
         (file units); built-ins have centre 0 and scale 1.
+    closed: the triangles bound a solid and wind counter-clockwise seen from outside, so no
+        back face is ever visible (the built-ins, and watertight mesh files once oriented):
+        renderers may cull back faces.
+    convex: closed and convex, so front faces never overlap: renderers may skip the depth test.
     """
 
     name: str
@@ -40,6 +44,12 @@ class SceneObject:
     mark: Mark | None = None
     centre: np.ndarray = field(default_factory=lambda: np.zeros(3))
     scale: float = 1.0
+    closed: bool = False
+    convex: bool = False
+
+    def __post_init__(self) -> None:
+        if self.convex and not self.closed:
+            raise ValueError("a convex SceneObject must also be closed")
 
     @property
     def triangle_count(self) -> int:

@@ -95,6 +95,12 @@ class ClprScene:
         return {}
 
 
+#: The revision of how object scenes are drawn, part of a build's signature so that a resume
+#: never mixes chunks drawn two ways. 2: back faces of closed objects culled, tiles counted up
+#: from the atlas's bottom (edge pixels may differ from revision 1 by a rounding).
+DRAWING_REVISION = 2
+
+
 @dataclass(frozen=True)
 class ObjectScene:
     """An object, a pinhole camera and a look (SCENES.md).
@@ -136,4 +142,5 @@ class ObjectScene:
             "color": list(look.albedo),
             "background": list(look.background),
             "grayscale": look.grayscale,
+            "drawing": DRAWING_REVISION,
         }

@@ -79,6 +79,8 @@ def _build(name: str) -> SceneObject:
         symmetry=_frozen(group),
         featureless=name in ("tet", "cube", "icosa", "cone", "cyl"),
         mark=mark,
+        closed=True,
+        convex=True,
     )
 
 
