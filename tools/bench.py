@@ -238,9 +238,9 @@ def pyrender_worker(spec_path: Path) -> int:
         for line in sys.stdin:
             if line.strip() != "run":
                 break
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             run()
-            print(json.dumps({"seconds": time.perf_counter() - t0}), flush=True)
+            print(json.dumps({"seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0}), flush=True)
     finally:
         renderer.delete()
     return 0
@@ -259,6 +259,7 @@ class PyrenderProcess:
             cmd = [sys.executable, str(Path(__file__).resolve()), "--pyrender-worker", str(spec_path)]
             self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, text=True,
                                          env=env)
+        self.cpu: list[float] = []
         self.info = self._reply()
 
     def _reply(self) -> dict | None:
@@ -276,12 +277,14 @@ class PyrenderProcess:
         return self.proc.returncode, (lines[-1] if lines else "no output")
 
     def run(self) -> float:
+        """Wall seconds of one pass; its CPU seconds (all of the worker's threads) go to ``cpu``."""
         assert self.proc.stdin is not None
         self.proc.stdin.write("run\n")
         self.proc.stdin.flush()
         reply = self._reply()
         if reply is None:
             raise RuntimeError(f"the pyrender worker stopped: {self.failure[1]}")
+        self.cpu.append(float(reply["cpu_seconds"]))
         return float(reply["seconds"])
 
     def close(self) -> None:
@@ -389,10 +392,15 @@ def scene_main(a: argparse.Namespace, argv: list[str] | None) -> int:
                     with SceneRenderer(gl.ctx, obj, camera, look, size, batch=batch) as renderer:
                         out = np.empty((n, size, size, 3), dtype=np.uint8)
 
+                        ours_cpu: list[float] = []
+
                         def ours() -> None:
+                            c0 = time.process_time()  # all threads of this process: llvmpipe's too
                             renderer.render(rotation[:n], translation, out=out)
+                            ours_cpu.append(time.process_time() - c0)
 
                         ours()  # warm up
+                        ours_cpu.clear()
                         if a.images:
                             Image.fromarray(out[0]).save(a.images / f"{Path(name).name}-ours.png")
                         ours_runs: list[float] = []
@@ -426,9 +434,14 @@ def scene_main(a: argparse.Namespace, argv: list[str] | None) -> int:
                     paired = [(n / o) / (m / q) for o, q in zip(ours_runs, py_runs)]
                     entry["ratio_paired"] = {"median": statistics.median(paired), "runs": paired}
                     entry["target_met"] = entry["ratio"] >= SCENE_TARGET_RATIO
+                    # CPU seconds per pose, both processes with all their threads: what the other
+                    # load on a shared machine disturbs least.
+                    cpu_ratio = (statistics.median(worker.cpu) / m) / (statistics.median(ours_cpu) / n)
+                    entry["cpu_seconds"] = {"ours": ours_cpu, "pyrender": worker.cpu}
+                    entry["cpu_ratio"] = cpu_ratio
                     line += (f"  pyrender {m / med:8.0f} poses/s  ratio {entry['ratio']:5.2f}"
                              f" (paired runs: median {entry['ratio_paired']['median']:.2f},"
-                             f" {min(paired):.2f}..{max(paired):.2f})")
+                             f" {min(paired):.2f}..{max(paired):.2f}; CPU-s per pose ratio {cpu_ratio:.2f})")
                 results[name] = entry
                 print(line, flush=True)
                 print("  " + " " * 10 + "  ours per pass: " + ", ".join(f"{k} {v:.3f} s" for k, v in breakdown.items()),
