@@ -22,7 +22,6 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gpu_render.dataset.encode import ENCODERS
 from gpu_render.errors import UsageError
-from gpu_render.render.backends import backend
 from gpu_render.serve.config import LimitExceeded, ServeOptions
 from gpu_render.serve.guard import Guard, limit_body
 from gpu_render.serve.metrics import Metrics
@@ -31,6 +30,8 @@ from gpu_render.serve.scenes import SERVED_OBJECTS, SceneCache
 from gpu_render.serve.worker import RenderWorker
 
 MEDIA_TYPES = {"npy": "application/x-npy", "png": "image/png", "jpg": "image/jpeg"}
+#: npy answers up to this many bytes are written on the event loop (a copy of tens of µs).
+INLINE_ENCODE_BYTES = 1 << 18
 #: 408: the render did not finish within max_render_seconds (the request is dropped, not drawn late).
 RENDER_TIME_STATUS = 408
 
@@ -134,14 +135,28 @@ def create_app(options: ServeOptions, worker: RenderWorker | None = None, metric
         try:
             check_limits(req, options)
             scene = scenes.scene(req)
-            instances = backend(scene).row_instances(req.row_matrices())
-            future = render_worker.submit((req.look_key(), req.size), scene, req.size, instances)
+            future = render_worker.submit((req.look_key(), req.size), scene, req.size, req.row_matrices())
+            timed_out: list[bool] = []
+
+            def give_up() -> None:
+                timed_out.append(True)
+                future.cancel()  # the render thread skips a request nobody waits for
+
+            expire = asyncio.get_running_loop().call_later(options.max_render_seconds, give_up)
             try:
-                images = await asyncio.wait_for(future, options.max_render_seconds)
-            except asyncio.TimeoutError:
+                images = await future
+            except asyncio.CancelledError:
+                if not timed_out:
+                    raise  # the request itself was cancelled (client gone, server stopping)
                 raise LimitExceeded(RENDER_TIME_STATUS, "max_render_seconds", options.max_render_seconds,
                                     round(time.perf_counter() - t0, 3), "seconds waited for the render") from None
-            body = await asyncio.to_thread(encode, images, req.format)
+            finally:
+                expire.cancel()
+            # Small answers are encoded here; large ones in a thread, so the loop keeps serving.
+            if images.nbytes <= INLINE_ENCODE_BYTES and req.format == "npy":
+                body = encode(images, req.format)
+            else:
+                body = await asyncio.to_thread(encode, images, req.format)
             return Response(body, media_type=MEDIA_TYPES[req.format])
         finally:
             metrics.in_flight.dec()

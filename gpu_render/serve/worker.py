@@ -29,13 +29,13 @@ from gpu_render.serve.metrics import Metrics
 
 @dataclass(frozen=True)
 class Job:
-    """One request's poses. key: what may share a draw (scene key, size). instances: the
-    backend's per-pose data, (N,) structured. future: resolved with (N, S, S, 3) uint8 RGB."""
+    """One request's poses. key: what may share a draw (scene key, size). rows: the rotations as
+    row-vector M = R.T, (N, 3, 3) float64. future: resolved with (N, S, S, 3) uint8 RGB."""
 
     key: Hashable
     scene: Scene
     size: int
-    instances: np.ndarray
+    rows: np.ndarray
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[np.ndarray]
 
@@ -80,13 +80,15 @@ class RenderWorker:
             self._queue.put(_STOP)
             self._thread.join()
 
-    def submit(self, key: Hashable, scene: Scene, size: int, instances: np.ndarray) -> asyncio.Future[np.ndarray]:
-        """Queue poses for drawing (call on the event loop); await the future for the images."""
+    def submit(self, key: Hashable, scene: Scene, size: int, rows: np.ndarray) -> asyncio.Future[np.ndarray]:
+        """Queue rotations (row-vector M, (N, 3, 3) float64) for drawing (call on the event loop);
+        await the future for the images. The render thread turns a whole group's rotations into
+        the backend's instance data at once (vectorised, off the event loop)."""
         if not self._thread.is_alive():
             raise RuntimeError("the render thread is not running")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[np.ndarray] = loop.create_future()
-        self._queue.put(Job(key, scene, size, instances, loop, future))
+        self._queue.put(Job(key, scene, size, rows, loop, future))
         return future
 
     # -- the render thread -----------------------------------------------------------------
@@ -118,7 +120,7 @@ class RenderWorker:
     def _collect(self, first: Job) -> tuple[list[Job], bool]:
         """``first`` and the requests that arrive within the window (all queued ones when
         stopping), up to max_draw_poses poses. Returns (jobs, whether a stop was asked)."""
-        jobs, poses = [first], len(first.instances)
+        jobs, poses = [first], len(first.rows)
         if not self.options.batching:
             return jobs, False
         deadline = time.monotonic() + self.options.window_s
@@ -131,7 +133,7 @@ class RenderWorker:
             if job is _STOP:
                 return jobs, True
             jobs.append(job)  # type: ignore[arg-type]
-            poses += len(job.instances)  # type: ignore[attr-defined]
+            poses += len(job.rows)  # type: ignore[attr-defined]
         return jobs, False
 
     def _renderer(self, gl: Headless, renderers: OrderedDict[Hashable, BatchRenderer], job: Job) -> BatchRenderer:
@@ -150,7 +152,8 @@ class RenderWorker:
             return
         try:
             renderer = self._renderer(gl, renderers, live[0])
-            instances = np.concatenate([j.instances for j in live])
+            rows = live[0].rows if len(live) == 1 else np.concatenate([j.rows for j in live])
+            instances = backend(live[0].scene).row_instances(rows)
             images = renderer.render_instances(instances)
         except Exception as exc:  # noqa: BLE001 - every request of the group gets the error
             for j in live:
@@ -165,7 +168,7 @@ class RenderWorker:
         m.poses.inc(n)
         start = 0
         for j in live:
-            stop = start + len(j.instances)
+            stop = start + len(j.rows)
             j.loop.call_soon_threadsafe(_resolve, j.future, images[start:stop], None)
             start = stop
 
