@@ -1,7 +1,7 @@
 """Benchmark ``python -m gpu_render.serve``: requests/s and p50/p99 latency at 1, 8 and 32
 concurrent clients with 1 and 64 poses per request, batching on against batching off.
 
-    python tools/bench_serve.py --object cylO --size 224 --seconds 2 --repeat 3 --json /tmp/serve.json
+    python tools/bench_serve.py --object clpr-cube --size 64 --seconds 2 --repeat 3 --json /tmp/serve.json
 
 Two servers run side by side on 127.0.0.1 (free ports): one with dynamic batching (default
 window 2 ms), one with ``--no-batching`` (every request drawn alone). Runs are interleaved:
@@ -117,8 +117,8 @@ async def load(url: str, bodies: list[bytes], clients: int, seconds: float, max_
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--object", default="cylO")
-    p.add_argument("--size", type=int, default=224)
+    p.add_argument("--object", default="clpr-cube")
+    p.add_argument("--size", type=int, default=64)
     p.add_argument("--clients", default="1,8,32")
     p.add_argument("--poses", default="1,64")
     p.add_argument("--seconds", type=float, default=2.0, help="time bound of one run")

@@ -38,6 +38,7 @@ class Job:
     rows: np.ndarray
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[np.ndarray]
+    arrived: float  # time.monotonic() when queued: the batching window counts from here
 
 
 _STOP = object()
@@ -88,7 +89,7 @@ class RenderWorker:
             raise RuntimeError("the render thread is not running")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[np.ndarray] = loop.create_future()
-        self._queue.put(Job(key, scene, size, rows, loop, future))
+        self._queue.put(Job(key, scene, size, rows, loop, future, time.monotonic()))
         return future
 
     # -- the render thread -----------------------------------------------------------------
@@ -118,12 +119,13 @@ class RenderWorker:
             gl.close()
 
     def _collect(self, first: Job) -> tuple[list[Job], bool]:
-        """``first`` and the requests that arrive within the window (all queued ones when
-        stopping), up to max_draw_poses poses. Returns (jobs, whether a stop was asked)."""
+        """``first`` and the requests that arrive within the window after it (counted from its
+        arrival, so time it spent queued behind a draw counts), up to max_draw_poses poses.
+        Returns (jobs, whether a stop was asked)."""
         jobs, poses = [first], len(first.rows)
         if not self.options.batching:
             return jobs, False
-        deadline = time.monotonic() + self.options.window_s
+        deadline = first.arrived + self.options.window_s
         while poses < self.options.max_draw_poses:
             left = deadline - time.monotonic()
             try:
