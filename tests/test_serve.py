@@ -186,10 +186,15 @@ def test_token_is_required(server: Server) -> None:
     assert ok.status_code == 200 and np.load(io.BytesIO(ok.content)).shape == (1, SIZE, SIZE, 3)
 
 
-def test_other_address_needs_a_token() -> None:
+def test_bad_options_end_in_one_line(server: Server) -> None:
+    """Another address without a token, and a port in use: exit 2, one line, nothing served."""
     r = run_module("gpu_render.serve", "--host", "0.0.0.0", "--port", "1")
     assert r.code == 2
     assert "--token" in r.one_line_error()
+    port = server.url.rsplit(":", 1)[1]
+    r = run_module("gpu_render.serve", "--port", port)
+    assert r.code == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in r.one_line_error()
 
 
 def test_sigterm_answers_requests_in_flight_then_exits_0(servers: dict[str, Server], quaternions: np.ndarray,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import socket
 import sys
 
 from gpu_render.arg_types import Parser, at_least
@@ -87,8 +88,9 @@ def main(argv: list[str] | None = None) -> int:
         from gpu_render.serve.metrics import Metrics
         from gpu_render.serve.worker import RenderWorker
 
+        listener = bind(options.host, options.port)  # a port in use ends here, in one line
         worker = RenderWorker(options, Metrics())
-        worker.start()  # GL errors end here in one line, before the port is taken
+        worker.start()  # GL errors end here in one line too
     except (UsageError, NoOpenGLError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
@@ -103,13 +105,28 @@ def main(argv: list[str] | None = None) -> int:
                             log_level=log_level, lifespan="on", timeout_graceful_shutdown=None)
     server = uvicorn.Server(config)
     try:
-        server.run()
+        server.run(sockets=[listener])
     finally:
         worker.stop()
-    if not server.started:
-        print(f"{PROG}: error: could not listen on {options.host}:{options.port} (see the log above)", file=sys.stderr)
-        return 2
-    return 0
+        listener.close()
+    return 0 if server.started else 2
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on host:port, handed to uvicorn. Raises UsageError (one line)."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as exc:
+        raise UsageError(f"argument --host: cannot resolve {host!r} ({exc.strerror})") from None
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    return sock
 
 
 if __name__ == "__main__":

@@ -175,9 +175,11 @@ def create_app(options: ServeOptions, worker: RenderWorker | None = None, metric
         }
 
     @app.get("/healthz")
-    async def healthz() -> dict[str, Any]:
-        """ok while the render thread runs, with the GL renderer's name."""
-        return {"status": "ok", "renderer": render_worker.renderer_name}
+    async def healthz() -> JSONResponse:
+        """200 ``ok`` while the render thread runs, with the GL renderer's name; 503 when it has stopped."""
+        alive = render_worker.alive
+        return JSONResponse({"status": "ok" if alive else "render thread stopped",
+                             "renderer": render_worker.renderer_name}, status_code=200 if alive else 503)
 
     @app.get("/metrics")
     async def prometheus() -> Response:

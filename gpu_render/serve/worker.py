@@ -76,6 +76,11 @@ class RenderWorker:
         if self._error is not None:
             raise self._error
 
+    @property
+    def alive(self) -> bool:
+        """Whether the render thread is running (and so answering what is queued)."""
+        return self._thread.is_alive()
+
     def stop(self) -> None:
         if self._thread.is_alive():
             self._queue.put(_STOP)
