@@ -102,3 +102,61 @@ def test_batching_off_draws_each_request_alone() -> None:
         text = c.get("/metrics").text
         assert metric(text, "gpu_render_draws_total") == 6
         assert metric(text, "gpu_render_batch_requests_sum") == 6
+
+
+# -- fuzzing: no body, however odd, gets a 500 --------------------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+NUMBERS = st.one_of(st.integers(-300, 300), st.floats(allow_nan=True, allow_infinity=True), st.sampled_from([0.5, 1, 0]))
+JSON = st.recursive(
+    st.one_of(st.none(), st.booleans(), NUMBERS, st.text(max_size=6)),
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=6), inner, max_size=3)),
+    max_leaves=12,
+)
+FIELDS = {
+    "object": st.one_of(st.sampled_from(["clpr-cube", "cylO", "tetX", "sphereX", "mesh:x.off", "", "CYLO"]), JSON),
+    "quaternions": st.one_of(st.lists(st.lists(NUMBERS, min_size=3, max_size=5), max_size=3),
+                             st.just([[1, 0, 0, 0]]), st.just([[0.5, 0.5, 0.5, 0.5]]), JSON),
+    "matrices": st.one_of(st.just([[[1, 0, 0], [0, 1, 0], [0, 0, 1]]]), st.lists(st.lists(st.lists(NUMBERS, max_size=4),
+                                                                                            max_size=4), max_size=2), JSON),
+    "size": st.one_of(st.integers(-5, 80), st.just(8), JSON),
+    "format": st.one_of(st.sampled_from(["npy", "png", "jpg", "gif"]), JSON),
+    "fov": st.one_of(NUMBERS, JSON), "distance": st.one_of(NUMBERS, JSON),
+    "light": st.one_of(st.lists(NUMBERS, min_size=3, max_size=3), JSON),
+    "color": st.one_of(st.lists(st.integers(-2, 260), min_size=3, max_size=3), JSON),
+    "background": st.one_of(st.lists(st.integers(-2, 260), min_size=3, max_size=3), JSON),
+    "antialias": st.one_of(st.booleans(), JSON), "grayscale": st.one_of(st.booleans(), JSON),
+    "bogus": JSON,
+}
+BODIES = st.one_of(
+    st.fixed_dictionaries({}, optional=FIELDS).map(lambda d: json_bytes(d)),
+    JSON.map(lambda d: json_bytes(d)),
+    st.binary(max_size=40),
+)
+
+
+def json_bytes(value: object) -> bytes:
+    import json
+
+    return json.dumps(value).encode()  # NaN and Infinity are written as such, as some clients do
+
+
+@pytest.fixture(scope="module")
+def small_client() -> Iterator[TestClient]:
+    """A service whose limits keep every valid render tiny (48 px, 4 poses)."""
+    with TestClient(create_app(ServeOptions(max_size=48, max_poses=4, max_body_bytes=4096))) as c:
+        yield c
+
+
+@settings(max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=BODIES)
+def test_no_body_gets_a_500(small_client: TestClient, body: bytes) -> None:
+    r = small_client.post("/render", content=body, headers={"content-type": "application/json"})
+    if r.status_code == 200:
+        images = np.load(io.BytesIO(r.content)) if r.headers["content-type"] == "application/x-npy" else None
+        assert images is None or (images.dtype == np.uint8 and images.ndim == 4 and images.shape[-1] == 3)
+    else:
+        assert 400 <= r.status_code < 500, (body, r.status_code, r.text)
+        assert isinstance(r.json()["error"], str) and r.json()["error"]

@@ -19,6 +19,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gpu_render.dataset.encode import ENCODERS
 from gpu_render.errors import UsageError
@@ -106,6 +107,11 @@ def create_app(options: ServeOptions, worker: RenderWorker | None = None, metric
         detail = [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", ""))} for e in exc.errors()]
         return JSONResponse({"error": message, "detail": detail}, status_code=status)
 
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # FastAPI's own refusals (a body that is not UTF-8, an unknown path or method), as JSON errors.
+        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
+
     @app.exception_handler(LimitExceeded)
     async def over_limit(request: Request, exc: LimitExceeded) -> JSONResponse:
         return JSONResponse(limit_body(exc), status_code=exc.status)
@@ -150,6 +156,8 @@ def create_app(options: ServeOptions, worker: RenderWorker | None = None, metric
                     raise  # the request itself was cancelled (client gone, server stopping)
                 raise LimitExceeded(RENDER_TIME_STATUS, "max_render_seconds", options.max_render_seconds,
                                     round(time.perf_counter() - t0, 3), "seconds waited for the render") from None
+            except Exception as exc:  # noqa: BLE001 - a fault of the server's GL, not of the request
+                return JSONResponse({"error": f"the render failed: {' '.join(str(exc).split())[:300]}"}, status_code=500)
             finally:
                 expire.cancel()
             # Small answers are encoded here; large ones in a thread, so the loop keeps serving.
