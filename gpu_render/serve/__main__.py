@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import socket
 import sys
 
@@ -19,6 +18,7 @@ from gpu_render.serve.config import LOOPBACK_HOSTS, ServeOptions
 
 PROG = "gpu_render.serve"
 TOKEN_ENV = "GPU_RENDER_TOKEN"
+MAX_WINDOW_MS = 60_000
 
 
 def positive_float(text: str) -> float:
@@ -68,8 +68,8 @@ def parse_serve_args(argv: list[str] | None = None) -> tuple[ServeOptions, str]:
     if ns.host not in LOOPBACK_HOSTS and token is None:
         raise UsageError(f"--host {ns.host} is reachable from other machines: give --token (or {TOKEN_ENV}) so that "
                          "every request must carry it, or bind 127.0.0.1")
-    if not (0 <= ns.window_ms <= 1000):
-        raise UsageError(f"argument --window-ms: must be 0..1000, got {ns.window_ms:g}")
+    if not (0 <= ns.window_ms <= MAX_WINDOW_MS):
+        raise UsageError(f"argument --window-ms: must be 0..{MAX_WINDOW_MS}, got {ns.window_ms:g}")
     options = ServeOptions(
         host=ns.host, port=ns.port, token=token, device=ns.device, window_s=ns.window_ms / 1000,
         batching=not ns.no_batching, max_draw_poses=ns.max_draw_poses, max_poses=ns.max_poses, max_size=ns.max_size,
@@ -82,10 +82,9 @@ def parse_serve_args(argv: list[str] | None = None) -> tuple[ServeOptions, str]:
 def main(argv: list[str] | None = None) -> int:
     try:
         options, log_level = parse_serve_args(argv)
-        import uvicorn  # the [serve] extra; imported after the options are known good
-
-        from gpu_render.serve.app import create_app
+        # The [serve] extra, imported once the options are known good.
         from gpu_render.serve.metrics import Metrics
+        from gpu_render.serve.server import run_server
         from gpu_render.serve.worker import RenderWorker
 
         listener = bind(options.host, options.port)  # a port in use ends here, in one line
@@ -97,19 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError as exc:
         print(f"{PROG}: error: {exc.name} is missing: pip install 'gpu_render[serve]'", file=sys.stderr)
         return 2
-    stopped: list[int] = []
-    # uvicorn re-raises the signal that stopped it once it has shut down gracefully; with this
-    # handler in place that records it instead of killing the process, so the exit status is 0.
-    signal.signal(signal.SIGTERM, lambda sig, frame: stopped.append(sig))
-    config = uvicorn.Config(create_app(options, worker), host=options.host, port=options.port,
-                            log_level=log_level, lifespan="on", timeout_graceful_shutdown=None)
-    server = uvicorn.Server(config)
-    try:
-        server.run(sockets=[listener])
-    finally:
-        worker.stop()
-        listener.close()
-    return 0 if server.started else 2
+    return 0 if run_server(options, worker, listener, log_level) else 2
 
 
 def bind(host: str, port: int) -> socket.socket:

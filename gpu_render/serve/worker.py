@@ -42,6 +42,8 @@ class Job:
 
 
 _STOP = object()
+#: Longest slice of a batching window between looks at :attr:`RenderWorker.draining`, s.
+DRAIN_POLL_S = 0.05
 
 
 def _resolve(future: asyncio.Future[np.ndarray], images: np.ndarray | None, error: BaseException | None) -> None:
@@ -67,6 +69,9 @@ class RenderWorker:
         self._ready = threading.Event()
         self._error: BaseException | None = None
         self.renderer_name = ""
+        #: Set (from a signal handler: a plain assignment, no lock) when the server starts to shut
+        #: down: the render thread stops waiting for company and draws what it holds at once.
+        self.draining = False
 
     def start(self) -> None:
         """Start the render thread (once; later calls only wait for it) and raise its GL error."""
@@ -132,10 +137,13 @@ class RenderWorker:
             return jobs, False
         deadline = first.arrived + self.options.window_s
         while poses < self.options.max_draw_poses:
-            left = deadline - time.monotonic()
+            left = 0.0 if self.draining else deadline - time.monotonic()
             try:
-                job = self._queue.get(timeout=left) if left > 0 else self._queue.get_nowait()
+                # Long windows wait in slices, so that a shutdown is seen within DRAIN_POLL_S.
+                job = self._queue.get(timeout=min(left, DRAIN_POLL_S)) if left > 0 else self._queue.get_nowait()
             except queue.Empty:
+                if left > DRAIN_POLL_S:
+                    continue
                 break
             if job is _STOP:
                 return jobs, True
