@@ -134,7 +134,7 @@ BAD = {
     "non-orthonormal matrix": (json.dumps({"matrices": [[[1, 0, 0], [0, 1, 0], [0, 0, 2]]]}).encode(), 422, None),
     "reflection matrix": (json.dumps({"matrices": [[[1, 0, 0], [0, 1, 0], [0, 0, -1]]]}).encode(), 422, None),
     "unknown object": (json.dumps({"object": "teapot", "quaternions": [[1, 0, 0, 0]]}).encode(), 422, None),
-    "mesh file": (json.dumps({"object": "mesh:/etc/passwd", "quaternions": [[1, 0, 0, 0]]}).encode(), 422, None),
+    "mesh file": (json.dumps({"object": "mesh:/etc/passwd", "quaternions": [[1, 0, 0, 0]]}).encode(), 422, "mesh"),
     "too many poses": (json.dumps({"quaternions": [[1, 0, 0, 0]] * 65}).encode(), 413, "max_poses"),
     "too large": (json.dumps({"quaternions": [[1, 0, 0, 0]], "size": 257}).encode(), 422, "max_size"),
     "body too large": (json.dumps({"quaternions": [[1, 0, 0, 0]] * 6000}).encode(), 413, "max_body_bytes"),
@@ -163,7 +163,9 @@ def test_bad_input_is_refused_while_others_are_served(server: Server, quaternion
             assert r.status_code == status, (what, r.status_code, r.text)
             error = r.json()
             assert isinstance(error["error"], str) and error["error"], what
-            if limit:
+            if limit == "mesh":
+                assert "mesh files are not served" in error["error"], error
+            elif limit:
                 assert error["limit"] == limit and limit in error["error"], (what, error)
         with pytest.raises(RenderError) as refused:
             client.render([[1, 0, 0, 0]] * 65, size=SIZE)

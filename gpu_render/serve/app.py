@@ -73,7 +73,7 @@ def _validation_message(exc: RequestValidationError) -> tuple[int, str]:
     return 422, f"{where}: {msg}" if where else msg
 
 
-def create_app(options: ServeOptions, worker: RenderWorker | None = None, metrics: Metrics | None = None) -> Any:
+def create_app(options: ServeOptions, worker: RenderWorker | None = None, metrics: Metrics | None = None) -> Guard:
     """The service as an ASGI app (the FastAPI app behind :class:`~gpu_render.serve.guard.Guard`).
 
     worker: a RenderWorker to use (the CLI starts it first, to report GL errors in one line);

@@ -30,6 +30,9 @@ class SceneCache:
         found = self._scenes.get(key)
         if found is not None:
             return found
+        if req.object.startswith("mesh:"):
+            raise UsageError("mesh files are not served: the service opens no file a request names "
+                             "(build them with python -m gpu_render.build --object mesh:PATH)")
         if req.object not in SERVED_OBJECTS:
             raise UsageError(f"unknown object {req.object!r}: GET /objects lists what this service draws")
         ns = argparse.Namespace(
