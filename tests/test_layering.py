@@ -6,6 +6,10 @@ Rules (imports read from the source with ast, including imports inside functions
 - render/ never imports dataset/ or the command-line modules: it knows nothing of files.
 - dataset/ never imports render/, GL or the command-line modules: the writer knows nothing of
   options or GL.
+- serve/ (the HTTP service) is a command of its own: no layer imports it, and it imports no
+  other command (build, verify, preview, their options).
+- client.py (the service's HTTP client) imports no GL and nothing that draws or writes: it runs
+  wherever numpy and httpx do.
 """
 
 from __future__ import annotations
@@ -16,13 +20,21 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "gpu_render"
-CLI = {"gpu_render.build", "gpu_render.verify", "gpu_render.preview", "gpu_render.options", "gpu_render.scene_options"}
+CLI = {"gpu_render.build", "gpu_render.verify", "gpu_render.preview", "gpu_render.options", "gpu_render.scene_options",
+       "gpu_render.serve", "gpu_render.client"}
 
 FORBIDDEN = {
     "rotations": {"gpu_render.scene", "gpu_render.render", "gpu_render.dataset", "moderngl", *CLI},
     "scene": {"gpu_render.render", "gpu_render.dataset", "moderngl", "glfw", "trimesh", *CLI},
     "render": {"gpu_render.dataset", *CLI},
     "dataset": {"gpu_render.render", "moderngl", "glfw", *CLI},
+    "serve": {"gpu_render.build", "gpu_render.verify", "gpu_render.preview", "gpu_render.options",
+              "gpu_render.client"},
+}
+#: Single modules with rules of their own, by path under gpu_render/.
+MODULE_FORBIDDEN = {
+    "client.py": {"gpu_render.render", "gpu_render.dataset", "gpu_render.serve", "gpu_render.scene", "moderngl",
+                  "glfw", "fastapi", "uvicorn"},
 }
 
 
@@ -46,10 +58,13 @@ def imports_of(path: Path) -> set[str]:
 
 
 def violations(folder: str) -> list[str]:
+    """What the modules under ``folder`` (or the one module ``folder`` names) import against its rules."""
+    module = folder.endswith(".py")
+    rules = MODULE_FORBIDDEN[folder] if module else FORBIDDEN[folder]
     bad = []
-    for path in sorted((PACKAGE / folder).rglob("*.py")):
+    for path in [PACKAGE / folder] if module else sorted((PACKAGE / folder).rglob("*.py")):
         for name in sorted(imports_of(path)):
-            for banned in FORBIDDEN[folder]:
+            for banned in rules:
                 if name == banned or name.startswith(banned + "."):
                     bad.append(f"{path.relative_to(PACKAGE.parent)} imports {name}")
     return bad
@@ -60,6 +75,12 @@ def test_layer_imports(folder: str) -> None:
     assert (PACKAGE / folder).is_dir()
     assert list((PACKAGE / folder).glob("*.py")), folder
     assert violations(folder) == []
+
+
+@pytest.mark.parametrize("module", sorted(MODULE_FORBIDDEN))
+def test_module_imports(module: str) -> None:
+    assert (PACKAGE / module).is_file()
+    assert violations(module) == []
 
 
 def test_the_rule_catches_a_violation(tmp_path: Path) -> None:

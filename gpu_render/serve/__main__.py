@@ -1,0 +1,120 @@
+"""``python -m gpu_render.serve [--host 127.0.0.1] [--port 8000] [--token T] ...``: run the service.
+
+Bad options end with one line and exit status 2. SIGTERM (or Ctrl-C) stops taking connections,
+answers the requests in flight, releases GL and exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import sys
+
+from gpu_render.arg_types import Parser, at_least
+from gpu_render.errors import UsageError
+from gpu_render.render.context import NoOpenGLError
+from gpu_render.serve.config import LOOPBACK_HOSTS, ServeOptions
+
+PROG = "gpu_render.serve"
+TOKEN_ENV = "GPU_RENDER_TOKEN"
+MAX_WINDOW_MS = 60_000
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not (value > 0 and value < float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+    return value
+
+
+def serve_parser() -> argparse.ArgumentParser:
+    d = ServeOptions()
+    p = Parser(prog=f"python -m {PROG}", description="Serve renders over HTTP: POST /render, GET /objects, "
+               "/healthz, /metrics (docs/SERVE.md).")
+    p.add_argument("--host", default=d.host, help="address to bind (default 127.0.0.1; any other needs --token)")
+    p.add_argument("--port", type=at_least(0, 65535), default=d.port, help="TCP port (default 8000)")
+    p.add_argument("--token", default=None, help=f"bearer token every request must carry (or env {TOKEN_ENV})")
+    p.add_argument("--device", type=at_least(0), default=d.device, metavar="N", help="EGL device index (default 0)")
+    p.add_argument("--window-ms", type=float, default=d.window_s * 1000, metavar="MS",
+                   help="batching window: how long a request waits for others to draw with (default 2)")
+    p.add_argument("--no-batching", action="store_true", help="draw every request alone (for comparison)")
+    p.add_argument("--max-draw-poses", type=at_least(1), default=d.max_draw_poses, metavar="N",
+                   help=f"poses per atlas pass at most (default {d.max_draw_poses})")
+    p.add_argument("--max-poses", type=at_least(1), default=d.max_poses, metavar="N",
+                   help=f"limit: poses per request (default {d.max_poses})")
+    p.add_argument("--max-size", type=at_least(8), default=d.max_size, metavar="PX",
+                   help=f"limit: image size (default {d.max_size})")
+    p.add_argument("--max-body-bytes", type=at_least(1), default=d.max_body_bytes, metavar="B",
+                   help=f"limit: request body (default {d.max_body_bytes})")
+    p.add_argument("--max-response-bytes", type=at_least(1), default=d.max_response_bytes, metavar="B",
+                   help=f"limit: N*S*S*3 bytes of images per request (default {d.max_response_bytes})")
+    p.add_argument("--max-render-seconds", type=positive_float, default=d.max_render_seconds, metavar="S",
+                   help=f"limit: seconds a request waits for its render (default {d.max_render_seconds:g})")
+    p.add_argument("--log-level", default="warning", choices=("critical", "error", "warning", "info", "debug"),
+                   help="uvicorn's log level (default warning)")
+    return p
+
+
+def parse_serve_args(argv: list[str] | None = None) -> tuple[ServeOptions, str]:
+    """(options, log level). Raises UsageError (one line)."""
+    ns = serve_parser().parse_args(argv)
+    token = ns.token if ns.token is not None else os.environ.get(TOKEN_ENV) or None
+    if token is not None and not token.strip():
+        raise UsageError("argument --token: must not be empty")
+    if ns.host not in LOOPBACK_HOSTS and token is None:
+        raise UsageError(f"--host {ns.host} is reachable from other machines: give --token (or {TOKEN_ENV}) so that "
+                         "every request must carry it, or bind 127.0.0.1")
+    if not (0 <= ns.window_ms <= MAX_WINDOW_MS):
+        raise UsageError(f"argument --window-ms: must be 0..{MAX_WINDOW_MS}, got {ns.window_ms:g}")
+    options = ServeOptions(
+        host=ns.host, port=ns.port, token=token, device=ns.device, window_s=ns.window_ms / 1000,
+        batching=not ns.no_batching, max_draw_poses=ns.max_draw_poses, max_poses=ns.max_poses, max_size=ns.max_size,
+        max_body_bytes=ns.max_body_bytes, max_response_bytes=ns.max_response_bytes,
+        max_render_seconds=ns.max_render_seconds,
+    )
+    return options, ns.log_level
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        options, log_level = parse_serve_args(argv)
+        # The [serve] extra, imported once the options are known good.
+        from gpu_render.serve.metrics import Metrics
+        from gpu_render.serve.server import run_server
+        from gpu_render.serve.worker import RenderWorker
+
+        listener = bind(options.host, options.port)  # a port in use ends here, in one line
+        worker = RenderWorker(options, Metrics())
+        worker.start()  # GL errors end here in one line too
+    except (UsageError, NoOpenGLError) as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    except ImportError as exc:
+        print(f"{PROG}: error: {exc.name} is missing: pip install 'gpu_render[serve]'", file=sys.stderr)
+        return 2
+    return 0 if run_server(options, worker, listener, log_level) else 2
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on host:port, handed to uvicorn. Raises UsageError (one line)."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as exc:
+        raise UsageError(f"argument --host: cannot resolve {host!r} ({exc.strerror})") from None
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    return sock
+
+
+if __name__ == "__main__":
+    sys.exit(main())

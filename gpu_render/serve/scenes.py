@@ -1,0 +1,49 @@
+"""A request's scene, made by the build's own option code (:mod:`gpu_render.scene_options`), so a
+request and a build with the same options draw the same scene."""
+
+from __future__ import annotations
+
+import argparse
+
+from gpu_render.errors import UsageError
+from gpu_render.scene.scene import CLPR_OBJECT, Scene
+from gpu_render.scene.solids import BUILTIN_OBJECTS
+from gpu_render.scene_options import scene_from_args
+from gpu_render.serve.models import RenderRequest
+
+#: Scenes kept made (one per object and look asked for); the oldest is forgotten past this.
+MAX_SCENES = 64
+#: What the service draws: the cube and the SYMSOL solids (no file a request names is opened).
+SERVED_OBJECTS = (CLPR_OBJECT, *BUILTIN_OBJECTS)
+
+
+class SceneCache:
+    """Scenes by :meth:`RenderRequest.look_key`."""
+
+    def __init__(self) -> None:
+        self._scenes: dict[tuple[object, ...], Scene] = {}
+
+    def scene(self, req: RenderRequest) -> Scene:
+        """The scene ``req`` asks for. Raises UsageError (one line) for an unknown object or
+        options the object does not take, named as the request names them."""
+        key = req.look_key()
+        found = self._scenes.get(key)
+        if found is not None:
+            return found
+        if req.object.startswith("mesh:"):
+            raise UsageError("mesh files are not served: the service opens no file a request names "
+                             "(build them with python -m gpu_render.build --object mesh:PATH)")
+        if req.object not in SERVED_OBJECTS:
+            raise UsageError(f"unknown object {req.object!r}: GET /objects lists what this service draws")
+        ns = argparse.Namespace(
+            object=req.object, fov=req.fov, distance=req.distance, light=req.light, color=req.color,
+            background=req.background, antialias=req.antialias, grayscale=req.grayscale,
+        )
+        try:
+            scene = scene_from_args(ns)
+        except UsageError as exc:  # the build's message names its --flags; a request names fields
+            raise UsageError(str(exc).replace("--object ", "object ").replace("--", "")) from None
+        if len(self._scenes) >= MAX_SCENES:
+            self._scenes.pop(next(iter(self._scenes)))
+        self._scenes[key] = scene
+        return scene

@@ -1,0 +1,45 @@
+"""Running the app under uvicorn, with the shutdown the issue asks for: SIGTERM (or Ctrl-C)
+stops taking connections, answers the requests in flight, releases GL, and the process exits 0."""
+
+from __future__ import annotations
+
+import signal
+import socket
+from types import FrameType
+
+import uvicorn
+
+from gpu_render.serve.app import create_app
+from gpu_render.serve.config import ServeOptions
+from gpu_render.serve.worker import RenderWorker
+
+
+class Server(uvicorn.Server):
+    """uvicorn's server, telling the render thread when a shutdown starts, so that requests
+    waiting out a batching window are drawn at once and answered."""
+
+    def __init__(self, config: uvicorn.Config, worker: RenderWorker) -> None:
+        super().__init__(config)
+        self.worker = worker
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self.worker.draining = True  # a plain assignment: safe in a signal handler
+        super().handle_exit(sig, frame)
+
+
+def run_server(options: ServeOptions, worker: RenderWorker, listener: socket.socket, log_level: str) -> bool:
+    """Serve on ``listener`` (bound and listening) until SIGTERM or Ctrl-C; the worker is started
+    and is stopped here. Returns whether the server started."""
+    stopped: list[int] = []
+    # uvicorn re-raises the signal that stopped it once it has shut down gracefully; with this
+    # handler in place that records it instead of killing the process, so the exit status is 0.
+    signal.signal(signal.SIGTERM, lambda sig, frame: stopped.append(sig))
+    config = uvicorn.Config(create_app(options, worker), log_level=log_level, lifespan="on",
+                            timeout_graceful_shutdown=None)
+    server = Server(config, worker)
+    try:
+        server.run(sockets=[listener])
+    finally:
+        worker.stop()
+        listener.close()
+    return bool(server.started)

@@ -1,0 +1,162 @@
+"""The service's app in this process (FastAPI's TestClient): the OpenAPI page, the render-time
+limit, png/jpg answers, /objects and /healthz. Concurrency, the token and SIGTERM are tested
+against a real server in test_serve.py."""
+
+from __future__ import annotations
+
+import io
+import warnings
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from gpu_render.dataset.encode import ENCODERS
+from gpu_render.rotations.sources import random_quaternions
+from gpu_render.scene.solids import BUILTIN_OBJECTS
+from gpu_render.serve.app import RENDER_TIME_STATUS, create_app
+from gpu_render.serve.config import ServeOptions
+from gpu_render.serve.models import RenderRequest
+
+with warnings.catch_warnings():  # starlette's notice about httpx; the test client works as documented
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+SIZE = 32
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[TestClient]:
+    with TestClient(create_app(ServeOptions())) as c:
+        yield c
+
+
+def test_openapi_describes_every_request_field(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    schema = spec["components"]["schemas"]["RenderRequest"]
+    assert set(schema["properties"]) == set(RenderRequest.model_fields)
+    undocumented = [name for name, field in schema["properties"].items() if len(field.get("description", "")) < 10]
+    assert undocumented == []
+    paths = spec["paths"]
+    assert {"/render", "/objects", "/healthz", "/metrics"} <= set(paths)
+    assert "requestBody" in paths["/render"]["post"]
+
+
+def test_png_and_jpg_are_the_npy_image_encoded_as_the_build_encodes(client: TestClient) -> None:
+    q = random_quaternions(1, 3).tolist()
+    for obj in ("clpr-cube", "tetX"):
+        raw = client.post("/render", json={"object": obj, "quaternions": q, "size": SIZE})
+        assert raw.status_code == 200 and raw.headers["content-type"] == "application/x-npy"
+        image = np.load(io.BytesIO(raw.content), allow_pickle=False)[0]
+        for fmt, media in (("png", "image/png"), ("jpg", "image/jpeg")):
+            r = client.post("/render", json={"object": obj, "quaternions": q, "size": SIZE, "format": fmt})
+            assert r.status_code == 200 and r.headers["content-type"] == media
+            assert r.content == ENCODERS[fmt](image)
+        assert np.array_equal(np.asarray(Image.open(io.BytesIO(client.post(
+            "/render", json={"object": obj, "quaternions": q, "size": SIZE, "format": "png"}).content))), image)
+
+
+def test_objects_and_healthz(client: TestClient) -> None:
+    objects = client.get("/objects").json()
+    assert objects["objects"] == ["clpr-cube", *BUILTIN_OBJECTS]
+    assert objects["limits"]["max_poses"] == ServeOptions().max_poses
+    health = client.get("/healthz").json()
+    assert health["status"] == "ok" and health["renderer"]
+
+
+def test_look_options_change_the_image_and_are_checked(client: TestClient) -> None:
+    q = random_quaternions(1, 4).tolist()
+    base = {"object": "cylO", "quaternions": q, "size": SIZE}
+    plain = client.post("/render", json=base).content
+    red = client.post("/render", json={**base, "background": [255, 0, 0]})
+    assert red.status_code == 200 and red.content != plain
+    corner = np.load(io.BytesIO(red.content))[0, 0, 0]
+    assert corner.tolist() == [255, 0, 0]
+    for bad in ({"fov": 0.5}, {"distance": 1.0}, {"light": [0, 0, 0]}, {"color": [256, 0, 0]}, {"extra": 1}):
+        r = client.post("/render", json={**base, **bad})
+        assert r.status_code == 422, bad
+        assert r.json()["error"], bad
+
+
+def test_render_time_limit_is_a_4xx_naming_it() -> None:
+    options = ServeOptions(max_render_seconds=1e-4, window_s=0.05)
+    with TestClient(create_app(options)) as c:
+        r = c.post("/render", json={"quaternions": [[1, 0, 0, 0]], "size": SIZE})
+        assert r.status_code == RENDER_TIME_STATUS
+        assert r.json()["limit"] == "max_render_seconds" and "max_render_seconds" in r.json()["error"]
+        assert c.get("/healthz").status_code == 200
+
+
+def test_batching_off_draws_each_request_alone() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from serving import metric
+
+    with TestClient(create_app(ServeOptions(batching=False))) as c:
+        q = random_quaternions(6, 9).tolist()
+        with ThreadPoolExecutor(6) as pool:
+            codes = list(pool.map(lambda i: c.post("/render", json={"quaternions": [q[i]], "size": SIZE}).status_code,
+                                  range(6)))
+        assert codes == [200] * 6
+        text = c.get("/metrics").text
+        assert metric(text, "gpu_render_draws_total") == 6
+        assert metric(text, "gpu_render_batch_requests_sum") == 6
+
+
+# -- fuzzing: no body, however odd, gets a 500 --------------------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+NUMBERS = st.one_of(st.integers(-300, 300), st.floats(allow_nan=True, allow_infinity=True), st.sampled_from([0.5, 1, 0]))
+JSON = st.recursive(
+    st.one_of(st.none(), st.booleans(), NUMBERS, st.text(max_size=6)),
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=6), inner, max_size=3)),
+    max_leaves=12,
+)
+FIELDS = {
+    "object": st.one_of(st.sampled_from(["clpr-cube", "cylO", "tetX", "sphereX", "mesh:x.off", "", "CYLO"]), JSON),
+    "quaternions": st.one_of(st.lists(st.lists(NUMBERS, min_size=3, max_size=5), max_size=3),
+                             st.just([[1, 0, 0, 0]]), st.just([[0.5, 0.5, 0.5, 0.5]]), JSON),
+    "matrices": st.one_of(st.just([[[1, 0, 0], [0, 1, 0], [0, 0, 1]]]), st.lists(st.lists(st.lists(NUMBERS, max_size=4),
+                                                                                            max_size=4), max_size=2), JSON),
+    "size": st.one_of(st.integers(-5, 80), st.just(8), JSON),
+    "format": st.one_of(st.sampled_from(["npy", "png", "jpg", "gif"]), JSON),
+    "fov": st.one_of(NUMBERS, JSON), "distance": st.one_of(NUMBERS, JSON),
+    "light": st.one_of(st.lists(NUMBERS, min_size=3, max_size=3), JSON),
+    "color": st.one_of(st.lists(st.integers(-2, 260), min_size=3, max_size=3), JSON),
+    "background": st.one_of(st.lists(st.integers(-2, 260), min_size=3, max_size=3), JSON),
+    "antialias": st.one_of(st.booleans(), JSON), "grayscale": st.one_of(st.booleans(), JSON),
+    "bogus": JSON,
+}
+BODIES = st.one_of(
+    st.fixed_dictionaries({}, optional=FIELDS).map(lambda d: json_bytes(d)),
+    JSON.map(lambda d: json_bytes(d)),
+    st.binary(max_size=40),
+)
+
+
+def json_bytes(value: object) -> bytes:
+    import json
+
+    return json.dumps(value).encode()  # NaN and Infinity are written as such, as some clients do
+
+
+@pytest.fixture(scope="module")
+def small_client() -> Iterator[TestClient]:
+    """A service whose limits keep every valid render tiny (48 px, 4 poses)."""
+    with TestClient(create_app(ServeOptions(max_size=48, max_poses=4, max_body_bytes=4096))) as c:
+        yield c
+
+
+@settings(max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=BODIES)
+def test_no_body_gets_a_500(small_client: TestClient, body: bytes) -> None:
+    r = small_client.post("/render", content=body, headers={"content-type": "application/json"})
+    if r.status_code == 200:
+        images = np.load(io.BytesIO(r.content)) if r.headers["content-type"] == "application/x-npy" else None
+        assert images is None or (images.dtype == np.uint8 and images.ndim == 4 and images.shape[-1] == 3)
+    else:
+        assert 400 <= r.status_code < 500, (body, r.status_code, r.text)
+        assert isinstance(r.json()["error"], str) and r.json()["error"]
