@@ -12,11 +12,14 @@ from typing import Any
 from gpu_render.dataset.writer import WriteSpec
 from gpu_render.errors import UsageError
 from gpu_render.scene.scene import CLPR_OBJECT, ClprScene, Scene
+from gpu_render.scene.solids import BUILTIN_OBJECTS
 from gpu_render.scene_options import OBJECT_POSES, OBJECT_SIZE, add_scene_arguments, scene_from_args
 from gpu_render.arg_types import Parser, at_least, shard_type, sizes_type, source_arg, step_type
 from gpu_render.rotations.sources import PoseSource
 
-FORMATS = ("jpg", "png", "npy")
+FORMATS = ("jpg", "png", "npy", "wds")
+#: Image encodings inside wds shards.
+IMAGE_FORMATS = ("jpg", "png")
 DEFAULT_SIZES = (32, 64, 128, 256)
 DEFAULT_BATCH = 512
 #: Memory a build holds per pose for its labels and poses.npz (measured: ~1.35 kB at 4 sizes).
@@ -30,7 +33,8 @@ class BuildOptions:
     """Everything one build is asked to do.
 
     source: where the rotations come from (``--poses``, with ``--step`` for the cLPR grid).
-    sizes: image sides, px, ascending. format: jpg, png or npy.
+    sizes: image sides, px, ascending. format: jpg, png, npy or wds (WebDataset tar shards).
+    image_format: the encoding of wds shards' images, jpg or png.
     out: output folder. limit: build only the first ``limit`` poses (None: all).
     batch: poses per chunk; a chunk is rendered, encoded and recorded as one unit.
     device: EGL device index. scene: what is drawn (the cLPR cube, or an object with its
@@ -51,6 +55,7 @@ class BuildOptions:
     workers: int = 1
     overwrite: bool = False
     shard: tuple[int, int] | None = None
+    image_format: str = "jpg"
 
     @property
     def antialias(self) -> bool:
@@ -84,6 +89,8 @@ class BuildOptions:
             "antialias": self.antialias,
             "batch": self.batch,
         }
+        if self.format == "wds":
+            signature["image_format"] = self.image_format
         if not self.is_clpr:
             signature.update(self.scene.describe())
             signature["layers"] = self.layers
@@ -104,6 +111,7 @@ class BuildOptions:
             "workers": self.workers,
             "overwrite": self.overwrite,
             "shard": None if self.shard is None else f"{self.shard[0]}/{self.shard[1]}",
+            **({"image_format": self.image_format} if self.format == "wds" else {}),
         }
 
     def write_spec(self) -> WriteSpec:
@@ -111,8 +119,23 @@ class BuildOptions:
         return WriteSpec(
             out=self.out, sizes=self.sizes, format=self.format, pose_count=self.pose_count,
             signature=self.dataset_signature(), described=self.as_json(), overwrite=self.overwrite,
-            shard=self.shard, layers=self.layers,
+            shard=self.shard, layers=self.layers, image_format=self.image_format,
+            class_name=self.class_name, class_index=self.class_index,
         )
+
+    @property
+    def class_name(self) -> str | None:
+        """The class of an object build: the SYMSOL solid's name or the mesh file's stem; None for the cube."""
+        name = self.scene.object_name
+        if self.is_clpr:
+            return None
+        return Path(name[len("mesh:"):]).stem if name.startswith("mesh:") else name
+
+    @property
+    def class_index(self) -> int | None:
+        """The SYMSOL class index (FORMATS.md order) of a SYMSOL solid's build, else None."""
+        name = self.scene.object_name
+        return BUILTIN_OBJECTS.index(name) if name in BUILTIN_OBJECTS else None
 
 
 def build_command(signature: dict[str, Any], out: Path | str) -> str:
@@ -127,6 +150,7 @@ def build_command(signature: dict[str, Any], out: Path | str) -> str:
     args += [
         f"--sizes {','.join(str(s) for s in signature['sizes'])}",
         f"--format {signature['format']}",
+        *([f"--image-format {signature['image_format']}"] if signature.get("image_format") else []),
         f"--batch {signature['batch']}",
     ]
     obj = signature.get("object")
@@ -187,7 +211,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="clpr grid step in radians (default 0.1: 250047 poses)")
     p.add_argument("--sizes", type=sizes_type, default=None, metavar="A,B,...",
                    help=f"image sizes, px (default 32,64,128,256 for the cube, {OBJECT_SIZE} for objects)")
-    p.add_argument("--format", choices=FORMATS, default="jpg", help="jpg (quality 100, 4:4:4), png or npy")
+    p.add_argument("--format", choices=FORMATS, default="jpg",
+                   help="jpg (quality 100, 4:4:4), png, npy, or wds (WebDataset tar shards OUT/SIZE/shard-K.tar)")
+    p.add_argument("--image-format", choices=IMAGE_FORMATS, default=None,
+                   help="--format wds: the shards' image encoding (default jpg)")
     p.add_argument("--out", type=Path, default=None, metavar="DIR",
                    help="output folder (default ./clpr for the cube, ./NAME for an object, ./mesh-STEM for a mesh file)")
     p.add_argument("--limit", type=at_least(1), default=None, metavar="N", help="build only the first N poses")
@@ -201,7 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers", type=at_least(1, MAX_WORKERS), default=os.cpu_count() or 1, metavar="N", help="encoder processes (default: cores)"
     )
     p.add_argument("--overwrite", action="store_true", help="replace a dataset in OUT built with other options")
-    p.add_argument("--shard", type=shard_type, default=None, metavar="K/N", help="build only shard K of N (K/N, 0-based); jpg and png")
+    p.add_argument("--shard", type=shard_type, default=None, metavar="K/N", help="build only shard K of N (K/N, 0-based); jpg, png and wds")
     return p
 
 
@@ -209,8 +236,10 @@ def parse_build_args(argv: list[str] | None = None) -> BuildOptions:
     """Parse command-line arguments; raises UsageError with a one-line message."""
     parser = build_parser()
     ns = parser.parse_args(argv)
+    if ns.image_format is not None and ns.format != "wds":
+        parser.error(f"--image-format applies to --format wds only; --format {ns.format} already names the encoding")
     if ns.shard is not None and ns.format == "npy":
-        parser.error("--shard needs --format jpg or png: npy keeps one file per size, which shards cannot share")
+        parser.error("--shard needs --format jpg or png (or wds): npy keeps one file per size, which shards cannot share")
     if ns.shard is not None and ns.overwrite:
         parser.error("--overwrite cannot be combined with --shard: replace the dataset with a plain build first")
     if ns.object == CLPR_OBJECT and ns.layers:
@@ -234,6 +263,7 @@ def parse_build_args(argv: list[str] | None = None) -> BuildOptions:
         workers=ns.workers,
         overwrite=ns.overwrite,
         shard=ns.shard,
+        image_format=ns.image_format or "jpg",
     )
     per_pose = PLAN_BYTES_PER_POSE + (0 if clpr else 72 * len(getattr(scene, "object").symmetry))
     # Only the grid is computed up to --limit; other sources are made whole, then cut.

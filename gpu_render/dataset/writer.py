@@ -35,7 +35,7 @@ from gpu_render.dataset.atomic import (
     temporary_name,
     temporary_tag,
 )
-from gpu_render.dataset.sink import ImageSink, open_npy_data, pwrite_rows
+from gpu_render.dataset.sink import ImageSink, make_sink, open_npy_data, pwrite_rows
 from gpu_render.dataset.space import check_room, claim_space
 from gpu_render.dataset.layout import (
     GENERATOR,
@@ -62,7 +62,7 @@ from gpu_render.errors import UsageError
 
 # Re-exported: callers of the writer use these names from here.
 __all__ = [
-    "DatasetWriter", "ImageSink", "WriteSpec", "atomic_write_bytes", "check_room", "chunk_digest", "file_digest", "image_name",
+    "DatasetWriter", "ImageSink", "WriteSpec", "make_sink", "atomic_write_bytes", "check_room", "chunk_digest", "file_digest", "image_name",
     "image_path", "npy_path", "replacing", "LABELS", "MANIFEST", "POSES", "read_manifest", "read_parts",
     "read_progress",
 ]
@@ -78,6 +78,8 @@ class WriteSpec:
     described: JSON-able, the manifest's record of how it was asked for (the options).
     overwrite: replace a dataset of another signature. shard: (K, N) or None.
     layers: also write mask_{S}.npy and depth_{S}.npy.
+    image_format: the image files' encoding inside wds shards (jpg or png).
+    class_name, class_index: the build's class, where it has one (wds json and cls).
     """
 
     out: Path
@@ -89,6 +91,9 @@ class WriteSpec:
     overwrite: bool = False
     shard: tuple[int, int] | None = None
     layers: bool = False
+    image_format: str = "jpg"
+    class_name: str | None = None
+    class_index: int | None = None
 
 
 class Plan:
