@@ -125,17 +125,22 @@ class BuildOptions:
 
     @property
     def class_name(self) -> str | None:
-        """The class of an object build: the SYMSOL solid's name or the mesh file's stem; None for the cube."""
-        name = self.scene.object_name
-        if self.is_clpr:
-            return None
-        return Path(name[len("mesh:"):]).stem if name.startswith("mesh:") else name
+        return object_class(self.scene.object_name)[0]
 
     @property
     def class_index(self) -> int | None:
-        """The SYMSOL class index (FORMATS.md order) of a SYMSOL solid's build, else None."""
-        name = self.scene.object_name
-        return BUILTIN_OBJECTS.index(name) if name in BUILTIN_OBJECTS else None
+        return object_class(self.scene.object_name)[1]
+
+
+def object_class(object_name: str | None) -> tuple[str | None, int | None]:
+    """The class of a build of ``object_name``: (name, index). The name is the SYMSOL solid's
+    name or the mesh file's stem, the index the SYMSOL class index (FORMATS.md order) or None
+    for mesh files; (None, None) for the cLPR cube."""
+    if not object_name or object_name == CLPR_OBJECT:
+        return None, None
+    if object_name.startswith("mesh:"):
+        return Path(object_name[len("mesh:"):]).stem, None
+    return object_name, BUILTIN_OBJECTS.index(object_name) if object_name in BUILTIN_OBJECTS else None
 
 
 def build_command(signature: dict[str, Any], out: Path | str) -> str:

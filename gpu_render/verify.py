@@ -23,7 +23,9 @@ from PIL import Image
 
 from gpu_render.render.backends import backend
 from gpu_render.errors import UsageError
-from gpu_render.options import build_command
+from gpu_render.options import build_command, object_class
+from gpu_render.dataset.wds import shard_path
+from gpu_render.dataset.wds_verify import Expected, check_shard
 from gpu_render.scene.scene import Plan, Scene
 from gpu_render.scene_options import scene_from_description
 from gpu_render.progress import Progress
@@ -152,7 +154,26 @@ def verify(
     digests: dict[int, dict[int, bytes]] = {s: {} for s in sizes}
     keep = set(rng.choice(poses, min(reference_poses, len(poses)), replace=False).tolist()) if len(poses) else set()
     bar = Progress(len(poses) * len(sizes), 0, "verify", enabled=progress, unit="image")
+    image_format = sig.get("image_format", fmt)
     for size in sizes:
+        if fmt == "wds":
+            rich = plan.rich_labels(()) if plan is not None else {}
+            want = Expected(image_format, rich.get("quaternion"), rich.get("matrix"), *object_class(sig.get("object")))
+            wanted = set(poses.tolist())
+            for k, (start, stop) in chunks.items():
+                if not wanted.intersection(range(start, stop)):
+                    continue
+                for c in check_shard(out, size, k, start, stop, want):
+                    for problem in c.problems:
+                        report.problem(problem)
+                    if c.index not in wanted:
+                        continue
+                    if c.digest is not None and sample is None:
+                        digests[size][c.index] = c.digest
+                    if c.pixels is not None and c.index in keep:
+                        decoded[size][c.index] = c.pixels
+                    bar.update(1)
+            continue
         if fmt == "npy":
             path = npy_path(out, size)
             images = _load(path, report, mmap=True)
@@ -211,9 +232,9 @@ def verify(
     # The cube keeps its floors; an antialiased object is compared away from the reference's edges.
     blend_edges = bool(sig.get("object")) and bool(sig.get("antialias"))
     if sig.get("object"):
-        floor = OBJECT_AGREEMENT[fmt]
+        floor = OBJECT_AGREEMENT[image_format]
     else:
-        floor = ANTIALIAS_AGREEMENT if sig.get("antialias") else REFERENCE_AGREEMENT[fmt]
+        floor = ANTIALIAS_AGREEMENT if sig.get("antialias") else REFERENCE_AGREEMENT[image_format]
     scores = []
     draw = backend(scene) if scene is not None else None
     for size in sizes:
@@ -227,7 +248,10 @@ def verify(
             score = float(close.mean())
             scores.append(score)
             if score < floor:
-                path = npy_path(out, size) if fmt == "npy" else image_path(out, size, i, fmt)
+                if fmt == "wds":
+                    path = shard_path(out, size, i // batch)
+                else:
+                    path = npy_path(out, size) if fmt == "npy" else image_path(out, size, i, fmt)
                 report.problem(f"{path}: pose {i} agrees with the CPU reference on only {score:.2%} of pixels")
     if scores:
         report.say(

@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image
 
 from gpu_render.dataset.layout import LABELS, MANIFEST, POSES, image_path, npy_path
+from gpu_render.dataset.wds import ShardImages
 
 
 class ImageFiles:
@@ -74,7 +75,8 @@ class Dataset:
         rotations_equivalent, mark_visible, visual_equivalents with visual_offsets,
         object_centre and object_scale, and the PASCAL3D+/ImageNet3D viewpoint (azimuth,
         elevation, theta, distance, viewport, focal_{size}, px_{size}, py_{size}).
-    images: size -> (N, S, S, 3) uint8 RGB: a read-only memmap for npy builds, else ImageFiles.
+    images: size -> (N, S, S, 3) uint8 RGB: a read-only memmap for npy builds, ShardImages
+        (decoded from the tar shards) for wds builds, else ImageFiles.
     """
 
     root: Path
@@ -137,5 +139,11 @@ def load(root: str | Path) -> Dataset:
     images: dict[int, Any] = {}
     for size in manifest["sizes"]:
         size = int(size)
-        images[size] = np.load(npy_path(root, size), mmap_mode="r") if fmt == "npy" else ImageFiles(root, size, fmt, n)
+        if fmt == "npy":
+            images[size] = np.load(npy_path(root, size), mmap_mode="r")
+        elif fmt == "wds":
+            sig = manifest["signature"]
+            images[size] = ShardImages(root, size, sig["image_format"], int(sig["batch"]), n)
+        else:
+            images[size] = ImageFiles(root, size, fmt, n)
     return Dataset(root, manifest, labels, poses, images)
