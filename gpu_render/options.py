@@ -20,6 +20,7 @@ from gpu_render.rotations.sources import PoseSource
 FORMATS = ("jpg", "png", "npy", "wds")
 #: Image encodings inside wds shards.
 IMAGE_FORMATS = ("jpg", "png")
+LAYOUTS = ("flat", "imagenet3d")
 DEFAULT_SIZES = (32, 64, 128, 256)
 DEFAULT_BATCH = 512
 #: Memory a build holds per pose for its labels and poses.npz (measured: ~1.35 kB at 4 sizes).
@@ -35,6 +36,7 @@ class BuildOptions:
     source: where the rotations come from (``--poses``, with ``--step`` for the cLPR grid).
     sizes: image sides, px, ascending. format: jpg, png, npy or wds (WebDataset tar shards).
     image_format: the encoding of wds shards' images, jpg or png.
+    layout: flat (OUT/{size}/...) or imagenet3d (OUT/{class}/{name}.JPEG + .npz; one size, jpg).
     out: output folder. limit: build only the first ``limit`` poses (None: all).
     batch: poses per chunk; a chunk is rendered, encoded and recorded as one unit.
     device: EGL device index. scene: what is drawn (the cLPR cube, or an object with its
@@ -56,6 +58,7 @@ class BuildOptions:
     overwrite: bool = False
     shard: tuple[int, int] | None = None
     image_format: str = "jpg"
+    layout: str = "flat"
 
     @property
     def antialias(self) -> bool:
@@ -91,6 +94,8 @@ class BuildOptions:
         }
         if self.format == "wds":
             signature["image_format"] = self.image_format
+        if self.layout != "flat":
+            signature["layout"], signature["class"] = self.layout, self.class_name
         if not self.is_clpr:
             signature.update(self.scene.describe())
             signature["layers"] = self.layers
@@ -112,6 +117,7 @@ class BuildOptions:
             "overwrite": self.overwrite,
             "shard": None if self.shard is None else f"{self.shard[0]}/{self.shard[1]}",
             **({"image_format": self.image_format} if self.format == "wds" else {}),
+            **({"layout": self.layout} if self.layout != "flat" else {}),
         }
 
     def write_spec(self) -> WriteSpec:
@@ -120,7 +126,7 @@ class BuildOptions:
             out=self.out, sizes=self.sizes, format=self.format, pose_count=self.pose_count,
             signature=self.dataset_signature(), described=self.as_json(), overwrite=self.overwrite,
             shard=self.shard, layers=self.layers, image_format=self.image_format,
-            class_name=self.class_name, class_index=self.class_index,
+            class_name=self.class_name, class_index=self.class_index, layout=self.layout,
         )
 
     @property
@@ -167,7 +173,9 @@ def build_command(signature: dict[str, Any], out: Path | str) -> str:
         args.append("--background " + ",".join(str(c) for c in signature["background"]))
         if signature.get("grayscale"):
             args.append("--grayscale")
-        if signature.get("layers"):
+        if signature.get("layout"):
+            args.append(f"--layout {signature['layout']}")
+        elif signature.get("layers"):
             args.append("--layers")
         args.append("--antialias" if signature.get("antialias") else "--no-antialias")
     elif signature.get("antialias"):
@@ -218,6 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"image sizes, px (default 32,64,128,256 for the cube, {OBJECT_SIZE} for objects)")
     p.add_argument("--format", choices=FORMATS, default="jpg",
                    help="jpg (quality 100, 4:4:4), png, npy, or wds (WebDataset tar shards OUT/SIZE/shard-K.tar)")
+    p.add_argument("--layout", choices=LAYOUTS, default="flat",
+                   help="flat (OUT/SIZE/...) or imagenet3d (OUT/CLASS/NAME.JPEG with NAME.npz annotations, "
+                   "as ImageNet3D's tools read; objects, one size, jpg)")
     p.add_argument("--image-format", choices=IMAGE_FORMATS, default=None,
                    help="--format wds: the shards' image encoding (default jpg)")
     p.add_argument("--out", type=Path, default=None, metavar="DIR",
@@ -252,6 +263,18 @@ def parse_build_args(argv: list[str] | None = None) -> BuildOptions:
     if ns.shard is not None and ns.layers:
         parser.error("--shard cannot be combined with --layers: the layers are one npy file per size, "
                      "which shards cannot share")
+    if ns.layout == "imagenet3d":
+        if ns.object == CLPR_OBJECT:
+            parser.error(f"--layout imagenet3d needs a perspective object (a SYMSOL solid or a mesh file), "
+                         f"not --object {CLPR_OBJECT}")
+        if ns.format != "jpg":
+            parser.error(f"--layout imagenet3d writes JPEG images; it cannot be combined with --format {ns.format}")
+        if ns.sizes is not None and len(ns.sizes) != 1:
+            parser.error("--layout imagenet3d writes one image size; give --sizes a single size")
+        if ns.shard is not None:
+            parser.error("--shard cannot be combined with --layout imagenet3d: its annotations come from "
+                         "the mask, one npy file per size, which shards cannot share")
+        ns.layers = True  # the mask gives each annotation's bbox
     scene = scene_from_args(ns)
     clpr = isinstance(scene, ClprScene)
     poses = ns.poses if ns.poses is not None else ("clpr" if clpr or ns.step is not None else OBJECT_POSES)
@@ -269,6 +292,7 @@ def parse_build_args(argv: list[str] | None = None) -> BuildOptions:
         overwrite=ns.overwrite,
         shard=ns.shard,
         image_format=ns.image_format or "jpg",
+        layout=ns.layout,
     )
     per_pose = PLAN_BYTES_PER_POSE + (0 if clpr else 72 * len(getattr(scene, "object").symmetry))
     # Only the grid is computed up to --limit; other sources are made whole, then cut.

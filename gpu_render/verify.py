@@ -24,6 +24,7 @@ from PIL import Image
 from gpu_render.render.backends import backend
 from gpu_render.errors import UsageError
 from gpu_render.options import build_command, object_class
+from gpu_render.dataset.imagenet3d import check_annotations, image_file
 from gpu_render.dataset.wds import shard_path
 from gpu_render.dataset.wds_verify import Expected, check_shard
 from gpu_render.scene.scene import Plan, Scene
@@ -191,7 +192,7 @@ def verify(
             continue
 
         def check(i: int, size: int = size) -> tuple[int, np.ndarray | None, bytes | None, str | None]:
-            return (i, *_decode(image_path(out, size, i, fmt), size))
+            return (i, *_decode(_image_path(out, sig, size, i), size))
 
         with ThreadPoolExecutor(workers) as pool:
             for i, pixels, data, problem in pool.map(check, poses.tolist(), chunksize=64):
@@ -227,6 +228,14 @@ def verify(
 
     if sig.get("layers"):
         _check_layers(out, n, sizes, report)
+    if sig.get("layout") == "imagenet3d" and plan is not None:
+        mask = _load(layer_path(out, "mask", sizes[0]), report, mmap=True)
+        if mask is not None:
+            found = check_annotations(out, str(sig.get("class")), plan.rich_labels(tuple(sizes)), sizes[0], mask,
+                                      poses.tolist())
+            for problem in found:
+                report.problem(problem)
+            report.say(f"annotations: {len(poses)} npz files read as ImageNet3D's tools read them")
 
     # -- reference re-render (skipped above when the poses could not be recomputed) ---------
     # The cube keeps its floors; an antialiased object is compared away from the reference's edges.
@@ -251,7 +260,7 @@ def verify(
                 if fmt == "wds":
                     path = shard_path(out, size, i // batch)
                 else:
-                    path = npy_path(out, size) if fmt == "npy" else image_path(out, size, i, fmt)
+                    path = npy_path(out, size) if fmt == "npy" else _image_path(out, sig, size, i)
                 report.problem(f"{path}: pose {i} agrees with the CPU reference on only {score:.2%} of pixels")
     if scores:
         report.say(
@@ -259,6 +268,13 @@ def verify(
             f"(lowest {min(scores):.3%}, floor {floor:.1%})"
         )
     return report
+
+
+def _image_path(out: Path, sig: dict[str, Any], size: int, index: int) -> Path:
+    """Where pose ``index``'s image file is in a jpg or png build of either layout."""
+    if sig.get("layout") == "imagenet3d":
+        return image_file(out, str(sig.get("class")), index)
+    return image_path(out, size, index, sig["format"])
 
 
 def edge_pixels(image: np.ndarray) -> np.ndarray:

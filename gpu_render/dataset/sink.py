@@ -12,6 +12,7 @@ import numpy as np
 
 from gpu_render.dataset.atomic import atomic_write_bytes
 from gpu_render.dataset.encode import ENCODERS
+from gpu_render.dataset.imagenet3d import Imagenet3dSink
 from gpu_render.dataset.wds import WdsSink
 from gpu_render.dataset.layout import file_digest, image_name, npy_path, partial_path
 
@@ -77,12 +78,15 @@ class ImageSink:
         return digests
 
 
-def make_sink(spec: Any, plan: Any) -> ImageSink | WdsSink:
-    """The sink a build writes its images through: WebDataset shards for format wds, else files.
+def make_sink(spec: Any, plan: Any) -> ImageSink | WdsSink | Imagenet3dSink:
+    """The sink a build writes its images through: WebDataset shards for format wds, the
+    ImageNet3D layout's class folder for ``layout`` imagenet3d, else files per size.
 
     spec: the build's :class:`~gpu_render.dataset.writer.WriteSpec`; plan: its poses, whose
     ``rich_labels(())`` give the quaternion and matrix each wds sample's json carries.
     """
+    if spec.layout == "imagenet3d":
+        return Imagenet3dSink(spec.out, spec.class_name)
     if spec.format != "wds":
         return ImageSink(spec.out, spec.format)
     labels = plan.rich_labels(())
