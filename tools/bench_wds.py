@@ -88,8 +88,9 @@ def main(argv: list[str] | None = None) -> int:
                 t0 = time.perf_counter()
                 write(str(folder), shards)
                 runs[name].append(time.perf_counter() - t0)
-        same = all(list(read_shard(scratch / "tarfile-0" / f)) == list(read_shard(scratch / "TarWriter-0" / f))
-                   for f in os.listdir(scratch / "tarfile-0"))
+        same = all([(k, sorted(m)) for k, m in read_shard(scratch / "tarfile-0" / f)]
+                   == [(k, sorted(m)) for k, m in read_shard(scratch / "TarWriter-0" / f)]
+                   for f in os.listdir(scratch / "tarfile-0"))  # TarWriter orders a sample's members by name
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     med = {name: statistics.median(v) for name, v in runs.items()}
