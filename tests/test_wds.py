@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import glob
-import io
 import os
 import shutil
 import signal
