@@ -195,3 +195,25 @@ def test_killed_build_resumes_to_the_same_bytes(builds: dict[str, Path], tmp_pat
 ])
 def test_bad_combinations_are_refused(args: list[str], message: str, tmp_path: Path) -> None:
     assert_build_refused([*ARGS, *args], message, tmp_path / "o")
+
+
+def test_fast_headers_and_json_equal_what_tarfile_and_json_write() -> None:
+    """The template-filled ustar headers and the directly formatted json are the libraries' bytes."""
+    import json
+
+    for name, size in [("000001.jpg", 0), ("1234567.json", 513), ("x" * 99, 8**11 - 1), ("000009.cls", 1)]:
+        info = tarfile.TarInfo(name)
+        info.size, info.mtime, info.mode = size, 0, 0o444
+        assert wds_module.tar_header(name, size) == info.tobuf(format=tarfile.USTAR_FORMAT)
+    with pytest.raises(ValueError):
+        wds_module.tar_header("x" * 100, 1)
+    rng = np.random.default_rng(0)
+    for class_name, class_index in [(None, None), ("tet", 0), ('odd "name" \\ é', None)]:
+        q = (rng.normal(size=4) * 10.0 ** rng.integers(-300, 300, 4)).tolist()
+        m = rng.normal(size=(3, 3)).tolist()
+        record = {"index": 7, "quaternion": q, "matrix": m}
+        if class_name is not None:
+            record["class"] = class_name
+        if class_index is not None:
+            record["class_index"] = class_index
+        assert wds_module.sample_json(7, q, m, class_name, class_index) == json.dumps(record, sort_keys=True).encode()

@@ -38,7 +38,7 @@ def samples(count: int, size: int, fmt: str, seed: int) -> list[tuple[str, list[
     out = []
     eye, q = np.eye(3), np.array([1.0, 0.0, 0.0, 0.0])
     for i, image in enumerate(images):
-        members = [(fmt, ENCODERS[fmt](np.ascontiguousarray(image))), ("json", sample_json(i, q, eye, "tet", 0)),
+        members = [(fmt, ENCODERS[fmt](np.ascontiguousarray(image))), ("json", sample_json(i, q.tolist(), eye.tolist(), "tet", 0)),
                    ("cls", b"0")]
         out.append((sample_key(i), members))
     return out
