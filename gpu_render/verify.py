@@ -26,7 +26,7 @@ from gpu_render.errors import UsageError
 from gpu_render.options import build_command, object_class
 from gpu_render.dataset.imagenet3d import check_annotations, image_file
 from gpu_render.dataset.wds import shard_path
-from gpu_render.dataset.wds_verify import Expected, check_shard
+from gpu_render.dataset.wds_verify import Expected, check_shards
 from gpu_render.scene.scene import Plan, Scene
 from gpu_render.scene_options import scene_from_description
 from gpu_render.progress import Progress
@@ -160,20 +160,14 @@ def verify(
         if fmt == "wds":
             rich = plan.rich_labels(()) if plan is not None else {}
             want = Expected(image_format, rich.get("quaternion"), rich.get("matrix"), *object_class(sig.get("object")))
-            wanted = set(poses.tolist())
-            for k, (start, stop) in chunks.items():
-                if not wanted.intersection(range(start, stop)):
-                    continue
-                for c in check_shard(out, size, k, start, stop, want):
-                    for problem in c.problems:
-                        report.problem(problem)
-                    if c.index not in wanted:
-                        continue
-                    if c.digest is not None and sample is None:
-                        digests[size][c.index] = c.digest
-                    if c.pixels is not None and c.index in keep:
-                        decoded[size][c.index] = c.pixels
-                    bar.update(1)
+            for c in check_shards(out, size, chunks, poses.tolist(), want):
+                for problem in c.problems:
+                    report.problem(problem)
+                if c.digest is not None and sample is None:
+                    digests[size][c.index] = c.digest
+                if c.pixels is not None and c.index in keep:
+                    decoded[size][c.index] = c.pixels
+                bar.update(1)
             continue
         if fmt == "npy":
             path = npy_path(out, size)

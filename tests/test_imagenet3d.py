@@ -4,7 +4,12 @@ build's own K, R, t put it, and the bbox is the rendered mask's."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -117,3 +122,30 @@ def test_verify_catches_missing_and_tampered_files(built: dict[str, Path], tmp_p
 ])
 def test_bad_combinations_are_refused(args: list[str], message: str, tmp_path: Path) -> None:
     assert_build_refused([*args, "--layout", "imagenet3d"], message, tmp_path / "o")
+
+
+def test_killed_build_resumes_to_the_same_bytes(built: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "o"
+    args = [*ARGS[:-3], "2", "--workers", "1", "--layout", "imagenet3d"]  # 6 chunks, one process
+    proc = subprocess.Popen([sys.executable, "-m", "gpu_render.build", *args, "--out", str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while proc.poll() is None and time.monotonic() < deadline:
+            try:
+                if len([n for n in os.listdir(out / OBJECT) if n.endswith(".npz")]) >= 3:
+                    proc.send_signal(signal.SIGKILL)
+                    break
+            except FileNotFoundError:
+                pass  # not made yet
+            time.sleep(0.001)
+        code = proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert code == -signal.SIGKILL, "the build finished before it could be killed"
+    assert verify.verify(out, reference_poses=0).problems  # incomplete, and verify says so
+    assert build.main([*args, "--out", str(out)]) == 0
+    clean = tmp_path / "clean"
+    assert build.main([*args, "--out", str(clean)]) == 0
+    assert_same_dataset(out, clean)

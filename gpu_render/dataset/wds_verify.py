@@ -39,6 +39,23 @@ class Checked:
     problems: tuple[str, ...]
 
 
+def check_shards(out: Path, size: int, chunks: dict[int, tuple[int, int]], poses: list[int],
+                 want: Expected) -> Iterator[Checked]:
+    """Check the shards at ``size`` that hold any of ``poses``; chunks: k -> (start, stop).
+
+    Yields the result of each pose in ``poses``, in order; the problems of a shard's other
+    poses come with the first of its poses that is in ``poses``.
+    """
+    wanted = set(poses)
+    for k, (start, stop) in sorted(chunks.items()):
+        if not wanted.intersection(range(start, stop)):
+            continue
+        results = list(check_shard(out, size, k, start, stop, want))
+        others = tuple(p for c in results if c.index not in wanted for p in c.problems)
+        for n, c in enumerate(c for c in results if c.index in wanted):
+            yield Checked(c.index, c.pixels, c.digest, c.problems + others) if n == 0 and others else c
+
+
 def check_shard(out: Path, size: int, chunk: int, start: int, stop: int, want: Expected) -> Iterator[Checked]:
     """Check shard ``chunk`` at ``size``, which must hold poses ``start .. stop-1`` in order.
 
