@@ -294,6 +294,10 @@ def parse_build_args(argv: list[str] | None = None) -> BuildOptions:
         image_format=ns.image_format or "jpg",
         layout=ns.layout,
     )
+    if options.layout == "imagenet3d" and (
+            (options.class_name or ".").startswith(".") or options.class_name == "shards"):
+        parser.error(f"--layout imagenet3d names its folder after the class, and {options.class_name!r} is a name "
+                     "the build uses for itself in OUT; rename the mesh file")
     per_pose = PLAN_BYTES_PER_POSE + (0 if clpr else 72 * len(getattr(scene, "object").symmetry))
     # Only the grid is computed up to --limit; other sources are made whole, then cut.
     if options.source.kind == "clpr":

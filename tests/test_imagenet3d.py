@@ -149,3 +149,12 @@ def test_killed_build_resumes_to_the_same_bytes(built: dict[str, Path], tmp_path
     clean = tmp_path / "clean"
     assert build.main([*args, "--out", str(clean)]) == 0
     assert_same_dataset(out, clean)
+
+
+def test_a_class_named_like_the_builds_own_folders_is_refused(tmp_path: Path) -> None:
+    import trimesh
+
+    mesh = tmp_path / "shards.off"
+    trimesh.creation.box(extents=(1.0, 2.0, 3.0)).export(mesh)
+    assert_build_refused(["--object", f"mesh:{mesh}", "--sizes", "32", "--layout", "imagenet3d"],
+                         "'shards' is a name the build uses for itself", tmp_path / "o")
