@@ -217,3 +217,16 @@ def test_fast_headers_and_json_equal_what_tarfile_and_json_write() -> None:
         if class_index is not None:
             record["class_index"] = class_index
         assert wds_module.sample_json(7, q, m, class_name, class_index) == json.dumps(record, sort_keys=True).encode()
+
+
+def test_bench_wds_smoke(tmp_path: Path) -> None:
+    """tools/bench_wds.py runs both writers and checks they read back alike (never how fast)."""
+    from conftest import REPO
+
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    p = subprocess.run([sys.executable, str(REPO / "tools" / "bench_wds.py"), "--shards", "2", "--per-shard", "8",
+                        "--size", "16", "--repeat", "1", "--tmp", str(scratch)], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert "tarfile" in p.stdout and "TarWriter" in p.stdout and "same samples read back: True" in p.stdout
+    assert list(scratch.iterdir()) == []
