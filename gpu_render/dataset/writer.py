@@ -180,14 +180,14 @@ class DatasetWriter:
         self._write_record(complete=False, chunks=self._own(done))
         (out / PROGRESS).mkdir(exist_ok=True)
         self._remove_stale_temporaries()
+        rich = plan.rich_labels(self.spec.sizes) if self.writes_labels or self.spec.layout == "imagenet3d" else {}
         if self.writes_labels:
             if plan.labels is not None and not _same_npy(out / LABELS, plan.labels):
                 atomic_save_npy(out / LABELS, plan.labels)
-            rich = plan.rich_labels(self.spec.sizes)
             if not _same_npz(out / POSES, rich):
                 atomic_save_npz(out / POSES, rich)
         if self.spec.layout == "imagenet3d":
-            self._poses = plan.rich_labels(self.spec.sizes)
+            self._poses = rich  # the annotations' viewpoint, written with each chunk's mask
         self._prepare_images(resume=bool(done))
         return done
 
