@@ -28,7 +28,7 @@ from gpu_render.options import BuildOptions, build_command, parse_build_args
 from gpu_render.dataset.encoder_pool import EncoderPool, Task, WorkerError
 from gpu_render.progress import Progress
 from gpu_render.render.backends import backend
-from gpu_render.dataset.writer import DatasetWriter, ImageSink, check_room, chunk_digest
+from gpu_render.dataset.writer import DatasetWriter, check_room, chunk_digest, make_sink
 
 PROG = "gpu_render.build"
 #: Chunks rendered but not yet written that may be held at once.
@@ -63,7 +63,7 @@ def run_build(options: BuildOptions, progress: bool = True) -> BuildResult:
     slot_batch = min(batch, n)
     # The encoder processes are forked first: no GL context may exist in a forked child.
     pool = EncoderPool(
-        ImageSink(options.out, options.format), options.sizes, slot_batch, options.workers, IN_FLIGHT + 1
+        make_sink(options.write_spec(), plan), options.sizes, slot_batch, options.workers, IN_FLIGHT + 1
     )
     writer: DatasetWriter | None = None
     try:

@@ -12,11 +12,15 @@ from typing import Any
 from gpu_render.dataset.writer import WriteSpec
 from gpu_render.errors import UsageError
 from gpu_render.scene.scene import CLPR_OBJECT, ClprScene, Scene
+from gpu_render.scene.solids import BUILTIN_OBJECTS
 from gpu_render.scene_options import OBJECT_POSES, OBJECT_SIZE, add_scene_arguments, scene_from_args
 from gpu_render.arg_types import Parser, at_least, shard_type, sizes_type, source_arg, step_type
 from gpu_render.rotations.sources import PoseSource
 
-FORMATS = ("jpg", "png", "npy")
+FORMATS = ("jpg", "png", "npy", "wds")
+#: Image encodings inside wds shards.
+IMAGE_FORMATS = ("jpg", "png")
+LAYOUTS = ("flat", "imagenet3d")
 DEFAULT_SIZES = (32, 64, 128, 256)
 DEFAULT_BATCH = 512
 #: Memory a build holds per pose for its labels and poses.npz (measured: ~1.35 kB at 4 sizes).
@@ -30,7 +34,9 @@ class BuildOptions:
     """Everything one build is asked to do.
 
     source: where the rotations come from (``--poses``, with ``--step`` for the cLPR grid).
-    sizes: image sides, px, ascending. format: jpg, png or npy.
+    sizes: image sides, px, ascending. format: jpg, png, npy or wds (WebDataset tar shards).
+    image_format: the encoding of wds shards' images, jpg or png.
+    layout: flat (OUT/{size}/...) or imagenet3d (OUT/{class}/{name}.JPEG + .npz; one size, jpg).
     out: output folder. limit: build only the first ``limit`` poses (None: all).
     batch: poses per chunk; a chunk is rendered, encoded and recorded as one unit.
     device: EGL device index. scene: what is drawn (the cLPR cube, or an object with its
@@ -51,6 +57,8 @@ class BuildOptions:
     workers: int = 1
     overwrite: bool = False
     shard: tuple[int, int] | None = None
+    image_format: str = "jpg"
+    layout: str = "flat"
 
     @property
     def antialias(self) -> bool:
@@ -84,6 +92,10 @@ class BuildOptions:
             "antialias": self.antialias,
             "batch": self.batch,
         }
+        if self.format == "wds":
+            signature["image_format"] = self.image_format
+        if self.layout != "flat":
+            signature["layout"], signature["class"] = self.layout, self.class_name
         if not self.is_clpr:
             signature.update(self.scene.describe())
             signature["layers"] = self.layers
@@ -104,6 +116,8 @@ class BuildOptions:
             "workers": self.workers,
             "overwrite": self.overwrite,
             "shard": None if self.shard is None else f"{self.shard[0]}/{self.shard[1]}",
+            **({"image_format": self.image_format} if self.format == "wds" else {}),
+            **({"layout": self.layout} if self.layout != "flat" else {}),
         }
 
     def write_spec(self) -> WriteSpec:
@@ -111,8 +125,28 @@ class BuildOptions:
         return WriteSpec(
             out=self.out, sizes=self.sizes, format=self.format, pose_count=self.pose_count,
             signature=self.dataset_signature(), described=self.as_json(), overwrite=self.overwrite,
-            shard=self.shard, layers=self.layers,
+            shard=self.shard, layers=self.layers, image_format=self.image_format,
+            class_name=self.class_name, class_index=self.class_index, layout=self.layout,
         )
+
+    @property
+    def class_name(self) -> str | None:
+        return object_class(self.scene.object_name)[0]
+
+    @property
+    def class_index(self) -> int | None:
+        return object_class(self.scene.object_name)[1]
+
+
+def object_class(object_name: str | None) -> tuple[str | None, int | None]:
+    """The class of a build of ``object_name``: (name, index). The name is the SYMSOL solid's
+    name or the mesh file's stem, the index the SYMSOL class index (FORMATS.md order) or None
+    for mesh files; (None, None) for the cLPR cube."""
+    if not object_name or object_name == CLPR_OBJECT:
+        return None, None
+    if object_name.startswith("mesh:"):
+        return Path(object_name[len("mesh:"):]).stem, None
+    return object_name, BUILTIN_OBJECTS.index(object_name) if object_name in BUILTIN_OBJECTS else None
 
 
 def build_command(signature: dict[str, Any], out: Path | str) -> str:
@@ -127,6 +161,7 @@ def build_command(signature: dict[str, Any], out: Path | str) -> str:
     args += [
         f"--sizes {','.join(str(s) for s in signature['sizes'])}",
         f"--format {signature['format']}",
+        *([f"--image-format {signature['image_format']}"] if signature.get("image_format") else []),
         f"--batch {signature['batch']}",
     ]
     obj = signature.get("object")
@@ -138,7 +173,9 @@ def build_command(signature: dict[str, Any], out: Path | str) -> str:
         args.append("--background " + ",".join(str(c) for c in signature["background"]))
         if signature.get("grayscale"):
             args.append("--grayscale")
-        if signature.get("layers"):
+        if signature.get("layout"):
+            args.append(f"--layout {signature['layout']}")
+        elif signature.get("layers"):
             args.append("--layers")
         args.append("--antialias" if signature.get("antialias") else "--no-antialias")
     elif signature.get("antialias"):
@@ -187,7 +224,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="clpr grid step in radians (default 0.1: 250047 poses)")
     p.add_argument("--sizes", type=sizes_type, default=None, metavar="A,B,...",
                    help=f"image sizes, px (default 32,64,128,256 for the cube, {OBJECT_SIZE} for objects)")
-    p.add_argument("--format", choices=FORMATS, default="jpg", help="jpg (quality 100, 4:4:4), png or npy")
+    p.add_argument("--format", choices=FORMATS, default="jpg",
+                   help="jpg (quality 100, 4:4:4), png, npy, or wds (WebDataset tar shards OUT/SIZE/shard-K.tar)")
+    p.add_argument("--layout", choices=LAYOUTS, default="flat",
+                   help="flat (OUT/SIZE/...) or imagenet3d (OUT/CLASS/NAME.JPEG with NAME.npz annotations, "
+                   "as ImageNet3D's tools read; objects, one size, jpg)")
+    p.add_argument("--image-format", choices=IMAGE_FORMATS, default=None,
+                   help="--format wds: the shards' image encoding (default jpg)")
     p.add_argument("--out", type=Path, default=None, metavar="DIR",
                    help="output folder (default ./clpr for the cube, ./NAME for an object, ./mesh-STEM for a mesh file)")
     p.add_argument("--limit", type=at_least(1), default=None, metavar="N", help="build only the first N poses")
@@ -201,7 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers", type=at_least(1, MAX_WORKERS), default=os.cpu_count() or 1, metavar="N", help="encoder processes (default: cores)"
     )
     p.add_argument("--overwrite", action="store_true", help="replace a dataset in OUT built with other options")
-    p.add_argument("--shard", type=shard_type, default=None, metavar="K/N", help="build only shard K of N (K/N, 0-based); jpg and png")
+    p.add_argument("--shard", type=shard_type, default=None, metavar="K/N", help="build only shard K of N (K/N, 0-based); jpg, png and wds")
     return p
 
 
@@ -209,8 +252,10 @@ def parse_build_args(argv: list[str] | None = None) -> BuildOptions:
     """Parse command-line arguments; raises UsageError with a one-line message."""
     parser = build_parser()
     ns = parser.parse_args(argv)
+    if ns.image_format is not None and ns.format != "wds":
+        parser.error(f"--image-format applies to --format wds only; --format {ns.format} already names the encoding")
     if ns.shard is not None and ns.format == "npy":
-        parser.error("--shard needs --format jpg or png: npy keeps one file per size, which shards cannot share")
+        parser.error("--shard needs --format jpg or png (or wds): npy keeps one file per size, which shards cannot share")
     if ns.shard is not None and ns.overwrite:
         parser.error("--overwrite cannot be combined with --shard: replace the dataset with a plain build first")
     if ns.object == CLPR_OBJECT and ns.layers:
@@ -218,6 +263,18 @@ def parse_build_args(argv: list[str] | None = None) -> BuildOptions:
     if ns.shard is not None and ns.layers:
         parser.error("--shard cannot be combined with --layers: the layers are one npy file per size, "
                      "which shards cannot share")
+    if ns.layout == "imagenet3d":
+        if ns.object == CLPR_OBJECT:
+            parser.error(f"--layout imagenet3d needs a perspective object (a SYMSOL solid or a mesh file), "
+                         f"not --object {CLPR_OBJECT}")
+        if ns.format != "jpg":
+            parser.error(f"--layout imagenet3d writes JPEG images; it cannot be combined with --format {ns.format}")
+        if ns.sizes is not None and len(ns.sizes) != 1:
+            parser.error("--layout imagenet3d writes one image size; give --sizes a single size")
+        if ns.shard is not None:
+            parser.error("--shard cannot be combined with --layout imagenet3d: its annotations come from "
+                         "the mask, one npy file per size, which shards cannot share")
+        ns.layers = True  # the mask gives each annotation's bbox
     scene = scene_from_args(ns)
     clpr = isinstance(scene, ClprScene)
     poses = ns.poses if ns.poses is not None else ("clpr" if clpr or ns.step is not None else OBJECT_POSES)
@@ -234,7 +291,13 @@ def parse_build_args(argv: list[str] | None = None) -> BuildOptions:
         workers=ns.workers,
         overwrite=ns.overwrite,
         shard=ns.shard,
+        image_format=ns.image_format or "jpg",
+        layout=ns.layout,
     )
+    if options.layout == "imagenet3d" and (
+            (options.class_name or ".").startswith(".") or options.class_name == "shards"):
+        parser.error(f"--layout imagenet3d names its folder after the class, and {options.class_name!r} is a name "
+                     "the build uses for itself in OUT; rename the mesh file")
     per_pose = PLAN_BYTES_PER_POSE + (0 if clpr else 72 * len(getattr(scene, "object").symmetry))
     # Only the grid is computed up to --limit; other sources are made whole, then cut.
     if options.source.kind == "clpr":

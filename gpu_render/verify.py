@@ -23,7 +23,10 @@ from PIL import Image
 
 from gpu_render.render.backends import backend
 from gpu_render.errors import UsageError
-from gpu_render.options import build_command
+from gpu_render.options import build_command, object_class
+from gpu_render.dataset.imagenet3d import check_annotations, image_file
+from gpu_render.dataset.wds import shard_path
+from gpu_render.dataset.wds_verify import Expected, check_shards
 from gpu_render.scene.scene import Plan, Scene
 from gpu_render.scene_options import scene_from_description
 from gpu_render.progress import Progress
@@ -152,7 +155,20 @@ def verify(
     digests: dict[int, dict[int, bytes]] = {s: {} for s in sizes}
     keep = set(rng.choice(poses, min(reference_poses, len(poses)), replace=False).tolist()) if len(poses) else set()
     bar = Progress(len(poses) * len(sizes), 0, "verify", enabled=progress, unit="image")
+    image_format = sig.get("image_format", fmt)
     for size in sizes:
+        if fmt == "wds":
+            rich = plan.rich_labels(()) if plan is not None else {}
+            want = Expected(image_format, rich.get("quaternion"), rich.get("matrix"), *object_class(sig.get("object")))
+            for c in check_shards(out, size, chunks, poses.tolist(), want):
+                for problem in c.problems:
+                    report.problem(problem)
+                if c.digest is not None and sample is None:
+                    digests[size][c.index] = c.digest
+                if c.pixels is not None and c.index in keep:
+                    decoded[size][c.index] = c.pixels
+                bar.update(1)
+            continue
         if fmt == "npy":
             path = npy_path(out, size)
             images = _load(path, report, mmap=True)
@@ -170,7 +186,7 @@ def verify(
             continue
 
         def check(i: int, size: int = size) -> tuple[int, np.ndarray | None, bytes | None, str | None]:
-            return (i, *_decode(image_path(out, size, i, fmt), size))
+            return (i, *_decode(_image_path(out, sig, size, i), size))
 
         with ThreadPoolExecutor(workers) as pool:
             for i, pixels, data, problem in pool.map(check, poses.tolist(), chunksize=64):
@@ -206,14 +222,22 @@ def verify(
 
     if sig.get("layers"):
         _check_layers(out, n, sizes, report)
+    if sig.get("layout") == "imagenet3d" and plan is not None:
+        mask = _load(layer_path(out, "mask", sizes[0]), report, mmap=True)
+        if mask is not None:
+            found = check_annotations(out, str(sig.get("class")), plan.rich_labels(tuple(sizes)), sizes[0], mask,
+                                      poses.tolist())
+            for problem in found:
+                report.problem(problem)
+            report.say(f"annotations: {len(poses)} npz files read as ImageNet3D's tools read them")
 
     # -- reference re-render (skipped above when the poses could not be recomputed) ---------
     # The cube keeps its floors; an antialiased object is compared away from the reference's edges.
     blend_edges = bool(sig.get("object")) and bool(sig.get("antialias"))
     if sig.get("object"):
-        floor = OBJECT_AGREEMENT[fmt]
+        floor = OBJECT_AGREEMENT[image_format]
     else:
-        floor = ANTIALIAS_AGREEMENT if sig.get("antialias") else REFERENCE_AGREEMENT[fmt]
+        floor = ANTIALIAS_AGREEMENT if sig.get("antialias") else REFERENCE_AGREEMENT[image_format]
     scores = []
     draw = backend(scene) if scene is not None else None
     for size in sizes:
@@ -227,7 +251,10 @@ def verify(
             score = float(close.mean())
             scores.append(score)
             if score < floor:
-                path = npy_path(out, size) if fmt == "npy" else image_path(out, size, i, fmt)
+                if fmt == "wds":
+                    path = shard_path(out, size, i // batch)
+                else:
+                    path = npy_path(out, size) if fmt == "npy" else _image_path(out, sig, size, i)
                 report.problem(f"{path}: pose {i} agrees with the CPU reference on only {score:.2%} of pixels")
     if scores:
         report.say(
@@ -235,6 +262,13 @@ def verify(
             f"(lowest {min(scores):.3%}, floor {floor:.1%})"
         )
     return report
+
+
+def _image_path(out: Path, sig: dict[str, Any], size: int, index: int) -> Path:
+    """Where pose ``index``'s image file is in a jpg or png build of either layout."""
+    if sig.get("layout") == "imagenet3d":
+        return image_file(out, str(sig.get("class")), index)
+    return image_path(out, size, index, sig["format"])
 
 
 def edge_pixels(image: np.ndarray) -> np.ndarray:

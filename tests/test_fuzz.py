@@ -43,7 +43,9 @@ OUTS = ["out", "out/deep/er", "afile", "foreign", "built", "empty", "", "."]
 BUILD_VALUES: dict[str, list[str]] = {
     "--step": ["1.0", "2", "3.5", "0.5", "0", "-1", "nan", "inf", "-inf", "1e-9", "5e-324", "1e308", "abc", ""],
     "--sizes": ["8", "16", "8,16", "16,8", "7", "4097", "0", "-8", "x", "", "8,8", " 16 , 8 ", "16,", "1e1"],
-    "--format": ["jpg", "png", "npy", "gif", "", "JPG"],
+    "--format": ["jpg", "png", "npy", "wds", "gif", "", "JPG"],
+    "--image-format": ["jpg", "png", "npy", ""],
+    "--layout": ["flat", "imagenet3d", "imagenet", ""],
     "--limit": ["0", "-1", "x", "1e3", ""],
     "--batch": ["1", "3", "64", "0", "x", "99999999999999999999", ""],
     "--workers": ["1", "2", "0", "2000", "x", "1024"],

@@ -479,7 +479,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--step", type=step_type, default=0.3)
     p.add_argument("--sizes", type=sizes_type, default=(32, 64, 128, 256))
-    p.add_argument("--format", choices=("jpg", "png", "npy"), default="jpg", help="format of the end-to-end build")
+    p.add_argument("--format", choices=("jpg", "png", "npy", "wds"), default="jpg", help="format of the end-to-end build")
     p.add_argument("--batch", type=int, default=BuildOptions.batch)
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     p.add_argument("--repeat", type=int, default=3, help="runs per stage; the median is reported")
@@ -577,7 +577,7 @@ def main(argv: list[str] | None = None) -> int:
                         pillow_floor(im)
                 record("floor (Pillow)", [stage_over_images(floor) for _ in range(a.repeat)], total_images)
             if "write" in stages:
-                fmt = a.format if a.format != "npy" else "jpg"
+                fmt = a.format if a.format in ENCODERS else "jpg"
                 runs = []
                 for r in range(a.repeat):
                     root = scratch / f"write{r}"  # kept until the bench ends (see the module docstring)

@@ -33,14 +33,14 @@ from typing import Any
 
 import numpy as np
 
-from gpu_render.dataset.writer import ImageSink
+from gpu_render.dataset.sink import ImageSink, WdsSink
 
 _PR_SET_PDEATHSIG = 1
 #: Seconds a dying worker is given to be reaped, so that its exit status can be reported.
 _REAP_SECONDS = 5.0
 
 # Set in each worker by _start_worker: the sink and the slots it reads from.
-_sink: ImageSink | None = None
+_sink: ImageSink | WdsSink | None = None
 _slots: list[dict[int, np.ndarray]] = []
 
 
@@ -55,7 +55,7 @@ def shared_array(shape: tuple[int, ...]) -> np.ndarray:
     return np.frombuffer(buf, dtype=np.uint8, count=nbytes).reshape(shape)
 
 
-def _start_worker(sink: ImageSink, slots: list[dict[int, np.ndarray]], parent: int) -> None:
+def _start_worker(sink: ImageSink | WdsSink, slots: list[dict[int, np.ndarray]], parent: int) -> None:
     global _sink, _slots
     _sink, _slots = sink, slots
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
@@ -83,7 +83,7 @@ def _portable(exc: Exception) -> Exception:
 
 
 def _serve(
-    conn: Connection, inherited: list[Connection], sink: ImageSink, slots: list[dict[int, np.ndarray]], parent: int
+    conn: Connection, inherited: list[Connection], sink: ImageSink | WdsSink, slots: list[dict[int, np.ndarray]], parent: int
 ) -> None:
     """A worker's life: take (id, slot, size, first, a, b) tasks from ``conn`` until None or EOF,
     answer each with (id, True, digests) or (id, False, exception)."""
@@ -132,8 +132,9 @@ class EncoderPool:
     At most ``batch`` processes are started: a slot never splits into more pieces.
     """
 
-    def __init__(self, sink: ImageSink, sizes: tuple[int, ...], batch: int, workers: int, slots: int) -> None:
+    def __init__(self, sink: ImageSink | WdsSink, sizes: tuple[int, ...], batch: int, workers: int, slots: int) -> None:
         self.workers = max(1, min(workers, batch))
+        self._whole_chunks = getattr(sink, "whole_chunks", False)  # wds: one task per chunk and size, one shard each
         self._slots = [{s: shared_array((batch, s, s, 3)) for s in sizes} for _ in range(slots)]
         self._procs: list[BaseProcess] = []
         self._conns: list[Connection] = []
@@ -178,7 +179,8 @@ class EncoderPool:
 
         Returns the tasks; each yields the digests of its files, in pose order.
         """
-        bounds = np.linspace(0, count, min(self.workers, count) + 1).astype(int)
+        pieces = 1 if self._whole_chunks else min(self.workers, count)
+        bounds = np.linspace(0, count, pieces + 1).astype(int)
         tasks = []
         for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
             if b <= a:

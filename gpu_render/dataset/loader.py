@@ -17,6 +17,8 @@ import numpy as np
 from PIL import Image
 
 from gpu_render.dataset.layout import LABELS, MANIFEST, POSES, image_path, npy_path
+from gpu_render.dataset.imagenet3d import image_file
+from gpu_render.dataset.wds import ShardImages
 
 
 class ImageFiles:
@@ -25,8 +27,9 @@ class ImageFiles:
     ``images[i]`` is (S, S, 3); a slice or an index array gives (k, S, S, 3).
     """
 
-    def __init__(self, root: Path, size: int, fmt: str, count: int) -> None:
+    def __init__(self, root: Path, size: int, fmt: str, count: int, class_folder: str | None = None) -> None:
         self.root, self.size, self.format, self.count = root, size, fmt, count
+        self.class_folder = class_folder
 
     @property
     def shape(self) -> tuple[int, int, int, int]:
@@ -40,6 +43,8 @@ class ImageFiles:
         return self.count
 
     def path(self, index: int) -> Path:
+        if self.class_folder is not None:  # --layout imagenet3d
+            return image_file(self.root, self.class_folder, index)
         return image_path(self.root, self.size, index, self.format)
 
     def _one(self, index: int) -> np.ndarray:
@@ -74,7 +79,9 @@ class Dataset:
         rotations_equivalent, mark_visible, visual_equivalents with visual_offsets,
         object_centre and object_scale, and the PASCAL3D+/ImageNet3D viewpoint (azimuth,
         elevation, theta, distance, viewport, focal_{size}, px_{size}, py_{size}).
-    images: size -> (N, S, S, 3) uint8 RGB: a read-only memmap for npy builds, else ImageFiles.
+    images: size -> (N, S, S, 3) uint8 RGB: a read-only memmap for npy builds, ShardImages
+        (decoded from the tar shards) for wds builds, else ImageFiles (in OUT/{class}/ for
+        --layout imagenet3d).
     """
 
     root: Path
@@ -137,5 +144,13 @@ def load(root: str | Path) -> Dataset:
     images: dict[int, Any] = {}
     for size in manifest["sizes"]:
         size = int(size)
-        images[size] = np.load(npy_path(root, size), mmap_mode="r") if fmt == "npy" else ImageFiles(root, size, fmt, n)
+        if fmt == "npy":
+            images[size] = np.load(npy_path(root, size), mmap_mode="r")
+        elif fmt == "wds":
+            sig = manifest["signature"]
+            images[size] = ShardImages(root, size, sig["image_format"], int(sig["batch"]), n)
+        else:
+            sig = manifest.get("signature", {})
+            folder = str(sig["class"]) if sig.get("layout") == "imagenet3d" else None
+            images[size] = ImageFiles(root, size, fmt, n, folder)
     return Dataset(root, manifest, labels, poses, images)

@@ -35,7 +35,7 @@ from gpu_render.dataset.atomic import (
     temporary_name,
     temporary_tag,
 )
-from gpu_render.dataset.sink import ImageSink, open_npy_data, pwrite_rows
+from gpu_render.dataset.sink import ImageSink, make_sink, open_npy_data, pwrite_rows
 from gpu_render.dataset.space import check_room, claim_space
 from gpu_render.dataset.layout import (
     GENERATOR,
@@ -57,12 +57,13 @@ from gpu_render.dataset.layout import (
     read_parts,
     read_progress,
 )
+from gpu_render.dataset.imagenet3d import write_annotations
 from gpu_render.dataset.lock import BuildLock, is_lock_file
 from gpu_render.errors import UsageError
 
 # Re-exported: callers of the writer use these names from here.
 __all__ = [
-    "DatasetWriter", "ImageSink", "WriteSpec", "atomic_write_bytes", "check_room", "chunk_digest", "file_digest", "image_name",
+    "DatasetWriter", "ImageSink", "WriteSpec", "make_sink", "atomic_write_bytes", "check_room", "chunk_digest", "file_digest", "image_name",
     "image_path", "npy_path", "replacing", "LABELS", "MANIFEST", "POSES", "read_manifest", "read_parts",
     "read_progress",
 ]
@@ -78,6 +79,10 @@ class WriteSpec:
     described: JSON-able, the manifest's record of how it was asked for (the options).
     overwrite: replace a dataset of another signature. shard: (K, N) or None.
     layers: also write mask_{S}.npy and depth_{S}.npy.
+    image_format: the image files' encoding inside wds shards (jpg or png).
+    class_name, class_index: the build's class, where it has one (wds json and cls).
+    layout: ``flat`` (OUT/{size}/...) or ``imagenet3d`` (OUT/{class}/{name}.JPEG and .npz;
+    needs ``layers``, whose mask gives each annotation's bbox).
     """
 
     out: Path
@@ -89,6 +94,10 @@ class WriteSpec:
     overwrite: bool = False
     shard: tuple[int, int] | None = None
     layers: bool = False
+    image_format: str = "jpg"
+    class_name: str | None = None
+    class_index: int | None = None
+    layout: str = "flat"
 
 
 class Plan:
@@ -116,6 +125,7 @@ class DatasetWriter:
         self.complete = False  # open() found this very dataset already complete: nothing to write
         self._lock = BuildLock(spec.out, spec.shard)
         self._layer_files: dict[str, tuple[int, int]] = {}  # .partial path -> (descriptor, data offset)
+        self._poses: dict[str, np.ndarray] = {}  # layout imagenet3d: poses.npz's arrays, for the annotations
         if self.shard is not None:
             set_temporary_tag(f"s{self.shard[0]}of{self.shard[1]}")
 
@@ -170,12 +180,14 @@ class DatasetWriter:
         self._write_record(complete=False, chunks=self._own(done))
         (out / PROGRESS).mkdir(exist_ok=True)
         self._remove_stale_temporaries()
+        rich = plan.rich_labels(self.spec.sizes) if self.writes_labels or self.spec.layout == "imagenet3d" else {}
         if self.writes_labels:
             if plan.labels is not None and not _same_npy(out / LABELS, plan.labels):
                 atomic_save_npy(out / LABELS, plan.labels)
-            rich = plan.rich_labels(self.spec.sizes)
             if not _same_npz(out / POSES, rich):
                 atomic_save_npz(out / POSES, rich)
+        if self.spec.layout == "imagenet3d":
+            self._poses = rich  # the annotations' viewpoint, written with each chunk's mask
         self._prepare_images(resume=bool(done))
         return done
 
@@ -201,6 +213,8 @@ class DatasetWriter:
     def _remove_dataset(self, manifest: dict[str, Any]) -> None:
         """--overwrite: remove what an earlier build wrote, and nothing else."""
         sig = manifest.get("signature") or {}
+        if sig.get("layout") == "imagenet3d" and (self.out / str(sig.get("class"))).is_dir():
+            shutil.rmtree(self.out / str(sig.get("class")))
         for size in sig.get("sizes", []):
             folder = self.out / str(int(size))
             if folder.is_dir():
@@ -222,6 +236,8 @@ class DatasetWriter:
         """
         own = f"{TMP_MARK}{temporary_tag().rsplit('-', 1)[0]}-" if self.shard is not None else TMP_MARK
         folders = [self.out, self.out / PROGRESS, self.out / SHARDS] + [self.out / str(s) for s in self.spec.sizes]
+        if self.spec.layout == "imagenet3d" and self.spec.class_name:
+            folders.append(self.out / self.spec.class_name)
         for folder in folders:
             if folder.is_dir():
                 with os.scandir(folder) as entries:
@@ -234,6 +250,8 @@ class DatasetWriter:
         for size in self.spec.sizes:
             if self.spec.format == "npy":
                 self._prepare_array(npy_path(self.out, size), (n, size, size, 3), np.dtype(np.uint8), resume)
+            elif self.spec.layout == "imagenet3d":
+                (self.out / str(self.spec.class_name)).mkdir(exist_ok=True)
             else:
                 (self.out / str(size)).mkdir(exist_ok=True)
             if self.spec.layers:
@@ -265,6 +283,8 @@ class DatasetWriter:
             if path not in self._layer_files:
                 self._layer_files[path] = open_npy_data(path)
             pwrite_rows(*self._layer_files[path], start, array)
+        if self.spec.layout == "imagenet3d":
+            write_annotations(self.out, str(self.spec.class_name), self._poses, size, start, mask)
 
     def finish_chunk(self, chunk: int, start: int, stop: int, digest: str) -> dict[str, Any]:
         """Record a chunk whose files are all in place."""
