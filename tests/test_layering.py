@@ -6,8 +6,8 @@ Rules (imports read from the source with ast, including imports inside functions
 - render/ never imports dataset/ or the command-line modules: it knows nothing of files.
 - dataset/ never imports render/, GL or the command-line modules: the writer knows nothing of
   options or GL.
-- presets/ (``--preset``) sits beside the build: it may use every layer, but never imports the
-  build, verify or preview commands; and no layer below imports presets/.
+- presets/ (``--preset``) sits beside the build: it may use every layer and verify's checks, but
+  never imports the build or preview commands; and no layer below imports presets/.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ FORBIDDEN = {
     "scene": {"gpu_render.render", "gpu_render.dataset", "moderngl", "glfw", "trimesh", PRESETS, *CLI},
     "render": {"gpu_render.dataset", PRESETS, *CLI},
     "dataset": {"gpu_render.render", "moderngl", "glfw", PRESETS, *CLI},
-    "presets": {"gpu_render.build", "gpu_render.verify", "gpu_render.preview"},
+    "presets": {"gpu_render.build", "gpu_render.preview"},
 }
 
 

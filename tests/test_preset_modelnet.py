@@ -6,6 +6,7 @@ the images against the CPU reference of their labels, refusals, and resume after
 from __future__ import annotations
 
 import pickle
+import shutil
 from pathlib import Path
 
 import cv2
@@ -23,6 +24,7 @@ from gpu_render.rotations.quaternion import quaternion_to_matrix
 from gpu_render.scene.camera import Pinhole
 from gpu_render.scene.viewpoint import rotation_from_viewpoint
 from gpu_render.verify import edge_pixels
+from gpu_render.verify import main as verify_main
 
 CATEGORIES = ("bathtub", "chair", "toilet")
 MODELS = {"train": (1, 2), "test": (7,)}
@@ -211,3 +213,24 @@ def test_unreadable_mesh_stops_then_resumes(built: tuple[Path, Path], tmp_path: 
         a, b = np.load(out / "modelnet10" / f"modelnet10_{npz}.npz"), np.load(good_out / "modelnet10" / f"modelnet10_{npz}.npz")
         assert all(np.array_equal(a[k], b[k]) for k in ("imgs", "rots", "cat_ids"))
     assert not (out / ".progress").exists()
+
+
+def test_verify_catches_missing_and_changed_views(built: tuple[Path, Path], tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    _, good = built
+    out = tmp_path / "copy"
+    shutil.copytree(good, out)
+    assert verify_main([str(out), "--reference", "1"]) == 0
+    assert "OK: complete and correct" in capsys.readouterr().out
+    env = lmdb.open(str(out / "train_4V.Rawjpg.lmdb"))
+    with env.begin(write=True) as txn:
+        txn.delete(b"chair_0002.v003")
+        data = bytearray(txn.get(b"toilet_0001.v002"))
+        data[len(data) // 2] ^= 0xFF
+        txn.put(b"toilet_0001.v002", bytes(data))
+    env.close()
+    assert verify_main([str(out), "--reference", "0"]) == 1
+    report = capsys.readouterr().out
+    assert "key chair_0002.v003 is missing" in report
+    assert "toilet_0001 differ from their checksum" in report
+    assert "train_2V: 1 view(s) differ from train_4V's, e.g. toilet_0001.v002" in report

@@ -5,6 +5,7 @@ reference, resume after kill -9, determinism and refusals."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from gpu_render.scene.camera import Pinhole
 from gpu_render.scene.look import Look
 from gpu_render.scene.solids import builtin_object
 from gpu_render.verify import edge_pixels
+from gpu_render.verify import main as verify_main
 
 VIEWS = (5, 3)
 SIZE = 64
@@ -224,3 +226,23 @@ def test_refusals(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     r = run_module("gpu_render.build", *ARGS, "--out", tmp_path / "foreign")
     assert r.code == 2 and "not a gpu_render dataset" in r.one_line_error()
     assert sorted(p.name for p in (tmp_path / "foreign").iterdir()) == ["notes.txt"]
+
+
+def test_verify_catches_missing_truncated_and_changed_images(symsol: Path, tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "copy"
+    shutil.copytree(symsol, out)
+    assert verify_main([str(out), "--reference", "2"]) == 0
+    assert "OK: complete and correct" in capsys.readouterr().out
+    images = out / "train" / "images"
+    (images / "cube_00001.png").unlink()
+    data = (images / "cone_00002.png").read_bytes()
+    (images / "cone_00002.png").write_bytes(data[: len(data) // 2])
+    pixels = np.array(Image.open(images / "tetX_00003.png"))
+    pixels[5, 5] ^= 1
+    Image.fromarray(pixels).save(images / "tetX_00003.png")
+    assert verify_main([str(out), "--reference", "0"]) == 1
+    report = capsys.readouterr().out
+    assert "cube_00001.png: missing" in report
+    assert "cone_00000.png" in report or "cone_00002.png" in report
+    assert report.count("differ from their checksum") == 2  # the cone and the tetX chunks
