@@ -10,7 +10,7 @@ import os
 import sys
 from pathlib import Path
 
-from gpu_render.arg_types import Parser, at_least, sizes_type
+from gpu_render.arg_types import MAX_POSES, Parser, at_least, sizes_type
 from gpu_render.dataset.encoder_pool import WorkerError
 from gpu_render.errors import UsageError
 from gpu_render.presets import PRESETS
@@ -35,6 +35,8 @@ SYMSOL_ONLY = {"--shapes": "shapes", "--fov": "fov", "--distance": "distance", "
                "--color": "color", "--background": "background", "--antialias": "antialias",
                "--grayscale": "grayscale", "--batch": "batch"}
 MODELNET_ONLY = {"--meshes": "meshes", "--categories": "categories"}
+#: ModelNet10-SO3's keys end in .v{view:03d}.
+MAX_VIEWS_PER_MODEL = 999
 
 
 def views_type(text: str) -> tuple[int, int]:
@@ -110,6 +112,10 @@ def parse_preset_args(argv: list[str]) -> SymsolOptions | ModelNetOptions:
     size = ns.sizes[0]
     if ns.preset == "symsol":
         _refuse(ns, MODELNET_ONLY, "symsol")
+        views = ns.views or SYMSOL_VIEWS
+        total = sum(views) * len(ns.shapes or SYMSOL_SHAPES)
+        if total > MAX_POSES:
+            raise UsageError(f"argument --views: {total} images in all; at most {MAX_POSES} are supported")
         look = Look(
             albedo=ns.color if ns.color is not None else Look.albedo,
             background=ns.background if ns.background is not None else Look.background,
@@ -119,7 +125,7 @@ def parse_preset_args(argv: list[str]) -> SymsolOptions | ModelNetOptions:
         )
         return SymsolOptions(
             out=ns.out if ns.out is not None else Path("symsol"),
-            shapes=ns.shapes or SYMSOL_SHAPES, views=ns.views or SYMSOL_VIEWS, size=size, seed=ns.seed,
+            shapes=ns.shapes or SYMSOL_SHAPES, views=views, size=size, seed=ns.seed,
             camera=Pinhole(fov_deg=DEFAULT_FOV_DEG if ns.fov is None else ns.fov, distance=ns.distance),
             look=look, batch=ns.batch or SYMSOL_BATCH, workers=ns.workers, device=ns.device,
         )
@@ -127,6 +133,8 @@ def parse_preset_args(argv: list[str]) -> SymsolOptions | ModelNetOptions:
     if ns.meshes is None:
         raise UsageError("--preset modelnet10-so3 needs --meshes DIR, the ModelNet10 tree "
                          "(DIR/{category}/{train,test}/{category}_{NNNN}.off)")
+    if max(ns.views or MODELNET_VIEWS) > MAX_VIEWS_PER_MODEL:
+        raise UsageError(f"argument --views: at most {MAX_VIEWS_PER_MODEL} views per model (keys are .v001 .. .v999)")
     return ModelNetOptions(
         meshes=ns.meshes, out=ns.out if ns.out is not None else Path("ModelNet10-SO3"),
         categories=ns.categories or MODELNET10_CATEGORIES, views=ns.views or MODELNET_VIEWS, size=size,
