@@ -25,6 +25,7 @@ import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import lmdb
 import numpy as np
@@ -136,7 +137,7 @@ def run_modelnet(opts: ModelNetOptions, progress: bool = True) -> PresetResult:
             for d in dbs:
                 if d.name in stores:
                     seal_database(opts, d, [m for m in models if m.split == d.split], stores.pop(d.name))
-            write_npz_files(opts, models)
+            write_npz_files(opts, models, progress)
             seconds = time.perf_counter() - t0
             state.seal(seconds)
             return PresetResult(total, total - already, seconds, gl.renderer_name)
@@ -172,30 +173,40 @@ def seal_database(opts: ModelNetOptions, d: Database, models: list[CadModel], st
     os.replace(store.folder, final)
 
 
-def write_npz_files(opts: ModelNetOptions, models: list[CadModel]) -> None:
+def write_npz_files(opts: ModelNetOptions, models: list[CadModel], progress: bool = False) -> None:
     """``OUT/modelnet10/modelnet10_{train,limited_train,test}.npz`` as image2sphere's
     prepare_modelnet10.py makes them from the databases: ``imgs`` uint8 (L, S, S, 1) (the
     JPEG decoded, channel 0), ``rots`` float32 (L, 3, 3) from the quaternion, ``cat_ids`` int64 (L,)."""
     folder = opts.out / NPZ_FOLDER
     folder.mkdir(exist_ok=True)
     by_name = {d.name: d for d in databases(opts.views)}
-    for npz_name, source in npz_sources(opts.views).items():
-        d = by_name[source]
-        labels = list(view_labels(opts, [m for m in models if m.split == d.split], d.views))
-        s = opts.size
-        env = lmdb.open(str(opts.out / db_name(source)), readonly=True, lock=False)
-        try:
-            with replacing(folder / f"modelnet10_{npz_name}.npz") as tmp, open(tmp, "wb") as f, NpzStream(f, compress=True) as npz:
-                npz.add("imgs", np.uint8, (len(labels), s, s, 1), _decoded(env, [k for k, _, _ in labels]))
-                q = matrix_to_quaternion(np.array([r for _, _, r in labels]).reshape(-1, 3, 3))
-                npz.add_array("rots", quaternion_to_matrix(q).astype(np.float32).reshape(-1, 3, 3))
-                npz.add_array("cat_ids", np.array([MODELNET10_CATEGORIES.index(m.category) for _, m, _ in labels],
-                                                  dtype=np.int64))
-        finally:
-            env.close()
+    sources = npz_sources(opts.views)
+    total = sum(opts.views[by_name[s].split] * sum(m.split == by_name[s].split for m in models) for s in sources.values())
+    bar = Progress(total, 0, "modelnet10 npz", enabled=progress, unit="image")
+    try:
+        for npz_name, source in sources.items():
+            _write_npz(opts, models, folder / f"modelnet10_{npz_name}.npz", by_name[source], bar)
+    finally:
+        bar.close()
 
 
-def _decoded(env: lmdb.Environment, keys: list[str], block: int = 256) -> Iterator[np.ndarray]:
+def _write_npz(opts: ModelNetOptions, models: list[CadModel], path: Path, d: Database, bar: Progress) -> None:
+    """One of image2sphere's npz files, from database ``d`` (complete, under its final name)."""
+    labels = list(view_labels(opts, [m for m in models if m.split == d.split], d.views))
+    s = opts.size
+    env = lmdb.open(str(opts.out / db_name(d.name)), readonly=True, lock=False)
+    try:
+        with replacing(path) as tmp, open(tmp, "wb") as f, NpzStream(f, compress=True) as npz:
+            npz.add("imgs", np.uint8, (len(labels), s, s, 1), _decoded(env, [k for k, _, _ in labels], bar))
+            q = matrix_to_quaternion(np.array([r for _, _, r in labels]).reshape(-1, 3, 3))
+            npz.add_array("rots", quaternion_to_matrix(q).astype(np.float32).reshape(-1, 3, 3))
+            npz.add_array("cat_ids", np.array([MODELNET10_CATEGORIES.index(m.category) for _, m, _ in labels],
+                                              dtype=np.int64))
+    finally:
+        env.close()
+
+
+def _decoded(env: lmdb.Environment, keys: list[str], bar: Progress, block: int = 256) -> Iterator[np.ndarray]:
     """The images of ``keys`` decoded (one channel), in blocks of (m, S, S, 1) uint8."""
     with env.begin() as txn:
         for a in range(0, len(keys), block):
@@ -205,4 +216,5 @@ def _decoded(env: lmdb.Environment, keys: list[str], block: int = 256) -> Iterat
                 if data is None:
                     raise OSError(f"{env.path()}: key {key} is missing")
                 out.append(simplejpeg.decode_jpeg(data, colorspace="GRAY"))
-            yield np.stack(out) if out else np.zeros((0, 1, 1, 1), np.uint8)
+            bar.update(len(out))
+            yield np.stack(out)
