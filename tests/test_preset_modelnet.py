@@ -234,3 +234,18 @@ def test_verify_catches_missing_and_changed_views(built: tuple[Path, Path], tmp_
     assert "key chair_0002.v003 is missing" in report
     assert "toilet_0001 differ from their checksum" in report
     assert "train_2V: 1 view(s) differ from train_4V's, e.g. toilet_0001.v002" in report
+
+
+def test_load_reads_each_database(built: tuple[Path, Path]) -> None:
+    from gpu_render import load
+
+    _, out = built
+    for split, name in (("train", "train_4V"), ("limited_train", "train_2V"), ("test", "test_2V")):
+        images, quats, _, _ = read_database(out / f"{name}.Rawjpg.lmdb")
+        data = load(out, split)
+        assert len(data) == len(quats) and data.keys == list(quats)
+        for i in (0, len(data) - 1):
+            key = data.keys[i]
+            np.testing.assert_array_equal(data.image(i), images[key])
+            np.testing.assert_allclose(data.rotation(i), quaternion_to_matrix(np.asarray(quats[key])[None])[0])
+            assert MODELNET10_CATEGORIES[data.class_index(i)] == key.split(".")[0].rsplit("_", 1)[0]

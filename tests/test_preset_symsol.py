@@ -237,3 +237,28 @@ def test_verify_catches_missing_truncated_and_changed_images(symsol: Path, tmp_p
     assert "cube_00001.png: missing" in report
     assert "cone_00000.png" in report or "cone_00002.png" in report
     assert report.count("differ from their checksum") == 2  # the cone and the tetX chunks
+
+
+def test_load_and_torch_dataset_agree_with_the_files(symsol: Path) -> None:
+    """gpu_render.load(OUT, split) and PresetDataset index shape after shape, as SymsolDataset does."""
+    import torch
+
+    from gpu_render import load
+    from gpu_render.presets.torch_dataset import PresetDataset
+
+    data = load(symsol, "test")
+    assert len(data) == VIEWS[1] * len(SYMSOL_SHAPES)
+    torch_data = PresetDataset(symsol, "test", equivalents=True)
+    rotations = np.load(symsol / "test" / "rotations.npz")
+    for shape_index, shape in enumerate(SYMSOL_SHAPES):
+        index = shape_index * VIEWS[1] + 2
+        image, cls, rot, eq = torch_data[index]
+        want = np.array(Image.open(symsol / "test" / "images" / f"{shape}_00002.png"))
+        np.testing.assert_array_equal(data.image(index), want)
+        assert torch.equal(image, torch.from_numpy(want).permute(2, 0, 1).float() / 255)
+        assert int(cls) == shape_index
+        np.testing.assert_allclose(rot.numpy(), rotations[shape][2, 0], atol=ROT_TOL)
+        assert eq.shape[1:] == (3, 3) and eq.shape[0] == (GROUP_SIZES.get(shape) or len(eq))
+        np.testing.assert_allclose(eq[0].numpy(), rotations[shape][2, 0], atol=ROT_TOL)
+    with pytest.raises(ValueError, match="splits train and test"):
+        load(symsol, "val")
