@@ -262,3 +262,20 @@ def test_load_and_torch_dataset_agree_with_the_files(symsol: Path) -> None:
         np.testing.assert_allclose(eq[0].numpy(), rotations[shape][2, 0], atol=ROT_TOL)
     with pytest.raises(ValueError, match="splits train and test"):
         load(symsol, "val")
+
+
+def test_room_for_the_rotations_is_checked_first(tmp_path: Path) -> None:
+    """The full default build's rotations.npz arrays (about 2 GiB) are counted before anything
+    starts; more than the filesystem holds is one UsageError naming OUT."""
+    from gpu_render.errors import UsageError
+    from gpu_render.presets.options import SymsolOptions
+    from gpu_render.presets.state import check_free
+    from gpu_render.presets.symsol import rotations_bytes, shape_splits
+
+    need = rotations_bytes(shape_splits(SymsolOptions()))
+    assert 1.9 * 2**30 < need < 2.1 * 2**30  # cyl alone: 45000 x 720 x 9 float32 = 1.09 GiB
+    free = os.statvfs(tmp_path).f_bavail * os.statvfs(tmp_path).f_frsize
+    check_free(tmp_path / "new", min(need, free // 2), "rotations.npz")
+    with pytest.raises(UsageError, match="No space left on device for rotations.npz"):
+        check_free(tmp_path / "new" / "deeper", free * 2, "rotations.npz")
+    assert not (tmp_path / "new").exists()

@@ -94,6 +94,24 @@ class PresetState:
         atomic_write_json(self.out / MANIFEST, record)
 
 
+def check_free(out: Path, need: int, what: str) -> None:
+    """Refuse (UsageError) a build whose files of known size (``need`` bytes, ``what``) cannot
+    fit in the space free on OUT's filesystem (or the nearest folder above OUT that exists).
+    Encoded images are not counted: their sizes are not known until they are encoded."""
+    where = out.absolute()
+    while not where.is_dir() and where != where.parent:
+        where = where.parent
+    try:
+        st = os.statvfs(where)
+    except OSError:
+        return  # cannot tell: a full disk is then reported by the writes, one line and resumable
+    free = st.f_bavail * st.f_frsize
+    if need > free:
+        raise UsageError(f"--out {out}: No space left on device for {what}: {need / 2**30:.1f} GiB needed, "
+                         f"{free / 2**30:.1f} GiB free on the filesystem of {where}; free some space or choose "
+                         "another --out or fewer --views")
+
+
 def remove_temporaries(folder: Path) -> None:
     """Delete the temporaries a killed build left in ``folder`` (they never carry final names)."""
     if folder.is_dir():

@@ -33,7 +33,7 @@ from gpu_render.presets.options import SYMSOL_SHAPES, SymsolOptions
 from gpu_render.presets.pipeline import IN_FLIGHT, Chunk, render_chunks, todo
 from gpu_render.presets.rotations import uniform_rotations
 from gpu_render.presets.sinks import PngFilesSink, Segment
-from gpu_render.presets.state import PresetState, remove_temporaries
+from gpu_render.presets.state import PresetState, check_free, remove_temporaries
 from gpu_render.progress import Progress
 from gpu_render.render.context import Headless
 from gpu_render.scene.object_labels import CHUNK, rotations_equivalent, scene_labels
@@ -104,6 +104,8 @@ def run_symsol(opts: SymsolOptions, progress: bool = True) -> PresetResult:
     total = sum(p.count for p in parts)
     segments = tuple(Segment(str(opts.out / p.split_name / "images"), p.shape, p.start, p.count) for p in parts)
     state = PresetState(opts.out, opts.signature())
+    if not (opts.out / "test" / "rotations.npz").exists():
+        check_free(opts.out, rotations_bytes(parts), "rotations.npz")
     pool = EncoderPool(PngFilesSink(segments), (opts.size,), min(opts.batch, max(opts.views)), opts.workers,
                        IN_FLIGHT + 1)
     try:
@@ -140,6 +142,15 @@ def run_symsol(opts: SymsolOptions, progress: bool = True) -> PresetResult:
     finally:
         pool.terminate()
         state.close()
+
+
+def rotations_bytes(parts: list[ShapeSplit]) -> int:
+    """Bytes of the rotations.npz arrays of ``parts``: N x K x 9 float32 each."""
+    total = 0
+    for part in parts:
+        obj = builtin_object(part.shape)
+        total += part.count * (len(obj.symmetry) if obj.featureless else 1) * 36 + 256
+    return total
 
 
 def write_labels(opts: SymsolOptions, parts: list[ShapeSplit]) -> None:
