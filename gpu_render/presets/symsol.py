@@ -37,6 +37,7 @@ from gpu_render.presets.state import PresetState, check_free, remove_temporaries
 from gpu_render.progress import Progress
 from gpu_render.render.context import Headless
 from gpu_render.scene.object_labels import CHUNK, rotations_equivalent, scene_labels
+from gpu_render.scene.objects import SceneObject
 from gpu_render.scene.scene import ObjectScene
 from gpu_render.scene.solids import builtin_object
 
@@ -168,7 +169,7 @@ def write_labels(opts: SymsolOptions, parts: list[ShapeSplit]) -> None:
                 npz.add_array(f"{part.shape}_{name}", array)
 
 
-def _equivalent_blocks(obj, r: np.ndarray) -> Iterator[np.ndarray]:  # noqa: ANN001 - a SceneObject
+def _equivalent_blocks(obj: SceneObject, r: np.ndarray) -> Iterator[np.ndarray]:
     """Row blocks of rotations.npz's array: (m, K, 3, 3) float32."""
     if not obj.featureless:
         yield r[:, None].astype(np.float32)
