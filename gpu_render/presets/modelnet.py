@@ -160,10 +160,14 @@ def seal_database(opts: ModelNetOptions, d: Database, models: list[CadModel], st
     """Write the two pickles into a complete database and give it its final name."""
     quats: dict[str, np.ndarray] = {}
     eulers: dict[str, np.ndarray] = {}
-    for key, _, r in view_labels(opts, models, d.views):
-        quats[key] = matrix_to_quaternion(r[None])[0]
-        az, el, th = viewpoint_from_rotation(r[None])
-        eulers[key] = np.array([az[0], el[0], th[0]])
+    for model in models:  # vectorised per model: a full train_100V has 400k keys
+        r = model_rotations(opts, model)[: d.views]
+        q = matrix_to_quaternion(r)
+        euler = np.stack(viewpoint_from_rotation(r), axis=1)  # (V, 3): azimuth, elevation, theta
+        for v in range(d.views):
+            key = model.key(v + 1)
+            quats[key] = q[v].copy()
+            eulers[key] = euler[v].copy()
     write_pickle(store.folder / "viewID2quat.pkl", quats)
     write_pickle(store.folder / "viewID2euler.pkl", eulers)
     store.close()
