@@ -5,8 +5,13 @@ the images against the CPU reference of their labels, refusals, and resume after
 
 from __future__ import annotations
 
+import os
 import pickle
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import cv2
@@ -31,7 +36,7 @@ MODELS = {"train": (1, 2), "test": (7,)}
 VIEWS = (4, 2)
 SIZE = 224
 ARGS = ("--preset", "modelnet10-so3", "--categories", ",".join(CATEGORIES), "--views", f"{VIEWS[0]},{VIEWS[1]}",
-        "--workers", "1")
+        "--workers", "1")  # a later --views overrides
 ROT_TOL = 1e-6
 #: Reference parity of a JPEG image of an antialiased object, away from the reference's edges.
 CHANNEL_TOLERANCE = 8
@@ -249,3 +254,36 @@ def test_load_reads_each_database(built: tuple[Path, Path]) -> None:
             np.testing.assert_array_equal(data.image(i), images[key])
             np.testing.assert_allclose(data.rotation(i), quaternion_to_matrix(np.asarray(quats[key])[None])[0])
             assert MODELNET10_CATEGORIES[data.class_index(i)] == key.split(".")[0].rsplit("_", 1)[0]
+
+
+def test_killed_build_resumes_to_the_same_content(tmp_path: Path) -> None:
+    """kill -9 after some models are stored (each model is one LMDB transaction and one record);
+    the same command finishes the databases with what an uninterrupted build writes."""
+    tree = make_tree(tmp_path / "ModelNet10")
+    args = [*ARGS, "--views", "30,1", "--sizes", "32", "--meshes", str(tree)]
+    out = tmp_path / "killed"
+    p = subprocess.Popen([sys.executable, "-m", "gpu_render.build", *args, "--out", str(out)],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and p.poll() is None:
+        if len(list((out / ".progress").glob("chunk_*.json"))) >= 2:
+            break
+        time.sleep(0.01)
+    os.kill(p.pid, signal.SIGKILL)
+    p.wait()
+    done = len(list((out / ".progress").glob("chunk_*.json")))
+    assert 2 <= done < 9, done
+    r = run_module("gpu_render.build", *args, "--out", out)
+    assert r.code == 0, r.err
+    fresh = tmp_path / "fresh"
+    r = run_module("gpu_render.build", *args, "--out", fresh)
+    assert r.code == 0, r.err
+    for name in ("train_30V", "train_1V", "test_1V"):
+        a, b = out / f"{name}.Rawjpg.lmdb", fresh / f"{name}.Rawjpg.lmdb"
+        assert read_database(a)[3] == read_database(b)[3]
+        for pkl in ("viewID2quat.pkl", "viewID2euler.pkl"):
+            assert (a / pkl).read_bytes() == (b / pkl).read_bytes()
+    for npz in ("train", "limited_train", "test"):
+        path = Path("modelnet10") / f"modelnet10_{npz}.npz"
+        assert (out / path).read_bytes() == (fresh / path).read_bytes()
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in fresh.iterdir())
