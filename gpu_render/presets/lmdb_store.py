@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import lmdb
+import numpy as np
 
 from gpu_render.dataset.atomic import replacing
 
@@ -52,10 +53,21 @@ class GrowingLmdb:
         self.env.close()
 
 
+class PortablePickler(pickle.Pickler):
+    """Pickles numpy arrays as ``numpy.array(list)``, a name every numpy version has: numpy 2
+    would otherwise name ``numpy._core.multiarray``, which numpy 1.x readers cannot import.
+    The arrays read back as float64 (or whatever the list's values make)."""
+
+    def reducer_override(self, obj: Any) -> Any:
+        if isinstance(obj, np.ndarray):
+            return np.array, (obj.tolist(),)
+        return NotImplemented
+
+
 def write_pickle(path: Path, obj: Any) -> None:
-    """Pickle ``obj`` to ``path`` atomically, protocol 2."""
+    """Pickle ``obj`` to ``path`` atomically, protocol 2, numpy arrays portably."""
     with replacing(path) as tmp, open(tmp, "wb") as f:
-        pickle.dump(obj, f, protocol=PICKLE_PROTOCOL)
+        PortablePickler(f, protocol=PICKLE_PROTOCOL).dump(obj)
 
 
 def _file_size(path: Path) -> int:
