@@ -34,7 +34,7 @@ class NpzStream:
         rows = 0
         with self._zip.open(info, "w", force_zip64=True) as member:
             header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": tuple(shape)}
-            np.lib.format.write_array_header_2_0(member, header)
+            np.lib.format.write_array_header_1_0(member, header)  # as np.save writes it
             for block in blocks:
                 block = np.ascontiguousarray(block, dtype=dtype)
                 if block.shape[1:] != tuple(shape[1:]):
