@@ -292,3 +292,25 @@ def test_killed_build_resumes_to_the_same_content(tmp_path: Path) -> None:
         path = Path("modelnet10") / f"modelnet10_{npz}.npz"
         assert (out / path).read_bytes() == (fresh / path).read_bytes()
     assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in fresh.iterdir())
+
+
+def test_lmdb_map_grows_as_it_fills(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Start with a map far too small: every write still lands (the map doubles when full), and
+    a database reopened for resume starts with room for what it holds."""
+    from gpu_render.presets import lmdb_store
+
+    monkeypatch.setattr(lmdb_store, "INITIAL_MAP", 64 << 10)
+    store = lmdb_store.GrowingLmdb(tmp_path / "db")
+    values = {f"k{i:03d}".encode(): bytes([i % 251]) * 50_000 for i in range(60)}  # 3 MB in 64 KiB
+    items = list(values.items())
+    for a in range(0, len(items), 7):
+        store.put_many(items[a : a + 7])
+    assert store.env.info()["map_size"] > 3_000_000
+    store.close()
+    again = lmdb_store.GrowingLmdb(tmp_path / "db")
+    assert again.env.info()["map_size"] >= 2 * (tmp_path / "db" / "data.mdb").stat().st_size
+    again.close()
+    env = lmdb.open(str(tmp_path / "db"), readonly=True, lock=False)
+    with env.begin() as txn:
+        assert {bytes(k): bytes(v) for k, v in txn.cursor()} == values
+    env.close()
