@@ -121,7 +121,14 @@ def _verify_symsol(out: Path, opts: SymsolOptions, recorded: dict[int, Any], ref
         want = np.matmul(fresh[rows, None], obj.symmetry[None] if obj.featureless else np.eye(3)[None, None])
         if not np.allclose(rotations[rows], want, atol=LABEL_TOLERANCE):
             report.problem(f"{folder / 'rotations.npz'}: {part.shape} differs from a fresh computation")
-    report.say(f"rotations.npz: {len(parts)} array(s) recomputed")
+        try:
+            matrix = np.load(folder / "poses.npz")[f"{part.shape}_matrix"]
+        except (OSError, KeyError, ValueError) as exc:
+            report.problem(f"{folder / 'poses.npz'}: no readable array {part.shape}_matrix ({exc})")
+            continue
+        if matrix.shape != fresh.shape or not np.allclose(matrix, fresh, rtol=0, atol=1e-12):
+            report.problem(f"{folder / 'poses.npz'}: {part.shape}_matrix differs from a fresh computation")
+    report.say(f"rotations.npz and poses.npz: {len(parts)} shape(s) recomputed")
     scores = []
     for _ in range(reference):
         part = parts[int(rng.integers(len(parts)))]
