@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from gpu_render.dataset.loader import Dataset
+    from gpu_render.presets.load import ModelNetSplit, SymsolSplit
 
 __version__ = "0.1.0"
 
 
-def load(root: str | os.PathLike[str]) -> Dataset:
+def load(root: str | os.PathLike[str], split: str | None = None) -> Dataset | SymsolSplit | ModelNetSplit:
     """Open a built dataset: labels, poses and lazily read images per size (see gpu_render.dataset.loader).
+    A ``--preset`` output opens one ``split`` (default train; see gpu_render.presets.load).
 
     Imported on first use, so ``import gpu_render`` stays light.
     """
+    from gpu_render.presets.load import load_preset, preset_manifest
+
+    if preset_manifest(Path(root)) is not None:
+        return load_preset(root, split or "train")
     from gpu_render.dataset.loader import load as _load
 
     return _load(root)

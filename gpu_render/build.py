@@ -121,6 +121,10 @@ def run_build(options: BuildOptions, progress: bool = True) -> BuildResult:
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if any(a == "--preset" or a.startswith("--preset=") for a in args):  # benchmark layouts: gpu_render.presets
+        from gpu_render.presets.cli import main as preset_main
+        return preset_main(args)
     try:
         options = parse_build_args(argv)
         result = run_build(options)

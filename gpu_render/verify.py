@@ -350,7 +350,12 @@ def main(argv: list[str] | None = None) -> int:
             raise UsageError("--reference must be at least 0")
         if a.seed < 0:
             raise UsageError("--seed must be at least 0")
-        report = verify(a.out, a.sample, a.reference, a.seed, workers=os.cpu_count() or 1, progress=True)
+        from gpu_render.presets.verify import preset_of, verify_preset  # --preset outputs have their own layouts
+
+        if preset_of(a.out):
+            report = verify_preset(a.out, a.reference, a.seed)
+        else:
+            report = verify(a.out, a.sample, a.reference, a.seed, workers=os.cpu_count() or 1, progress=True)
     except UsageError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2

@@ -10,6 +10,8 @@ Rules (imports read from the source with ast, including imports inside functions
   other command (build, verify, preview, their options).
 - client.py (the service's HTTP client) imports no GL and nothing that draws or writes: it runs
   wherever numpy and httpx do.
+- presets/ (``--preset``) sits beside the build: it may use every layer and verify's checks, but
+  never imports the build or preview commands; and no layer below imports presets/.
 """
 
 from __future__ import annotations
@@ -23,13 +25,16 @@ PACKAGE = Path(__file__).resolve().parent.parent / "gpu_render"
 CLI = {"gpu_render.build", "gpu_render.verify", "gpu_render.preview", "gpu_render.options", "gpu_render.scene_options",
        "gpu_render.serve", "gpu_render.client"}
 
+PRESETS = "gpu_render.presets"
+
 FORBIDDEN = {
-    "rotations": {"gpu_render.scene", "gpu_render.render", "gpu_render.dataset", "moderngl", *CLI},
-    "scene": {"gpu_render.render", "gpu_render.dataset", "moderngl", "glfw", "trimesh", *CLI},
-    "render": {"gpu_render.dataset", *CLI},
-    "dataset": {"gpu_render.render", "moderngl", "glfw", *CLI},
+    "rotations": {"gpu_render.scene", "gpu_render.render", "gpu_render.dataset", "moderngl", PRESETS, *CLI},
+    "scene": {"gpu_render.render", "gpu_render.dataset", "moderngl", "glfw", "trimesh", PRESETS, *CLI},
+    "render": {"gpu_render.dataset", PRESETS, *CLI},
+    "dataset": {"gpu_render.render", "moderngl", "glfw", PRESETS, *CLI},
+    "presets": {"gpu_render.build", "gpu_render.preview", "gpu_render.serve", "gpu_render.client"},
     "serve": {"gpu_render.build", "gpu_render.verify", "gpu_render.preview", "gpu_render.options",
-              "gpu_render.client"},
+              "gpu_render.client", PRESETS},
 }
 #: Single modules with rules of their own, by path under gpu_render/.
 MODULE_FORBIDDEN = {

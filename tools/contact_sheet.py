@@ -9,7 +9,15 @@ renderer on a headless context, and laid out ``--columns`` wide with a thin gap.
 ``--objects``: one row per object (the cLPR cube, the eight SYMSOL solids and a mesh file
 that trimesh makes, a twisted torus written as OFF), ``--columns`` random rotations each
 (seed 0), drawn by the scene renderer with the default camera and look (shaded, 4x MSAA).
+
+``--symsol DIR`` / ``--modelnet DIR``: a sheet of a built ``--preset`` output, read back from
+its own layout: the first ``--columns`` training images of each SYMSOL shape
+(``DIR/train/images``), or the first training views of the first model of each category in
+``DIR/train_*V.Rawjpg.lmdb`` (decoded from the LMDB's JPEG bytes), shown at ``--size`` px.
+
+    python tools/contact_sheet.py --symsol /tmp/symsol --columns 6 --size 112 --out docs/symsol.png
 """
+
 
 from __future__ import annotations
 
@@ -53,12 +61,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--size", type=int, default=96)
     p.add_argument("--antialias", action="store_true")
     p.add_argument("--objects", action="store_true", help="one row per object instead of cLPR poses")
+    p.add_argument("--symsol", type=Path, default=None, metavar="DIR", help="a --preset symsol output: a row per shape")
+    p.add_argument("--modelnet", type=Path, default=None, metavar="DIR",
+                   help="a --preset modelnet10-so3 output: a row per category")
     a = p.parse_args(argv)
     if a.count < 1 or a.columns < 1 or not 8 <= a.size <= 4096 or not a.step > 0:
         print("contact_sheet: error: --count, --columns >= 1, --size in 8..4096, --step > 0", file=sys.stderr)
         return 2
     if a.objects:
         return object_sheet(a.out, a.columns, a.size)
+    if a.symsol is not None or a.modelnet is not None:
+        return preset_sheet(a.out, a.symsol, a.modelnet, a.columns, a.size)
     total = clpr_pose_count(a.step)
     index = np.linspace(0, total - 1, a.count).round().astype(int)
     m = euler_to_matrix(clpr_euler(a.step)[index])
@@ -118,6 +131,45 @@ def object_sheet(out: Path, columns: int, size: int) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(out, buf.getvalue())
     print(f"wrote {out}: {len(scenes)} objects x {columns} random rotations at {size} px")
+    return 0
+
+
+def preset_sheet(out: Path, symsol: Path | None, modelnet: Path | None, columns: int, size: int) -> int:
+    """A row per SYMSOL shape or ModelNet10 category, read back from a built preset output."""
+    rows: list[Image.Image] = []
+    if symsol is not None:
+        from gpu_render.presets.options import SYMSOL_SHAPES
+
+        for shape in SYMSOL_SHAPES:
+            paths = sorted((symsol / "train" / "images").glob(f"{shape}_*.png"))[:columns]
+            rows += [Image.open(p).convert("RGB") for p in paths]
+    else:
+        import lmdb
+
+        assert modelnet is not None
+        folder = max(modelnet.glob("train_*V.Rawjpg.lmdb"), key=lambda f: int(f.name.split("_")[1].split("V")[0]))
+        env = lmdb.open(str(folder), readonly=True, lock=False)
+        seen: set[str] = set()
+        with env.begin() as txn:
+            for key, value in txn.cursor():
+                category = key.decode().rsplit("_", 1)[0]
+                if category not in seen and key.decode().endswith(".v001"):
+                    seen.add(category)
+                    model = key.decode().split(".")[0]
+                    for v in range(1, columns + 1):
+                        data = txn.get(f"{model}.v{v:03d}".encode())
+                        if data is not None:
+                            rows.append(Image.open(io.BytesIO(data)).convert("RGB"))
+        env.close()
+    if not rows:
+        print("contact_sheet: error: no images found in the preset output", file=sys.stderr)
+        return 2
+    images = np.stack([np.asarray(im.resize((size, size), Image.LANCZOS)) for im in rows])
+    buf = io.BytesIO()
+    Image.fromarray(sheet(images, columns, gap=2)).save(buf, format="PNG", optimize=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(out, buf.getvalue())
+    print(f"wrote {out}: {len(images)} images at {size} px")
     return 0
 
 

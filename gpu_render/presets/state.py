@@ -1,0 +1,128 @@
+"""OUT of a preset build: its lock, its manifest and its chunk records (resume).
+
+A preset build writes ``OUT/manifest.json`` (``"preset"`` names it) first with
+``complete: false``, records each chunk in ``OUT/.progress/chunk_{k:06d}.json`` once all of its
+images are in place, and seals the manifest with ``complete: true`` at the end. A killed build
+is resumed by the same command: recorded chunks are skipped, the rest are written again (to
+the same bytes, since everything is seeded). Another command's dataset in OUT is refused.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from gpu_render import __version__
+from gpu_render.dataset.atomic import atomic_write_json, is_temporary
+from gpu_render.dataset.layout import GENERATOR, MANIFEST, PROGRESS, read_manifest, read_progress
+from gpu_render.dataset.lock import BuildLock, is_lock_file
+from gpu_render.errors import UsageError
+
+
+class PresetState:
+    """The lock, manifest and chunk records of one preset build in ``out``."""
+
+    def __init__(self, out: Path, signature: dict[str, Any], renderer: str = "") -> None:
+        self.out = out
+        self.signature = signature
+        self.renderer = renderer
+        self._lock = BuildLock(out)
+        self.done: dict[int, dict[str, Any]] = {}
+
+    def open(self, partial_names: Iterable[str] = ()) -> bool:
+        """Lock OUT and start or resume there. Returns True when OUT already holds this very
+        dataset, complete. ``partial_names``: names in OUT that a killed build of these options
+        may have left besides temporaries (e.g. unsealed databases).
+
+        Raises UsageError when OUT is a file, holds something else, or is not writable.
+        """
+        out = self.out
+        if out.exists() and not out.is_dir():
+            raise UsageError(f"--out {out} is a file, not a folder")
+        existing = read_manifest(out) if out.is_dir() else None
+        if existing is None and out.is_dir():
+            ours = set(partial_names) | {PROGRESS}
+            foreign = sorted(p.name for p in out.iterdir()
+                             if not (p.name in ours or is_temporary(p.name) or is_lock_file(p.name)))
+            if foreign:
+                raise UsageError(f"--out {out} holds files that are not a gpu_render dataset "
+                                 f"({', '.join(foreign[:3])}); choose an empty or new folder")
+        if existing is not None and existing.get("signature") != self.signature:
+            raise UsageError(f"--out {out} holds a dataset built with other options "
+                             f"({_differences(existing.get('signature'), self.signature)}); "
+                             "use the same options to resume, or another --out")
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            self._lock.acquire()
+        except OSError as exc:
+            raise UsageError(f"--out {out} is not writable: {exc.strerror or exc}") from None
+        existing = read_manifest(out)
+        if existing is not None and existing.get("complete") and existing.get("signature") == self.signature:
+            return True
+        self.done = read_progress(out)
+        self._write(complete=False)
+        (out / PROGRESS).mkdir(exist_ok=True)
+        return False
+
+    def record(self, chunk: int, record: dict[str, Any]) -> None:
+        """Record a chunk whose files are all in place."""
+        record = {"chunk": chunk, **record}
+        atomic_write_json(self.out / PROGRESS / f"chunk_{chunk:06d}.json", record)
+        self.done[chunk] = record
+
+    def seal(self, seconds: float, extra: dict[str, Any] | None = None) -> None:
+        """Mark the dataset complete and drop the chunk records."""
+        self._write(complete=True, seconds=seconds, extra=extra)
+        shutil.rmtree(self.out / PROGRESS, ignore_errors=True)
+
+    def close(self) -> None:
+        self._lock.release()
+
+    def _write(self, complete: bool, seconds: float | None = None, extra: dict[str, Any] | None = None) -> None:
+        record = {
+            "generator": GENERATOR, "version": __version__, "preset": self.signature["preset"],
+            "complete": complete, "signature": self.signature, "renderer": self.renderer,
+            "seconds": None if seconds is None else round(seconds, 3),
+            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()) if complete else None,
+            "chunks": {str(k): self.done[k] for k in sorted(self.done)},
+            **(extra or {}),
+        }
+        atomic_write_json(self.out / MANIFEST, record)
+
+
+def check_free(out: Path, need: int, what: str) -> None:
+    """Refuse (UsageError) a build whose files of known size (``need`` bytes, ``what``) cannot
+    fit in the space free on OUT's filesystem (or the nearest folder above OUT that exists).
+    Encoded images are not counted: their sizes are not known until they are encoded."""
+    where = out.absolute()
+    while not where.is_dir() and where != where.parent:
+        where = where.parent
+    try:
+        st = os.statvfs(where)
+    except OSError:
+        return  # cannot tell: a full disk is then reported by the writes, one line and resumable
+    free = st.f_bavail * st.f_frsize
+    if need > free:
+        raise UsageError(f"--out {out}: No space left on device for {what}: {need / 2**30:.1f} GiB needed, "
+                         f"{free / 2**30:.1f} GiB free on the filesystem of {where}; free some space or choose "
+                         "another --out or fewer --views")
+
+
+def remove_temporaries(folder: Path) -> None:
+    """Delete the temporaries a killed build left in ``folder`` (they never carry final names)."""
+    if folder.is_dir():
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if is_temporary(entry.name):
+                    os.unlink(entry.path)
+
+
+def _differences(old: Any, new: dict[str, Any]) -> str:
+    if not isinstance(old, dict):
+        return "unknown options"
+    keys = [k for k in new if old.get(k) != new[k]]
+    return ", ".join(f"{k}: {old.get(k)!r} there, {new[k]!r} now" for k in keys) or "unknown options"

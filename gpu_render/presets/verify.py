@@ -1,0 +1,223 @@
+"""``python -m gpu_render.verify OUT`` for a preset's output: reload the layout as the
+benchmark's loader does, check every image against the chunk checksums in the manifest,
+recompute the labels, and re-render a few images on the CPU (the reference renderer).
+
+Problems are collected in a :class:`gpu_render.verify.Report`; nothing is written.
+"""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+from typing import Any
+
+import lmdb
+import numpy as np
+import simplejpeg
+from PIL import Image
+
+from gpu_render.dataset.layout import chunk_digest, file_digest, read_manifest
+from gpu_render.dataset.mesh_files import load_mesh_file
+from gpu_render.errors import UsageError
+from gpu_render.presets import modelnet, symsol
+from gpu_render.presets.lmdb_store import db_name
+from gpu_render.presets.modelnet_tree import scan_tree
+from gpu_render.presets.options import MODELNET10_CATEGORIES, ModelNetOptions, SymsolOptions
+from gpu_render.render.scene_reference import render_scene
+from gpu_render.rotations.quaternion import matrix_to_quaternion
+from gpu_render.scene.camera import Pinhole
+from gpu_render.scene.look import Look
+from gpu_render.scene.solids import builtin_object
+from gpu_render.verify import CHANNEL_TOLERANCE, OBJECT_AGREEMENT, Report, edge_pixels
+
+LABEL_TOLERANCE = 1e-6  # float32 labels against a float64 recomputation
+
+
+def preset_of(out: Path) -> str | None:
+    """The preset that built ``out``, or None when it is no preset's output."""
+    try:
+        manifest = read_manifest(out) if out.is_dir() else None
+    except UsageError:
+        return None
+    return manifest.get("preset") if manifest else None
+
+
+def verify_preset(out: Path, reference: int = 4, seed: int = 0) -> Report:
+    """Check a preset's output in ``out``. Raises UsageError when it is not one."""
+    manifest = read_manifest(out)
+    if manifest is None or "preset" not in manifest:
+        raise UsageError(f"{out} holds no preset manifest")
+    report = Report()
+    sig = manifest["signature"]
+    if not manifest.get("complete"):
+        report.problem(f"incomplete: re-run the build command of {out} to finish it")
+        return report
+    recorded = {int(k): v for k, v in manifest.get("chunks", {}).items()}
+    rng = np.random.default_rng(seed)
+    if manifest["preset"] == "symsol":
+        _verify_symsol(out, symsol_options(out, sig), recorded, reference, rng, report)
+    else:
+        _verify_modelnet(out, modelnet_options(out, sig), recorded, reference, rng, report)
+    return report
+
+
+def symsol_options(out: Path, sig: dict[str, Any]) -> SymsolOptions:
+    look = Look(albedo=tuple(sig["color"]), background=tuple(sig["background"]), light=tuple(sig["light"]),  # type: ignore[arg-type]
+                antialias=bool(sig["antialias"]), grayscale=bool(sig["grayscale"]))
+    return SymsolOptions(out=out, shapes=tuple(sig["shapes"]), views=tuple(sig["views"]), size=int(sig["size"]),  # type: ignore[arg-type]
+                         seed=int(sig["seed"]), camera=Pinhole(float(sig["fov"]), float(sig["distance"])), look=look,
+                         batch=int(sig["batch"]))
+
+
+def modelnet_options(out: Path, sig: dict[str, Any]) -> ModelNetOptions:
+    return ModelNetOptions(meshes=Path(sig["meshes"]), out=out, categories=tuple(sig["categories"]),
+                           views=tuple(sig["views"]), size=int(sig["size"]), seed=int(sig["seed"]),  # type: ignore[arg-type]
+                           camera=Pinhole(float(sig["fov"]), float(sig["distance"])))
+
+
+def _agreement(got: np.ndarray, want: np.ndarray) -> float:
+    close = (np.abs(got.astype(np.int16) - want.astype(np.int16)) <= CHANNEL_TOLERANCE).all(-1)
+    return float((close | edge_pixels(want)).mean())
+
+
+def _verify_symsol(out: Path, opts: SymsolOptions, recorded: dict[int, Any], reference: int,
+                   rng: np.random.Generator, report: Report) -> None:
+    parts = symsol.shape_splits(opts)
+    segments = {p.start: p for p in parts}
+    starts = sorted(segments)
+    checked = 0
+    for chunk in symsol.chunks(opts, parts):
+        part = segments[max(s for s in starts if s <= chunk.start)]
+        digests = []
+        for k in range(len(chunk.rotation)):
+            path = symsol.image_path(out, part.split_name, part.shape, chunk.start - part.start + k)
+            try:
+                digests.append(file_digest(path.read_bytes()))
+            except OSError:
+                report.problem(f"{path}: missing")
+        record = recorded.get(chunk.key)
+        if record is None:
+            report.problem(f"chunk {chunk.key} is not recorded in the manifest")
+        elif len(digests) == len(chunk.rotation) and chunk_digest(digests) != record["sha256"]:
+            report.problem(f"{part.split_name}/images/{part.shape}_{chunk.start - part.start:05d}.png ..: "
+                           f"{len(digests)} image(s) differ from their checksum (truncated or changed)")
+        checked += len(digests)
+    report.say(f"checksums: {checked} image(s) checked against the manifest")
+    for part in parts:
+        folder = out / part.split_name
+        try:
+            rotations = np.load(folder / "rotations.npz")[part.shape]  # as SymsolDataset loads it
+        except (OSError, KeyError, ValueError) as exc:
+            report.problem(f"{folder / 'rotations.npz'}: no readable array {part.shape} ({exc})")
+            continue
+        fresh = symsol.shape_rotations(opts, part)
+        obj = builtin_object(part.shape)
+        k = len(obj.symmetry) if obj.featureless else 1
+        if rotations.shape != (part.count, k, 3, 3) or rotations.dtype != np.float32:
+            report.problem(f"{folder / 'rotations.npz'}: {part.shape} is {rotations.dtype} {rotations.shape}, "
+                           f"expected float32 {(part.count, k, 3, 3)}")
+            continue
+        rows = rng.choice(part.count, min(8, part.count), replace=False)
+        want = np.matmul(fresh[rows, None], obj.symmetry[None] if obj.featureless else np.eye(3)[None, None])
+        if not np.allclose(rotations[rows], want, atol=LABEL_TOLERANCE):
+            report.problem(f"{folder / 'rotations.npz'}: {part.shape} differs from a fresh computation")
+        try:
+            matrix = np.load(folder / "poses.npz")[f"{part.shape}_matrix"]
+        except (OSError, KeyError, ValueError) as exc:
+            report.problem(f"{folder / 'poses.npz'}: no readable array {part.shape}_matrix ({exc})")
+            continue
+        if matrix.shape != fresh.shape or not np.allclose(matrix, fresh, rtol=0, atol=1e-12):
+            report.problem(f"{folder / 'poses.npz'}: {part.shape}_matrix differs from a fresh computation")
+    report.say(f"rotations.npz and poses.npz: {len(parts)} shape(s) recomputed")
+    scores = []
+    for _ in range(reference):
+        part = parts[int(rng.integers(len(parts)))]
+        i = int(rng.integers(part.count))
+        path = symsol.image_path(out, part.split_name, part.shape, i)
+        try:
+            got = np.asarray(Image.open(path).convert("RGB"))
+        except OSError:
+            continue  # reported above
+        r = symsol.shape_rotations(opts, part)[i : i + 1]
+        score = _agreement(got, render_scene(builtin_object(part.shape), opts.camera, opts.look, r, opts.size)[0])
+        scores.append(score)
+        if score < OBJECT_AGREEMENT["png"]:
+            report.problem(f"{path}: agrees with the CPU reference on only {score:.2%} of pixels")
+    if scores:
+        report.say(f"reference: {len(scores)} image(s) re-rendered on the CPU agree on {np.mean(scores):.3%} of pixels")
+
+
+def _verify_modelnet(out: Path, opts: ModelNetOptions, recorded: dict[int, Any], reference: int,
+                     rng: np.random.Generator, report: Report) -> None:
+    models = scan_tree(opts.meshes, opts.categories)
+    stored: dict[str, dict[str, bytes]] = {}
+    for d in modelnet.databases(opts.views):
+        folder = out / db_name(d.name)
+        try:
+            with open(folder / "viewID2quat.pkl", "rb") as f:
+                quats = pickle.load(f, encoding="latin1")
+            env = lmdb.open(str(folder), readonly=True, lock=False)
+        except (OSError, lmdb.Error, pickle.UnpicklingError) as exc:
+            report.problem(f"{folder}: not readable ({exc})")
+            continue
+        labels = list(modelnet.view_labels(opts, [m for m in models if m.split == d.split], d.views))
+        if list(quats) != [k for k, _, _ in labels]:
+            report.problem(f"{folder / 'viewID2quat.pkl'}: its keys are not the views of the tree's models")
+        fresh = matrix_to_quaternion(np.array([r for _, _, r in labels]).reshape(-1, 3, 3))
+        got = np.array([np.asarray(quats.get(k, np.zeros(4))) for k, _, _ in labels]).reshape(-1, 4)
+        if not np.allclose(got, fresh, atol=1e-9):
+            report.problem(f"{folder / 'viewID2quat.pkl'}: quaternions differ from a fresh computation")
+        values: dict[str, bytes] = {}
+        with env.begin() as txn:
+            for key, _, _ in labels:
+                data = txn.get(key.encode())
+                if data is None:
+                    report.problem(f"{folder}: key {key} is missing")
+                else:
+                    values[key] = bytes(data)
+        env.close()
+        stored[d.name] = values
+    main = {0: f"train_{opts.views[0]}V", 1: f"test_{opts.views[1]}V"}
+    checked = 0
+    for k, model in enumerate(models):
+        values = stored.get(main[model.split], {})
+        views = opts.views[model.split]
+        jpegs = [values.get(model.key(v + 1)) for v in range(views)]
+        record = recorded.get(k)
+        if any(j is None for j in jpegs) or record is None:
+            continue  # reported above
+        if chunk_digest(file_digest(j) for j in jpegs) != record["sha256"]:  # type: ignore[arg-type]
+            report.problem(f"{main[model.split]}: the views of {model.category}_{model.cad:04d} differ from their checksum")
+        checked += views
+    small = f"train_{opts.views[1]}V"
+    if small != main[0] and small in stored:
+        differ = [k for k, v in stored[small].items() if stored[main[0]].get(k) != v]
+        if differ:
+            report.problem(f"{small}: {len(differ)} view(s) differ from {main[0]}'s, e.g. {differ[0]}")
+    report.say(f"checksums: {checked} image(s) checked against the manifest")
+    for name in modelnet.npz_sources(opts.views):
+        path = out / modelnet.NPZ_FOLDER / f"modelnet10_{name}.npz"
+        try:
+            with np.load(path) as data:
+                ok = data["imgs"].ndim == 4 and len(data["imgs"]) == len(data["rots"]) == len(data["cat_ids"])
+                ok = ok and set(np.unique(data["cat_ids"])) <= set(range(len(MODELNET10_CATEGORIES)))
+        except (OSError, KeyError, ValueError) as exc:
+            report.problem(f"{path}: not readable ({exc})")
+            continue
+        if not ok:
+            report.problem(f"{path}: arrays of the wrong shapes")
+    scores = []
+    for _ in range(reference if models else 0):
+        model = models[int(rng.integers(len(models)))]
+        v = int(rng.integers(opts.views[model.split]))
+        data = stored.get(main[model.split], {}).get(model.key(v + 1))
+        if data is None:
+            continue
+        got = np.repeat(simplejpeg.decode_jpeg(data, colorspace="GRAY"), 3, axis=2)
+        r = modelnet.model_rotations(opts, model)[v : v + 1]
+        score = _agreement(got, render_scene(load_mesh_file(model.path), opts.camera, opts.look, r, opts.size)[0])
+        scores.append(score)
+        if score < OBJECT_AGREEMENT["jpg"]:
+            report.problem(f"{main[model.split]} {model.key(v + 1)}: agrees with the CPU reference on only {score:.2%}")
+    if scores:
+        report.say(f"reference: {len(scores)} image(s) re-rendered on the CPU agree on {np.mean(scores):.3%} of pixels")

@@ -1,0 +1,281 @@
+"""``--preset symsol``: the layout read exactly as image2sphere's SymsolDataset reads it
+(FORMATS.md), the equivalent sets against SCENES.md's groups, the images against the CPU
+reference, resume after kill -9, determinism and refusals."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from cli import run_module
+from PIL import Image
+
+from gpu_render.build import main as build_main
+from gpu_render.presets.options import SYMSOL_SHAPES
+from gpu_render.render.scene_reference import render_scene
+from gpu_render.scene.camera import Pinhole
+from gpu_render.scene.look import Look
+from gpu_render.scene.solids import builtin_object
+from gpu_render.verify import edge_pixels
+from gpu_render.verify import main as verify_main
+
+VIEWS = (5, 3)
+SIZE = 64
+#: Size and look changed from the defaults (224 px, black): the layout must stay loadable.
+BACKGROUND = (0, 0, 255)
+ARGS = ("--preset", "symsol", "--views", f"{VIEWS[0]},{VIEWS[1]}", "--sizes", str(SIZE), "--batch", "1",
+        "--background", ",".join(map(str, BACKGROUND)), "--workers", "1")
+#: float32 labels against float64 recomputation.
+ROT_TOL = 1e-6
+#: Reference parity, as verify's for antialiased objects: no channel off by more than 8 on this
+#: share of the pixels away from the reference's edges (MSAA blends those).
+CHANNEL_TOLERANCE = 8
+PIXEL_AGREEMENT = 0.995
+GROUP_SIZES = {"tet": 12, "cube": 24, "icosa": 60, "cone": 360, "cyl": 720}
+PHI = (1 + 5**0.5) / 2
+
+
+@pytest.fixture(scope="module")
+def symsol(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("preset") / "symsol"
+    r = run_module("gpu_render.build", *ARGS, "--out", out)
+    assert r.code == 0, r.err
+    return out
+
+
+def read_like_symsol_dataset(root: Path, split: str, shape: str, num_views: int | None,
+                             rng: np.random.Generator) -> tuple[int, np.ndarray, np.ndarray]:
+    """What image2sphere's SymsolDataset does for one item (FORMATS.md): load rotations.npz,
+    slice [:num_views], take one row of [i] at random, open {shape}_{i:05d}.png as RGB."""
+    rotations = np.load(root / split / "rotations.npz")[shape][:num_views]
+    i = int(rng.integers(len(rotations)))
+    rot = rotations[i][rng.integers(len(rotations[i]))]
+    img = np.array(Image.open(root / split / "images" / f"{shape}_{str(i).zfill(5)}.png"))
+    return i, rot, img
+
+
+def test_layout_and_array_shapes(symsol: Path) -> None:
+    for split, n in zip(("train", "test"), VIEWS):
+        names = sorted(p.name for p in (symsol / split / "images").iterdir())
+        assert names == sorted(f"{s}_{i:05d}.png" for s in SYMSOL_SHAPES for i in range(n))
+        rot = np.load(symsol / split / "rotations.npz")
+        assert rot.files == list(SYMSOL_SHAPES)
+        for shape in SYMSOL_SHAPES:
+            k = GROUP_SIZES.get(shape, 1)
+            assert rot[shape].shape == (n, k, 3, 3) and rot[shape].dtype == np.float32, shape
+        poses = np.load(symsol / split / "poses.npz")
+        for shape in ("tetX", "cylO", "sphereX"):
+            assert poses[f"{shape}_mark_visible"].shape == (n,) and poses[f"{shape}_mark_visible"].dtype == bool
+        for shape in ("tetX", "cylO"):
+            offsets = poses[f"{shape}_visual_offsets"]
+            assert offsets.shape == (n + 1,) and offsets[0] == 0
+            assert poses[f"{shape}_visual_equivalents"].shape == (offsets[-1], 3, 3)
+        for shape in SYMSOL_SHAPES:
+            assert poses[f"{shape}_matrix"].shape == (n, 3, 3)
+            assert poses[f"{shape}_intrinsics_{SIZE}"].shape == (3, 3)
+            assert int(poses[f"{shape}_class_index"]) == SYMSOL_SHAPES.index(shape)
+        img = np.array(Image.open(symsol / split / "images" / "cube_00000.png"))
+        assert img.shape == (SIZE, SIZE, 3) and img.dtype == np.uint8 and tuple(img[0, 0]) == BACKGROUND
+
+
+def test_reader_gets_the_builds_rotation_and_image(symsol: Path) -> None:
+    """The FORMATS.md reader's rotation is in the pose's set, and its image is the pose's image
+    (the CPU reference of poses.npz's R)."""
+    rng = np.random.default_rng(3)
+    look, camera = Look(background=BACKGROUND), Pinhole()
+    for split in ("train", "test"):
+        poses = np.load(symsol / split / "poses.npz")
+        for shape in SYMSOL_SHAPES:
+            i, rot, img = read_like_symsol_dataset(symsol, split, shape, None, rng)
+            r = poses[f"{shape}_matrix"][i]
+            obj = builtin_object(shape)
+            full = np.load(symsol / split / "rotations.npz")[shape][i]
+            np.testing.assert_allclose(full[0], r, atol=ROT_TOL)
+            # the label drawn is R itself or R @ G for some G of the shape's group
+            g = r.T @ rot.astype(np.float64)
+            assert np.min(np.abs(obj.symmetry - g).max(axis=(1, 2))) < 1e-5, shape
+            want = render_scene(obj, camera, look, r[None], SIZE)[0]
+            close = (np.abs(img.astype(np.int16) - want.astype(np.int16)) <= CHANNEL_TOLERANCE).all(-1)
+            score = float((close | edge_pixels(want)).mean())
+            assert score >= PIXEL_AGREEMENT, (split, shape, i, score)
+
+
+def _maps_onto(g: np.ndarray, points: np.ndarray) -> bool:
+    moved = points @ g.T
+    return bool(np.abs(moved[:, None] - points[None]).max(-1).min(1).max() < 1e-5)
+
+
+def test_equivalent_sets_are_the_spec_groups(symsol: Path) -> None:
+    """R^T E_k for every listed E_k is, element by element, the group SCENES.md names."""
+    tet = np.array([[1, 1, 1], [1, -1, -1], [-1, 1, -1], [-1, -1, 1]], dtype=np.float64)
+    icosa = np.array([np.roll(v, k) for k in range(3) for v in
+                      ([0, a, b * PHI] for a in (1, -1) for b in (1, -1))], dtype=np.float64)
+    rot = np.load(symsol / "train" / "rotations.npz")
+    for shape, k in GROUP_SIZES.items():
+        sets = rot[shape].astype(np.float64)
+        for e in sets[:2]:
+            g = e[0].T @ e  # (K, 3, 3)
+            np.testing.assert_allclose(g[0], np.eye(3), atol=ROT_TOL)
+            flat = g.reshape(k, 9)
+            gaps = np.abs(flat[:, None] - flat[None]).max(-1) + np.eye(k) * 9
+            assert gaps.min() > 1e-3, f"{shape}: an element is listed twice"
+            if shape == "tet":
+                assert all(_maps_onto(x, tet) for x in g)
+            elif shape == "cube":
+                assert np.abs(g - np.round(g)).max() < 1e-5 and set(np.round(g).ravel()) <= {-1.0, 0.0, 1.0}
+            elif shape == "icosa":
+                assert all(_maps_onto(x, icosa) for x in g)
+            else:
+                flip = g[:, 2, 2] < 0
+                assert np.abs(np.abs(g[:, 2, 2]) - 1).max() < 1e-5
+                angles = np.degrees(np.arctan2(g[:, 1, 0], g[:, 0, 0]))
+                degrees = np.round(angles) % 360
+                assert np.abs(((angles - np.round(angles)) + 180) % 360 - 180).max() < 1e-3
+                assert flip.sum() == (0 if shape == "cone" else 360)
+                for part in (~flip, flip) if shape == "cyl" else (~flip,):
+                    assert sorted(degrees[part]) == list(range(360))
+    for shape in ("tetX", "cylO", "sphereX"):
+        assert rot[shape].shape[1] == 1
+
+
+def test_marked_shapes_visual_equivalents_start_with_r(symsol: Path) -> None:
+    poses = np.load(symsol / "train" / "poses.npz")
+    rot = np.load(symsol / "train" / "rotations.npz")
+    for shape in ("tetX", "cylO"):
+        off, flat = poses[f"{shape}_visual_offsets"], poses[f"{shape}_visual_equivalents"]
+        visible = poses[f"{shape}_mark_visible"]
+        for i in range(VIEWS[0]):
+            np.testing.assert_allclose(flat[off[i]], rot[shape][i, 0], atol=ROT_TOL)
+            if shape == "cylO" and visible[i]:
+                assert off[i + 1] - off[i] == 1
+
+
+def test_subset_draws_the_full_builds_rotations(symsol: Path, tmp_path: Path) -> None:
+    out = tmp_path / "s"
+    r = run_module("gpu_render.build", *ARGS, "--shapes", "icosa,cylO", "--out", out)
+    assert r.code == 0, r.err
+    assert np.load(out / "train" / "rotations.npz").files == ["icosa", "cylO"]
+    i, rot, img = read_like_symsol_dataset(out, "test", "cylO", 2, np.random.default_rng(0))
+    assert i in (0, 1) and rot.shape == (3, 3) and img.shape == (SIZE, SIZE, 3)
+    for split in ("train", "test"):
+        a = (out / split / "images" / "icosa_00002.png").read_bytes()
+        assert a == (symsol / split / "images" / "icosa_00002.png").read_bytes()
+        np.testing.assert_array_equal(np.load(out / split / "rotations.npz")["icosa"],
+                                      np.load(symsol / split / "rotations.npz")["icosa"])
+
+
+def test_killed_build_resumes_to_the_same_bytes(symsol: Path, tmp_path: Path) -> None:
+    """kill -9 once some chunks are recorded; the same command finishes it, byte for byte
+    what an uninterrupted build writes (so two builds are identical, too)."""
+    out = tmp_path / "symsol"
+    cmd = [sys.executable, "-m", "gpu_render.build", *ARGS, "--out", str(out)]
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and p.poll() is None:
+        if len(list((out / ".progress").glob("chunk_*.json"))) >= 8:
+            break
+        time.sleep(0.02)
+    os.kill(p.pid, signal.SIGKILL)
+    p.wait()
+    done = len(list((out / ".progress").glob("chunk_*.json")))
+    assert 8 <= done < 64, done
+    r = run_module("gpu_render.build", *ARGS, "--out", out)
+    assert r.code == 0, r.err
+    assert f"built {64 - done} of 64" in r.out
+    mine, theirs = _files(out), _files(symsol)
+    mine.pop("manifest.json"), theirs.pop("manifest.json")
+    assert mine == theirs
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    """Every file under ``root`` by relative path (nothing is left over: no temporaries, no records)."""
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_refusals(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Bad options: one line, exit 2, nothing created (parsed in-process: nothing starts)."""
+    out = tmp_path / "x"
+    for args, message in [
+        (("--views", "5"), "--views"),
+        (("--shapes", "cube,ball"), "unknown shape 'ball'"),
+        (("--sizes", "32,64"), "one image size"),
+        (("--meshes", str(tmp_path)), "--meshes makes no sense for --preset symsol"),
+    ]:
+        assert build_main(["--preset", "symsol", *args, "--out", str(out)]) == 2, args
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0], (args, err)
+        assert not out.exists()
+    (tmp_path / "foreign").mkdir()
+    (tmp_path / "foreign" / "notes.txt").write_text("mine")
+    r = run_module("gpu_render.build", *ARGS, "--out", tmp_path / "foreign")
+    assert r.code == 2 and "not a gpu_render dataset" in r.one_line_error()
+    assert sorted(p.name for p in (tmp_path / "foreign").iterdir()) == ["notes.txt"]
+
+
+def test_verify_catches_missing_truncated_and_changed_images(symsol: Path, tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "copy"
+    shutil.copytree(symsol, out)
+    assert verify_main([str(out), "--reference", "2"]) == 0
+    assert "OK: complete and correct" in capsys.readouterr().out
+    images = out / "train" / "images"
+    (images / "cube_00001.png").unlink()
+    data = (images / "cone_00002.png").read_bytes()
+    (images / "cone_00002.png").write_bytes(data[: len(data) // 2])
+    pixels = np.array(Image.open(images / "tetX_00003.png"))
+    pixels[5, 5] ^= 1
+    Image.fromarray(pixels).save(images / "tetX_00003.png")
+    assert verify_main([str(out), "--reference", "0"]) == 1
+    report = capsys.readouterr().out
+    assert "cube_00001.png: missing" in report
+    assert "cone_00000.png" in report or "cone_00002.png" in report
+    assert report.count("differ from their checksum") == 2  # the cone and the tetX chunks
+
+
+def test_load_and_torch_dataset_agree_with_the_files(symsol: Path) -> None:
+    """gpu_render.load(OUT, split) and PresetDataset index shape after shape, as SymsolDataset does."""
+    import torch
+
+    from gpu_render import load
+    from gpu_render.presets.torch_dataset import PresetDataset
+
+    data = load(symsol, "test")
+    assert len(data) == VIEWS[1] * len(SYMSOL_SHAPES)
+    torch_data = PresetDataset(symsol, "test", equivalents=True)
+    rotations = np.load(symsol / "test" / "rotations.npz")
+    for shape_index, shape in enumerate(SYMSOL_SHAPES):
+        index = shape_index * VIEWS[1] + 2
+        image, cls, rot, eq = torch_data[index]
+        want = np.array(Image.open(symsol / "test" / "images" / f"{shape}_00002.png"))
+        np.testing.assert_array_equal(data.image(index), want)
+        assert torch.equal(image, torch.from_numpy(want).permute(2, 0, 1).float() / 255)
+        assert int(cls) == shape_index
+        np.testing.assert_allclose(rot.numpy(), rotations[shape][2, 0], atol=ROT_TOL)
+        assert eq.shape[1:] == (3, 3) and eq.shape[0] == (GROUP_SIZES.get(shape) or len(eq))
+        np.testing.assert_allclose(eq[0].numpy(), rotations[shape][2, 0], atol=ROT_TOL)
+    with pytest.raises(ValueError, match="splits train and test"):
+        load(symsol, "val")
+
+
+def test_room_for_the_rotations_is_checked_first(tmp_path: Path) -> None:
+    """The full default build's rotations.npz arrays (about 2 GiB) are counted before anything
+    starts; more than the filesystem holds is one UsageError naming OUT."""
+    from gpu_render.errors import UsageError
+    from gpu_render.presets.options import SymsolOptions
+    from gpu_render.presets.state import check_free
+    from gpu_render.presets.symsol import rotations_bytes, shape_splits
+
+    need = rotations_bytes(shape_splits(SymsolOptions()))
+    assert 1.9 * 2**30 < need < 2.1 * 2**30  # cyl alone: 45000 x 720 x 9 float32 = 1.09 GiB
+    free = os.statvfs(tmp_path).f_bavail * os.statvfs(tmp_path).f_frsize
+    check_free(tmp_path / "new", min(need, free // 2), "rotations.npz")
+    with pytest.raises(UsageError, match="No space left on device for rotations.npz"):
+        check_free(tmp_path / "new" / "deeper", free * 2, "rotations.npz")
+    assert not (tmp_path / "new").exists()
