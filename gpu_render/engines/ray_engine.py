@@ -22,7 +22,7 @@ import socket
 import time
 import uuid
 from collections import Counter, deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from gpu_render.dataset.encoder_pool import WorkerError
@@ -133,10 +133,13 @@ def _build(ray: Any, options: BuildOptions, progress: bool, t0: float, address: 
     chunks = chunk_ranges(options.pose_count, options.batch)
     size = worker_sizing(ray.cluster_resources(), options.worker_cpus, len(chunks))
     plan = options.scene.plan(options.source, options.pose_count)
+    # Workers do not share the driver's working directory: they are told OUT's absolute path
+    # (the same on every node of a shared filesystem).
+    worker_options = replace(options, out=options.out.resolve())
     remote = ray.remote(RenderWorker).options(
         num_cpus=size.cpus, num_gpus=size.gpus, max_restarts=MAX_RESTARTS, max_task_retries=0
     )
-    actors = [remote.remote(options, rank, size.encoders) for rank in range(size.workers)]
+    actors = [remote.remote(worker_options, rank, size.encoders) for rank in range(size.workers)]
     running: dict[Any, tuple[int, int]] = {}
     writer: DatasetWriter | None = None
     try:
