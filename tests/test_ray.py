@@ -251,3 +251,27 @@ def test_missing_ray_is_one_line(tmp_path: Path) -> None:
     assert r.code == 2
     assert "--engine ray needs Ray, which is not installed: pip install 'gpu_render[ray]'" in r.one_line_error()
     assert not (tmp_path / "o").exists()
+
+
+def test_a_chunk_that_keeps_failing_stops_the_build_with_one_line(
+    tmp_path: Path, head: Head, local: dict[str, Path]
+) -> None:
+    """A real fault: a folder where one image must go, so every try of its chunk fails."""
+    out = tmp_path / "o"
+    interrupt([sys.executable, "-m", "gpu_render.build", *SLOW, "--out", str(out)], dict(os.environ), out, 1)
+    recorded = {int(p.stem.split("_")[1]) for p in (out / ".progress").glob("chunk_*.json")}
+    chunk = max(set(range(-(-SLOW_POSES // SLOW_BATCH))) - recorded)  # one the interrupted build had not done
+    pose = chunk * SLOW_BATCH
+    blocker = out / "32" / f"cube1_index_{pose + 1}.jpg"
+    blocker.mkdir()
+    r = build(*SLOW, *RAY, "--ray-address", head.address, "--out", out, env=head.env)
+    assert r.code == 2
+    line = r.one_line_error()
+    first, last = chunk * SLOW_BATCH, min(SLOW_POSES, (chunk + 1) * SLOW_BATCH) - 1
+    assert f"chunk {chunk} (poses {first}..{last}) failed 3 times on Ray: IsADirectoryError" in line, line
+    assert line.endswith("re-run the same command to resume")
+    assert not (out / ".progress" / f"chunk_{chunk:06d}.json").exists()
+    blocker.rmdir()
+    r = build(*SLOW, "--out", out, env=dict(os.environ))
+    assert r.code == 0, r.err
+    assert_same_dataset(out, local["slow"])

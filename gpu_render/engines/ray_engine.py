@@ -40,6 +40,8 @@ MAX_RESTARTS = 3
 MAX_ATTEMPTS = 3
 #: Seconds a worker may take to start (GL context, encoder processes, its plan).
 START_SECONDS = 300.0
+#: Seconds between tries of a worker that Ray is restarting.
+REST_SECONDS = 0.5
 #: CPUs of one worker on a CPU-only cluster when --worker-cpus is not given.
 CPU_WORKER_CPUS = 2
 INSTALL = "pip install 'gpu_render[ray]'"
@@ -147,6 +149,7 @@ def _build(ray: Any, options: BuildOptions, progress: bool, t0: float, address: 
             infos = ray.get([a.describe.remote() for a in actors], timeout=START_SECONDS)
         except ray.exceptions.RayError as exc:
             raise WorkerError(f"a Ray worker could not start: {one_line(exc)}") from None
+        startup = time.perf_counter() - t0  # Ray joined or started, every worker up
         writer = DatasetWriter(options.write_spec(), infos[0]["renderer"])
         done = writer.open(plan)
         total = options.pose_count
@@ -159,29 +162,49 @@ def _build(ray: Any, options: BuildOptions, progress: bool, t0: float, address: 
         attempts: Counter[int] = Counter()
         restarts = [0] * len(actors)
         idle = deque(range(len(actors)))
+        resting: dict[int, float] = {}  # worker Ray is restarting -> when to try it again
+        away: dict[int, float] = {}  # worker -> since when it has been unavailable
         try:
             while todo or running:
+                now = time.monotonic()
+                for a in [a for a, when in resting.items() if when <= now]:
+                    del resting[a]
+                    idle.append(a)
                 while todo and idle:
                     a, k = idle.popleft(), todo.popleft()
                     running[actors[a].build.remote(k)] = (a, k)
                 if not running:
-                    raise WorkerError(f"every Ray worker died {MAX_RESTARTS + 1} times; {len(todo)} chunks are left")
-                (ref,), _ = ray.wait(list(running), num_returns=1)
-                a, k = running.pop(ref)
+                    if not resting:
+                        raise WorkerError(f"every Ray worker died {MAX_RESTARTS + 1} times; {len(todo)} chunks are left")
+                    time.sleep(REST_SECONDS)
+                    continue
+                ready, _ = ray.wait(list(running), num_returns=1, timeout=REST_SECONDS if resting else None)
+                if not ready:
+                    continue
+                a, k = running.pop(ready[0])
                 try:
-                    done[k] = ray.get(ref)
+                    done[k] = ray.get(ready[0])
                     bar.update(chunks[k][1] - chunks[k][0])
                     idle.append(a)
+                    away.pop(a, None)
                     continue
+                except ray.exceptions.ActorUnavailableError as exc:
+                    if a in away:  # handed to a worker Ray is restarting: not run, not an attempt
+                        todo.appendleft(k)
+                        if time.monotonic() - away[a] < START_SECONDS:
+                            resting[a] = time.monotonic() + REST_SECONDS
+                        continue
+                    why = f"its worker on {infos[a]['host']} went away ({one_line(exc)})"
                 except ray.exceptions.RayActorError as exc:
                     why = f"its worker on {infos[a]['host']} died ({one_line(exc)})"
                 except ray.exceptions.RayError as exc:
                     why = one_line(exc)
                     ray.kill(actors[a], no_restart=False)  # a fresh worker: its encoders may be gone
+                away.setdefault(a, time.monotonic())
                 attempts[k] += 1
                 restarts[a] += 1
                 if restarts[a] <= MAX_RESTARTS:
-                    idle.append(a)
+                    resting[a] = time.monotonic() + REST_SECONDS
                 if attempts[k] >= MAX_ATTEMPTS:
                     start, stop = chunks[k]
                     raise WorkerError(f"chunk {k} (poses {start}..{stop - 1}) failed {attempts[k]} times on Ray: {why}")
@@ -191,7 +214,7 @@ def _build(ray: Any, options: BuildOptions, progress: bool, t0: float, address: 
         seconds = time.perf_counter() - t0
         writer.engine = {
             "name": "ray", "address": address or "local", "worker_count": len(actors), "workers": infos,
-            "worker_restarts": sum(restarts),
+            "worker_restarts": sum(restarts), "startup_seconds": round(startup, 3),
         }
         writer.finalize(done, seconds)
         return BuildResult(total, total - already, seconds, infos[0]["renderer"])
