@@ -4,7 +4,8 @@ The driver (this process) joins the cluster (``--ray-address``, ``RAY_ADDRESS``,
 Ray instance it starts), starts one :class:`~gpu_render.engines.ray_worker.RenderWorker` actor
 per GPU (``num_gpus=1``; CPU actors of ``--worker-cpus`` on a CPU-only cluster), opens and
 locks OUT exactly as a local build does, checks that every worker sees OUT (a probe file
-each way), then hands out chunks one at a time per worker and shows one progress bar. Workers
+each way), then hands out chunks one step at a time per worker (a step renders one chunk while the
+worker's encoders write the one before) and shows one progress bar. Workers
 write images and chunk records into OUT themselves; when every chunk is recorded the driver
 seals the dataset (manifest, labels) as a local build does.
 
@@ -29,7 +30,7 @@ from gpu_render.dataset.encoder_pool import WorkerError
 from gpu_render.dataset.writer import DatasetWriter, check_room
 from gpu_render.engines.local import progress_title
 from gpu_render.engines.pipeline import BuildResult, chunk_ranges
-from gpu_render.engines.ray_worker import RenderWorker, probe_name
+from gpu_render.engines.ray_worker import ChunkError, RenderWorker, probe_name
 from gpu_render.errors import UsageError
 from gpu_render.options import BuildOptions
 from gpu_render.progress import Progress
@@ -162,17 +163,23 @@ def _build(ray: Any, options: BuildOptions, progress: bool, t0: float, address: 
         attempts: Counter[int] = Counter()
         restarts = [0] * len(actors)
         idle = deque(range(len(actors)))
+        started: dict[int, int] = {}  # worker -> the chunk it rendered and settles in its next step
         resting: dict[int, float] = {}  # worker Ray is restarting -> when to try it again
         away: dict[int, float] = {}  # worker -> since when it has been unavailable
         try:
-            while todo or running:
+            while todo or running or started:
                 now = time.monotonic()
                 for a in [a for a, when in resting.items() if when <= now]:
                     del resting[a]
                     idle.append(a)
-                while todo and idle:
-                    a, k = idle.popleft(), todo.popleft()
-                    running[actors[a].build.remote(k)] = (a, k)
+                for a in list(idle):
+                    render, settle = (todo.popleft() if todo else None), started.pop(a, None)
+                    if render is None and settle is None:
+                        continue
+                    idle.remove(a)
+                    running[actors[a].step.remote(render, settle)] = (a, render, settle)
+                    if render is not None:
+                        started[a] = render
                 if not running:
                     if not resting:
                         raise WorkerError(f"every Ray worker died {MAX_RESTARTS + 1} times; {len(todo)} chunks are left")
@@ -181,34 +188,46 @@ def _build(ray: Any, options: BuildOptions, progress: bool, t0: float, address: 
                 ready, _ = ray.wait(list(running), num_returns=1, timeout=REST_SECONDS if resting else None)
                 if not ready:
                     continue
-                a, k = running.pop(ready[0])
+                a, render, settle = running.pop(ready[0])
                 try:
-                    done[k] = ray.get(ready[0])
-                    bar.update(chunks[k][1] - chunks[k][0])
+                    record = ray.get(ready[0])
+                    if settle is not None:
+                        done[settle] = record
+                        bar.update(chunks[settle][1] - chunks[settle][0])
                     idle.append(a)
                     away.pop(a, None)
                     continue
                 except ray.exceptions.ActorUnavailableError as exc:
+                    failed, why = settle, f"its worker on {infos[a]['host']} went away ({one_line(exc)})"
                     if a in away:  # handed to a worker Ray is restarting: not run, not an attempt
-                        todo.appendleft(k)
-                        if time.monotonic() - away[a] < START_SECONDS:
-                            resting[a] = time.monotonic() + REST_SECONDS
-                        continue
-                    why = f"its worker on {infos[a]['host']} went away ({one_line(exc)})"
+                        failed = None
                 except ray.exceptions.RayActorError as exc:
-                    why = f"its worker on {infos[a]['host']} died ({one_line(exc)})"
+                    failed, why = settle, f"its worker on {infos[a]['host']} died ({one_line(exc)})"
                 except ray.exceptions.RayError as exc:
-                    why = one_line(exc)
+                    cause = getattr(exc, "cause", None)
+                    if isinstance(cause, ChunkError):
+                        failed, why = cause.chunk, cause.message
+                    else:
+                        failed, why = settle, one_line(exc)
                     ray.kill(actors[a], no_restart=False)  # a fresh worker: its encoders may be gone
+                # The worker's steps since its last success are lost: its chunks go to the next free worker.
+                started.pop(a, None)
+                todo.extendleft(k for k in (render, settle) if k is not None)
+                if failed is None and a in away:
+                    if time.monotonic() - away[a] < START_SECONDS:
+                        resting[a] = time.monotonic() + REST_SECONDS
+                    continue
                 away.setdefault(a, time.monotonic())
-                attempts[k] += 1
                 restarts[a] += 1
                 if restarts[a] <= MAX_RESTARTS:
                     resting[a] = time.monotonic() + REST_SECONDS
-                if attempts[k] >= MAX_ATTEMPTS:
-                    start, stop = chunks[k]
-                    raise WorkerError(f"chunk {k} (poses {start}..{stop - 1}) failed {attempts[k]} times on Ray: {why}")
-                todo.appendleft(k)  # the next free worker redoes it
+                if failed is not None:
+                    attempts[failed] += 1
+                    if attempts[failed] >= MAX_ATTEMPTS:
+                        start, stop = chunks[failed]
+                        raise WorkerError(
+                            f"chunk {failed} (poses {start}..{stop - 1}) failed {attempts[failed]} times on Ray: {why}"
+                        )
         finally:
             bar.close()
         seconds = time.perf_counter() - t0

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from gpu_render.dataset.atomic import set_temporary_tag
+from gpu_render.dataset.encoder_pool import Task
 from gpu_render.dataset.sink import LayerFiles
 from gpu_render.engines.pipeline import ChunkPipeline, start_pool, worker_record
 from gpu_render.options import BuildOptions
@@ -46,7 +47,10 @@ class RenderWorker:
         set_temporary_tag(f"ray{rank}")  # several workers write beside each other in OUT
         self.options, self.rank = options, rank
         self.node = node_address()
-        self.pool = start_pool(options, 1, encoders)  # forked before the GL context exists
+        # Two slots: chunk k renders into one while the encoders write chunk k-1 from the other.
+        self.pool = start_pool(options, 2, encoders)  # forked before the GL context exists
+        self.started: dict[int, list[Task]] = {}  # chunk rendered, not yet settled -> its encoder tasks
+        self.renders = 0
         self.choice = egl_device_for_cuda(0)
         log.info("worker %d: %s", rank, self.choice.how)
         self.gl = Headless(self.choice.index)
@@ -74,6 +78,33 @@ class RenderWorker:
             return f"cannot use {exc.filename or out}: {exc.strerror or exc}"
         return None
 
-    def build(self, k: int) -> dict[str, Any]:
-        """Render, encode, write and record chunk ``k``; its record once all its files are in place."""
-        return self.pipeline.build(k)
+    def step(self, render: int | None, settle: int | None) -> dict[str, Any] | None:
+        """Render chunk ``render`` and hand it to the encoders, then wait for chunk ``settle``
+        (rendered by the previous step) and record it, so rendering overlaps encoding.
+
+        Returns ``settle``'s record (None without one). Raises ChunkError naming the chunk that
+        failed; the worker's state is then unknown and the driver has Ray restart it.
+        """
+        if render is not None:
+            try:
+                self.started[render] = self.pipeline.render(render, self.renders % self.pool.slot_count)
+                self.renders += 1
+            except Exception as exc:  # named and sent back whole; the driver retries elsewhere
+                raise ChunkError(render, f"{type(exc).__name__}: {' '.join(str(exc).split())}") from exc
+        if settle is None:
+            return None
+        try:
+            return self.pipeline.settle(settle, self.started.pop(settle))
+        except Exception as exc:
+            raise ChunkError(settle, f"{type(exc).__name__}: {' '.join(str(exc).split())}") from exc
+
+
+class ChunkError(Exception):
+    """Chunk ``chunk`` failed in a worker; ``message`` is the error in one line."""
+
+    def __init__(self, chunk: int, message: str) -> None:
+        super().__init__(chunk, message)
+        self.chunk, self.message = chunk, message
+
+    def __str__(self) -> str:
+        return self.message
