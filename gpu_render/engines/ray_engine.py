@@ -143,7 +143,7 @@ def _build(ray: Any, options: BuildOptions, progress: bool, t0: float, address: 
         num_cpus=size.cpus, num_gpus=size.gpus, max_restarts=MAX_RESTARTS, max_task_retries=0
     )
     actors = [remote.remote(worker_options, rank, size.encoders) for rank in range(size.workers)]
-    running: dict[Any, tuple[int, int]] = {}
+    running: dict[Any, tuple[int, int | None, int | None]] = {}  # step -> (worker, chunk rendered, chunk settled)
     writer: DatasetWriter | None = None
     try:
         try:
