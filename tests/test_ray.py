@@ -158,7 +158,7 @@ def test_default_starts_a_local_ray_and_matches_a_local_build(tmp_path: Path, lo
     finally:
         shutil.rmtree(ray_tmp, ignore_errors=True)
     assert r.code == 0, r.err
-    assert r.out.startswith("built 2197 of 2197 poses"), r.out
+    assert r.out.startswith("built 2197 of 2197 poses") and "poses/s on 2 Ray workers (llvmpipe" in r.out, r.out
     assert_same_dataset(tmp_path / "o", local["clpr"])
     e = engine(tmp_path / "o")
     assert e["name"] == "ray" and e["address"] == "local" and e["worker_count"] == 2

@@ -236,7 +236,7 @@ def _build(ray: Any, options: BuildOptions, progress: bool, t0: float, address: 
             "worker_restarts": sum(restarts), "startup_seconds": round(startup, 3),
         }
         writer.finalize(done, seconds)
-        return BuildResult(total, total - already, seconds, infos[0]["renderer"])
+        return BuildResult(total, total - already, seconds, f"{len(actors)} Ray workers ({infos[0]['renderer']})")
     finally:
         for actor in actors:
             ray.kill(actor, no_restart=True)
