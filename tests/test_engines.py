@@ -3,7 +3,11 @@ into workers. No GPU and no Ray needed: the device lists and cluster resources a
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
+from cli import run_module
 
 from gpu_render.engines.pipeline import chunk_ranges
 from gpu_render.engines.ray_engine import Sizing, check_address, one_line, worker_sizing
@@ -111,3 +115,17 @@ def test_one_line_takes_the_task_error_not_its_wrapper() -> None:
 
     assert one_line(Wrapped("long\ntraceback")) == "OSError: [Errno 28] No space left on device"
     assert one_line(ValueError("a\n  b")) == "ValueError: a b"
+
+
+def test_a_local_build_logs_the_index_fallback_and_records_it(tmp_path: Path) -> None:
+    """A CUDA device asked for (CUDA_VISIBLE_DEVICES) on Mesa, which reports none: the index is
+    used, one warning line says so, and the manifest records the choice."""
+    out = tmp_path / "o"
+    r = run_module("gpu_render.build", "--step", "1.0", "--sizes", "8", "--limit", "12", "--workers", "1",
+                   "--out", out, env={"CUDA_VISIBLE_DEVICES": "0"})
+    assert r.code == 0, r.err
+    assert r.err.strip().splitlines() == ["--device 0: EGL device 0 by index (no EGL device reports EGL_CUDA_DEVICE_NV)"]
+    engine = json.loads((out / "manifest.json").read_text())["engine"]
+    assert engine["name"] == "local" and engine["worker_count"] == 1
+    (worker,) = engine["workers"]
+    assert worker["egl_device"].startswith("EGL device 0 by index") and worker["renderer"].startswith("llvmpipe")

@@ -44,7 +44,8 @@ def run_local(options: BuildOptions, progress: bool = True) -> BuildResult:
     chunks = chunk_ranges(options.pose_count, options.batch)
     choice = egl_device_for_cuda(options.device)
     # Only a CUDA device that was asked for by its visible number makes a fallback worth a warning.
-    log.log(logging.WARNING if not choice.matched and os.environ.get("CUDA_VISIBLE_DEVICES") else logging.INFO, choice.how)
+    level = logging.WARNING if not choice.matched and os.environ.get("CUDA_VISIBLE_DEVICES") else logging.INFO
+    log.log(level, "--device %d: %s", options.device, choice.how)
     # The encoder processes are forked first: no GL context may exist in a forked child.
     pool = start_pool(options, IN_FLIGHT + 1, options.workers)
     writer: DatasetWriter | None = None
