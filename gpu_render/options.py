@@ -21,6 +21,7 @@ FORMATS = ("jpg", "png", "npy", "wds")
 #: Image encodings inside wds shards.
 IMAGE_FORMATS = ("jpg", "png")
 LAYOUTS = ("flat", "imagenet3d")
+ENGINES = ("local", "ray")
 DEFAULT_SIZES = (32, 64, 128, 256)
 DEFAULT_BATCH = 512
 #: Memory a build holds per pose for its labels and poses.npz (measured: ~1.35 kB at 4 sizes).
@@ -43,6 +44,10 @@ class BuildOptions:
     camera and look; its ``antialias`` is MSAA). layers: also write mask and depth arrays.
     workers: encoder processes. overwrite: replace an existing dataset of other options.
     shard: (K, N) to build only chunks k with k % N == K, or None for all.
+    engine: local (this process and its encoders) or ray (actors on a Ray cluster).
+    ray_address: the Ray cluster to join (None: RAY_ADDRESS, else a local Ray instance).
+    worker_cpus: CPUs of one Ray worker, its render process plus its encoders (None: the
+    cluster's CPUs per GPU, or 2 on a CPU-only cluster).
     """
 
     source: PoseSource = PoseSource("clpr")
@@ -59,6 +64,9 @@ class BuildOptions:
     shard: tuple[int, int] | None = None
     image_format: str = "jpg"
     layout: str = "flat"
+    engine: str = "local"
+    ray_address: str | None = None
+    worker_cpus: int | None = None
 
     @property
     def antialias(self) -> bool:
@@ -118,6 +126,7 @@ class BuildOptions:
             "shard": None if self.shard is None else f"{self.shard[0]}/{self.shard[1]}",
             **({"image_format": self.image_format} if self.format == "wds" else {}),
             **({"layout": self.layout} if self.layout != "flat" else {}),
+            "engine": self.engine,
         }
 
     def write_spec(self) -> WriteSpec:
@@ -235,7 +244,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="output folder (default ./clpr for the cube, ./NAME for an object, ./mesh-STEM for a mesh file)")
     p.add_argument("--limit", type=at_least(1), default=None, metavar="N", help="build only the first N poses")
     p.add_argument("--batch", type=at_least(1), default=DEFAULT_BATCH, metavar="N", help="poses per chunk (default 512)")
-    p.add_argument("--device", type=at_least(0), default=0, metavar="N", help="EGL device index (default 0)")
+    p.add_argument("--device", type=at_least(0), default=0, metavar="N",
+                   help="GPU: the CUDA device N's EGL device (EGL_CUDA_DEVICE_NV), else EGL device N (default 0)")
     add_scene_arguments(p)
     p.add_argument("--layers", action="store_true", default=None,
                    help="objects: also write mask_{S}.npy (uint8, 255 on the object) and depth_{S}.npy "
@@ -245,6 +255,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--overwrite", action="store_true", help="replace a dataset in OUT built with other options")
     p.add_argument("--shard", type=shard_type, default=None, metavar="K/N", help="build only shard K of N (K/N, 0-based); jpg, png and wds")
+    p.add_argument("--engine", choices=ENGINES, default="local",
+                   help="local: this machine's --device; ray: one worker per GPU of a Ray cluster (pip install 'gpu_render[ray]')")
+    p.add_argument("--ray-address", default=None, metavar="HOST:PORT",
+                   help="--engine ray: the cluster to join (default $RAY_ADDRESS, else a local Ray instance)")
+    p.add_argument("--worker-cpus", type=at_least(1, MAX_WORKERS), default=None, metavar="N",
+                   help="--engine ray: CPUs per worker, its render process plus its encoders "
+                   "(default: the cluster's CPUs per GPU; 2 on a CPU-only cluster)")
     return p
 
 
@@ -275,6 +292,13 @@ def parse_build_args(argv: list[str] | None = None) -> BuildOptions:
             parser.error("--shard cannot be combined with --layout imagenet3d: its annotations come from "
                          "the mask, one npy file per size, which shards cannot share")
         ns.layers = True  # the mask gives each annotation's bbox
+    if ns.engine == "ray" and ns.shard is not None:
+        parser.error("--shard cannot be combined with --engine ray: Ray spreads the chunks over its workers itself")
+    if ns.engine != "ray" and (ns.ray_address is not None or ns.worker_cpus is not None):
+        parser.error("--ray-address and --worker-cpus need --engine ray")
+    if ns.engine == "ray" and ns.layout == "imagenet3d":
+        parser.error("--layout imagenet3d cannot be combined with --engine ray yet: its annotations are written "
+                     "by the driver from each chunk's mask; build it with --engine local")
     scene = scene_from_args(ns)
     clpr = isinstance(scene, ClprScene)
     poses = ns.poses if ns.poses is not None else ("clpr" if clpr or ns.step is not None else OBJECT_POSES)
@@ -293,6 +317,9 @@ def parse_build_args(argv: list[str] | None = None) -> BuildOptions:
         shard=ns.shard,
         image_format=ns.image_format or "jpg",
         layout=ns.layout,
+        engine=ns.engine,
+        ray_address=ns.ray_address,
+        worker_cpus=ns.worker_cpus,
     )
     if options.layout == "imagenet3d" and (
             (options.class_name or ".").startswith(".") or options.class_name == "shards"):

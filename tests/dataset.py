@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 #: Manifest fields that describe a run rather than the dataset.
-RUN_FIELDS = ("seconds", "finished_at", "options", "renderer")
+RUN_FIELDS = ("seconds", "finished_at", "options", "renderer", "engine")
 
 
 def files(out: Path) -> dict[str, bytes]:

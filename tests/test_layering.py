@@ -12,6 +12,9 @@ Rules (imports read from the source with ast, including imports inside functions
   wherever numpy and httpx do.
 - presets/ (``--preset``) sits beside the build: it may use every layer and verify's checks, but
   never imports the build or preview commands; and no layer below imports presets/.
+- engines/ joins render/ and dataset/ (it may import both, and the options dataclass) but never
+  the command-line entry points (build, verify, preview); and no layer below it imports it.
+- Ray is optional: no module imports it at its top level, only inside the functions that need it.
 """
 
 from __future__ import annotations
@@ -22,19 +25,20 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "gpu_render"
-CLI = {"gpu_render.build", "gpu_render.verify", "gpu_render.preview", "gpu_render.options", "gpu_render.scene_options",
-       "gpu_render.serve", "gpu_render.client"}
-
+ENTRY_POINTS = {"gpu_render.build", "gpu_render.verify", "gpu_render.preview"}
+CLI = {*ENTRY_POINTS, "gpu_render.options", "gpu_render.scene_options", "gpu_render.serve", "gpu_render.client"}
+ENGINES = "gpu_render.engines"
 PRESETS = "gpu_render.presets"
 
 FORBIDDEN = {
-    "rotations": {"gpu_render.scene", "gpu_render.render", "gpu_render.dataset", "moderngl", PRESETS, *CLI},
-    "scene": {"gpu_render.render", "gpu_render.dataset", "moderngl", "glfw", "trimesh", PRESETS, *CLI},
-    "render": {"gpu_render.dataset", PRESETS, *CLI},
-    "dataset": {"gpu_render.render", "moderngl", "glfw", PRESETS, *CLI},
+    "rotations": {"gpu_render.scene", "gpu_render.render", "gpu_render.dataset", "moderngl", ENGINES, PRESETS, *CLI},
+    "scene": {"gpu_render.render", "gpu_render.dataset", "moderngl", "glfw", "trimesh", ENGINES, PRESETS, *CLI},
+    "render": {"gpu_render.dataset", ENGINES, PRESETS, *CLI},
+    "dataset": {"gpu_render.render", "moderngl", "glfw", ENGINES, PRESETS, *CLI},
+    "engines": {*ENTRY_POINTS, "gpu_render.serve", "gpu_render.client", PRESETS},
     "presets": {"gpu_render.build", "gpu_render.preview", "gpu_render.serve", "gpu_render.client"},
     "serve": {"gpu_render.build", "gpu_render.verify", "gpu_render.preview", "gpu_render.options",
-              "gpu_render.client", PRESETS},
+              "gpu_render.client", ENGINES, PRESETS},
 }
 #: Single modules with rules of their own, by path under gpu_render/.
 MODULE_FORBIDDEN = {
@@ -97,3 +101,25 @@ def test_the_rule_catches_a_violation(tmp_path: Path) -> None:
         assert any("_layering_probe.py imports gpu_render.dataset" in v for v in violations("render"))
     finally:
         probe.unlink()
+
+
+def top_level_imports(path: Path) -> set[str]:
+    """Modules ``path`` imports at module level (not inside functions or classes)."""
+    tree = ast.parse(path.read_text(), str(path))
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and not node.level:
+            names.add(node.module or "")
+    return names
+
+
+def test_ray_is_imported_only_where_it_is_used() -> None:
+    """``--engine local`` and every other command work without the [ray] extra installed."""
+    eager = [
+        str(p.relative_to(PACKAGE.parent)) for p in sorted(PACKAGE.rglob("*.py"))
+        if any(n == "ray" or n.startswith("ray.") for n in top_level_imports(p))
+    ]
+    assert eager == []
+    assert "ray" in imports_of(PACKAGE / "engines" / "ray_engine.py")  # the rule looks at a real import

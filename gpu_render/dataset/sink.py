@@ -14,7 +14,7 @@ from gpu_render.dataset.atomic import atomic_write_bytes
 from gpu_render.dataset.encode import ENCODERS
 from gpu_render.dataset.imagenet3d import Imagenet3dSink
 from gpu_render.dataset.wds import WdsSink
-from gpu_render.dataset.layout import file_digest, image_name, npy_path, partial_path
+from gpu_render.dataset.layout import LAYERS, file_digest, image_name, layer_path, npy_path, partial_path
 
 _npy_files: dict[str, tuple[int, int]] = {}  # path -> (open descriptor, offset of the data)
 
@@ -93,3 +93,27 @@ def make_sink(spec: Any, plan: Any) -> ImageSink | WdsSink | Imagenet3dSink:
     batch = int(spec.signature.get("batch") or spec.pose_count or 1)
     return WdsSink(spec.out, spec.image_format, batch, labels["quaternion"], labels["matrix"],
                    spec.class_name, spec.class_index)
+
+
+class LayerFiles:
+    """Positioned writes into the ``mask_{S}.npy.partial`` and ``depth_{S}.npy.partial`` files
+    that :class:`~gpu_render.dataset.writer.DatasetWriter` created; one per writing process."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self._files: dict[str, tuple[int, int]] = {}  # .partial path -> (descriptor, data offset)
+
+    def write(self, size: int, start: int, mask: np.ndarray, depth: np.ndarray) -> None:
+        """Write poses ``start ..`` at ``size``: mask (n, S, S) uint8, depth (n, S, S) float32 camera z."""
+        for (kind, dtype), array in zip(LAYERS, (mask, depth)):
+            if array.dtype != dtype or array.shape[1:] != (size, size):
+                raise ValueError(f"{kind} must be (n, {size}, {size}) {np.dtype(dtype)}, got {array.shape} {array.dtype}")
+            path = str(partial_path(layer_path(self.out, kind, size)))
+            if path not in self._files:
+                self._files[path] = open_npy_data(path)
+            pwrite_rows(*self._files[path], start, array)
+
+    def close(self) -> None:
+        for fd, _ in self._files.values():
+            os.close(fd)
+        self._files.clear()

@@ -35,7 +35,7 @@ from gpu_render.dataset.atomic import (
     temporary_name,
     temporary_tag,
 )
-from gpu_render.dataset.sink import ImageSink, make_sink, open_npy_data, pwrite_rows
+from gpu_render.dataset.sink import ImageSink, LayerFiles, make_sink
 from gpu_render.dataset.space import check_room, claim_space
 from gpu_render.dataset.layout import (
     GENERATOR,
@@ -63,7 +63,7 @@ from gpu_render.errors import UsageError
 
 # Re-exported: callers of the writer use these names from here.
 __all__ = [
-    "DatasetWriter", "ImageSink", "WriteSpec", "make_sink", "atomic_write_bytes", "check_room", "chunk_digest", "file_digest", "image_name",
+    "DatasetWriter", "ImageSink", "LayerFiles", "WriteSpec", "make_sink", "write_chunk_record", "atomic_write_bytes", "check_room", "chunk_digest", "file_digest", "image_name",
     "image_path", "npy_path", "replacing", "LABELS", "MANIFEST", "POSES", "read_manifest", "read_parts",
     "read_progress",
 ]
@@ -124,8 +124,11 @@ class DatasetWriter:
         self._partials: list[Path] = []  # npy files that grow under their .partial names
         self.complete = False  # open() found this very dataset already complete: nothing to write
         self._lock = BuildLock(spec.out, spec.shard)
-        self._layer_files: dict[str, tuple[int, int]] = {}  # .partial path -> (descriptor, data offset)
         self._poses: dict[str, np.ndarray] = {}  # layout imagenet3d: poses.npz's arrays, for the annotations
+        self._layers = LayerFiles(spec.out)
+        #: How the build ran, for the manifest: engine name, workers and each one's node and
+        #: GL_RENDERER (set by the engine before :meth:`finalize`); None leaves it out.
+        self.engine: dict[str, Any] | None = None
         if self.shard is not None:
             set_temporary_tag(f"s{self.shard[0]}of{self.shard[1]}")
 
@@ -193,9 +196,7 @@ class DatasetWriter:
 
     def close(self) -> None:
         """Release OUT's lock (taken by :meth:`open`); call it once the build has stopped writing."""
-        for fd, _ in self._layer_files.values():
-            os.close(fd)
-        self._layer_files.clear()
+        self._layers.close()
         self._lock.release()
 
     @property
@@ -276,21 +277,13 @@ class DatasetWriter:
 
     def write_layers(self, size: int, start: int, mask: np.ndarray, depth: np.ndarray) -> None:
         """Write poses ``start ..`` of the layers at ``size``: mask (n, S, S) uint8, depth (n, S, S) float32."""
-        for (kind, dtype), array in zip(LAYERS, (mask, depth)):
-            if array.dtype != dtype or array.shape[1:] != (size, size):
-                raise ValueError(f"{kind} must be (n, {size}, {size}) {np.dtype(dtype)}, got {array.shape} {array.dtype}")
-            path = str(partial_path(layer_path(self.out, kind, size)))
-            if path not in self._layer_files:
-                self._layer_files[path] = open_npy_data(path)
-            pwrite_rows(*self._layer_files[path], start, array)
+        self._layers.write(size, start, mask, depth)
         if self.spec.layout == "imagenet3d":
             write_annotations(self.out, str(self.spec.class_name), self._poses, size, start, mask)
 
     def finish_chunk(self, chunk: int, start: int, stop: int, digest: str) -> dict[str, Any]:
         """Record a chunk whose files are all in place."""
-        record = {"chunk": chunk, "start": start, "stop": stop, "sha256": digest}
-        atomic_write_json(self.out / PROGRESS / f"chunk_{chunk:06d}.json", record)
-        return record
+        return write_chunk_record(self.out, chunk, start, stop, digest)
 
     def finalize(self, chunks: dict[int, dict[str, Any]], seconds: float) -> None:
         """Seal the build: npy files to their final names and the complete manifest.
@@ -300,6 +293,9 @@ class DatasetWriter:
         if self.shard is not None:
             self._write_record(complete=True, chunks=self._own(chunks), seconds=seconds)
             return
+        # Every writer has stopped: temporaries left by one that was killed mid-write (an
+        # engine's restarted worker) are no part of the dataset.
+        self._remove_stale_temporaries()
         for final in self._partials:
             os.replace(partial_path(final), final)
         self._partials.clear()
@@ -325,12 +321,25 @@ class DatasetWriter:
             "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()) if complete else None,
             "chunks": {str(k): chunks[k] for k in sorted(chunks)},
         }
+        if self.engine is not None:
+            record["engine"] = self.engine
         if self.shard is None:
             atomic_write_json(self.out / MANIFEST, record)
         else:
             record["shard"] = list(self.shard)
             (self.out / SHARDS).mkdir(exist_ok=True)
             atomic_write_json(part_path(self.out, *self.shard), record)
+
+
+def write_chunk_record(out: Path, chunk: int, start: int, stop: int, digest: str) -> dict[str, Any]:
+    """Record chunk ``chunk`` (poses ``start .. stop-1``) of OUT, whose files are all in place.
+
+    Any process that wrote the chunk's files may record it (a local build's main process, a
+    Ray worker); the record is written atomically, so it exists whole or not at all.
+    """
+    record = {"chunk": chunk, "start": start, "stop": stop, "sha256": digest}
+    atomic_write_json(out / PROGRESS / f"chunk_{chunk:06d}.json", record)
+    return record
 
 
 def _ours_before_manifest(path: Path) -> bool:
