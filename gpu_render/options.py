@@ -16,6 +16,7 @@ from gpu_render.scene.solids import BUILTIN_OBJECTS
 from gpu_render.scene_options import OBJECT_POSES, OBJECT_SIZE, add_scene_arguments, scene_from_args
 from gpu_render.arg_types import Parser, at_least, shard_type, sizes_type, source_arg, step_type
 from gpu_render.rotations.sources import PoseSource
+from gpu_render.presets import PRESETS
 
 FORMATS = ("jpg", "png", "npy", "wds")
 #: Image encodings inside wds shards.
@@ -177,7 +178,8 @@ def build_command(signature: dict[str, Any], out: Path | str) -> str:
     if obj:
         args.append(f"--object {shlex.quote(obj)}")
         args.append(f"--fov {signature['fov']!r} --distance {signature['distance']!r}")
-        args.append("--light " + ",".join(repr(float(x)) for x in signature["light"]))
+        # "--light=": a first component below zero would otherwise read as an option of its own
+        args.append("--light=" + ",".join(repr(float(x)) for x in signature["light"]))
         args.append("--color " + ",".join(str(c) for c in signature["color"]))
         args.append("--background " + ",".join(str(c) for c in signature["background"]))
         if signature.get("grayscale"):
@@ -255,6 +257,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--overwrite", action="store_true", help="replace a dataset in OUT built with other options")
     p.add_argument("--shard", type=shard_type, default=None, metavar="K/N", help="build only shard K of N (K/N, 0-based); jpg, png and wds")
+    p.add_argument("--preset", choices=PRESETS, default=None,
+                   help="write a benchmark's own layout instead: SYMSOL (image2sphere) or ModelNet10-SO3 "
+                   "(LMDB, with --meshes DIR); its own options: --preset NAME --help")
     p.add_argument("--engine", choices=ENGINES, default="local",
                    help="local: this machine's --device; ray: one worker per GPU of a Ray cluster (pip install 'gpu_render[ray]')")
     p.add_argument("--ray-address", default=None, metavar="HOST:PORT",

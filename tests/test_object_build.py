@@ -211,3 +211,24 @@ def test_bad_mesh_files_are_refused(tmp_path: Path, name: str) -> None:
 )
 def test_options_that_make_no_sense_are_refused(tmp_path: Path, args: list[str], message: str) -> None:
     assert_build_refused(args, message, tmp_path / "out")
+
+
+@pytest.mark.parametrize("args", [
+    ["--object", "icosa"],  # the default light, (-1, -1, -2), starts with a minus
+    ["--object", "cylO", "--light", "0.5,-1,-2", "--grayscale", "--layers", "--format", "npy", "--sizes", "32,64"],
+    ["--object", "tetX", "--format", "wds", "--image-format", "png", "--poses", "random:30:4", "--limit", "20"],
+    ["--step", "0.5", "--antialias"],
+])
+def test_printed_build_command_rebuilds_the_same_dataset(args: list[str], tmp_path: Path) -> None:
+    """The command a shard build prints for sealing (and that refusals suggest) parses back to
+    options of the very same dataset signature."""
+    import shlex
+
+    from gpu_render.options import build_command, parse_build_args
+
+    options = parse_build_args([*args, "--out", str(tmp_path / "out")])
+    printed = shlex.split(build_command(options.dataset_signature(), options.out))
+    assert printed[:3] == ["python", "-m", "gpu_render.build"]
+    again = parse_build_args(printed[3:])
+    assert again.dataset_signature() == options.dataset_signature()
+    assert again.out == options.out
