@@ -12,11 +12,11 @@ from typing import Any
 from gpu_render.dataset.writer import WriteSpec
 from gpu_render.errors import UsageError
 from gpu_render.scene.scene import CLPR_OBJECT, ClprScene, Scene
-from gpu_render.scene.solids import BUILTIN_OBJECTS
 from gpu_render.scene_options import OBJECT_POSES, OBJECT_SIZE, add_scene_arguments, scene_from_args
 from gpu_render.arg_types import Parser, at_least, shard_type, sizes_type, source_arg, step_type
 from gpu_render.rotations.sources import PoseSource
 from gpu_render.presets import PRESETS
+from gpu_render.scene.solids import object_class
 
 FORMATS = ("jpg", "png", "npy", "wds")
 #: Image encodings inside wds shards.
@@ -146,17 +146,6 @@ class BuildOptions:
     @property
     def class_index(self) -> int | None:
         return object_class(self.scene.object_name)[1]
-
-
-def object_class(object_name: str | None) -> tuple[str | None, int | None]:
-    """The class of a build of ``object_name``: (name, index). The name is the SYMSOL solid's
-    name or the mesh file's stem, the index the SYMSOL class index (FORMATS.md order) or None
-    for mesh files; (None, None) for the cLPR cube."""
-    if not object_name or object_name == CLPR_OBJECT:
-        return None, None
-    if object_name.startswith("mesh:"):
-        return Path(object_name[len("mesh:"):]).stem, None
-    return object_name, BUILTIN_OBJECTS.index(object_name) if object_name in BUILTIN_OBJECTS else None
 
 
 def build_command(signature: dict[str, Any], out: Path | str) -> str:

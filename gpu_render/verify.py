@@ -23,7 +23,8 @@ from PIL import Image
 
 from gpu_render.render.backends import backend
 from gpu_render.errors import UsageError
-from gpu_render.options import build_command, object_class
+from gpu_render.options import build_command
+from gpu_render.scene.solids import object_class
 from gpu_render.dataset.imagenet3d import check_annotations, image_file
 from gpu_render.dataset.wds import shard_path
 from gpu_render.dataset.wds_verify import Expected, check_shards

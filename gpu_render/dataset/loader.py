@@ -19,6 +19,7 @@ from PIL import Image
 from gpu_render.dataset.layout import LABELS, MANIFEST, POSES, image_path, npy_path
 from gpu_render.dataset.imagenet3d import image_file
 from gpu_render.dataset.wds import ShardImages
+from gpu_render.scene.solids import object_class
 
 
 class ImageFiles:
@@ -97,6 +98,16 @@ class Dataset:
     def object(self) -> str:
         """What the images show: ``clpr-cube``, a SYMSOL solid's name or ``mesh:PATH``."""
         return str(self.manifest.get("signature", {}).get("object") or "clpr-cube")
+
+    @property
+    def class_name(self) -> str | None:
+        """The class of every image: the SYMSOL solid's name or the mesh file's stem; None for the cube."""
+        return object_class(self.object if self.object != "clpr-cube" else None)[0]
+
+    @property
+    def class_index(self) -> int | None:
+        """The SYMSOL class index (0..7, in FORMATS.md's order); None for mesh files and the cube."""
+        return object_class(self.object if self.object != "clpr-cube" else None)[1]
 
     def equivalents(self, index: int) -> np.ndarray | None:
         """The rotations that give pose ``index``'s very image: (K, 3, 3), element 0 its own R.

@@ -26,7 +26,8 @@ CLPR_ONLY = ("euler", "keypoints", "labels")
 
 
 class CLPRDataset(Dataset):
-    """Items are ``(image, label)``, or ``(image, label, equivalents)`` with ``equivalents=True``.
+    """Items are ``(image, label)``, then ``equivalents`` with ``equivalents=True``, then
+    ``class`` with ``classes=True``: ``(image, label[, equivalents][, class])``.
 
     image: float32 tensor (3, S, S), RGB in [0, 1], rows top-down (after ``transform``, if any).
     label: float32 tensor in the chosen representation: ``quaternion`` (4,) w first, w >= 0;
@@ -37,10 +38,13 @@ class CLPRDataset(Dataset):
     pose's own R (:meth:`gpu_render.dataset.loader.Dataset.equivalents`): K is fixed for the
     featureless solids (12, 24, 60, 360, 720) and varies per pose for tetX and cylO, which then
     need a collate_fn that keeps lists. Only for datasets of objects that have them.
+    class: int64 tensor (), the SYMSOL class index (0..7, FORMATS.md's order; the same as a wds
+    sample's ``cls``). Only for builds of a SYMSOL solid (mesh files and the cube have no index).
     """
 
     def __init__(self, root: str | Path, size: int, label: str = "quaternion",
-                 transform: Callable[[torch.Tensor], torch.Tensor] | None = None, equivalents: bool = False) -> None:
+                 transform: Callable[[torch.Tensor], torch.Tensor] | None = None, equivalents: bool = False,
+                 classes: bool = False) -> None:
         if label not in LABEL_SHAPES:
             raise ValueError(f"label must be one of {', '.join(LABEL_SHAPES)}, got {label!r}")
         self.data = load(root)
@@ -50,7 +54,10 @@ class CLPRDataset(Dataset):
             raise ValueError(f"label {label!r} exists for the cLPR cube only; {self.data.object} has quaternion and matrix")
         if equivalents and self.data.equivalents(0) is None:
             raise ValueError(f"{self.data.object} has no equivalent rotations (only the SYMSOL solids but sphereX do)")
+        if classes and self.data.class_index is None:
+            raise ValueError(f"{self.data.object} has no class index (only builds of a SYMSOL solid have one)")
         self.size, self.label, self.transform, self.with_equivalents = size, label, transform, equivalents
+        self._class = torch.tensor(self.data.class_index, dtype=torch.int64) if classes else None
         names = {"quaternion": "quaternion", "matrix": "matrix", "euler": "euler_clpr",
                  "keypoints": f"keypoints_{size}"}
         self._labels = np.asarray(self.data.labels) if label == "labels" else self.data.poses[names[label]]
@@ -64,8 +71,11 @@ class CLPRDataset(Dataset):
         if self.transform is not None:
             image = self.transform(image)
         label = torch.tensor(np.array(self._labels[index]), dtype=torch.float32)  # a copy: memmaps are read-only
-        if not self.with_equivalents:
-            return image, label
-        eq = self.data.equivalents(index)
-        assert eq is not None
-        return image, label, torch.tensor(np.array(eq), dtype=torch.float32)
+        item: tuple[torch.Tensor, ...] = (image, label)
+        if self.with_equivalents:
+            eq = self.data.equivalents(index)
+            assert eq is not None
+            item += (torch.tensor(np.array(eq), dtype=torch.float32),)
+        if self._class is not None:
+            item += (self._class.clone(),)
+        return item

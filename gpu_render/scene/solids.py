@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import math
+from pathlib import PurePath
 
 import numpy as np
 
@@ -19,6 +20,17 @@ from gpu_render.scene.marks import DiscMark, FaceMark, SphereXMark
 from gpu_render.scene.objects import SceneObject
 
 BUILTIN_OBJECTS = ("tet", "cube", "icosa", "cone", "cyl", "tetX", "cylO", "sphereX")
+
+
+def object_class(object_name: str | None) -> tuple[str | None, int | None]:
+    """The class of a build of ``object_name``: (name, index). The name is the SYMSOL solid's
+    name or the mesh file's stem, the index the SYMSOL class index (FORMATS.md order, that of
+    BUILTIN_OBJECTS) or None for mesh files; (None, None) for the cLPR cube."""
+    if not object_name or object_name == "clpr-cube":
+        return None, None
+    if object_name.startswith("mesh:"):
+        return PurePath(object_name[len("mesh:"):]).stem, None
+    return object_name, BUILTIN_OBJECTS.index(object_name) if object_name in BUILTIN_OBJECTS else None
 
 SEGMENTS = 360
 #: Cone and cylinder: rim radius and half height (0.6^2 + 0.8^2 = 1, so the rims are at 1).
