@@ -6,6 +6,7 @@ context (NVIDIA, or Mesa llvmpipe on a CPU-only machine) and a glfw window.
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Protocol
 
@@ -22,6 +23,38 @@ INSTALL_HINT = (
 
 class NoOpenGLError(RuntimeError):
     """No usable OpenGL 3.3 context could be created."""
+
+
+class ForkedContextError(NoOpenGLError):
+    """This process was forked while its parent held an EGL context: making one here can hang."""
+
+
+#: id of each open :class:`Headless` -> the process id that made it. A forked child inherits
+#: this table, so an entry of another process id is a context the parent held at the fork.
+_OPEN: dict[int, int] = {}
+
+
+def inherited_contexts() -> list[int]:
+    """Process ids of the ancestors whose EGL contexts were open when this process was forked.
+
+    Empty in a process that was not forked, or whose parent held no open :class:`Headless`.
+    """
+    me = os.getpid()
+    return sorted({pid for pid in _OPEN.values() if pid != me})
+
+
+def check_fork_safe(what: str) -> None:
+    """Raise :class:`ForkedContextError` (one line naming ``what`` and the fix) if this process
+    was forked from one that held an EGL context: Mesa's EGL state does not survive a fork,
+    and creating a context in such a child can hang for ever."""
+    parents = inherited_contexts()
+    if parents:
+        raise ForkedContextError(
+            f"{what}: this process was forked from process {parents[0]} while it held an OpenGL "
+            "context, and a new context here can hang in Mesa; open no context before the DataLoader "
+            "starts its workers (close() the one you used first), or use "
+            "DataLoader(..., multiprocessing_context='spawn')"
+        )
 
 
 class Surface(Protocol):
@@ -59,6 +92,7 @@ class Headless:
                 ) from exc
             raise NoOpenGLError(f"no headless OpenGL (EGL device {device}: {detail}); {INSTALL_HINT}") from exc
         _check_version(self.ctx, f"EGL device {device}")
+        _OPEN[id(self)] = os.getpid()
 
     @property
     def renderer_name(self) -> str:
@@ -66,6 +100,7 @@ class Headless:
         return str(self.ctx.info["GL_RENDERER"])
 
     def close(self) -> None:
+        _OPEN.pop(id(self), None)
         self.ctx.release()
 
     def __enter__(self) -> Headless:
