@@ -26,33 +26,35 @@ class NoOpenGLError(RuntimeError):
 
 
 class ForkedContextError(NoOpenGLError):
-    """This process was forked while its parent held an EGL context: making one here can hang."""
+    """This process was forked from one that had opened an EGL context: drawing here can hang."""
 
 
-#: id of each open :class:`Headless` -> the process id that made it. A forked child inherits
-#: this table, so an entry of another process id is a context the parent held at the fork.
-_OPEN: dict[int, int] = {}
+#: The process ids that opened a :class:`Headless` context. A forked child inherits this set,
+#: so a process id other than its own names an ancestor that had opened one before the fork.
+_OPENED_IN: set[int] = set()
 
 
 def inherited_contexts() -> list[int]:
-    """Process ids of the ancestors whose EGL contexts were open when this process was forked.
+    """Process ids of the ancestors that had opened an EGL context before this process was forked.
 
-    Empty in a process that was not forked, or whose parent held no open :class:`Headless`.
+    Empty in a process that was not forked, or whose parent never opened a :class:`Headless`.
+    Closing the context does not help: Mesa llvmpipe keeps its screen, whose rasterizer threads
+    a fork does not copy, and a child drawing with it waits for them for ever (measured).
     """
     me = os.getpid()
-    return sorted({pid for pid in _OPEN.values() if pid != me})
+    return sorted(pid for pid in _OPENED_IN if pid != me)
 
 
 def check_fork_safe(what: str) -> None:
     """Raise :class:`ForkedContextError` (one line naming ``what`` and the fix) if this process
-    was forked from one that held an EGL context: Mesa's EGL state does not survive a fork,
-    and creating a context in such a child can hang for ever."""
+    was forked from one that had opened an EGL context, where a new context's first draw can
+    hang in Mesa."""
     parents = inherited_contexts()
     if parents:
         raise ForkedContextError(
-            f"{what}: this process was forked from process {parents[0]} while it held an OpenGL "
-            "context, and a new context here can hang in Mesa; open no context before the DataLoader "
-            "starts its workers (close() the one you used first), or use "
+            f"{what}: this process was forked from process {parents[0]}, which had opened an OpenGL "
+            "context, and drawing here can hang in Mesa; open no GL context in the parent before "
+            "the DataLoader starts its workers (do not iterate the dataset there first), or use "
             "DataLoader(..., multiprocessing_context='spawn')"
         )
 
@@ -92,7 +94,7 @@ class Headless:
                 ) from exc
             raise NoOpenGLError(f"no headless OpenGL (EGL device {device}: {detail}); {INSTALL_HINT}") from exc
         _check_version(self.ctx, f"EGL device {device}")
-        _OPEN[id(self)] = os.getpid()
+        _OPENED_IN.add(os.getpid())
 
     @property
     def renderer_name(self) -> str:
@@ -100,7 +102,6 @@ class Headless:
         return str(self.ctx.info["GL_RENDERER"])
 
     def close(self) -> None:
-        _OPEN.pop(id(self), None)
         self.ctx.release()
 
     def __enter__(self) -> Headless:
