@@ -6,6 +6,10 @@ Rules (imports read from the source with ast, including imports inside functions
 - render/ never imports dataset/ or the command-line modules: it knows nothing of files.
 - dataset/ never imports render/, GL or the command-line modules: the writer knows nothing of
   options or GL.
+- stream/ (render on demand) never imports dataset/ (it writes nothing), GL directly (contexts come
+  from render/context.py) or the commands (build, verify, preview, options); it parses its options
+  with the shared scene_options and arg_types. Only stream/torch_stream.py imports torch. No
+  other layer imports stream/.
 """
 
 from __future__ import annotations
@@ -17,12 +21,15 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "gpu_render"
 CLI = {"gpu_render.build", "gpu_render.verify", "gpu_render.preview", "gpu_render.options", "gpu_render.scene_options"}
+COMMANDS = {"gpu_render.build", "gpu_render.verify", "gpu_render.preview", "gpu_render.options"}
+STREAM = "gpu_render.stream"
 
 FORBIDDEN = {
-    "rotations": {"gpu_render.scene", "gpu_render.render", "gpu_render.dataset", "moderngl", *CLI},
-    "scene": {"gpu_render.render", "gpu_render.dataset", "moderngl", "glfw", "trimesh", *CLI},
-    "render": {"gpu_render.dataset", *CLI},
-    "dataset": {"gpu_render.render", "moderngl", "glfw", *CLI},
+    "rotations": {"gpu_render.scene", "gpu_render.render", "gpu_render.dataset", "moderngl", STREAM, *CLI},
+    "scene": {"gpu_render.render", "gpu_render.dataset", "moderngl", "glfw", "trimesh", STREAM, *CLI},
+    "render": {"gpu_render.dataset", STREAM, *CLI},
+    "dataset": {"gpu_render.render", "moderngl", "glfw", STREAM, *CLI},
+    "stream": {"gpu_render.dataset", "moderngl", "glfw", *COMMANDS},
 }
 
 
@@ -71,3 +78,11 @@ def test_the_rule_catches_a_violation(tmp_path: Path) -> None:
         assert any("_layering_probe.py imports gpu_render.dataset" in v for v in violations("render"))
     finally:
         probe.unlink()
+
+
+def test_only_the_torch_module_of_stream_imports_torch() -> None:
+    importers = sorted(
+        path.name for path in (PACKAGE / "stream").rglob("*.py")
+        if any(name == "torch" or name.startswith("torch.") for name in imports_of(path))
+    )
+    assert importers == ["torch_stream.py"]
