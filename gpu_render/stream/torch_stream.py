@@ -36,6 +36,19 @@ def batch_tensors(labels: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
     }
 
 
+def to_float_image(pixels: np.ndarray) -> torch.Tensor:
+    """(S, S, 3) uint8 RGB -> (3, S, S) float32 in [0, 1], each value the correctly rounded
+    k / 255, as CLPRDataset's ``.permute(2, 0, 1).to(torch.float32).div_(255.0)`` makes it.
+
+    Done in numpy, one thread: torch's two intra-op threads fight llvmpipe's rasterizer threads
+    in a process that renders (8 ms per op at 224 px, against 1.4 ms here, on the 2-core machine).
+    """
+    out = np.empty((3, *pixels.shape[:2]), dtype=np.float32)
+    np.copyto(out, pixels.transpose(2, 0, 1), casting="unsafe")
+    np.divide(out, np.float32(255), out=out)
+    return torch.from_numpy(out)
+
+
 class StreamingDataset(IterableDataset):
     """Items ``(image, labels)`` rendered on demand: no dataset on disk.
 
@@ -85,7 +98,7 @@ class StreamingDataset(IterableDataset):
         for images, labels in self._stream.batches(self.epoch, worker, workers):
             tensors = batch_tensors(labels)
             for i in range(len(images)):
-                image = torch.from_numpy(images[i]).permute(2, 0, 1).to(torch.float32).div_(255.0)
+                image = to_float_image(images[i])
                 if self.transform is not None:
                     image = self.transform(image)
                 yield image, {name: t[i].clone() for name, t in tensors.items()}
