@@ -29,9 +29,8 @@ from gpu_render.render.context import Headless, check_fork_safe
 from gpu_render.rotations.sources import random_chunk, row_matrices
 from gpu_render.scene.object_plan import ObjectPlan
 from gpu_render.scene.plan import PosePlan
-from gpu_render.scene.scene import ClprScene, ObjectScene
+from gpu_render.scene.scene import CLPR_OBJECT, ClprScene, ObjectScene
 from gpu_render.scene_options import OBJECT_SIZE
-from gpu_render.scene.scene import CLPR_OBJECT
 from gpu_render.stream.labels import clpr_chunk_labels, object_chunk_labels
 from gpu_render.stream.options import DEFAULT_BATCH, StreamOptions, stream_options
 
