@@ -1,6 +1,6 @@
 """Benchmark the streaming dataset against the torch Dataset reading a built dataset.
 
-    python tools/bench_stream.py --object cylO --sizes 64,224 --poses 2048 --repeat 3 --json out.json
+    python tools/bench_stream.py --objects cylO,icosa --sizes 64,224 --poses 2048 --repeat 3 --json out.json
 
 For each size: a jpg build of ``random:N:SEED`` (made first, untimed), then, interleaved run by
 run, one epoch of each side through the same DataLoader settings (batch size, workers, no
@@ -65,7 +65,7 @@ def build(out: Path, obj: str, poses: str, size: int, batch: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--object", default="cylO", help="what to draw (default cylO)")
+    p.add_argument("--objects", default="cylO,icosa", help="what to draw, comma-separated (default cylO,icosa)")
     p.add_argument("--sizes", type=sizes_type, default=(64, 224), help="image sides, px (default 64,224)")
     p.add_argument("--poses", type=int, default=2048, help="poses per epoch (default 2048)")
     p.add_argument("--seed", type=int, default=0)
@@ -78,16 +78,17 @@ def main(argv: list[str] | None = None) -> int:
     poses = f"random:{a.poses}:{a.seed}"
     results = []
     with tempfile.TemporaryDirectory(prefix="bench-stream-") as tmp:
-        for size in a.sizes:
-            out = Path(tmp) / f"jpg{size}"
-            build(out, a.object, poses, size, a.chunk)
+        for obj, size in [(o, s) for o in a.objects.split(",") for s in a.sizes]:
+            out = Path(tmp) / f"{obj.replace(':', '_').replace('/', '_')}-jpg{size}"
+            build(out, obj, poses, size, a.chunk)
             disk_ds = CLPRDataset(out, size)
-            stream_ds = StreamingDataset(a.object, poses, size, batch=a.chunk)
+            stream_ds = StreamingDataset(obj, poses, size, batch=a.chunk)
             disk, stream = [], []
             for _ in range(a.repeat):  # interleaved: both sides see the same machine load
                 disk.append(epoch_rate(disk_ds, a.batch_size, a.workers))
                 stream.append(epoch_rate(stream_ds, a.batch_size, a.workers))
             row = {
+                "object": obj,
                 "size": size,
                 "disk_images_per_s": statistics.median(r for r, _ in disk),
                 "stream_images_per_s": statistics.median(r for r, _ in stream),
@@ -99,14 +100,14 @@ def main(argv: list[str] | None = None) -> int:
             row["ratio"] = row["stream_images_per_s"] / row["disk_images_per_s"]
             row["target_met"] = row["ratio"] >= TARGET_RATIO
             results.append(row)
-            print(f"{size:4d} px  disk (jpg, CLPRDataset) {row['disk_images_per_s']:8.0f} img/s   "
+            print(f"{obj:8s} {size:4d} px  disk (jpg, CLPRDataset) {row['disk_images_per_s']:8.0f} img/s   "
                   f"stream {row['stream_images_per_s']:8.0f} img/s   ratio {row['ratio']:.2f}"
                   f"  ({'meets' if row['target_met'] else 'misses'} the target of {TARGET_RATIO:g}); first batch after "
                   f"{row['disk_first_batch_s']:.2f} s / {row['stream_first_batch_s']:.2f} s", flush=True)
     report = {
         "version": __version__,
         "command": " ".join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])]),
-        "object": a.object, "poses": poses, "chunk": a.chunk, "batch_size": a.batch_size, "workers": a.workers,
+        "objects": a.objects, "poses": poses, "chunk": a.chunk, "batch_size": a.batch_size, "workers": a.workers,
         "repeat": a.repeat, "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
                                         "torch": torch.__version__, "python": platform.python_version()},
         "results": results,
