@@ -175,3 +175,26 @@ def test_a_build_refuses_an_infinite_source(tmp_path: Path, capsys: pytest.Captu
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "random:inf:5 streams rotations without end" in err[0]
     assert not out.exists()
+
+
+def test_render_stream_next_and_set_epoch() -> None:
+    with RenderStream("clpr-cube", "random:inf:3", 16, batch=4, worker=1, workers=3) as stream:
+        first, second = next(stream), next(stream)
+        assert first[1]["index"].tolist() == [4, 5, 6, 7]  # chunk 1, then chunk 4: every third
+        assert second[1]["index"].tolist() == [16, 17, 18, 19]
+        stream.set_epoch(0)
+        again = next(stream)
+        assert np.array_equal(again[0], first[0]) and np.array_equal(again[1]["quaternion"], first[1]["quaternion"])
+        stream.set_epoch(1)
+        other = next(stream)
+        assert not np.array_equal(other[1]["quaternion"], first[1]["quaternion"])
+        assert first[0].shape == (4, 16, 16, 3) and first[1]["labels"].shape == (4, 8, 6)
+    with pytest.raises(ValueError, match="epoch must be an integer >= 0"):
+        stream.set_epoch(-1)
+    finite = RenderStream("clpr-cube", "random:6:1", 16, batch=4)
+    assert [len(images) for images, _ in finite] == [4, 2]
+    next(finite)
+    next(finite)
+    with pytest.raises(StopIteration):
+        next(finite)
+    finite.close()

@@ -57,7 +57,8 @@ class _Drawing:
 
 
 class RenderStream:
-    """Batches of images and labels, rendered on demand; ``for images, labels in stream``.
+    """Batches of images and labels, rendered on demand: ``for images, labels in stream``, or
+    ``next(stream)``.
 
     Takes the build's options as keywords (:func:`~gpu_render.stream.options.stream_options`):
     ``object``, ``poses`` (also ``random:inf[:SEED]``), ``size``, ``batch`` (the build's
@@ -81,6 +82,7 @@ class RenderStream:
         self.epoch = epoch_check(epoch)
         self._drawing: _Drawing | None = None
         self._rows: tuple[np.ndarray, np.ndarray | None] | None = None
+        self._pass: Iterator[Batch] | None = None
 
     @classmethod
     def from_options(cls, options: StreamOptions, worker: int = 0, workers: int = 1, epoch: int = 0) -> RenderStream:
@@ -89,15 +91,24 @@ class RenderStream:
         stream.options = options
         stream.worker, stream.workers = split_check(worker, workers)
         stream.epoch = epoch_check(epoch)
-        stream._drawing, stream._rows = None, None
+        stream._drawing, stream._rows, stream._pass = None, None, None
         return stream
 
     def set_epoch(self, epoch: int) -> None:
         """Which epoch the next iteration yields (``random:inf``: which rotations)."""
         self.epoch = epoch_check(epoch)
+        self._pass = None
 
     def __iter__(self) -> Iterator[Batch]:
+        """A fresh pass over the current epoch (``for images, labels in stream``)."""
         return self.batches(self.epoch, self.worker, self.workers)
+
+    def __next__(self) -> Batch:
+        """The next batch of the current pass (``next(stream)``); StopIteration at a finite
+        epoch's end. ``set_epoch`` starts a new pass."""
+        if self._pass is None:
+            self._pass = iter(self)
+        return next(self._pass)
 
     def chunks(self, worker: int, workers: int) -> Iterator[int]:
         """The chunk numbers worker ``worker`` of ``workers`` yields, in order."""
@@ -159,6 +170,7 @@ class RenderStream:
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state["_drawing"] = None  # a GL context never travels to another process
+        state["_pass"] = None  # nor a generator
         return state
 
     def __enter__(self) -> RenderStream:
