@@ -198,3 +198,24 @@ def test_render_stream_next_and_set_epoch() -> None:
     with pytest.raises(StopIteration):
         next(finite)
     finite.close()
+
+
+def test_every_finite_source_streams_its_plan(tmp_path: Path) -> None:
+    """clpr (exact grid angles), so3-grid and file: sources give, chunk by chunk, the labels of
+    the plan a build makes of the whole source."""
+    from gpu_render.rotations.sources import parse_source, random_quaternions
+    from gpu_render.scene.plan import PosePlan
+
+    path = tmp_path / "q.npy"
+    np.save(path, random_quaternions(10, 9))
+    for poses, step in (("clpr", 2.0), ("so3-grid:0", None), (f"file:{path}", None)):
+        plan = PosePlan.from_source(parse_source(poses, step))
+        rich = plan.rich_labels((16,))
+        stream = RenderStream("clpr-cube", poses, 16, batch=32, step=step)
+        got = list(stream)
+        stream.close()
+        index = np.concatenate([labels["index"] for _, labels in got])
+        assert index.tolist() == list(range(len(plan.matrix))), poses
+        for name, want in (("quaternion", rich["quaternion"]), ("euler", rich["euler_clpr"]),
+                           ("keypoints", rich["keypoints_16"]), ("labels", plan.labels)):
+            assert np.array_equal(np.concatenate([labels[name] for _, labels in got]), want), (poses, name)
