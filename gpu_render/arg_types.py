@@ -99,12 +99,15 @@ def shard_type(text: str) -> tuple[int, int]:
     return shard, count
 
 
-def source_arg(text: str, step: float | None) -> PoseSource:
-    """``--poses`` and ``--step`` as a PoseSource; raises UsageError."""
+def source_arg(text: str, step: float | None, infinite: bool = False) -> PoseSource:
+    """``--poses`` and ``--step`` as a PoseSource; raises UsageError.
+
+    infinite: accept ``random:inf[:SEED]`` (the streaming dataset; never a build).
+    """
     try:
-        source = parse_source(text, step)
+        source = parse_source(text, step, infinite)
     except ValueError as exc:
         raise UsageError(f"argument --poses: {exc}") from None
-    if source.size() > MAX_POSES:
+    if not source.infinite and source.size() > MAX_POSES:
         raise UsageError(f"argument --poses: {text} gives {source.size()} poses; at most {MAX_POSES} are supported")
     return source

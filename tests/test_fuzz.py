@@ -52,7 +52,8 @@ BUILD_VALUES: dict[str, list[str]] = {
     "--device": ["0", "1", "-1", "7", "x"],
     "--poses": [
         "clpr", "so3-grid:0", "so3-grid:1", "so3-grid:9", "so3-grid:x", "so3-grid:", "random:5", "random:5:3",
-        "random:0", "random:99999999999", "random:-3", "random:5:x", "file:rot.npy", "file:bad.npy",
+        "random:0", "random:99999999999", "random:-3", "random:5:x", "random:inf", "random:inf:3", "random:inf:x",
+        "file:rot.npy", "file:bad.npy",
         "file:afile", "file:missing.npy", "file:", "file:empty", "healpix", "",
     ],
     "--shard": ["0/2", "1/2", "2/2", "x", "0/0", "-1/2", "1", "0/1"],

@@ -15,6 +15,10 @@ Rules (imports read from the source with ast, including imports inside functions
 - engines/ joins render/ and dataset/ (it may import both, and the options dataclass) but never
   the command-line entry points (build, verify, preview); and no layer below it imports it.
 - Ray is optional: no module imports it at its top level, only inside the functions that need it.
+- stream/ (render on demand) never imports dataset/ (it writes nothing), GL directly (contexts come
+  from render/context.py) or the commands (build, verify, preview, options); it parses its options
+  with the shared scene_options and arg_types. Only stream/torch_stream.py imports torch. No
+  other layer imports stream/.
 """
 
 from __future__ import annotations
@@ -27,23 +31,27 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "gpu_render"
 ENTRY_POINTS = {"gpu_render.build", "gpu_render.verify", "gpu_render.preview"}
 CLI = {*ENTRY_POINTS, "gpu_render.options", "gpu_render.scene_options", "gpu_render.serve", "gpu_render.client"}
+COMMANDS = {*ENTRY_POINTS, "gpu_render.options"}
 ENGINES = "gpu_render.engines"
 PRESETS = "gpu_render.presets"
+STREAM = "gpu_render.stream"
 
 FORBIDDEN = {
-    "rotations": {"gpu_render.scene", "gpu_render.render", "gpu_render.dataset", "moderngl", ENGINES, PRESETS, *CLI},
-    "scene": {"gpu_render.render", "gpu_render.dataset", "moderngl", "glfw", "trimesh", ENGINES, PRESETS, *CLI},
-    "render": {"gpu_render.dataset", ENGINES, PRESETS, *CLI},
-    "dataset": {"gpu_render.render", "moderngl", "glfw", ENGINES, PRESETS, *CLI},
-    "engines": {*ENTRY_POINTS, "gpu_render.serve", "gpu_render.client", PRESETS},
-    "presets": {"gpu_render.build", "gpu_render.preview", "gpu_render.serve", "gpu_render.client"},
+    "rotations": {"gpu_render.scene", "gpu_render.render", "gpu_render.dataset", "moderngl", ENGINES, PRESETS, STREAM, *CLI},
+    "scene": {"gpu_render.render", "gpu_render.dataset", "moderngl", "glfw", "trimesh", ENGINES, PRESETS, STREAM, *CLI},
+    "render": {"gpu_render.dataset", ENGINES, PRESETS, STREAM, *CLI},
+    "dataset": {"gpu_render.render", "moderngl", "glfw", ENGINES, PRESETS, STREAM, *CLI},
+    "engines": {*ENTRY_POINTS, "gpu_render.serve", "gpu_render.client", PRESETS, STREAM},
+    "presets": {"gpu_render.build", "gpu_render.preview", "gpu_render.serve", "gpu_render.client", STREAM},
     "serve": {"gpu_render.build", "gpu_render.verify", "gpu_render.preview", "gpu_render.options",
-              "gpu_render.client", ENGINES, PRESETS},
+              "gpu_render.client", ENGINES, PRESETS, STREAM},
+    "stream": {"gpu_render.dataset", "moderngl", "glfw", "gpu_render.serve", "gpu_render.client", ENGINES, PRESETS,
+               *COMMANDS},
 }
 #: Single modules with rules of their own, by path under gpu_render/.
 MODULE_FORBIDDEN = {
     "client.py": {"gpu_render.render", "gpu_render.dataset", "gpu_render.serve", "gpu_render.scene", "moderngl",
-                  "glfw", "fastapi", "uvicorn"},
+                  "glfw", "fastapi", "uvicorn", STREAM},
 }
 
 
@@ -123,3 +131,11 @@ def test_ray_is_imported_only_where_it_is_used() -> None:
     ]
     assert eager == []
     assert "ray" in imports_of(PACKAGE / "engines" / "ray_engine.py")  # the rule looks at a real import
+
+
+def test_only_the_torch_module_of_stream_imports_torch() -> None:
+    importers = sorted(
+        path.name for path in (PACKAGE / "stream").rglob("*.py")
+        if any(name == "torch" or name.startswith("torch.") for name in imports_of(path))
+    )
+    assert importers == ["torch_stream.py"]

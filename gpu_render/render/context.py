@@ -6,6 +6,7 @@ context (NVIDIA, or Mesa llvmpipe on a CPU-only machine) and a glfw window.
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Protocol
 
@@ -22,6 +23,40 @@ INSTALL_HINT = (
 
 class NoOpenGLError(RuntimeError):
     """No usable OpenGL 3.3 context could be created."""
+
+
+class ForkedContextError(NoOpenGLError):
+    """This process was forked from one that had opened an EGL context: drawing here can hang."""
+
+
+#: The process ids that opened a :class:`Headless` context. A forked child inherits this set,
+#: so a process id other than its own names an ancestor that had opened one before the fork.
+_OPENED_IN: set[int] = set()
+
+
+def inherited_contexts() -> list[int]:
+    """Process ids of the ancestors that had opened an EGL context before this process was forked.
+
+    Empty in a process that was not forked, or whose parent never opened a :class:`Headless`.
+    Closing the context does not help: Mesa llvmpipe keeps its screen, whose rasterizer threads
+    a fork does not copy, and a child drawing with it waits for them for ever (measured).
+    """
+    me = os.getpid()
+    return sorted(pid for pid in _OPENED_IN if pid != me)
+
+
+def check_fork_safe(what: str) -> None:
+    """Raise :class:`ForkedContextError` (one line naming ``what`` and the fix) if this process
+    was forked from one that had opened an EGL context, where a new context's first draw can
+    hang in Mesa."""
+    parents = inherited_contexts()
+    if parents:
+        raise ForkedContextError(
+            f"{what}: this process was forked from process {parents[0]}, which had opened an OpenGL "
+            "context, and drawing here can hang in Mesa; open no GL context in the parent before "
+            "the DataLoader starts its workers (do not iterate the dataset there first), or use "
+            "DataLoader(..., multiprocessing_context='spawn')"
+        )
 
 
 class Surface(Protocol):
@@ -59,6 +94,7 @@ class Headless:
                 ) from exc
             raise NoOpenGLError(f"no headless OpenGL (EGL device {device}: {detail}); {INSTALL_HINT}") from exc
         _check_version(self.ctx, f"EGL device {device}")
+        _OPENED_IN.add(os.getpid())
 
     @property
     def renderer_name(self) -> str:

@@ -4,6 +4,9 @@
 - ``clpr``: the spec's Euler grid, ``--step`` apart (the default).
 - ``so3-grid:L``: the equivolumetric HEALPix x circle grid of 72 * 8**L rotations.
 - ``random:N[:SEED]``: N rotations uniform over SO(3) (Haar), seed 0 unless given.
+- ``random:inf[:SEED]``: uniform rotations without end, for the streaming dataset
+  (:mod:`gpu_render.stream`) only: :func:`parse_source` refuses it unless asked to take it,
+  so a build never starts on it. Chunk c of epoch e is :func:`random_chunk` (seed, e, c).
 - ``file:PATH``: a .npy of N x 3 cLPR Euler angles, N x 4 unit quaternions (w, x, y, z), or
   N x 3 x 3 rotation matrices (column-vector convention, ``x_camera = R @ x_cube``).
 """
@@ -37,6 +40,7 @@ class PoseSource:
     seed: int = DEFAULT_SEED
     path: str = ""
     sha256: str = ""
+    infinite: bool = False
 
     @property
     def spec(self) -> str:
@@ -45,17 +49,20 @@ class PoseSource:
         if self.kind == "so3-grid":
             return f"so3-grid:{self.level}"
         if self.kind == "random":
-            return f"random:{self.count}:{self.seed}"
+            return f"random:{'inf' if self.infinite else self.count}:{self.seed}"
         return f"file:{self.path}"
 
     def size(self) -> int:
-        """How many rotations the source holds."""
+        """How many rotations the source holds. Raises ValueError for ``random:inf``."""
+        if self.infinite:
+            raise ValueError(f"{self.spec} has no end: it holds no fixed number of rotations")
         return clpr_pose_count(self.step) if self.kind == "clpr" else self.count
 
 
-def parse_source(text: str, step: float | None) -> PoseSource:
+def parse_source(text: str, step: float | None, infinite: bool = False) -> PoseSource:
     """Parse a ``--poses`` value; ``file:`` sources are read and validated here.
 
+    infinite: accept ``random:inf[:SEED]`` (the streaming dataset does; a build does not).
     Raises ValueError with a one-line message.
     """
     kind, _, arg = text.partition(":")
@@ -69,13 +76,32 @@ def parse_source(text: str, step: float | None) -> PoseSource:
         return PoseSource("so3-grid", level=int(arg), count=72 * 8 ** int(arg))
     if kind == "random":
         n, _, seed = arg.partition(":")
+        if n == "inf" and (not seed or seed.isdigit()):
+            if not infinite:
+                raise ValueError(
+                    f"{text} streams rotations without end, for gpu_render.stream only; "
+                    "a build needs a finite source such as random:N[:SEED]"
+                )
+            return PoseSource("random", seed=int(seed) if seed else DEFAULT_SEED, infinite=True)
         if not n.isdigit() or int(n) < 1 or (seed and not seed.isdigit()):
-            raise ValueError(f"random takes N[:SEED] with N >= 1, e.g. random:10000:7, got {text!r}")
+            raise ValueError(f"random takes N[:SEED] with N >= 1 (or inf), e.g. random:10000:7, got {text!r}")
         return PoseSource("random", count=int(n), seed=int(seed) if seed else DEFAULT_SEED)
     if kind == "file" and arg:
         matrices, digest = load_rotation_file(Path(arg))
         return PoseSource("file", count=len(matrices), path=arg, sha256=digest)
     raise ValueError(f"unknown pose source {text!r}: use clpr, so3-grid:L, random:N[:SEED] or file:PATH")
+
+
+def random_chunk(seed: int, epoch: int, chunk: int, n: int) -> np.ndarray:
+    """Chunk ``chunk`` of epoch ``epoch`` of ``random:inf:SEED``: (n, 3, 3) float64 column-vector
+    rotations (object frame to camera frame), uniform over SO(3).
+
+    A pure function of its arguments: the same (seed, epoch, chunk) always gives the same
+    rotations, whichever process or worker asks, and different ones give independent draws.
+    """
+    if min(seed, epoch, chunk) < 0:
+        raise ValueError(f"seed, epoch and chunk must be >= 0, got {(seed, epoch, chunk)}")
+    return quaternion_to_matrix(random_quaternions(n, (seed, epoch, chunk)))
 
 
 def row_matrices(source: PoseSource, stop: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
@@ -84,6 +110,8 @@ def row_matrices(source: PoseSource, stop: int | None = None) -> tuple[np.ndarra
     Returns ((n, 3, 3) float64, euler) where euler is the (n, 3) grid angles for ``clpr``
     (exact, as the spec defines them) and None for other sources.
     """
+    if source.infinite:
+        raise ValueError(f"{source.spec} has no end: draw its chunks with random_chunk")
     if source.kind == "clpr":
         euler = clpr_euler(source.step, 0, stop)
         return euler_to_matrix(euler), euler
@@ -157,8 +185,11 @@ def so3_grid(level: int) -> np.ndarray:
     return rz(f) @ ry(t) @ rz(s)
 
 
-def random_quaternions(n: int, seed: int) -> np.ndarray:
-    """n rotations uniform over SO(3): normalised 4-D Gaussians. (n, 4) float64, w >= 0."""
+def random_quaternions(n: int, seed: int | tuple[int, ...]) -> np.ndarray:
+    """n rotations uniform over SO(3): normalised 4-D Gaussians. (n, 4) float64, w >= 0.
+
+    seed: an int, or a tuple of ints that numpy's SeedSequence mixes (:func:`random_chunk`).
+    """
     q = np.random.default_rng(seed).standard_normal((n, 4))
     q /= np.linalg.norm(q, axis=1, keepdims=True)
     return np.where(q[:, :1] < 0, -q, q)

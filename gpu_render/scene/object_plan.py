@@ -34,6 +34,11 @@ class ObjectPlan:
     def from_source(source: PoseSource, count: int | None, obj: SceneObject, camera: Pinhole) -> ObjectPlan:
         """The first ``count`` poses of ``source`` (all when None)."""
         matrix, _ = row_matrices(source, count)
+        return ObjectPlan.from_rows(matrix, obj, camera)
+
+    @staticmethod
+    def from_rows(matrix: np.ndarray, obj: SceneObject, camera: Pinhole) -> ObjectPlan:
+        """The poses of row-vector matrices M (N, 3, 3) float64 (M = R.T), pose by pose."""
         rotation = np.ascontiguousarray(matrix.transpose(0, 2, 1))  # the row-vector M is R.T
         translation = np.broadcast_to(camera.translation, (len(rotation), 3)).copy()
         return ObjectPlan(rotation, translation, obj, camera)

@@ -34,6 +34,13 @@ class PosePlan:
     def from_source(source: PoseSource, count: int | None = None) -> PosePlan:
         """The first ``count`` poses of ``source`` (all when None)."""
         matrix, euler = row_matrices(source, count)
+        return PosePlan.from_rows(matrix, euler)
+
+    @staticmethod
+    def from_rows(matrix: np.ndarray, euler: np.ndarray | None = None) -> PosePlan:
+        """The poses of row-vector matrices M (N, 3, 3) float64, with their cLPR angles (N, 3)
+        when known exactly (the grid's), else computed. Each pose's arrays depend on its own
+        row alone, so a slice of a source gives the slice of its plan."""
         if euler is None:
             euler = matrix_to_euler(matrix)
         corners = posed_corners(matrix)
