@@ -23,7 +23,8 @@ import sys
 
 from gpu_render.render.context import NoOpenGLError
 from gpu_render.errors import UsageError
-from gpu_render.options import BuildOptions, build_command, parse_build_args
+from gpu_render.options import BuildOptions, parse_build_args
+from gpu_render.rebuild import build_command
 from gpu_render.dataset.encoder_pool import WorkerError
 from gpu_render.engines.local import IN_FLIGHT, run_local
 from gpu_render.engines.pipeline import BuildResult

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -146,42 +145,6 @@ class BuildOptions:
     @property
     def class_index(self) -> int | None:
         return object_class(self.scene.object_name)[1]
-
-
-def build_command(signature: dict[str, Any], out: Path | str) -> str:
-    """The ``python -m gpu_render.build`` command line that builds a dataset of ``signature``."""
-    args = ["python -m gpu_render.build"]
-    if signature["poses"] == "clpr":
-        args.append(f"--step {signature['step']!r}")
-    else:
-        args.append(f"--poses {shlex.quote(signature['poses'])}")
-    if signature.get("limit") is not None:
-        args.append(f"--limit {signature['limit']}")
-    args += [
-        f"--sizes {','.join(str(s) for s in signature['sizes'])}",
-        f"--format {signature['format']}",
-        *([f"--image-format {signature['image_format']}"] if signature.get("image_format") else []),
-        f"--batch {signature['batch']}",
-    ]
-    obj = signature.get("object")
-    if obj:
-        args.append(f"--object {shlex.quote(obj)}")
-        args.append(f"--fov {signature['fov']!r} --distance {signature['distance']!r}")
-        # "--light=": a first component below zero would otherwise read as an option of its own
-        args.append("--light=" + ",".join(repr(float(x)) for x in signature["light"]))
-        args.append("--color " + ",".join(str(c) for c in signature["color"]))
-        args.append("--background " + ",".join(str(c) for c in signature["background"]))
-        if signature.get("grayscale"):
-            args.append("--grayscale")
-        if signature.get("layout"):
-            args.append(f"--layout {signature['layout']}")
-        elif signature.get("layers"):
-            args.append("--layers")
-        args.append("--antialias" if signature.get("antialias") else "--no-antialias")
-    elif signature.get("antialias"):
-        args.append("--antialias")
-    args.append(f"--out {shlex.quote(str(out))}")
-    return " ".join(args)
 
 
 def physical_memory() -> int | None:

@@ -10,34 +10,44 @@ short report; exit 0 when complete and correct, 1 with the list of problems othe
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from gpu_render.render.backends import backend
 from gpu_render.errors import UsageError
-from gpu_render.options import build_command
+from gpu_render.rebuild import build_command
 from gpu_render.scene.solids import object_class
-from gpu_render.dataset.imagenet3d import check_annotations, image_file
+from gpu_render.dataset.imagenet3d import check_annotations
 from gpu_render.dataset.wds import shard_path
 from gpu_render.dataset.wds_verify import Expected, check_shards
 from gpu_render.scene.scene import Plan, Scene
 from gpu_render.scene_options import scene_from_description
 from gpu_render.progress import Progress
+from gpu_render.verify_checks import (
+    ANTIALIAS_AGREEMENT,
+    CHANNEL_TOLERANCE,
+    LABEL_TOLERANCE,
+    OBJECT_AGREEMENT,
+    REFERENCE_AGREEMENT,
+    Report,
+    check_layers,
+    check_poses_npz,
+    decode_image,
+    image_file_path,
+    load_array,
+    edge_pixels,
+)
 from gpu_render.rotations.sources import parse_source
 from gpu_render.dataset.layout import (
     LABELS,
     POSES,
     chunk_digest,
     file_digest,
-    image_path,
     layer_path,
     npy_path,
     read_manifest,
@@ -46,45 +56,8 @@ from gpu_render.dataset.layout import (
 )
 
 PROG = "gpu_render.verify"
-LABEL_TOLERANCE = 1e-9
-#: Minimum share of agreeing pixels (no channel off by more than 8) per re-rendered image.
-REFERENCE_AGREEMENT = {"png": 0.999, "npy": 0.999, "jpg": 0.99}
-#: The same for scene objects (issue 11's parity floor); with MSAA, pixels on the reference's
-#: edges (:func:`edge_pixels`) are not compared.
-OBJECT_AGREEMENT = {"png": 0.995, "npy": 0.995, "jpg": 0.99}
-ANTIALIAS_AGREEMENT = 0.95  # the reference is aliased; MSAA blends one pixel along each edge
-CHANNEL_TOLERANCE = 8
-
-
-@dataclass
-class Report:
-    lines: list[str] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
-
-    def say(self, line: str) -> None:
-        self.lines.append(line)
-
-    def problem(self, line: str) -> None:
-        self.problems.append(line)
-
-
-def _decode(path: Path, size: int) -> tuple[np.ndarray | None, bytes | None, str | None]:
-    """Read and decode one image file: (pixels, raw bytes, problem)."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return None, None, f"{path}: missing"
-    except OSError as exc:
-        return None, None, f"{path}: unreadable ({exc.strerror})"
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            im.load()
-            pixels = np.asarray(im.convert("RGB"))
-    except (OSError, ValueError, SyntaxError) as exc:
-        return None, data, f"{path}: does not decode ({exc})"
-    if pixels.shape != (size, size, 3):
-        return None, data, f"{path}: is {pixels.shape[1]}x{pixels.shape[0]}, expected {size}x{size}"
-    return pixels, data, None
+# Re-exported: the presets' verify and the tests use these names from here.
+__all__ = ["CHANNEL_TOLERANCE", "OBJECT_AGREEMENT", "Report", "edge_pixels", "main", "verify"]
 
 
 def verify(
@@ -135,7 +108,7 @@ def verify(
         plan = None
     expected = plan.labels if plan is not None else None
     labels_path = out / LABELS
-    labels = _load(labels_path, report) if expected is not None else None
+    labels = load_array(labels_path, report) if expected is not None else None
     if labels is not None and expected is not None:
         if labels.shape != expected.shape or labels.dtype != np.float64:
             report.problem(f"{labels_path}: {labels.dtype} {labels.shape}, expected float64 {expected.shape}")
@@ -147,7 +120,7 @@ def verify(
             else:
                 report.say(f"labels: {n} x 8 x 6 equal a fresh computation (within {LABEL_TOLERANCE})")
     if plan is not None:
-        _check_poses_npz(out / POSES, plan.rich_labels(tuple(sizes)), report)
+        check_poses_npz(out / POSES, plan.rich_labels(tuple(sizes)), report)
 
     # -- files ------------------------------------------------------------------------------
     rng = np.random.default_rng(seed)
@@ -172,7 +145,7 @@ def verify(
             continue
         if fmt == "npy":
             path = npy_path(out, size)
-            images = _load(path, report, mmap=True)
+            images = load_array(path, report, mmap=True)
             if images is None:
                 continue
             if images.shape != (n, size, size, 3) or images.dtype != np.uint8:
@@ -187,7 +160,7 @@ def verify(
             continue
 
         def check(i: int, size: int = size) -> tuple[int, np.ndarray | None, bytes | None, str | None]:
-            return (i, *_decode(_image_path(out, sig, size, i), size))
+            return (i, *decode_image(image_file_path(out, sig, size, i), size))
 
         with ThreadPoolExecutor(workers) as pool:
             for i, pixels, data, problem in pool.map(check, poses.tolist(), chunksize=64):
@@ -222,9 +195,9 @@ def verify(
             report.say(f"checksums: {len(recorded)} chunk(s) match the manifest")
 
     if sig.get("layers"):
-        _check_layers(out, n, sizes, report)
+        check_layers(out, n, sizes, report)
     if sig.get("layout") == "imagenet3d" and plan is not None:
-        mask = _load(layer_path(out, "mask", sizes[0]), report, mmap=True)
+        mask = load_array(layer_path(out, "mask", sizes[0]), report, mmap=True)
         if mask is not None:
             found = check_annotations(out, str(sig.get("class")), plan.rich_labels(tuple(sizes)), sizes[0], mask,
                                       poses.tolist())
@@ -255,7 +228,7 @@ def verify(
                 if fmt == "wds":
                     path = shard_path(out, size, i // batch)
                 else:
-                    path = npy_path(out, size) if fmt == "npy" else _image_path(out, sig, size, i)
+                    path = npy_path(out, size) if fmt == "npy" else image_file_path(out, sig, size, i)
                 report.problem(f"{path}: pose {i} agrees with the CPU reference on only {score:.2%} of pixels")
     if scores:
         report.say(
@@ -263,71 +236,6 @@ def verify(
             f"(lowest {min(scores):.3%}, floor {floor:.1%})"
         )
     return report
-
-
-def _image_path(out: Path, sig: dict[str, Any], size: int, index: int) -> Path:
-    """Where pose ``index``'s image file is in a jpg or png build of either layout."""
-    if sig.get("layout") == "imagenet3d":
-        return image_file(out, str(sig.get("class")), index)
-    return image_path(out, size, index, sig["format"])
-
-
-def edge_pixels(image: np.ndarray) -> np.ndarray:
-    """Pixels of an (S, S, 3) uint8 image with a neighbour (of 8) differing by more than
-    CHANNEL_TOLERANCE in some channel: (S, S) bool. Where MSAA blends colours."""
-    s = image.astype(np.int16)
-    padded = np.pad(s, ((1, 1), (1, 1), (0, 0)), mode="edge")
-    edge = np.zeros(s.shape[:2], dtype=bool)
-    h, w = s.shape[:2]
-    for dy in (-1, 0, 1):
-        for dx in (-1, 0, 1):
-            if dy or dx:
-                shifted = padded[1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w]
-                edge |= (np.abs(shifted - s) > CHANNEL_TOLERANCE).any(axis=-1)
-    return edge
-
-
-def _load(path: Path, report: Report, mmap: bool = False) -> Any:
-    """``np.load(path)`` (memory-mapped with ``mmap``), or None after reporting why it failed."""
-    try:
-        return np.load(path, mmap_mode="r" if mmap else None)
-    except FileNotFoundError:
-        report.problem(f"{path}: missing")
-    except (OSError, ValueError, EOFError) as exc:
-        report.problem(f"{path}: unreadable ({exc})")
-    return None
-
-
-def _check_layers(out: Path, n: int, sizes: list[int], report: Report) -> None:
-    """--layers: each mask and depth file has its shape and dtype, and the mask is depth > 0."""
-    for size in sizes:
-        mask = _load(layer_path(out, "mask", size), report, mmap=True)
-        depth = _load(layer_path(out, "depth", size), report, mmap=True)
-        if mask is None or depth is None:
-            continue
-        if mask.shape != (n, size, size) or mask.dtype != np.uint8:
-            report.problem(f"{layer_path(out, 'mask', size)}: {mask.dtype} {mask.shape}, expected uint8 {(n, size, size)}")
-        elif depth.shape != (n, size, size) or depth.dtype != np.float32:
-            report.problem(f"{layer_path(out, 'depth', size)}: {depth.dtype} {depth.shape}, expected float32 {(n, size, size)}")
-        elif not np.array_equal(mask == 255, depth > 0) or not np.isin(mask, (0, 255)).all():
-            report.problem(f"{layer_path(out, 'mask', size)}: the mask is not exactly where depth > 0")
-        else:
-            report.say(f"layers {size}: mask and depth agree ({float((mask == 255).mean()):.1%} of pixels on the object)")
-
-
-def _check_poses_npz(path: Path, expected: dict[str, np.ndarray], report: Report) -> None:
-    data = _load(path, report)
-    if data is None:
-        return
-    with data:
-        found = {k: data[k] for k in data.files}
-    for key, want in expected.items():
-        got = found.get(key)
-        if got is None:
-            report.problem(f"{path}: no array {key!r}")
-        elif got.shape != want.shape or not np.allclose(got, want, rtol=0, atol=LABEL_TOLERANCE):
-            report.problem(f"{path}: {key} differs from a fresh computation")
-    report.say(f"poses.npz: {len(expected)} arrays checked")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -224,7 +224,8 @@ def test_printed_build_command_rebuilds_the_same_dataset(args: list[str], tmp_pa
     options of the very same dataset signature."""
     import shlex
 
-    from gpu_render.options import build_command, parse_build_args
+    from gpu_render.options import parse_build_args
+    from gpu_render.rebuild import build_command
 
     options = parse_build_args([*args, "--out", str(tmp_path / "out")])
     printed = shlex.split(build_command(options.dataset_signature(), options.out))

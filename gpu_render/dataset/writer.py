@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -57,8 +56,10 @@ from gpu_render.dataset.layout import (
     read_parts,
     read_progress,
 )
+from gpu_render.dataset.existing import differences, ours_before_manifest, same_npy, same_npz
 from gpu_render.dataset.imagenet3d import write_annotations
-from gpu_render.dataset.lock import BuildLock, is_lock_file
+from gpu_render.dataset.write_spec import Plan, WriteSpec
+from gpu_render.dataset.lock import BuildLock
 from gpu_render.errors import UsageError
 
 # Re-exported: callers of the writer use these names from here.
@@ -67,46 +68,6 @@ __all__ = [
     "image_path", "npy_path", "replacing", "LABELS", "MANIFEST", "POSES", "read_manifest", "read_parts",
     "read_progress",
 ]
-
-
-
-@dataclass(frozen=True)
-class WriteSpec:
-    """What one build writes, as the writer needs to know it.
-
-    out: OUT. sizes: image sides, px. format: jpg, png or npy. pose_count: N.
-    signature: JSON-able; decides the dataset's bytes (a resume must match it exactly).
-    described: JSON-able, the manifest's record of how it was asked for (the options).
-    overwrite: replace a dataset of another signature. shard: (K, N) or None.
-    layers: also write mask_{S}.npy and depth_{S}.npy.
-    image_format: the image files' encoding inside wds shards (jpg or png).
-    class_name, class_index: the build's class, where it has one (wds json and cls).
-    layout: ``flat`` (OUT/{size}/...) or ``imagenet3d`` (OUT/{class}/{name}.JPEG and .npz;
-    needs ``layers``, whose mask gives each annotation's bbox).
-    """
-
-    out: Path
-    sizes: tuple[int, ...]
-    format: str
-    pose_count: int
-    signature: dict[str, Any] = field(default_factory=dict)
-    described: dict[str, Any] = field(default_factory=dict)
-    overwrite: bool = False
-    shard: tuple[int, int] | None = None
-    layers: bool = False
-    image_format: str = "jpg"
-    class_name: str | None = None
-    class_index: int | None = None
-    layout: str = "flat"
-
-
-class Plan:
-    """What the writer reads of a plan (gpu_render.scene.scene.Plan): ``labels`` and ``rich_labels``."""
-
-    labels: np.ndarray | None
-
-    def rich_labels(self, sizes: tuple[int, ...]) -> dict[str, np.ndarray]:  # pragma: no cover - protocol
-        raise NotImplementedError
 
 
 class DatasetWriter:
@@ -146,7 +107,7 @@ class DatasetWriter:
         existing = read_manifest(out) if out.is_dir() else None
         parts = read_parts(out) if out.is_dir() else []
         if out.is_dir() and existing is None and not parts:
-            foreign = sorted(p.name for p in out.iterdir() if not _ours_before_manifest(p))
+            foreign = sorted(p.name for p in out.iterdir() if not ours_before_manifest(p))
             if foreign:
                 raise UsageError(
                     f"--out {out} holds files that are not a gpu_render dataset ({', '.join(foreign[:3])}"
@@ -169,7 +130,7 @@ class DatasetWriter:
             if not self.spec.overwrite:
                 raise UsageError(
                     f"--out {out} holds a dataset built with other options "
-                    f"({_differences(found[0].get('signature'), signature)}); "
+                    f"({differences(found[0].get('signature'), signature)}); "
                     "use the same options to resume, another --out, or --overwrite to replace it"
                 )
             for m in found:
@@ -185,9 +146,9 @@ class DatasetWriter:
         self._remove_stale_temporaries()
         rich = plan.rich_labels(self.spec.sizes) if self.writes_labels or self.spec.layout == "imagenet3d" else {}
         if self.writes_labels:
-            if plan.labels is not None and not _same_npy(out / LABELS, plan.labels):
+            if plan.labels is not None and not same_npy(out / LABELS, plan.labels):
                 atomic_save_npy(out / LABELS, plan.labels)
-            if not _same_npz(out / POSES, rich):
+            if not same_npz(out / POSES, rich):
                 atomic_save_npz(out / POSES, rich)
         if self.spec.layout == "imagenet3d":
             self._poses = rich  # the annotations' viewpoint, written with each chunk's mask
@@ -340,44 +301,3 @@ def write_chunk_record(out: Path, chunk: int, start: int, stop: int, digest: str
     record = {"chunk": chunk, "start": start, "stop": stop, "sha256": digest}
     atomic_write_json(out / PROGRESS / f"chunk_{chunk:06d}.json", record)
     return record
-
-
-def _ours_before_manifest(path: Path) -> bool:
-    """Whether ``path`` in an OUT without manifest or shard parts can be a build's own: a
-    temporary, ``.progress``, a lock file, or a ``shards`` folder whose first part is still
-    being written (it holds only temporaries)."""
-    name = path.name
-    if is_temporary(name) or is_lock_file(name) or name == PROGRESS:
-        return True
-    if name == SHARDS and path.is_dir():
-        try:
-            return all(is_temporary(p.name) for p in path.iterdir())
-        except FileNotFoundError:
-            return True  # removed while we looked: a sealing build was cleaning up
-    return False
-
-
-def _same_npy(path: Path, array: np.ndarray) -> bool:
-    if not path.exists():
-        return False
-    try:
-        return bool(np.array_equal(np.load(path, mmap_mode="r"), array))
-    except (OSError, ValueError):
-        return False
-
-
-def _same_npz(path: Path, arrays: dict[str, np.ndarray]) -> bool:
-    if not path.exists():
-        return False
-    try:
-        with np.load(path) as data:
-            return set(data.files) == set(arrays) and all(np.array_equal(data[k], v) for k, v in arrays.items())
-    except (OSError, ValueError):
-        return False
-
-
-def _differences(old: Any, new: dict[str, Any]) -> str:
-    if not isinstance(old, dict):
-        return "unknown options"
-    keys = [k for k in new if old.get(k) != new[k]]
-    return ", ".join(f"{k}: {old.get(k)!r} there, {new[k]!r} now" for k in keys) or "unknown options"

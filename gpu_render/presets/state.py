@@ -21,6 +21,7 @@ from gpu_render.dataset.atomic import atomic_write_json, is_temporary
 from gpu_render.dataset.layout import GENERATOR, MANIFEST, PROGRESS, read_manifest, read_progress
 from gpu_render.dataset.lock import BuildLock, is_lock_file
 from gpu_render.errors import UsageError
+from gpu_render.dataset.existing import differences
 
 
 class PresetState:
@@ -53,7 +54,7 @@ class PresetState:
                                  f"({', '.join(foreign[:3])}); choose an empty or new folder")
         if existing is not None and existing.get("signature") != self.signature:
             raise UsageError(f"--out {out} holds a dataset built with other options "
-                             f"({_differences(existing.get('signature'), self.signature)}); "
+                             f"({differences(existing.get('signature'), self.signature)}); "
                              "use the same options to resume, or another --out")
         try:
             out.mkdir(parents=True, exist_ok=True)
@@ -119,10 +120,3 @@ def remove_temporaries(folder: Path) -> None:
             for entry in entries:
                 if is_temporary(entry.name):
                     os.unlink(entry.path)
-
-
-def _differences(old: Any, new: dict[str, Any]) -> str:
-    if not isinstance(old, dict):
-        return "unknown options"
-    keys = [k for k in new if old.get(k) != new[k]]
-    return ", ".join(f"{k}: {old.get(k)!r} there, {new[k]!r} now" for k in keys) or "unknown options"
