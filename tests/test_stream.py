@@ -152,6 +152,9 @@ def test_default_batch_is_the_builds() -> None:
     ({"object": "cylO", "fov": 200}, "argument --fov: must be 1..170 degrees"),
     ({"object": "cylO", "shininess": 3}, "unknown option 'shininess'"),
     ({"batch": 0}, "argument --batch: must be at least 1"),
+    ({"object": "cylO", "antialias": "no"}, "antialias must be True or False, got 'no'"),
+    ({"object": "cylO", "grayscale": 1}, "grayscale must be True or False, got 1"),
+    ({"object": "cylO", "poses": "random:inf", "size": 224, "batch": 10**9}, "GiB of images per chunk"),
 ])
 def test_bad_options_are_one_line_usage_errors(kwargs: dict, message: str) -> None:
     for make in (RenderStream, StreamingDataset):

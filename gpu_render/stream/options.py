@@ -18,6 +18,11 @@ from gpu_render.scene_options import OBJECT_POSES, OBJECT_SIZE, add_scene_argume
 DEFAULT_BATCH = 512
 #: Look and camera keywords, each the build's option of the same name.
 LOOK_KEYS = ("fov", "distance", "light", "color", "background", "antialias", "grayscale")
+#: Switches among them: True or False only (a string such as "no" would otherwise read as true).
+SWITCH_KEYS = ("antialias", "grayscale")
+#: Largest chunk of images a stream holds at once (capacity x S x S x 3 bytes): a bigger
+#: --batch is refused at construction rather than failing to allocate at the first batch.
+MAX_CHUNK_BYTES = 2 * 2**30
 
 
 @dataclass(frozen=True)
@@ -77,6 +82,9 @@ def stream_options(object: str = CLPR_OBJECT, poses: str | None = None, size: in
     p = Parser(prog="gpu_render.stream")
     if unknown:
         p.error(f"unknown option {unknown[0]!r}: the scene takes {', '.join(LOOK_KEYS)}")
+    for key in SWITCH_KEYS:
+        if look.get(key) is not None and not isinstance(look[key], bool):
+            p.error(f"{key} must be True or False, got {look[key]!r}")
     add_scene_arguments(p)
     p.add_argument("--poses", default=None)
     p.add_argument("--step", type=step_type, default=None)
@@ -103,4 +111,9 @@ def stream_options(object: str = CLPR_OBJECT, poses: str | None = None, size: in
     if poses is None:
         poses = "clpr" if isinstance(scene, ClprScene) or step is not None else OBJECT_POSES
     source = source_arg(str(poses), ns.step, infinite=True)
-    return StreamOptions(scene=scene, source=source, size=ns.size, batch=ns.batch, device=ns.device)
+    options = StreamOptions(scene=scene, source=source, size=ns.size, batch=ns.batch, device=ns.device)
+    chunk = options.capacity * options.size * options.size * 3
+    if chunk > MAX_CHUNK_BYTES:
+        p.error(f"batch {options.batch} at {options.size} px holds {chunk / 2**30:.1f} GiB of images per chunk, "
+                f"more than the stream's {MAX_CHUNK_BYTES / 2**30:.0f} GiB; use a smaller batch")
+    return options

@@ -2,10 +2,12 @@
 (``pip install 'gpu_render[torch]'``; the only module of :mod:`gpu_render.stream` that imports torch).
 
 Under a ``DataLoader`` with W workers, worker w renders chunks w, w + W, ... in its own GL
-context, opened lazily on its first batch, after the fork. The parent process must hold no
-GL context when the workers fork (iterating the dataset in the parent opens one; ``close()``
-releases it): a worker forked from a parent that holds one raises
-:class:`~gpu_render.render.context.ForkedContextError` instead of risking Mesa's hang.
+context, opened lazily on its first batch, after the fork. A process must not fork workers
+once it has opened a GL context, even one it has closed since (Mesa's llvmpipe hangs in the
+child): a worker forked from such a parent raises
+:class:`~gpu_render.render.context.ForkedContextError` instead. So don't iterate the dataset in
+the parent before a DataLoader with workers, or give the DataLoader
+``multiprocessing_context="spawn"``.
 """
 
 from __future__ import annotations
@@ -104,8 +106,8 @@ class StreamingDataset(IterableDataset):
                 yield image, {name: t[i].clone() for name, t in tensors.items()}
 
     def close(self) -> None:
-        """Release this process's GL context, if iterating here opened one (before a DataLoader
-        with workers forks them)."""
+        """Release this process's GL context, if iterating here opened one. This does not make a
+        later fork safe (see the module docstring): use ``multiprocessing_context="spawn"``."""
         if self._stream is not None:
             self._stream.close()
 
