@@ -73,8 +73,11 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     sizes = ",".join(str(s) for s in options.sizes)
     what = "poses" if options.shard is None else f"poses of shard {options.shard[0]}/{options.shard[1]}"
-    if result.built == 0:
+    if result.complete_before:
         print(f"{options.out} already holds all {result.poses} {what} x sizes {sizes} ({options.format}); nothing to do")
+    elif result.built == 0:
+        print(f"sealed {options.out}: all {result.poses} {what} x sizes {sizes} ({options.format}) were already built; "
+              "wrote its labels and manifest.json")
     else:
         print(
             f"built {result.built} of {result.poses} {what} x sizes {sizes} ({options.format}) into {options.out} "

@@ -48,6 +48,18 @@ def test_when_no_device_reports_cuda_the_index_is_used() -> None:
     choice = choose_egl_device(1, mesa, None)
     assert (choice.index, choice.matched) == (1, False)
     assert "no EGL device reports EGL_CUDA_DEVICE_NV" in choice.how
+    # CUDA_VISIBLE_DEVICES means nothing to Mesa: --device 0 is EGL device 0 whatever it says.
+    assert choose_egl_device(0, mesa, "5").index == 0
+
+
+def test_devices_counted_after_cuda_visible_devices_are_matched_by_the_process_ordinal() -> None:
+    """A driver that numbers EGL_CUDA_DEVICE_NV as this process's CUDA does: with
+    CUDA_VISIBLE_DEVICES=3 only the visible GPU reports an ordinal, and it reports 0."""
+    remapped = [EglDevice(0, None), EglDevice(1, None), EglDevice(2, None), EglDevice(3, 0), EglDevice(4, None)]
+    choice = choose_egl_device(0, remapped, "3")
+    assert choice.matched and choice.index == 3 and "of this process" in choice.how
+    two = [EglDevice(0, None), EglDevice(1, 1), EglDevice(2, 0)]  # CUDA_VISIBLE_DEVICES=4,6
+    assert choose_egl_device(1, two, "4,6").index == 1
 
 
 def test_a_uuid_in_cuda_visible_devices_falls_back_to_the_index() -> None:
@@ -90,6 +102,17 @@ def test_this_machines_egl_devices_are_listed() -> None:
 )
 def test_worker_sizing(resources: dict[str, float], worker_cpus: int | None, want: Sizing) -> None:
     assert worker_sizing(resources, worker_cpus, chunks=1000) == want
+
+
+def test_a_gpu_worker_fits_on_one_gpu_node() -> None:
+    """A CPU-only head (8 CPUs) and two GPU nodes: a worker's default size is the leanest GPU
+    node's CPUs per GPU, never the cluster's average, which no GPU node could hold."""
+    nodes = [{"CPU": 8.0}, {"CPU": 1.0, "GPU": 1.0}, {"CPU": 16.0, "GPU": 4.0}]
+    resources = {"CPU": 25.0, "GPU": 5.0}
+    assert worker_sizing(resources, None, chunks=100, nodes=nodes) == Sizing(5, 1, 1, 1)
+    assert worker_sizing(resources, 4, chunks=100, nodes=nodes) == Sizing(4, 4, 1, 3)  # the 1-CPU node runs none
+    with pytest.raises(UsageError, match="more than any GPU node"):
+        worker_sizing(resources, 20, chunks=100, nodes=nodes)
 
 
 def test_never_more_workers_than_chunks_nor_cpus_than_the_cluster() -> None:

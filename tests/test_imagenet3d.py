@@ -69,6 +69,7 @@ def test_layout_and_annotations_as_imagenet3d_reads_them(built: dict[str, Path])
         assert stem.with_suffix(".JPEG").read_bytes() == (built["jpg"] / str(SIZE) / f"cube1_index_{i + 1}.jpg").read_bytes()
         a = read_annotation(stem.with_suffix(".npz"))
         assert (a["class"], a["cad_index"], a["object_status"], a["height"], a["width"]) == (OBJECT, 1, "status_good", SIZE, SIZE)
+        assert a["dense"] is False  # FORMATS.md lists dense among the fields
         assert a["viewport"] == 3000
         cam = (r[i] @ vertices.T).T + t[i]
         want = (k @ cam.T).T

@@ -127,7 +127,9 @@ def test_three_shards_equal_the_single_build(tmp_path: Path, clean: dict[str, Pa
         assert not (part / "manifest.json").exists()  # a shard never writes the shared manifest
         shutil.copytree(part, union, dirs_exist_ok=True)
     sealed = run_module("gpu_render.build", *ARGS, "--format", "jpg", "--out", union)
-    assert sealed.code == 0 and "nothing to do" in sealed.out
+    assert sealed.code == 0 and sealed.out.startswith(f"sealed {union}:") and "already built" in sealed.out
+    again = run_module("gpu_render.build", *ARGS, "--format", "jpg", "--out", union)
+    assert again.code == 0 and "nothing to do" in again.out  # sealed: a second run writes nothing
     assert_same_dataset(union, clean["jpg"])
 
 
@@ -221,3 +223,29 @@ def test_real_full_disk_stops_cleanly_and_resumes(tmp_path: Path, clean: dict[st
         assert_same_dataset(out, clean[fmt])
     finally:
         subprocess.run(["umount", str(disk)], check=False)
+
+
+def test_a_shards_encoders_name_their_temporaries_after_the_shard(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A shard's resume removes only temporaries tagged with its shard, so its encoder
+    processes (forked before the writer exists) must carry the tag too."""
+    from gpu_render.dataset import atomic
+
+    log = tmp_path / "names.log"
+    original = atomic._tmp_name
+
+    def logged(path: str) -> str:
+        name = original(path)
+        fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND)  # one write per name: safe across processes
+        os.write(fd, (os.path.basename(name) + "\n").encode())
+        os.close(fd)
+        return name
+
+    monkeypatch.setattr(atomic, "_tmp_name", logged)
+    out = tmp_path / "out"
+    assert build.main([*ARGS, "--format", "jpg", "--shard", "1/2", "--workers", "2", "--out", str(out)]) == 0
+    names = log.read_text().split()
+    images = [n for n in names if n.endswith(".jpg" + n[n.index(".tmp-"):])]
+    assert images and len(images) > len(names) // 2  # the encoders' own writes are among them
+    assert all(".tmp-s1of2-" in n for n in names), sorted({n for n in names if ".tmp-s1of2-" not in n})[:3]

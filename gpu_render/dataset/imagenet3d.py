@@ -5,7 +5,8 @@ azimuth, elevation, theta (radians), distance (object units), viewport (3000), f
 (f_px / 3000), px, py (principal point, px), bbox (x1, y1, x2, y2) float64 px from the
 aliased mask (inclusive pixel indices of the object's extreme rows and columns; all -1 when
 the object covers no pixel), height, width (the image's, px), class (the object's name),
-cad_index (1) and object_status ``status_good``. Readers open it with
+cad_index (1), object_status ``status_good`` and dense (False: one object per image, not a
+dense scene). Readers open it with
 ``np.load(path, allow_pickle=True)["annotations"][0]``.
 
 Images are written by encoder processes (:class:`Imagenet3dSink`); the annotations by the
@@ -70,6 +71,7 @@ def annotation(poses: dict[str, np.ndarray], index: int, size: int, mask: np.nda
         "class": class_name,
         "cad_index": CAD_INDEX,
         "object_status": STATUS,
+        "dense": False,  # one rendered object per image
     }
 
 

@@ -64,7 +64,7 @@ from gpu_render.errors import UsageError
 
 # Re-exported: callers of the writer use these names from here.
 __all__ = [
-    "DatasetWriter", "ImageSink", "LayerFiles", "WriteSpec", "make_sink", "write_chunk_record", "atomic_write_bytes", "check_room", "chunk_digest", "file_digest", "image_name",
+    "DatasetWriter", "ImageSink", "LayerFiles", "WriteSpec", "make_sink", "tag_shard_temporaries", "write_chunk_record", "atomic_write_bytes", "check_room", "chunk_digest", "file_digest", "image_name",
     "image_path", "npy_path", "replacing", "LABELS", "MANIFEST", "POSES", "read_manifest", "read_parts",
     "read_progress",
 ]
@@ -90,8 +90,7 @@ class DatasetWriter:
         #: How the build ran, for the manifest: engine name, workers and each one's node and
         #: GL_RENDERER (set by the engine before :meth:`finalize`); None leaves it out.
         self.engine: dict[str, Any] | None = None
-        if self.shard is not None:
-            set_temporary_tag(f"s{self.shard[0]}of{self.shard[1]}")
+        tag_shard_temporaries(self.shard)
 
     # -- opening ---------------------------------------------------------------------------
 
@@ -290,6 +289,14 @@ class DatasetWriter:
             record["shard"] = list(self.shard)
             (self.out / SHARDS).mkdir(exist_ok=True)
             atomic_write_json(part_path(self.out, *self.shard), record)
+
+
+def tag_shard_temporaries(shard: tuple[int, int] | None) -> None:
+    """Name this process's temporaries, and those of processes it forks later, after shard
+    (K, N), so that a shard's resume removes exactly its own leftovers. Call it before the
+    encoder processes fork. Nothing happens for a plain build (shard None)."""
+    if shard is not None:
+        set_temporary_tag(f"s{shard[0]}of{shard[1]}")
 
 
 def write_chunk_record(out: Path, chunk: int, start: int, stop: int, digest: str) -> dict[str, Any]:

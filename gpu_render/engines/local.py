@@ -15,7 +15,7 @@ import time
 from collections import deque
 
 from gpu_render.dataset.encoder_pool import Task
-from gpu_render.dataset.writer import DatasetWriter, check_room
+from gpu_render.dataset.writer import DatasetWriter, check_room, tag_shard_temporaries
 from gpu_render.engines.pipeline import BuildResult, ChunkPipeline, chunk_ranges, start_pool, worker_record
 from gpu_render.options import BuildOptions
 from gpu_render.progress import Progress
@@ -47,6 +47,7 @@ def run_local(options: BuildOptions, progress: bool = True) -> BuildResult:
     level = logging.WARNING if not choice.matched and os.environ.get("CUDA_VISIBLE_DEVICES") else logging.INFO
     log.log(level, "--device %d: %s", options.device, choice.how)
     # The encoder processes are forked first: no GL context may exist in a forked child.
+    tag_shard_temporaries(options.shard)  # before the fork: the encoders' temporaries carry the shard's tag
     pool = start_pool(options, plan, IN_FLIGHT + 1, options.workers)
     writer: DatasetWriter | None = None
     try:
@@ -56,7 +57,7 @@ def run_local(options: BuildOptions, progress: bool = True) -> BuildResult:
             mine = [k for k in chunks if writer.owns(k)]
             total = sum(chunks[k][1] - chunks[k][0] for k in mine)
             if writer.complete:
-                return BuildResult(total, 0, 0.0, gl.renderer_name)
+                return BuildResult(total, 0, 0.0, gl.renderer_name, complete_before=True)
             todo = [k for k in mine if k not in done]
             already = total - sum(chunks[k][1] - chunks[k][0] for k in todo)
             pipeline = ChunkPipeline(options, plan, pool, gl.ctx, writer.write_layers)

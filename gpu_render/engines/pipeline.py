@@ -31,12 +31,15 @@ LayerWrite = Callable[[int, int, np.ndarray, np.ndarray], None]
 @dataclass(frozen=True)
 class BuildResult:
     """poses: of this build (or shard); built: by this run; seconds: wall time of this run;
-    renderer: GL_RENDERER (of the first worker, for Ray)."""
+    renderer: GL_RENDERER (of the first worker, for Ray); complete_before: OUT already held
+    this very dataset, sealed, so the run wrote nothing (built 0 with complete_before False
+    is a run that only sealed what shards or an earlier run had built)."""
 
     poses: int
     built: int
     seconds: float
     renderer: str
+    complete_before: bool = False
 
     @property
     def rate(self) -> float:

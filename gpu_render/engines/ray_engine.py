@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import socket
 import time
 import uuid
 from collections import Counter, deque
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from gpu_render.dataset.encoder_pool import WorkerError
@@ -58,11 +60,27 @@ class Sizing:
     encoders: int
 
 
-def worker_sizing(resources: dict[str, float], worker_cpus: int | None, chunks: int) -> Sizing:
+def worker_sizing(
+    resources: dict[str, float], worker_cpus: int | None, chunks: int,
+    nodes: list[dict[str, float]] | None = None,
+) -> Sizing:
     """How many workers of what size a cluster of ``resources`` (``ray.cluster_resources()``)
     runs: one per GPU, or on a CPU-only cluster one per ``worker_cpus`` CPUs; never more than
-    ``chunks``. A worker's CPUs are its render process plus its encoders."""
+    ``chunks``. A worker's CPUs are its render process plus its encoders.
+
+    nodes: each live node's resources (``ray.nodes()[i]["Resources"]``), when known. A GPU
+    worker must fit on one GPU node, so its default size is the CPUs per GPU of the leanest GPU
+    node (a head with CPUs but no GPU adds none), and each node runs as many as fit on it.
+    """
     cpus, gpus = int(resources.get("CPU", 0)), int(resources.get("GPU", 0))
+    gpu_nodes = [(int(n.get("CPU", 0)), int(n.get("GPU", 0))) for n in nodes or [] if n.get("GPU", 0) >= 1]
+    if gpus and gpu_nodes:
+        per = worker_cpus or max(1, min(c // g for c, g in gpu_nodes))
+        if per > max(c for c, _ in gpu_nodes):
+            raise UsageError(f"--worker-cpus {per} is more than any GPU node of the Ray cluster has "
+                             f"({max(c for c, _ in gpu_nodes)} CPUs)")
+        workers = sum(min(g, c // per) for c, g in gpu_nodes)
+        return Sizing(max(1, min(workers, chunks)), per, 1, max(1, per - 1))
     per = worker_cpus or (max(1, cpus // gpus) if gpus else CPU_WORKER_CPUS)
     if per > cpus:
         raise UsageError(f"--worker-cpus {per} is more than the Ray cluster's {cpus} CPUs")
@@ -71,10 +89,15 @@ def worker_sizing(resources: dict[str, float], worker_cpus: int | None, chunks: 
 
 
 def one_line(exc: BaseException) -> str:
-    """A Ray error as one line: the exception a task raised (not Ray's wrapper and traceback)."""
+    """A Ray error as one line: the exception a task raised (not Ray's wrapper and traceback).
+    For an actor that died in its constructor, the last ``SomeError: ...`` line of Ray's text."""
     cause = getattr(exc, "cause", None)
     if isinstance(cause, BaseException):
         exc = cause
+    raised = [line.strip() for line in str(exc).splitlines()
+              if re.match(r"^\s*[A-Za-z_][\w.]*(Error|Exception)(\(\))?: ", line)]
+    if raised and "creation task" in str(exc):
+        return raised[-1][:300]
     text = " ".join(str(exc).split())
     for marker in (" Traceback (most recent call last):",):
         text = text.split(marker)[0]
@@ -134,28 +157,29 @@ def run_ray(options: BuildOptions, progress: bool = True) -> BuildResult:
 
 def _build(ray: Any, options: BuildOptions, progress: bool, t0: float, address: str | None) -> BuildResult:
     chunks = chunk_ranges(options.pose_count, options.batch)
-    size = worker_sizing(ray.cluster_resources(), options.worker_cpus, len(chunks))
+    live = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
+    size = worker_sizing(ray.cluster_resources(), options.worker_cpus, len(chunks), live)
     plan = options.scene.plan(options.source, options.pose_count)
-    # Workers do not share the driver's working directory: they are told OUT's absolute path
-    # (the same on every node of a shared filesystem).
-    worker_options = replace(options, out=options.out.resolve())
-    remote = ray.remote(RenderWorker).options(
-        num_cpus=size.cpus, num_gpus=size.gpus, max_restarts=MAX_RESTARTS, max_task_retries=0
-    )
-    actors = [remote.remote(worker_options, rank, size.encoders) for rank in range(size.workers)]
+    total = options.pose_count
+    # OUT is locked and checked before any worker starts: a second build of it is refused at
+    # once, and a complete dataset starts none. The manifest's renderer is the first worker's.
+    writer = DatasetWriter(options.write_spec(), "")
+    actors: list[Any] = []
     running: dict[Any, tuple[int, int | None, int | None]] = {}  # step -> (worker, chunk rendered, chunk settled)
-    writer: DatasetWriter | None = None
     try:
+        done = writer.open(plan)
+        if writer.complete:
+            return BuildResult(total, 0, 0.0, "Ray (no worker started)", complete_before=True)
+        remote = ray.remote(RenderWorker).options(
+            num_cpus=size.cpus, num_gpus=size.gpus, max_restarts=MAX_RESTARTS, max_task_retries=0
+        )
+        actors = [remote.remote(worker_options(options), rank, size.encoders) for rank in range(size.workers)]
         try:
             infos = ray.get([a.describe.remote() for a in actors], timeout=START_SECONDS)
         except ray.exceptions.RayError as exc:
             raise WorkerError(f"a Ray worker could not start: {one_line(exc)}") from None
         startup = time.perf_counter() - t0  # Ray joined or started, every worker up
-        writer = DatasetWriter(options.write_spec(), infos[0]["renderer"])
-        done = writer.open(plan)
-        total = options.pose_count
-        if writer.complete:
-            return BuildResult(total, 0, 0.0, infos[0]["renderer"])
+        writer.renderer = infos[0]["renderer"]
         _probe(ray, options, actors, infos)
         todo = deque(k for k in chunks if k not in done)
         already = total - sum(chunks[k][1] - chunks[k][0] for k in todo)
@@ -201,6 +225,8 @@ def _build(ray: Any, options: BuildOptions, progress: bool, t0: float, address: 
                     failed, why = settle, f"its worker on {infos[a]['host']} went away ({one_line(exc)})"
                     if a in away:  # handed to a worker Ray is restarting: not run, not an attempt
                         failed = None
+                    else:  # it may still hold a rendered chunk in a slot: restart it afresh
+                        ray.kill(actors[a], no_restart=False)
                 except ray.exceptions.RayActorError as exc:
                     failed, why = settle, f"its worker on {infos[a]['host']} died ({one_line(exc)})"
                 except ray.exceptions.RayError as exc:
@@ -242,8 +268,17 @@ def _build(ray: Any, options: BuildOptions, progress: bool, t0: float, address: 
             ray.kill(actor, no_restart=True)
         if running:  # no worker may still write when the lock is released
             ray.wait(list(running), num_returns=len(running), timeout=30)
-        if writer is not None:
-            writer.close()
+        writer.close()
+
+
+def worker_options(options: BuildOptions) -> BuildOptions:
+    """The options as a worker on another node needs them: OUT and a ``file:`` source by their
+    absolute paths (the same on every node of a shared filesystem; workers do not share the
+    driver's working directory). The dataset's signature stays the driver's own."""
+    source = options.source
+    if source.kind == "file":
+        source = replace(source, path=str(Path(source.path).resolve()))
+    return replace(options, out=options.out.resolve(), source=source)
 
 
 def _probe(ray: Any, options: BuildOptions, actors: list[Any], infos: list[dict[str, Any]]) -> None:

@@ -72,20 +72,36 @@ def choose_egl_device(ordinal: int, devices: Sequence[EglDevice] | None, visible
 
     devices: what :func:`query_egl_devices` found, or None when ``EGL_EXT_device_query`` is missing.
     visible: ``CUDA_VISIBLE_DEVICES`` (None: unset).
+
+    Whether ``EGL_CUDA_DEVICE_NV`` counts devices as this process's CUDA does (after
+    ``CUDA_VISIBLE_DEVICES``) or as the machine does is not pinned down by the extension, so
+    both are read: when ``CUDA_VISIBLE_DEVICES`` names k devices and the EGL devices report only
+    ordinals below k, they count as the process does and ``ordinal`` is matched; otherwise they
+    count as the machine does and the device ``CUDA_VISIBLE_DEVICES`` maps ``ordinal`` to is
+    matched. Ray's one-device ``CUDA_VISIBLE_DEVICES=N`` is chosen right either way.
+    Where no EGL device reports a CUDA ordinal (Mesa), EGL device ``ordinal`` is used.
     Raises DeviceChoiceError when devices report CUDA ordinals but none is the one asked for.
     """
     if ordinal < 0:
         raise ValueError(f"CUDA device ordinal must be >= 0, got {ordinal}")
     target = physical_cuda_device(ordinal, visible)
-    fallback = ordinal if target is None else target
     if devices is None:
+        fallback = ordinal if target is None else target
         return DeviceChoice(fallback, f"EGL device {fallback} by index (no EGL_EXT_device_query)", False)
     reported = {d.cuda: d.index for d in devices if d.cuda is not None}
     if not reported:
-        return DeviceChoice(fallback, f"EGL device {fallback} by index (no EGL device reports EGL_CUDA_DEVICE_NV)", False)
+        return DeviceChoice(ordinal, f"EGL device {ordinal} by index (no EGL device reports EGL_CUDA_DEVICE_NV)", False)
+    if visible is not None and visible.strip():
+        count = len(visible.split(","))
+        if ordinal in reported and all(c < count for c in reported):
+            return DeviceChoice(
+                reported[ordinal],
+                f"EGL device {reported[ordinal]} is CUDA device {ordinal} of this process "
+                f"(EGL_CUDA_DEVICE_NV, counted after CUDA_VISIBLE_DEVICES={visible.strip()})", True,
+            )
     if target is None:
         return DeviceChoice(
-            fallback, f"EGL device {fallback} by index (CUDA_VISIBLE_DEVICES={visible} names no CUDA ordinal)", False
+            ordinal, f"EGL device {ordinal} by index (CUDA_VISIBLE_DEVICES={visible} names no CUDA ordinal)", False
         )
     if target not in reported:
         raise DeviceChoiceError(
