@@ -36,7 +36,7 @@ from gpu_render.dataset.encoder_pool import EncoderPool
 from gpu_render.dataset.layout import chunk_digest, file_digest
 from gpu_render.dataset.mesh_files import load_mesh_file
 from gpu_render.presets.lmdb_store import PARTIAL, GrowingLmdb, db_name, write_pickle
-from gpu_render.presets.modelnet_tree import CadModel, scan_tree
+from gpu_render.presets.modelnet_tree import CadModel, check_tree_unchanged, scan_tree, tree_record
 from gpu_render.presets.npz_stream import NpzStream
 from gpu_render.presets.options import MODELNET10_CATEGORIES, ModelNetOptions
 from gpu_render.presets.pipeline import IN_FLIGHT, Chunk, render_chunks, todo
@@ -99,7 +99,9 @@ def run_modelnet(opts: ModelNetOptions, progress: bool = True) -> PresetResult:
     models = scan_tree(opts.meshes, opts.categories)
     dbs = databases(opts.views)
     total = sum(opts.views[m.split] for m in models)
-    state = PresetState(opts.out, opts.signature())
+    signature = {**opts.signature(), "models": tree_record(models)}
+    check_tree_unchanged(opts.out, signature, models)
+    state = PresetState(opts.out, signature)
     pool = EncoderPool(GreyJpegBytesSink(), (opts.size,), max(opts.views), opts.workers, IN_FLIGHT + 1)
     stores: dict[str, GrowingLmdb] = {}
     try:
