@@ -169,14 +169,14 @@ def write_labels(opts: SymsolOptions, parts: list[ShapeSplit]) -> None:
             obj = builtin_object(part.shape)
             r = shape_rotations(opts, part)
             k = len(obj.symmetry) if obj.featureless else 1
-            npz.add(part.shape, np.float32, (part.count, k, 3, 3), _equivalent_blocks(obj, r))
+            npz.add(part.shape, np.float32, (part.count, k, 3, 3), equivalent_blocks(obj, r))
     with replacing(folder / "poses.npz") as tmp, open(tmp, "wb") as f, NpzStream(f) as npz:
         for part in parts:
             for name, array in poses_labels(opts, part).items():
                 npz.add_array(f"{part.shape}_{name}", array)
 
 
-def _equivalent_blocks(obj: SceneObject, r: np.ndarray) -> Iterator[np.ndarray]:
+def equivalent_blocks(obj: SceneObject, r: np.ndarray) -> Iterator[np.ndarray]:
     """Row blocks of rotations.npz's array: (m, K, 3, 3) float32."""
     if not obj.featureless:
         yield r[:, None].astype(np.float32)
