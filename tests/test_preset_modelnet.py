@@ -314,3 +314,29 @@ def test_lmdb_map_grows_as_it_fills(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     with env.begin() as txn:
         assert {bytes(k): bytes(v) for k, v in txn.cursor()} == values
     env.close()
+
+
+def test_verify_recomputes_pickles_and_npz_files(built: tuple[Path, Path], tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """Changed labels are caught, naming the file and the array: zeroed Euler angles, and an
+    image2sphere npz rewritten with black images, identity rotations and one class."""
+    _, good = built
+    out = tmp_path / "labels"
+    shutil.copytree(good, out)
+    euler = out / "train_2V.Rawjpg.lmdb" / "viewID2euler.pkl"
+    with open(euler, "rb") as f:
+        values = pickle.load(f, encoding="latin1")
+    with open(euler, "wb") as f:
+        pickle.dump({k: np.zeros(3) for k in values}, f, protocol=2)
+    npz = out / "modelnet10" / "modelnet10_test.npz"
+    with np.load(npz) as data:
+        n = len(data["rots"])
+        np.savez_compressed(npz, imgs=np.zeros_like(data["imgs"]), rots=np.tile(np.eye(3, dtype=np.float32), (n, 1, 1)),
+                            cat_ids=np.full(n, 9, dtype=np.int64))
+    assert verify_main([str(out), "--reference", "0"]) == 1
+    report = capsys.readouterr().out
+    assert "train_2V.Rawjpg.lmdb/viewID2euler.pkl: values differs from a fresh computation" in report
+    for array in ("rots", "cat_ids"):
+        assert f"modelnet10_test.npz: {array} differs from a fresh computation" in report, array
+    assert f"modelnet10_test.npz: imgs differs from the database's JPEG decoded in {n} of {n} sampled row(s)" in report
+    assert "OK: complete and correct" not in report

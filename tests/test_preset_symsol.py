@@ -279,3 +279,26 @@ def test_room_for_the_rotations_is_checked_first(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="No space left on device for rotations.npz"):
         check_free(tmp_path / "new" / "deeper", free * 2, "rotations.npz")
     assert not (tmp_path / "new").exists()
+
+
+def test_verify_recomputes_every_label_array(symsol: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Changed label files (not images) are caught, each problem naming the file and the array:
+    poses.npz's quaternion, visual equivalents, mark_visible and viewpoint, and a row of
+    rotations.npz no sample of a few rows would be sure to reach."""
+    out = tmp_path / "labels"
+    shutil.copytree(symsol, out)
+    poses = dict(np.load(out / "train" / "poses.npz"))
+    poses["tetX_quaternion"][0] *= -1
+    poses["cylO_visual_equivalents"][:] = 0
+    poses["cylO_mark_visible"][:] = False
+    poses["cube_azimuth"][:] = 0
+    np.savez(out / "train" / "poses.npz", **poses)
+    rotations = dict(np.load(out / "test" / "rotations.npz"))
+    rotations["cyl"][-1, 700] = rotations["cyl"][-1, 3]
+    np.savez(out / "test" / "rotations.npz", **rotations)
+    assert verify_main([str(out), "--reference", "0"]) == 1
+    report = capsys.readouterr().out
+    for array in ("tetX_quaternion", "cylO_visual_equivalents", "cylO_mark_visible", "cube_azimuth"):
+        assert f"train/poses.npz: {array} differs from a fresh computation" in report, array
+    assert f"test/rotations.npz: cyl rows 0..{VIEWS[1] - 1} differs" in report
+    assert "OK: complete and correct" not in report
