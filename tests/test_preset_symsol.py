@@ -39,6 +39,8 @@ ROT_TOL = 1e-6
 CHANNEL_TOLERANCE = 8
 PIXEL_AGREEMENT = 0.995
 GROUP_SIZES = {"tet": 12, "cube": 24, "icosa": 60, "cone": 360, "cyl": 720}
+#: The largest equivalent set of any shape (cyl and cylO): PresetDataset pads every set to it.
+MAX_GROUP = 720
 PHI = (1 + 5**0.5) / 2
 
 
@@ -250,16 +252,26 @@ def test_load_and_torch_dataset_agree_with_the_files(symsol: Path) -> None:
     assert len(data) == VIEWS[1] * len(SYMSOL_SHAPES)
     torch_data = PresetDataset(symsol, "test", equivalents=True)
     rotations = np.load(symsol / "test" / "rotations.npz")
+    poses = np.load(symsol / "test" / "poses.npz")
     for shape_index, shape in enumerate(SYMSOL_SHAPES):
         index = shape_index * VIEWS[1] + 2
-        image, cls, rot, eq = torch_data[index]
+        image, cls, rot, eq, count = torch_data[index]
         want = np.array(Image.open(symsol / "test" / "images" / f"{shape}_00002.png"))
         np.testing.assert_array_equal(data.image(index), want)
         assert torch.equal(image, torch.from_numpy(want).permute(2, 0, 1).float() / 255)
         assert int(cls) == shape_index
         np.testing.assert_allclose(rot.numpy(), rotations[shape][2, 0], atol=ROT_TOL)
-        assert eq.shape[1:] == (3, 3) and eq.shape[0] == (GROUP_SIZES.get(shape) or len(eq))
-        np.testing.assert_allclose(eq[0].numpy(), rotations[shape][2, 0], atol=ROT_TOL)
+        if shape in GROUP_SIZES:
+            want_set = rotations[shape][2]
+        elif shape == "sphereX":
+            want_set = rotations[shape][2, :1]
+        else:
+            off = poses[f"{shape}_visual_offsets"]
+            want_set = poses[f"{shape}_visual_equivalents"][off[2] : off[3]]
+        assert eq.shape == (MAX_GROUP, 3, 3) and int(count) == len(want_set), shape
+        np.testing.assert_allclose(eq[:count].numpy(), want_set, atol=ROT_TOL)
+        np.testing.assert_allclose(eq[count:].numpy(), np.broadcast_to(want_set[0], (MAX_GROUP - len(want_set), 3, 3)),
+                                   atol=ROT_TOL)
     with pytest.raises(ValueError, match="splits train and test"):
         load(symsol, "val")
 
@@ -302,3 +314,25 @@ def test_verify_recomputes_every_label_array(symsol: Path, tmp_path: Path, capsy
         assert f"train/poses.npz: {array} differs from a fresh computation" in report, array
     assert f"test/rotations.npz: cyl rows 0..{VIEWS[1] - 1} differs" in report
     assert "OK: complete and correct" not in report
+
+
+def test_torch_dataset_with_equivalents_in_a_plain_dataloader(symsol: Path) -> None:
+    """FORMATS.md's usage: PresetDataset(..., equivalents=True) in torch's DataLoader with its
+    default collate, batches mixing shapes of different set sizes (12 .. 720)."""
+    import torch
+    from torch.utils.data import DataLoader
+
+    from gpu_render.presets.torch_dataset import PresetDataset
+
+    ds = PresetDataset(symsol, "test", equivalents=True)
+    seen = 0
+    for images, classes, rotations, equivalents, counts in DataLoader(ds, batch_size=2 * VIEWS[1] + 1):
+        b = len(images)
+        assert images.shape == (b, 3, SIZE, SIZE) and equivalents.shape == (b, MAX_GROUP, 3, 3)
+        assert counts.dtype == torch.int64 and classes.dtype == torch.int64
+        torch.testing.assert_close(equivalents[:, 0], rotations)
+        for k in range(b):
+            shape = SYMSOL_SHAPES[int(classes[k])]
+            assert int(counts[k]) == GROUP_SIZES.get(shape, int(counts[k])) and 1 <= int(counts[k]) <= MAX_GROUP
+        seen += b
+    assert seen == len(ds) == VIEWS[1] * len(SYMSOL_SHAPES)
