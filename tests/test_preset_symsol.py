@@ -336,3 +336,36 @@ def test_torch_dataset_with_equivalents_in_a_plain_dataloader(symsol: Path) -> N
             assert int(counts[k]) == GROUP_SIZES.get(shape, int(counts[k])) and 1 <= int(counts[k]) <= MAX_GROUP
         seen += b
     assert seen == len(ds) == VIEWS[1] * len(SYMSOL_SHAPES)
+
+
+def test_out_is_checked_before_free_space(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """An OUT that cannot be written is named as such, not as a full disk (/proc has 0 bytes
+    free); a refusal for space leaves no OUT behind; sizes read as a person would write them."""
+    from gpu_render.presets import symsol as symsol_module
+    from gpu_render.presets.state import readable_bytes
+
+    args = ["--preset", "symsol", "--views", "1,1", "--sizes", "16", "--workers", "1"]
+    if Path("/proc").is_dir():
+        assert build_main([*args, "--out", "/proc/x"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "--out /proc/x is not writable" in err[0], err
+    monkeypatch.setattr(symsol_module, "rotations_bytes", lambda parts: 2**50)
+    out = tmp_path / "new"
+    assert build_main([*args, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "No space left on device for rotations.npz: 1024.0 TiB needed" in err[0], err
+    assert not out.exists()
+    assert [readable_bytes(n) for n in (0, 512, 1536, 3 << 20, 5 << 30)] == ["0 B", "512 B", "1.5 KiB", "3.0 MiB",
+                                                                          "5.0 GiB"]
+
+
+def test_readme_names_the_shapes_with_visual_equivalents(symsol: Path) -> None:
+    """The README's one line on poses.npz names exactly the shapes whose visual equivalents a build writes."""
+    import re
+
+    poses = np.load(symsol / "train" / "poses.npz")
+    written = sorted(s for s in SYMSOL_SHAPES if f"{s}_visual_equivalents" in poses.files)
+    text = " ".join((Path(__file__).parents[1] / "README.md").read_text().split())
+    claims = re.findall(r"visual equivalents of ((?:`\w+`/?)+)", text)
+    assert claims and all(sorted(re.findall(r"`(\w+)`", c)) == written for c in claims), (claims, written)
