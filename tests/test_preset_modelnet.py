@@ -209,6 +209,16 @@ def test_unreadable_mesh_stops_then_resumes(built: tuple[Path, Path], tmp_path: 
     assert str(broken) in r.one_line_error()
     assert not (out / "train_4V.Rawjpg.lmdb").exists(), "an unfinished database never has its final name"
     assert len(list((out / ".progress").glob("chunk_*.json"))) >= 6
+    # a model added in between would shift every chunk after it: refused, nothing changed
+    added = tree / "bathtub" / "train" / "bathtub_0000.off"
+    make_mesh(99).export(added)
+    before = sorted(p.name for p in out.rglob("*"))
+    r = run_module("gpu_render.build", *ARGS, "--meshes", tree, "--out", out)
+    assert r.code == 2
+    assert ("the mesh tree changed since this build started (9 models then, 10 now; model 0 was "
+            "bathtub/train/bathtub_0001.off, is now bathtub/train/bathtub_0000.off)") in r.one_line_error()
+    assert sorted(p.name for p in out.rglob("*")) == before
+    added.unlink()
     broken.write_bytes(saved)
     r = run_module("gpu_render.build", *ARGS, "--meshes", tree, "--out", out)
     assert r.code == 0, r.err
@@ -314,3 +324,86 @@ def test_lmdb_map_grows_as_it_fills(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     with env.begin() as txn:
         assert {bytes(k): bytes(v) for k, v in txn.cursor()} == values
     env.close()
+
+
+def test_verify_recomputes_pickles_and_npz_files(built: tuple[Path, Path], tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """Changed labels are caught, naming the file and the array: zeroed Euler angles, and an
+    image2sphere npz rewritten with black images, identity rotations and one class."""
+    _, good = built
+    out = tmp_path / "labels"
+    shutil.copytree(good, out)
+    euler = out / "train_2V.Rawjpg.lmdb" / "viewID2euler.pkl"
+    with open(euler, "rb") as f:
+        values = pickle.load(f, encoding="latin1")
+    with open(euler, "wb") as f:
+        pickle.dump({k: np.zeros(3) for k in values}, f, protocol=2)
+    npz = out / "modelnet10" / "modelnet10_test.npz"
+    with np.load(npz) as data:
+        n = len(data["rots"])
+        np.savez_compressed(npz, imgs=np.zeros_like(data["imgs"]), rots=np.tile(np.eye(3, dtype=np.float32), (n, 1, 1)),
+                            cat_ids=np.full(n, 9, dtype=np.int64))
+    assert verify_main([str(out), "--reference", "0"]) == 1
+    report = capsys.readouterr().out
+    assert "train_2V.Rawjpg.lmdb/viewID2euler.pkl: values differs from a fresh computation" in report
+    for array in ("rots", "cat_ids"):
+        assert f"modelnet10_test.npz: {array} differs from a fresh computation" in report, array
+    assert f"modelnet10_test.npz: imgs differs from the database's JPEG decoded in {n} of {n} sampled row(s)" in report
+    assert "OK: complete and correct" not in report
+
+
+def test_mesh_names_duplicates_and_unreadable_folders(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """NNNN is exactly four digits; two files of one number in a split, and a folder that cannot
+    be listed, are one line naming them, exit 2, nothing written (checked before anything starts)."""
+    tree = make_tree(tmp_path / "t", ("chair",))
+    train = tree / "chair" / "train"
+    out = tmp_path / "o"
+
+    def refused(message: str) -> None:
+        args = ["--preset", "modelnet10-so3", "--views", "2,1", "--categories", "chair", "--meshes", str(tree),
+                "--out", str(out)]
+        assert build_main(args) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0], (message, err)
+        assert not out.exists()
+
+    shutil.copy(train / "chair_0002.off", train / "chair_002.off")
+    refused(f"{train}: chair_0002.off and chair_002.off are both model 0002 of one split")
+    (train / "chair_002.off").unlink()
+    for name in ("chair_3.off", "chair_12345.off"):
+        shutil.copy(train / "chair_0002.off", train / name)
+        refused(f"{train / name}: not named chair_NNNN.off (NNNN: four digits)")
+        (train / name).unlink()
+    # root ignores permissions, so the folder fails to list as it does for another user
+    listing = Path.iterdir
+
+    def iterdir(self: Path):  # noqa: ANN202 - Path.iterdir's stand-in
+        if self == train:
+            raise PermissionError(13, "Permission denied", str(self))
+        return listing(self)
+
+    monkeypatch.setattr(Path, "iterdir", iterdir)
+    refused(f"--meshes {tree}: cannot read {train}: Permission denied")
+
+
+def test_limited_train_when_train_views_do_not_exceed_test(tmp_path: Path) -> None:
+    """--views 1,2: no train_2V (a training model has 1 view); limited_train is train_1V's,
+    as FORMATS.md and --views' help say, and gpu_render.load opens it."""
+    from gpu_render import load
+
+    tree = make_tree(tmp_path / "ModelNet10", ("chair",))
+    out = tmp_path / "out"
+    r = run_module("gpu_render.build", *ARGS, "--categories", "chair", "--views", "1,2", "--sizes", "32",
+                   "--meshes", tree, "--out", out)
+    assert r.code == 0, r.err
+    assert sorted(p.name for p in out.glob("*.lmdb")) == ["test_2V.Rawjpg.lmdb", "train_1V.Rawjpg.lmdb"]
+    train, limited = (np.load(out / "modelnet10" / f"modelnet10_{n}.npz") for n in ("train", "limited_train"))
+    assert len(train["imgs"]) == len(MODELS["train"])
+    for key in ("imgs", "rots", "cat_ids"):
+        assert np.array_equal(train[key], limited[key])
+    assert load(out, "limited_train").keys == load(out, "train").keys == ["chair_0001.v001", "chair_0002.v001"]
+    text = " ".join((Path(__file__).parents[1] / "docs" / "FORMATS.md").read_text().split())
+    assert "no `train_{TEST}V` is written and `modelnet10_limited_train.npz` is made from `train_{TRAIN}V`" in text
+    help_text = " ".join(run_module("gpu_render.build", "--preset", "modelnet10-so3", "--help").out.split())
+    assert "only when TRAIN > TEST, else limited_train is train_TRAINV" in help_text

@@ -39,6 +39,8 @@ ROT_TOL = 1e-6
 CHANNEL_TOLERANCE = 8
 PIXEL_AGREEMENT = 0.995
 GROUP_SIZES = {"tet": 12, "cube": 24, "icosa": 60, "cone": 360, "cyl": 720}
+#: The largest equivalent set of any shape (cyl and cylO): PresetDataset pads every set to it.
+MAX_GROUP = 720
 PHI = (1 + 5**0.5) / 2
 
 
@@ -250,16 +252,26 @@ def test_load_and_torch_dataset_agree_with_the_files(symsol: Path) -> None:
     assert len(data) == VIEWS[1] * len(SYMSOL_SHAPES)
     torch_data = PresetDataset(symsol, "test", equivalents=True)
     rotations = np.load(symsol / "test" / "rotations.npz")
+    poses = np.load(symsol / "test" / "poses.npz")
     for shape_index, shape in enumerate(SYMSOL_SHAPES):
         index = shape_index * VIEWS[1] + 2
-        image, cls, rot, eq = torch_data[index]
+        image, cls, rot, eq, count = torch_data[index]
         want = np.array(Image.open(symsol / "test" / "images" / f"{shape}_00002.png"))
         np.testing.assert_array_equal(data.image(index), want)
         assert torch.equal(image, torch.from_numpy(want).permute(2, 0, 1).float() / 255)
         assert int(cls) == shape_index
         np.testing.assert_allclose(rot.numpy(), rotations[shape][2, 0], atol=ROT_TOL)
-        assert eq.shape[1:] == (3, 3) and eq.shape[0] == (GROUP_SIZES.get(shape) or len(eq))
-        np.testing.assert_allclose(eq[0].numpy(), rotations[shape][2, 0], atol=ROT_TOL)
+        if shape in GROUP_SIZES:
+            want_set = rotations[shape][2]
+        elif shape == "sphereX":
+            want_set = rotations[shape][2, :1]
+        else:
+            off = poses[f"{shape}_visual_offsets"]
+            want_set = poses[f"{shape}_visual_equivalents"][off[2] : off[3]]
+        assert eq.shape == (MAX_GROUP, 3, 3) and int(count) == len(want_set), shape
+        np.testing.assert_allclose(eq[:count].numpy(), want_set, atol=ROT_TOL)
+        np.testing.assert_allclose(eq[count:].numpy(), np.broadcast_to(want_set[0], (MAX_GROUP - len(want_set), 3, 3)),
+                                   atol=ROT_TOL)
     with pytest.raises(ValueError, match="splits train and test"):
         load(symsol, "val")
 
@@ -279,3 +291,81 @@ def test_room_for_the_rotations_is_checked_first(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="No space left on device for rotations.npz"):
         check_free(tmp_path / "new" / "deeper", free * 2, "rotations.npz")
     assert not (tmp_path / "new").exists()
+
+
+def test_verify_recomputes_every_label_array(symsol: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Changed label files (not images) are caught, each problem naming the file and the array:
+    poses.npz's quaternion, visual equivalents, mark_visible and viewpoint, and a row of
+    rotations.npz no sample of a few rows would be sure to reach."""
+    out = tmp_path / "labels"
+    shutil.copytree(symsol, out)
+    poses = dict(np.load(out / "train" / "poses.npz"))
+    poses["tetX_quaternion"][0] *= -1
+    poses["cylO_visual_equivalents"][:] = 0
+    poses["cylO_mark_visible"][:] = False
+    poses["cube_azimuth"][:] = 0
+    np.savez(out / "train" / "poses.npz", **poses)
+    rotations = dict(np.load(out / "test" / "rotations.npz"))
+    rotations["cyl"][-1, 700] = rotations["cyl"][-1, 3]
+    np.savez(out / "test" / "rotations.npz", **rotations)
+    assert verify_main([str(out), "--reference", "0"]) == 1
+    report = capsys.readouterr().out
+    for array in ("tetX_quaternion", "cylO_visual_equivalents", "cylO_mark_visible", "cube_azimuth"):
+        assert f"train/poses.npz: {array} differs from a fresh computation" in report, array
+    assert f"test/rotations.npz: cyl rows 0..{VIEWS[1] - 1} differs" in report
+    assert "OK: complete and correct" not in report
+
+
+def test_torch_dataset_with_equivalents_in_a_plain_dataloader(symsol: Path) -> None:
+    """FORMATS.md's usage: PresetDataset(..., equivalents=True) in torch's DataLoader with its
+    default collate, batches mixing shapes of different set sizes (12 .. 720)."""
+    import torch
+    from torch.utils.data import DataLoader
+
+    from gpu_render.presets.torch_dataset import PresetDataset
+
+    ds = PresetDataset(symsol, "test", equivalents=True)
+    seen = 0
+    for images, classes, rotations, equivalents, counts in DataLoader(ds, batch_size=2 * VIEWS[1] + 1):
+        b = len(images)
+        assert images.shape == (b, 3, SIZE, SIZE) and equivalents.shape == (b, MAX_GROUP, 3, 3)
+        assert counts.dtype == torch.int64 and classes.dtype == torch.int64
+        torch.testing.assert_close(equivalents[:, 0], rotations)
+        for k in range(b):
+            shape = SYMSOL_SHAPES[int(classes[k])]
+            assert int(counts[k]) == GROUP_SIZES.get(shape, int(counts[k])) and 1 <= int(counts[k]) <= MAX_GROUP
+        seen += b
+    assert seen == len(ds) == VIEWS[1] * len(SYMSOL_SHAPES)
+
+
+def test_out_is_checked_before_free_space(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """An OUT that cannot be written is named as such, not as a full disk (/proc has 0 bytes
+    free); a refusal for space leaves no OUT behind; sizes read as a person would write them."""
+    from gpu_render.presets import symsol as symsol_module
+    from gpu_render.presets.state import readable_bytes
+
+    args = ["--preset", "symsol", "--views", "1,1", "--sizes", "16", "--workers", "1"]
+    if Path("/proc").is_dir():
+        assert build_main([*args, "--out", "/proc/x"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "--out /proc/x is not writable" in err[0], err
+    monkeypatch.setattr(symsol_module, "rotations_bytes", lambda parts: 2**50)
+    out = tmp_path / "new"
+    assert build_main([*args, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "No space left on device for rotations.npz: 1024.0 TiB needed" in err[0], err
+    assert not out.exists()
+    assert [readable_bytes(n) for n in (0, 512, 1536, 3 << 20, 5 << 30)] == ["0 B", "512 B", "1.5 KiB", "3.0 MiB",
+                                                                          "5.0 GiB"]
+
+
+def test_readme_names_the_shapes_with_visual_equivalents(symsol: Path) -> None:
+    """The README's one line on poses.npz names exactly the shapes whose visual equivalents a build writes."""
+    import re
+
+    poses = np.load(symsol / "train" / "poses.npz")
+    written = sorted(s for s in SYMSOL_SHAPES if f"{s}_visual_equivalents" in poses.files)
+    text = " ".join((Path(__file__).parents[1] / "README.md").read_text().split())
+    claims = re.findall(r"visual equivalents of ((?:`\w+`/?)+)", text)
+    assert claims and all(sorted(re.findall(r"`(\w+)`", c)) == written for c in claims), (claims, written)

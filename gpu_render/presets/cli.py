@@ -78,7 +78,8 @@ def preset_parser() -> Parser:
                    help="output folder (default ./symsol or ./ModelNet10-SO3)")
     p.add_argument("--views", type=views_type, default=None, metavar="TRAIN,TEST",
                    help=f"images per shape (symsol, default {SYMSOL_VIEWS[0]},{SYMSOL_VIEWS[1]}) or views per CAD "
-                   f"model (modelnet10-so3, default {MODELNET_VIEWS[0]},{MODELNET_VIEWS[1]})")
+                   f"model (modelnet10-so3, default {MODELNET_VIEWS[0]},{MODELNET_VIEWS[1]}; train_TESTV, the first TEST "
+                   "views of each training model, only when TRAIN > TEST, else limited_train is train_TRAINV)")
     p.add_argument("--sizes", type=sizes_type, default=(PRESET_SIZE,), metavar="S",
                    help=f"image side, px (one size; default {PRESET_SIZE})")
     p.add_argument("--seed", type=at_least(0), default=0, metavar="N", help="seed of the rotations (default 0)")

@@ -24,6 +24,7 @@ from gpu_render.dataset.layout import MANIFEST
 from gpu_render.presets.lmdb_store import db_name
 from gpu_render.presets.options import MODELNET10_CATEGORIES, SYMSOL_SHAPES
 from gpu_render.rotations.quaternion import quaternion_to_matrix
+from gpu_render.scene.solids import builtin_object
 
 
 def preset_manifest(root: Path) -> dict[str, Any] | None:
@@ -78,6 +79,12 @@ class SymsolSplit:
     def class_index(self, index: int) -> int:
         return SYMSOL_SHAPES.index(self._where(index)[0])
 
+    @property
+    def largest_set(self) -> int:
+        """The most rows ``equivalents`` can give in this split: the largest symmetry group
+        among its shapes (a marked shape's visual equivalents are a subset of its group's orbit)."""
+        return max(len(builtin_object(shape).symmetry) for shape in self.shapes)
+
     def equivalents(self, index: int) -> np.ndarray | None:
         """(K, 3, 3) float32, element 0 R: the symmetry orbit of a featureless shape, the
         visual equivalents of tetX and cylO; None for sphereX."""
@@ -127,6 +134,9 @@ class ModelNetSplit:
 
     def class_index(self, index: int) -> int:
         return MODELNET10_CATEGORIES.index(self.keys[index].split(".")[0].rsplit("_", 1)[0])
+
+    #: ``equivalents`` gives none: at most R alone.
+    largest_set = 1
 
     def equivalents(self, index: int) -> None:
         """Meshes have no symmetry group here."""

@@ -36,7 +36,7 @@ from gpu_render.dataset.encoder_pool import EncoderPool
 from gpu_render.dataset.layout import chunk_digest, file_digest
 from gpu_render.dataset.mesh_files import load_mesh_file
 from gpu_render.presets.lmdb_store import PARTIAL, GrowingLmdb, db_name, write_pickle
-from gpu_render.presets.modelnet_tree import CadModel, scan_tree
+from gpu_render.presets.modelnet_tree import CadModel, check_tree_unchanged, scan_tree, tree_record
 from gpu_render.presets.npz_stream import NpzStream
 from gpu_render.presets.options import MODELNET10_CATEGORIES, ModelNetOptions
 from gpu_render.presets.pipeline import IN_FLIGHT, Chunk, render_chunks, todo
@@ -99,7 +99,9 @@ def run_modelnet(opts: ModelNetOptions, progress: bool = True) -> PresetResult:
     models = scan_tree(opts.meshes, opts.categories)
     dbs = databases(opts.views)
     total = sum(opts.views[m.split] for m in models)
-    state = PresetState(opts.out, opts.signature())
+    signature = {**opts.signature(), "models": tree_record(models)}
+    check_tree_unchanged(opts.out, signature, models)
+    state = PresetState(opts.out, signature)
     pool = EncoderPool(GreyJpegBytesSink(), (opts.size,), max(opts.views), opts.workers, IN_FLIGHT + 1)
     stores: dict[str, GrowingLmdb] = {}
     try:
@@ -158,6 +160,19 @@ def view_labels(opts: ModelNetOptions, models: list[CadModel], views: int) -> It
 
 def seal_database(opts: ModelNetOptions, d: Database, models: list[CadModel], store: GrowingLmdb) -> None:
     """Write the two pickles into a complete database and give it its final name."""
+    quats, eulers = pickle_values(opts, d, models)
+    write_pickle(store.folder / "viewID2quat.pkl", quats)
+    write_pickle(store.folder / "viewID2euler.pkl", eulers)
+    store.close()
+    final = opts.out / db_name(d.name)
+    if final.exists():  # only a database this very build left unsealed can be here
+        shutil.rmtree(final)
+    os.replace(store.folder, final)
+
+
+def pickle_values(opts: ModelNetOptions, d: Database, models: list[CadModel]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The dicts of database ``d``'s ``viewID2quat.pkl`` (key -> (4,) float64 (w, x, y, z))
+    and ``viewID2euler.pkl`` (key -> (3,) float64 azimuth, elevation, theta, radians), in key order."""
     quats: dict[str, np.ndarray] = {}
     eulers: dict[str, np.ndarray] = {}
     for model in models:  # vectorised per model: a full train_100V has 400k keys
@@ -168,13 +183,15 @@ def seal_database(opts: ModelNetOptions, d: Database, models: list[CadModel], st
             key = model.key(v + 1)
             quats[key] = q[v].copy()
             eulers[key] = euler[v].copy()
-    write_pickle(store.folder / "viewID2quat.pkl", quats)
-    write_pickle(store.folder / "viewID2euler.pkl", eulers)
-    store.close()
-    final = opts.out / db_name(d.name)
-    if final.exists():  # only a database this very build left unsealed can be here
-        shutil.rmtree(final)
-    os.replace(store.folder, final)
+    return quats, eulers
+
+
+def npz_labels(labels: list[tuple[str, CadModel, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """image2sphere's ``rots`` float32 (L, 3, 3) (R through its quaternion, as
+    prepare_modelnet10.py gets it) and ``cat_ids`` int64 (L,) of ``view_labels``' output."""
+    q = matrix_to_quaternion(np.array([r for _, _, r in labels]).reshape(-1, 3, 3))
+    rots = quaternion_to_matrix(q).astype(np.float32).reshape(-1, 3, 3)
+    return rots, np.array([MODELNET10_CATEGORIES.index(m.category) for _, m, _ in labels], dtype=np.int64)
 
 
 def write_npz_files(opts: ModelNetOptions, models: list[CadModel], progress: bool = False) -> None:
@@ -202,10 +219,9 @@ def _write_npz(opts: ModelNetOptions, models: list[CadModel], path: Path, d: Dat
     try:
         with replacing(path) as tmp, open(tmp, "wb") as f, NpzStream(f, compress=True) as npz:
             npz.add("imgs", np.uint8, (len(labels), s, s, 1), _decoded(env, [k for k, _, _ in labels], bar))
-            q = matrix_to_quaternion(np.array([r for _, _, r in labels]).reshape(-1, 3, 3))
-            npz.add_array("rots", quaternion_to_matrix(q).astype(np.float32).reshape(-1, 3, 3))
-            npz.add_array("cat_ids", np.array([MODELNET10_CATEGORIES.index(m.category) for _, m, _ in labels],
-                                              dtype=np.int64))
+            rots, cat_ids = npz_labels(labels)
+            npz.add_array("rots", rots)
+            npz.add_array("cat_ids", cat_ids)
     finally:
         env.close()
 

@@ -34,10 +34,10 @@ class PresetState:
         self._lock = BuildLock(out)
         self.done: dict[int, dict[str, Any]] = {}
 
-    def open(self, partial_names: Iterable[str] = ()) -> bool:
-        """Lock OUT and start or resume there. Returns True when OUT already holds this very
-        dataset, complete. ``partial_names``: names in OUT that a killed build of these options
-        may have left besides temporaries (e.g. unsealed databases).
+    def prepare(self, partial_names: Iterable[str] = ()) -> bool:
+        """Check OUT without writing into it, then create it if need be. Returns True when this
+        call created OUT (empty). ``partial_names``: names in OUT that a killed build of these
+        options may have left besides temporaries (e.g. unsealed databases).
 
         Raises UsageError when OUT is a file, holds something else, or is not writable.
         """
@@ -56,8 +56,24 @@ class PresetState:
             raise UsageError(f"--out {out} holds a dataset built with other options "
                              f"({differences(existing.get('signature'), self.signature)}); "
                              "use the same options to resume, or another --out")
+        created = not out.exists()
         try:
             out.mkdir(parents=True, exist_ok=True)
+            if not os.access(out, os.W_OK):
+                raise PermissionError(13, "Permission denied", str(out))
+        except OSError as exc:
+            raise UsageError(f"--out {out} is not writable: {exc.strerror or exc}") from None
+        return created
+
+    def open(self, partial_names: Iterable[str] = ()) -> bool:
+        """Lock OUT and start or resume there. Returns True when OUT already holds this very
+        dataset, complete. ``partial_names`` as for :meth:`prepare`.
+
+        Raises UsageError when OUT is a file, holds something else, or is not writable.
+        """
+        out = self.out
+        self.prepare(partial_names)
+        try:
             self._lock.acquire()
         except OSError as exc:
             raise UsageError(f"--out {out} is not writable: {exc.strerror or exc}") from None
@@ -108,9 +124,19 @@ def check_free(out: Path, need: int, what: str) -> None:
         return  # cannot tell: a full disk is then reported by the writes, one line and resumable
     free = st.f_bavail * st.f_frsize
     if need > free:
-        raise UsageError(f"--out {out}: No space left on device for {what}: {need / 2**30:.1f} GiB needed, "
-                         f"{free / 2**30:.1f} GiB free on the filesystem of {where}; free some space or choose "
+        raise UsageError(f"--out {out}: No space left on device for {what}: {readable_bytes(need)} needed, "
+                         f"{readable_bytes(free)} free on the filesystem of {where}; free some space or choose "
                          "another --out or fewer --views")
+
+
+def readable_bytes(n: int) -> str:
+    """``n`` bytes for a person: ``512 B``, ``3.2 KiB``, ``1.5 MiB``, ``2.0 GiB``, ``1.1 TiB``."""
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(value) < 1024:
+            return f"{int(value)} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} TiB"
 
 
 def remove_temporaries(folder: Path) -> None:

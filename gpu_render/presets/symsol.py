@@ -28,6 +28,7 @@ import numpy as np
 from gpu_render.dataset.atomic import replacing
 from gpu_render.dataset.encoder_pool import EncoderPool
 from gpu_render.dataset.layout import chunk_digest
+from gpu_render.errors import UsageError
 from gpu_render.presets.npz_stream import NpzStream
 from gpu_render.presets.options import SYMSOL_SHAPES, SymsolOptions
 from gpu_render.presets.pipeline import IN_FLIGHT, Chunk, render_chunks, todo
@@ -105,8 +106,14 @@ def run_symsol(opts: SymsolOptions, progress: bool = True) -> PresetResult:
     total = sum(p.count for p in parts)
     segments = tuple(Segment(str(opts.out / p.split_name / "images"), p.shape, p.start, p.count) for p in parts)
     state = PresetState(opts.out, opts.signature())
+    created = state.prepare()  # OUT's own problems (a file, another dataset, not writable) come first
     if not (opts.out / "test" / "rotations.npz").exists():
-        check_free(opts.out, rotations_bytes(parts), "rotations.npz")
+        try:
+            check_free(opts.out, rotations_bytes(parts), "rotations.npz")
+        except UsageError:
+            if created:
+                opts.out.rmdir()  # still empty: nothing of this build is left behind
+            raise
     pool = EncoderPool(PngFilesSink(segments), (opts.size,), min(opts.batch, max(opts.views)), opts.workers,
                        IN_FLIGHT + 1)
     try:
@@ -162,14 +169,14 @@ def write_labels(opts: SymsolOptions, parts: list[ShapeSplit]) -> None:
             obj = builtin_object(part.shape)
             r = shape_rotations(opts, part)
             k = len(obj.symmetry) if obj.featureless else 1
-            npz.add(part.shape, np.float32, (part.count, k, 3, 3), _equivalent_blocks(obj, r))
+            npz.add(part.shape, np.float32, (part.count, k, 3, 3), equivalent_blocks(obj, r))
     with replacing(folder / "poses.npz") as tmp, open(tmp, "wb") as f, NpzStream(f) as npz:
         for part in parts:
             for name, array in poses_labels(opts, part).items():
                 npz.add_array(f"{part.shape}_{name}", array)
 
 
-def _equivalent_blocks(obj: SceneObject, r: np.ndarray) -> Iterator[np.ndarray]:
+def equivalent_blocks(obj: SceneObject, r: np.ndarray) -> Iterator[np.ndarray]:
     """Row blocks of rotations.npz's array: (m, K, 3, 3) float32."""
     if not obj.featureless:
         yield r[:, None].astype(np.float32)

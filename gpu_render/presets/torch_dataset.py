@@ -13,18 +13,23 @@ from gpu_render.presets.load import load_preset
 
 class PresetDataset(Dataset):
     """Items ``(image, class_index, rotation)``, or with ``equivalents=True``
-    ``(image, class_index, rotation, equivalents)``.
+    ``(image, class_index, rotation, equivalents, equivalent_count)``.
 
     image: float32 (3, S, S) RGB in [0, 1]. class_index: int64 () (SYMSOL's shape order, or
     ModelNet10's category order). rotation: float32 (3, 3) R (SCENES.md). equivalents: float32
-    (K, 3, 3), element 0 R: the orbit of a featureless SYMSOL shape (K fixed per shape), the
-    visual equivalents of tetX and cylO (K varies: use a collate_fn that keeps lists), (1, 3, 3)
-    R alone where there are none (sphereX, ModelNet10).
+    (G, 3, 3), every rotation that gives this very image, element 0 R: the orbit of a
+    featureless SYMSOL shape, the visual equivalents of tetX and cylO, R alone where there are
+    none (sphereX, ModelNet10); padded with R up to G, the largest set of the split's shapes
+    (the largest symmetry group among them, 720 with cyl or cylO; 1 for ModelNet10), as
+    StreamingDataset pads its ``equivalents``, so that torch's default collate stacks a batch
+    of mixed shapes. equivalent_count: int64 (), how many leading rows are the set (the rest
+    repeat R, so a minimum over the row is the minimum over the set).
     """
 
     def __init__(self, root: str | Path, split: str = "train", equivalents: bool = False) -> None:
         self.data = load_preset(root, split)
         self.with_equivalents = equivalents
+        self.width = self.data.largest_set
 
     def __len__(self) -> int:
         return len(self.data)
@@ -37,4 +42,6 @@ class PresetDataset(Dataset):
         if not self.with_equivalents:
             return items
         eq = self.data.equivalents(index)
-        return (*items, torch.tensor(np.array(eq if eq is not None else rotation[None]), dtype=torch.float32))
+        eq = np.asarray(eq, dtype=np.float32) if eq is not None else rotation[None].astype(np.float32)
+        padded = np.concatenate([eq, np.repeat(eq[:1], self.width - len(eq), axis=0)])
+        return (*items, torch.from_numpy(padded), torch.tensor(len(eq), dtype=torch.int64))

@@ -7,7 +7,6 @@ Problems are collected in a :class:`gpu_render.verify.Report`; nothing is writte
 
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 from typing import Any
 
@@ -21,16 +20,15 @@ from gpu_render.dataset.mesh_files import load_mesh_file
 from gpu_render.errors import UsageError
 from gpu_render.presets import modelnet, symsol
 from gpu_render.presets.lmdb_store import db_name
-from gpu_render.presets.modelnet_tree import scan_tree
-from gpu_render.presets.options import MODELNET10_CATEGORIES, ModelNetOptions, SymsolOptions
+from gpu_render.presets.modelnet_tree import scan_tree, tree_record
+from gpu_render.presets.options import ModelNetOptions, SymsolOptions
+from gpu_render.presets.verify_labels import verify_npz_files, verify_pickles, verify_symsol_labels
 from gpu_render.render.scene_reference import render_scene
-from gpu_render.rotations.quaternion import matrix_to_quaternion
 from gpu_render.scene.camera import Pinhole
 from gpu_render.scene.look import Look
 from gpu_render.scene.solids import builtin_object
 from gpu_render.verify import CHANNEL_TOLERANCE, OBJECT_AGREEMENT, Report, edge_pixels
 
-LABEL_TOLERANCE = 1e-6  # float32 labels against a float64 recomputation
 
 
 def preset_of(out: Path) -> str | None:
@@ -57,7 +55,7 @@ def verify_preset(out: Path, reference: int = 4, seed: int = 0) -> Report:
     if manifest["preset"] == "symsol":
         _verify_symsol(out, symsol_options(out, sig), recorded, reference, rng, report)
     else:
-        _verify_modelnet(out, modelnet_options(out, sig), recorded, reference, rng, report)
+        _verify_modelnet(out, modelnet_options(out, sig), sig, recorded, reference, rng, report)
     return report
 
 
@@ -103,32 +101,7 @@ def _verify_symsol(out: Path, opts: SymsolOptions, recorded: dict[int, Any], ref
                            f"{len(digests)} image(s) differ from their checksum (truncated or changed)")
         checked += len(digests)
     report.say(f"checksums: {checked} image(s) checked against the manifest")
-    for part in parts:
-        folder = out / part.split_name
-        try:
-            rotations = np.load(folder / "rotations.npz")[part.shape]  # as SymsolDataset loads it
-        except (OSError, KeyError, ValueError) as exc:
-            report.problem(f"{folder / 'rotations.npz'}: no readable array {part.shape} ({exc})")
-            continue
-        fresh = symsol.shape_rotations(opts, part)
-        obj = builtin_object(part.shape)
-        k = len(obj.symmetry) if obj.featureless else 1
-        if rotations.shape != (part.count, k, 3, 3) or rotations.dtype != np.float32:
-            report.problem(f"{folder / 'rotations.npz'}: {part.shape} is {rotations.dtype} {rotations.shape}, "
-                           f"expected float32 {(part.count, k, 3, 3)}")
-            continue
-        rows = rng.choice(part.count, min(8, part.count), replace=False)
-        want = np.matmul(fresh[rows, None], obj.symmetry[None] if obj.featureless else np.eye(3)[None, None])
-        if not np.allclose(rotations[rows], want, atol=LABEL_TOLERANCE):
-            report.problem(f"{folder / 'rotations.npz'}: {part.shape} differs from a fresh computation")
-        try:
-            matrix = np.load(folder / "poses.npz")[f"{part.shape}_matrix"]
-        except (OSError, KeyError, ValueError) as exc:
-            report.problem(f"{folder / 'poses.npz'}: no readable array {part.shape}_matrix ({exc})")
-            continue
-        if matrix.shape != fresh.shape or not np.allclose(matrix, fresh, rtol=0, atol=1e-12):
-            report.problem(f"{folder / 'poses.npz'}: {part.shape}_matrix differs from a fresh computation")
-    report.say(f"rotations.npz and poses.npz: {len(parts)} shape(s) recomputed")
+    verify_symsol_labels(out, opts, parts, report)
     scores = []
     for _ in range(reference):
         part = parts[int(rng.integers(len(parts)))]
@@ -147,26 +120,23 @@ def _verify_symsol(out: Path, opts: SymsolOptions, recorded: dict[int, Any], ref
         report.say(f"reference: {len(scores)} image(s) re-rendered on the CPU agree on {np.mean(scores):.3%} of pixels")
 
 
-def _verify_modelnet(out: Path, opts: ModelNetOptions, recorded: dict[int, Any], reference: int,
-                     rng: np.random.Generator, report: Report) -> None:
+def _verify_modelnet(out: Path, opts: ModelNetOptions, sig: dict[str, Any], recorded: dict[int, Any],
+                     reference: int, rng: np.random.Generator, report: Report) -> None:
     models = scan_tree(opts.meshes, opts.categories)
+    if "models" in sig and tree_record(models) != sig["models"]:
+        report.problem(f"--meshes {opts.meshes}: the tree changed since the build ({sig['models'].get('count')} "
+                       f"models then, {len(models)} now); the checks below use today's tree")
     stored: dict[str, dict[str, bytes]] = {}
     for d in modelnet.databases(opts.views):
         folder = out / db_name(d.name)
         try:
-            with open(folder / "viewID2quat.pkl", "rb") as f:
-                quats = pickle.load(f, encoding="latin1")
             env = lmdb.open(str(folder), readonly=True, lock=False)
-        except (OSError, lmdb.Error, pickle.UnpicklingError) as exc:
+        except lmdb.Error as exc:
             report.problem(f"{folder}: not readable ({exc})")
             continue
-        labels = list(modelnet.view_labels(opts, [m for m in models if m.split == d.split], d.views))
-        if list(quats) != [k for k, _, _ in labels]:
-            report.problem(f"{folder / 'viewID2quat.pkl'}: its keys are not the views of the tree's models")
-        fresh = matrix_to_quaternion(np.array([r for _, _, r in labels]).reshape(-1, 3, 3))
-        got = np.array([np.asarray(quats.get(k, np.zeros(4))) for k, _, _ in labels]).reshape(-1, 4)
-        if not np.allclose(got, fresh, atol=1e-9):
-            report.problem(f"{folder / 'viewID2quat.pkl'}: quaternions differ from a fresh computation")
+        split_models = [m for m in models if m.split == d.split]
+        verify_pickles(folder, opts, d, split_models, report)
+        labels = list(modelnet.view_labels(opts, split_models, d.views))
         values: dict[str, bytes] = {}
         with env.begin() as txn:
             for key, _, _ in labels:
@@ -195,17 +165,7 @@ def _verify_modelnet(out: Path, opts: ModelNetOptions, recorded: dict[int, Any],
         if differ:
             report.problem(f"{small}: {len(differ)} view(s) differ from {main[0]}'s, e.g. {differ[0]}")
     report.say(f"checksums: {checked} image(s) checked against the manifest")
-    for name in modelnet.npz_sources(opts.views):
-        path = out / modelnet.NPZ_FOLDER / f"modelnet10_{name}.npz"
-        try:
-            with np.load(path) as data:
-                ok = data["imgs"].ndim == 4 and len(data["imgs"]) == len(data["rots"]) == len(data["cat_ids"])
-                ok = ok and set(np.unique(data["cat_ids"])) <= set(range(len(MODELNET10_CATEGORIES)))
-        except (OSError, KeyError, ValueError) as exc:
-            report.problem(f"{path}: not readable ({exc})")
-            continue
-        if not ok:
-            report.problem(f"{path}: arrays of the wrong shapes")
+    verify_npz_files(out, opts, models, stored, rng, report)
     scores = []
     for _ in range(reference if models else 0):
         model = models[int(rng.integers(len(models)))]
