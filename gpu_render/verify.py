@@ -177,7 +177,7 @@ def verify(
 
     # -- checksums (full check only) --------------------------------------------------------
     if sample is None:
-        mismatched = []
+        mismatched, matched = [], 0
         for k, record in sorted(recorded.items()):
             if k not in chunks:
                 continue
@@ -187,12 +187,16 @@ def verify(
                 continue  # already reported as missing or unreadable
             if chunk_digest(files) != record.get("sha256"):
                 mismatched.append(k)
+            else:
+                matched += 1
         for k in mismatched:
             report.problem(
                 f"chunk {k} (poses {chunks[k][0]}..{chunks[k][1] - 1}): files differ from the checksum the build recorded"
             )
         if not mismatched:
-            report.say(f"checksums: {len(recorded)} chunk(s) match the manifest")
+            unchecked = len(recorded) - matched
+            report.say(f"checksums: {matched} chunk(s) match the manifest"
+                       + (f"; {unchecked} not checked (files missing or unreadable, above)" if unchecked else ""))
 
     if sig.get("layers"):
         check_layers(out, n, sizes, report)
