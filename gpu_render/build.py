@@ -21,12 +21,10 @@ from __future__ import annotations
 
 import sys
 
-from gpu_render.render.context import NoOpenGLError
-from gpu_render.errors import UsageError
 from gpu_render.options import BuildOptions, parse_build_args
 from gpu_render.rebuild import build_command
-from gpu_render.dataset.encoder_pool import WorkerError
 from gpu_render.engines.local import IN_FLIGHT, run_local
+from gpu_render.stopped import STOPS, report_stop
 from gpu_render.engines.pipeline import BuildResult
 
 PROG = "gpu_render.build"
@@ -54,23 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         options = parse_build_args(argv)
         result = run_build(options)
-    except (UsageError, NoOpenGLError) as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 2
-    except WorkerError as exc:
-        print(f"{PROG}: error: {exc}; re-run the same command to resume", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        where = f" {exc.filename}" if exc.filename else ""
-        print(
-            f"{PROG}: error: writing{where} failed: {exc.strerror or exc}; "
-            "fix that and re-run the same command to resume",
-            file=sys.stderr,
-        )
-        return 2
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted; re-run the same command to resume", file=sys.stderr)
-        return 130
+    except STOPS as exc:
+        return report_stop(PROG, exc)
     sizes = ",".join(str(s) for s in options.sizes)
     what = "poses" if options.shard is None else f"poses of shard {options.shard[0]}/{options.shard[1]}"
     if result.complete_before:

@@ -8,64 +8,37 @@ Needs numpy (and Pillow, a dependency anyway, to decode jpg/png); never torch.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from gpu_render.dataset.layout import LABELS, MANIFEST, POSES, image_path, npy_path
 from gpu_render.dataset.imagenet3d import image_file
+from gpu_render.dataset.decoded import DecodedImages
 from gpu_render.dataset.wds import ShardImages
 from gpu_render.scene.solids import object_class
 
 
-class ImageFiles:
+class ImageFiles(DecodedImages):
     """The (N, S, S, 3) uint8 RGB images of one size, decoded from jpg/png files when indexed.
 
     ``images[i]`` is (S, S, 3); a slice or an index array gives (k, S, S, 3).
     """
 
     def __init__(self, root: Path, size: int, fmt: str, count: int, class_folder: str | None = None) -> None:
-        self.root, self.size, self.format, self.count = root, size, fmt, count
-        self.class_folder = class_folder
-
-    @property
-    def shape(self) -> tuple[int, int, int, int]:
-        return (self.count, self.size, self.size, 3)
-
-    @property
-    def dtype(self) -> np.dtype:
-        return np.dtype(np.uint8)
-
-    def __len__(self) -> int:
-        return self.count
+        super().__init__(size, count)
+        self.root, self.format, self.class_folder = root, fmt, class_folder
 
     def path(self, index: int) -> Path:
         if self.class_folder is not None:  # --layout imagenet3d
             return image_file(self.root, self.class_folder, index)
         return image_path(self.root, self.size, index, self.format)
 
-    def _one(self, index: int) -> np.ndarray:
-        if not -self.count <= index < self.count:
-            raise IndexError(f"pose {index} is out of range for {self.count} poses")
-        with Image.open(self.path(index % self.count)) as im:
-            return np.asarray(im.convert("RGB"))
-
-    def __getitem__(self, key: int | slice | np.ndarray) -> np.ndarray:
-        if isinstance(key, (int, np.integer)):
-            return self._one(int(key))
-        indices = range(self.count)[key] if isinstance(key, slice) else np.asarray(key).ravel()
-        out = np.empty((len(indices), self.size, self.size, 3), dtype=np.uint8)
-        for k, i in enumerate(indices):
-            out[k] = self._one(int(i))
-        return out
-
-    def __iter__(self) -> Iterator[np.ndarray]:
-        for i in range(self.count):
-            yield self._one(i)
+    def encoded(self, index: int) -> bytes:
+        return self.path(index).read_bytes()
 
 
 @dataclass

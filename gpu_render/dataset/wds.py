@@ -15,7 +15,6 @@ carry mtime 0, mode 0444 and no owner names, so two builds write the same bytes.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import tarfile
@@ -25,9 +24,9 @@ from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
-from PIL import Image
 
 from gpu_render.dataset.atomic import atomic_write_bytes
+from gpu_render.dataset.decoded import DecodedImages
 from gpu_render.dataset.encode import ENCODERS
 from gpu_render.dataset.layout import file_digest
 
@@ -207,7 +206,7 @@ class ShardIndex:
             return f.read(length)
 
 
-class ShardImages:
+class ShardImages(DecodedImages):
     """The (N, S, S, 3) uint8 RGB images of one size of a wds build, decoded when indexed.
 
     ``images[i]`` is (S, S, 3); a slice or an index array gives (k, S, S, 3). Pose i is in
@@ -215,19 +214,9 @@ class ShardImages:
     """
 
     def __init__(self, root: Path, size: int, image_format: str, batch: int, count: int) -> None:
-        self.root, self.size, self.image_format, self.batch, self.count = root, size, image_format, batch, count
+        super().__init__(size, count)
+        self.root, self.image_format, self.batch = root, image_format, batch
         self._shards: dict[int, ShardIndex] = {}
-
-    @property
-    def shape(self) -> tuple[int, int, int, int]:
-        return (self.count, self.size, self.size, 3)
-
-    @property
-    def dtype(self) -> np.dtype:
-        return np.dtype(np.uint8)
-
-    def __len__(self) -> int:
-        return self.count
 
     def encoded(self, index: int) -> bytes:
         """The image file's bytes of pose ``index`` (0-based)."""
@@ -238,20 +227,3 @@ class ShardImages:
         if chunk not in self._shards:
             self._shards[chunk] = ShardIndex(shard_path(self.root, self.size, chunk))
         return self._shards[chunk].read(sample_key(index), self.image_format)
-
-    def _one(self, index: int) -> np.ndarray:
-        with Image.open(io.BytesIO(self.encoded(index))) as im:
-            return np.asarray(im.convert("RGB"))
-
-    def __getitem__(self, key: int | slice | np.ndarray) -> np.ndarray:
-        if isinstance(key, (int, np.integer)):
-            return self._one(int(key))
-        indices = range(self.count)[key] if isinstance(key, slice) else np.asarray(key).ravel()
-        out = np.empty((len(indices), self.size, self.size, 3), dtype=np.uint8)
-        for k, i in enumerate(indices):
-            out[k] = self._one(int(i))
-        return out
-
-    def __iter__(self) -> Iterator[np.ndarray]:
-        for i in range(self.count):
-            yield self._one(i)

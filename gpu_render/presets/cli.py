@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from pathlib import Path
 
 from gpu_render.arg_types import MAX_POSES, Parser, at_least, sizes_type
-from gpu_render.dataset.encoder_pool import WorkerError
 from gpu_render.errors import UsageError
+from gpu_render.stopped import STOPS, report_stop
 from gpu_render.presets import PRESETS
 from gpu_render.presets.options import (
     MODELNET10_CATEGORIES,
@@ -24,7 +23,6 @@ from gpu_render.presets.options import (
     ModelNetOptions,
     SymsolOptions,
 )
-from gpu_render.render.context import NoOpenGLError
 from gpu_render.scene.camera import DEFAULT_FOV_DEG, Pinhole
 from gpu_render.scene.look import DEFAULT_LIGHT, Look
 from gpu_render.scene_options import color_type, distance_type, fov_type, light_type
@@ -160,20 +158,8 @@ def main(argv: list[str]) -> int:
             result = run_symsol(options)
         else:
             result = run_modelnet(options)
-    except (UsageError, NoOpenGLError) as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 2
-    except WorkerError as exc:
-        print(f"{PROG}: error: {exc}; re-run the same command to resume", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        where = f" {exc.filename}" if exc.filename else ""
-        print(f"{PROG}: error: writing{where} failed: {exc.strerror or exc}; "
-              "fix that and re-run the same command to resume", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted; re-run the same command to resume", file=sys.stderr)
-        return 130
+    except STOPS as exc:
+        return report_stop(PROG, exc)
     preset = argv_preset(options)
     if result.built == 0:
         print(f"{options.out} already holds the {preset} dataset ({result.images} images); nothing to do")
