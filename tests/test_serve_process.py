@@ -19,8 +19,11 @@ from cli import run_module
 from serving import Server, launch, wait_ready
 
 from gpu_render.client import RenderClient, RenderError
+from gpu_render.rotations.sources import random_quaternions
 
 SIZE = 16
+#: A size whose 3 images outgrow the "crash" server's buffer made for SIZE (4 x SIZE^2 x 3 bytes).
+LARGER = 48
 #: Seconds a process is given to be gone (killed, reaped) before a test fails.
 GONE_TIMEOUT_S = 10.0
 #: Shared objects that only a process that opened a GL context maps (glvnd's EGL, Mesa's driver).
@@ -55,7 +58,7 @@ def maps_gl(pid: int) -> bool:
 @pytest.fixture(scope="module")
 def servers() -> Iterator[dict[str, Server]]:
     """"kill": its render process is killed; "crash": the server itself is killed. Started side by side."""
-    started = {"kill": launch("--window-ms", str(KILL_WINDOW_MS)), "crash": launch()}
+    started = {"kill": launch("--window-ms", str(KILL_WINDOW_MS)), "crash": launch("--max-draw-poses", "4")}
     try:
         yield {name: wait_ready(s) for name, s in started.items()}
     finally:
@@ -75,8 +78,13 @@ def test_gl_lives_in_the_render_process_only(servers: dict[str, Server]) -> None
     s = servers["crash"]
     pid = render_pid(s)
     assert pid != s.process.pid
-    image = RenderClient(s.url).render([[1, 0, 0, 0]], size=SIZE)
+    client = RenderClient(s.url)
+    image = client.render([[1, 0, 0, 0]], size=SIZE)
     assert image.shape == (1, SIZE, SIZE, 3) and image.dtype == np.uint8 and image.std() > 0
+    # A larger size needs a larger image buffer: the render process swaps to it, and back.
+    large = client.render(random_quaternions(3, 2), size=LARGER)
+    assert large.shape == (3, LARGER, LARGER, 3) and large.std() > 0
+    assert client.render([[1, 0, 0, 0]], size=SIZE).tobytes() == image.tobytes()
     assert maps_gl(pid), "the render process has no GL library mapped: the test's names are out of date"
     assert not maps_gl(s.process.pid)
 

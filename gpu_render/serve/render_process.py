@@ -213,7 +213,6 @@ def child_main(conn: Connection, device: int, max_draw_poses: int, max_cached: i
     """The render process's life: make the GL context (answer ``("ready", renderer name)`` or
     ``("failed", error)``), then serve messages until None or the pipe closes."""
     _die_with_parent(parent)
-    from gpu_render.render.backends import backend
     from gpu_render.render.context import Headless
 
     try:
@@ -234,26 +233,18 @@ def child_main(conn: Connection, device: int, max_draw_poses: int, max_cached: i
                 return
             if message[0] == "buffer":
                 fd = recv_handle(conn)
-                if buffer is not None:
-                    buffer.close()
-                buffer = mmap.mmap(fd, message[1], flags=mmap.MAP_SHARED, prot=mmap.PROT_READ | mmap.PROT_WRITE)
-                os.close(fd)
+                try:
+                    if buffer is not None:
+                        buffer.close()  # no view of it outlives a draw (_draw's are its locals)
+                    buffer = mmap.mmap(fd, message[1], flags=mmap.MAP_SHARED, prot=mmap.PROT_READ | mmap.PROT_WRITE)
+                finally:
+                    os.close(fd)
                 continue
             _, key, scene, size, rows = message
             try:
-                if key in renderers:
-                    back, renderer = renderers[key]
-                else:
-                    if scene is None:
-                        raise RuntimeError(f"no scene for {key!r}: the server and the render process disagree")
-                    back = backend(scene)
-                    renderer = back.renderer(gl.ctx, size, max_draw_poses)
-                for _, old in remember(renderers, key, (back, renderer), max_cached):
-                    old.close()
-                assert buffer is not None
-                out = np.frombuffer(buffer, dtype=np.uint8, count=image_bytes(len(rows), size))
-                renderer.render_instances(back.row_instances(rows), out=out.reshape(len(rows), size, size, 3))
-                answer: tuple[str, Any] = ("done", renderer.layout.capacity)
+                assert buffer is not None, "a draw before any image buffer"
+                answer: tuple[str, Any] = ("done", _draw(gl.ctx, renderers, buffer, key, scene, size, rows,
+                                                         max_draw_poses, max_cached))
             except Exception as exc:  # noqa: BLE001 - this draw's requests get it; the next draws go on
                 dropped = renderers.pop(key, None)
                 if dropped is not None:
@@ -269,3 +260,26 @@ def child_main(conn: Connection, device: int, max_draw_poses: int, max_cached: i
         if buffer is not None:
             buffer.close()
         gl.close()
+
+
+def _draw(ctx: Any, renderers: OrderedDict[Hashable, Any], buffer: mmap.mmap, key: Hashable, scene: Scene | None,
+          size: int, rows: np.ndarray, max_draw_poses: int, max_cached: int) -> int:
+    """Draw ``rows`` ((N, 3, 3) float64 row-vector M) of the scene under ``key`` at ``size`` px
+    into the first N x S x S x 3 bytes of ``buffer``, with the key's renderer (made from
+    ``scene`` on a GL context ``ctx`` when the LRU ``renderers`` lacks it). Returns the atlas
+    capacity (poses per pass)."""
+    from gpu_render.render.backends import backend
+
+    if key in renderers:
+        back, renderer = renderers[key]
+    else:
+        if scene is None:
+            raise RuntimeError(f"no scene for {key!r}: the server and the render process disagree")
+        back = backend(scene)
+        renderer = back.renderer(ctx, size, max_draw_poses)
+    for _, old in remember(renderers, key, (back, renderer), max_cached):
+        old.close()
+    n = len(rows)
+    out = np.frombuffer(buffer, dtype=np.uint8, count=image_bytes(n, size)).reshape(n, size, size, 3)
+    renderer.render_instances(back.row_instances(rows), out=out)
+    return int(renderer.layout.capacity)
