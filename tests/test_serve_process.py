@@ -132,3 +132,30 @@ def test_no_opengl_at_start_up_is_one_line_exit_2(tmp_path: Path) -> None:
     assert r.code == 2
     line = r.one_line_error()
     assert line.startswith("gpu_render.serve: error: ") and "no headless OpenGL" in line
+
+
+def test_a_gl_error_that_cannot_be_pickled_stays_a_gl_error() -> None:
+    """The render process sends its start-up error over the pipe: one that pickle refuses (a
+    local class here) must still reach the server as a NoOpenGLError, reported in one line."""
+    from gpu_render.render.context import NoOpenGLError
+    from gpu_render.serve.render_process import portable
+
+    class DriverError(NoOpenGLError):
+        pass
+
+    sent = portable(DriverError("EGL said no"))
+    assert type(sent) is NoOpenGLError and str(sent) == "DriverError: EGL said no"
+    assert type(portable(KeyError("k"))) is KeyError  # picklable: sent as it is
+    assert type(portable(type("Local", (Exception,), {})("x"))) is RuntimeError
+
+
+def test_both_ends_keep_the_same_renderer_lru() -> None:
+    """The server sends a scene only for keys the render process lacks: both evict alike."""
+    from collections import OrderedDict
+
+    from gpu_render.serve.render_process import remember
+
+    cache: OrderedDict[str, int] = OrderedDict()
+    evicted = [remember(cache, k, v, 2) for k, v in (("a", 1), ("b", 2), ("a", 9), ("c", 3))]
+    assert evicted == [[], [], [], [2]]
+    assert list(cache.items()) == [("a", 1), ("c", 3)]

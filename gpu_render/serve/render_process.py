@@ -39,6 +39,7 @@ from typing import Any, Hashable
 
 import numpy as np
 
+from gpu_render.render.context import NoOpenGLError
 from gpu_render.scene.scene import Scene
 
 _PR_SET_PDEATHSIG = 1
@@ -64,11 +65,13 @@ def remember(cache: OrderedDict[Hashable, Any], key: Hashable, value: Any, capac
 
 
 def portable(exc: BaseException) -> BaseException:
-    """``exc`` if it survives pickling, else a RuntimeError carrying its type and message."""
+    """``exc`` if it survives pickling, else a NoOpenGLError (for one) or a RuntimeError carrying
+    its type and message, so that the server still reports a GL failure in one line."""
     try:
         pickle.loads(pickle.dumps(exc))
     except Exception:  # any exception type may fail to pickle in its own way
-        return RuntimeError(f"{type(exc).__name__}: {exc}")
+        kind = NoOpenGLError if isinstance(exc, NoOpenGLError) else RuntimeError
+        return kind(f"{type(exc).__name__}: {exc}")
     return exc
 
 
@@ -105,7 +108,8 @@ class RenderProcess:
 
     def start(self) -> str:
         """Start the child and wait until it has made its GL context. Returns the GL renderer's
-        name; raises the child's error (NoOpenGLError when there is no usable GL)."""
+        name; raises the child's error (NoOpenGLError when there is no usable GL, or when the
+        child dies before it has a context)."""
         ctx = multiprocessing.get_context("spawn")
         parent, child = ctx.Pipe(duplex=True)
         self._process = ctx.Process(target=child_main, args=(child, self.device, self.max_draw_poses,
@@ -116,10 +120,11 @@ class RenderProcess:
         self._conn = parent
         try:
             kind, value = parent.recv()
-        except (EOFError, OSError):
+        except (EOFError, OSError):  # it died making the context (a crash in the GL driver, say)
             self._dead = True
             self._process.join(STOP_TIMEOUT_S)
-            raise RenderProcessDied(f"the render process exited ({self._process.exitcode}) while starting") from None
+            raise NoOpenGLError(f"the render process died while making its GL context "
+                                f"({self._describe_exit()})") from None
         if kind != "ready":
             self._process.join(STOP_TIMEOUT_S)
             self._dead = True
