@@ -26,6 +26,8 @@ it before the requests in flight are drawn).
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import ctypes
 import mmap
 import multiprocessing
@@ -118,6 +120,8 @@ class RenderProcess:
         self._process.start()
         child.close()  # the child's end lives only in the child: its death closes the pipe
         self._conn = parent
+        # Before multiprocessing's own exit handler, which would SIGTERM (ignored) and then wait.
+        atexit.register(self.stop)
         try:
             kind, value = parent.recv()
         except (EOFError, OSError):  # it died making the context (a crash in the GL driver, say)
@@ -184,11 +188,10 @@ class RenderProcess:
         """Ask the child to release GL and exit; kill it if it does not within STOP_TIMEOUT_S."""
         if self._process is None:
             return
+        atexit.unregister(self.stop)
         if self._conn is not None:
-            try:
+            with contextlib.suppress(OSError):  # a child already gone cannot be told: joined below
                 self._conn.send(None)
-            except OSError:
-                pass  # already gone: joined below
             self._conn.close()
             self._conn = None
         self._process.join(STOP_TIMEOUT_S)
