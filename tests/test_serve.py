@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -206,6 +207,7 @@ def test_sigterm_answers_requests_in_flight_then_exits_0(servers: dict[str, Serv
     # A 30 s batching window keeps the requests in flight, however slowly they arrive, until the
     # signal comes: the shutdown ends the window, draws them and answers them.
     s = servers["stop"]
+    render_pid = httpx.get(s.url + "/healthz").json()["render_pid"]
     client = RenderClient(s.url)
     try:
         with ThreadPoolExecutor(CLIENTS) as pool:
@@ -221,6 +223,7 @@ def test_sigterm_answers_requests_in_flight_then_exits_0(servers: dict[str, Serv
         assert s.process.wait(30) == 0, s.log_text()
     finally:
         s.stop()
+    assert not Path(f"/proc/{render_pid}").exists(), "the render process outlived the server"
     assert [im[0].tobytes() for im in images] == [built["cube"][i].tobytes() for i in range(CLIENTS)]
     with pytest.raises(httpx.TransportError):
         httpx.get(s.url + "/healthz", timeout=2)

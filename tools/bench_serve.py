@@ -10,8 +10,10 @@ is bounded both in time (``--seconds``) and in count (``--max-requests``). The l
 this process: one kept-alive connection per client, asyncio streams speaking plain HTTP/1.1,
 requests encoded once, so that the client's own CPU per request stays small (an HTTP library
 cost 4.5 ms of CPU per request here, twice the server's). Each case reports the median over repeats of
-requests/s, poses/s and the p50 and p99 latency; ``ratio`` is batching-on over batching-off
-requests/s (medians) per case. The issue's target: ratio >= 5 at 32 clients, 1 pose.
+requests/s, poses/s and the p50 and p99 latency, and the CPU per request of the server
+process, of its render process (where /healthz names one) and of this load generator;
+``ratio`` is batching-on over batching-off requests/s (medians) per case. The issue's target:
+ratio >= 5 at 32 clients, 1 pose.
 """
 
 from __future__ import annotations
@@ -43,6 +45,12 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def render_pid(url: str) -> int | None:
+    """The server's render process (``render_pid`` in /healthz), None where GL runs in the server."""
+    pid = httpx.get(url + "/healthz", timeout=5).json().get("render_pid")
+    return int(pid) if pid is not None else None
 
 
 def start(extra: list[str]) -> tuple[subprocess.Popen[bytes], str]:
@@ -134,6 +142,7 @@ def main() -> int:
                   for i in range(0, 4096 - n + 1, n)][:256] for n in poses}
     servers = {"batching": start(["--window-ms", str(a.window_ms)]), "no_batching": start(["--no-batching"])}
     runs: dict[str, list[dict[str, float]]] = {}
+    render_pids = {mode: render_pid(url) for mode, (_, url) in servers.items()}
     try:
         for _, url in servers.values():  # warm up: renderers made, first draws done
             asyncio.run(load(url, bodies[max(poses)], 2, 1.0, 8))
@@ -141,14 +150,18 @@ def main() -> int:
             for c in clients:
                 for n in poses:
                     for mode, (proc, url) in servers.items():
+                        child = render_pids[mode]
                         cpu0, own0 = cpu_seconds(proc.pid), time.process_time()
+                        child0 = cpu_seconds(child) if child else 0.0
                         result = asyncio.run(load(url, bodies[n], c, a.seconds, a.max_requests))
                         result["server_cpu_ms"] = (cpu_seconds(proc.pid) - cpu0) * 1000 / result["requests"]
+                        result["render_cpu_ms"] = (cpu_seconds(child) - child0) * 1000 / result["requests"] if child else 0.0
                         result["client_cpu_ms"] = (time.process_time() - own0) * 1000 / result["requests"]
                         runs.setdefault(f"{mode} c={c} n={n}", []).append(result)
                         print(f"repeat {r} {mode:11s} clients {c:2d} poses {n:2d}: {result['rps']:8.1f} req/s "
                               f"p50 {result['p50_ms']:7.1f} ms p99 {result['p99_ms']:7.1f} ms; CPU per request: server "
-                              f"{result['server_cpu_ms']:.2f} ms, client {result['client_cpu_ms']:.2f} ms", flush=True)
+                              f"{result['server_cpu_ms']:.2f} ms, render process {result['render_cpu_ms']:.2f} ms, "
+                              f"client {result['client_cpu_ms']:.2f} ms", flush=True)
     finally:
         for proc, _ in servers.values():
             proc.terminate()
@@ -159,7 +172,8 @@ def main() -> int:
             row: dict[str, object] = {"clients": c, "poses": n}
             for mode in servers:
                 rs = runs[f"{mode} c={c} n={n}"]
-                row[mode] = {k: statistics.median(x[k] for x in rs) for k in ("rps", "p50_ms", "p99_ms", "server_cpu_ms", "client_cpu_ms")}
+                row[mode] = {k: statistics.median(x[k] for x in rs)
+                             for k in ("rps", "p50_ms", "p99_ms", "server_cpu_ms", "render_cpu_ms", "client_cpu_ms")}
                 row[mode]["poses_per_s"] = row[mode]["rps"] * n  # type: ignore[index]
             row["ratio"] = row["batching"]["rps"] / row["no_batching"]["rps"]  # type: ignore[index]
             table.append(row)

@@ -1,8 +1,9 @@
 """The ASGI app: ``POST /render``, ``GET /objects``, ``GET /healthz``, ``GET /metrics``.
 
-Handlers validate, turn rotations into the backend's instance data, queue them for the render
-thread (:mod:`gpu_render.serve.worker`) and await the images; encoding runs in a worker thread.
-Bad input gets a 4xx JSON ``{"error": ...}``; a refusal for a limit also names the limit.
+Handlers validate, queue the rotations for the batching thread (:mod:`gpu_render.serve.worker`),
+which has the render process draw them, and await the images; large answers are encoded in a
+worker thread. Bad input gets a 4xx JSON ``{"error": ...}``; a refusal for a limit also names the
+limit. When the render process has died, /healthz and every render answer 503 with a JSON error.
 """
 
 from __future__ import annotations
@@ -28,13 +29,15 @@ from gpu_render.serve.guard import Guard, limit_body
 from gpu_render.serve.metrics import Metrics
 from gpu_render.serve.models import RenderRequest
 from gpu_render.serve.scenes import SERVED_OBJECTS, SceneCache
-from gpu_render.serve.worker import RenderWorker
+from gpu_render.serve.worker import RenderUnavailable, RenderWorker
 
 MEDIA_TYPES = {"npy": "application/x-npy", "png": "image/png", "jpg": "image/jpeg"}
 #: npy answers up to this many bytes are written on the event loop (a copy of tens of µs).
 INLINE_ENCODE_BYTES = 1 << 18
 #: 408: the render did not finish within max_render_seconds (the request is dropped, not drawn late).
 RENDER_TIME_STATUS = 408
+#: 503: the render process has died; the service answers but cannot draw until restarted.
+UNAVAILABLE_STATUS = 503
 
 
 def npy_bytes(images: np.ndarray) -> bytes:
@@ -116,6 +119,10 @@ def create_app(options: ServeOptions, worker: RenderWorker | None = None, metric
     async def over_limit(request: Request, exc: LimitExceeded) -> JSONResponse:
         return JSONResponse(limit_body(exc), status_code=exc.status)
 
+    @app.exception_handler(RenderUnavailable)
+    async def unavailable(request: Request, exc: RenderUnavailable) -> JSONResponse:
+        return JSONResponse({"error": str(exc)}, status_code=UNAVAILABLE_STATUS)
+
     @app.exception_handler(UsageError)
     async def usage(request: Request, exc: UsageError) -> JSONResponse:
         return JSONResponse({"error": str(exc)}, status_code=422)
@@ -129,6 +136,7 @@ def create_app(options: ServeOptions, worker: RenderWorker | None = None, metric
             400: {"description": "the body is not JSON"},
             401: {"description": "missing or wrong bearer token"},
             408: {"description": "the render took longer than max_render_seconds"},
+            503: {"description": "the render process has died: nothing can be drawn until a restart"},
             413: {"description": "past max_poses, max_body_bytes or max_response_bytes"},
             422: {"description": "invalid request: rotations, object, options, or past max_size"},
         },
@@ -146,7 +154,7 @@ def create_app(options: ServeOptions, worker: RenderWorker | None = None, metric
 
             def give_up() -> None:
                 timed_out.append(True)
-                future.cancel()  # the render thread skips a request nobody waits for
+                future.cancel()  # the batching thread skips a request nobody waits for
 
             expire = asyncio.get_running_loop().call_later(options.max_render_seconds, give_up)
             try:
@@ -156,6 +164,8 @@ def create_app(options: ServeOptions, worker: RenderWorker | None = None, metric
                     raise  # the request itself was cancelled (client gone, server stopping)
                 raise LimitExceeded(RENDER_TIME_STATUS, "max_render_seconds", options.max_render_seconds,
                                     round(time.perf_counter() - t0, 3), "seconds waited for the render") from None
+            except RenderUnavailable:
+                raise  # 503, by its handler
             except Exception as exc:  # noqa: BLE001 - a fault of the server's GL, not of the request
                 return JSONResponse({"error": f"the render failed: {' '.join(str(exc).split())[:300]}"}, status_code=500)
             finally:
@@ -184,10 +194,12 @@ def create_app(options: ServeOptions, worker: RenderWorker | None = None, metric
 
     @app.get("/healthz")
     async def healthz() -> JSONResponse:
-        """200 ``ok`` while the render thread runs, with the GL renderer's name; 503 when it has stopped."""
+        """200 ``ok`` while the render process runs, with the GL renderer's name and the render
+        process's id; 503 when it has died."""
         alive = render_worker.alive
-        return JSONResponse({"status": "ok" if alive else "render thread stopped",
-                             "renderer": render_worker.renderer_name}, status_code=200 if alive else 503)
+        return JSONResponse({"status": "ok" if alive else "render process stopped",
+                             "renderer": render_worker.renderer_name, "render_pid": render_worker.render_pid},
+                            status_code=200 if alive else UNAVAILABLE_STATUS)
 
     @app.get("/metrics")
     async def prometheus() -> Response:

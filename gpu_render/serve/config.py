@@ -13,7 +13,7 @@ class ServeOptions:
 
     host, port: where uvicorn listens. token: bearer token every request must carry (None:
     none asked for; required for a host outside LOOPBACK_HOSTS). device: EGL device index.
-    window_s: seconds the render thread waits after a request for others of the same scene
+    window_s: seconds the batching thread waits after a request for others of the same scene
     and size to draw with it. batching: False draws each request alone (for the benchmark).
     max_draw_poses: poses per atlas pass at most (also capped by the atlas per size).
     Limits, each refused with a 4xx JSON naming it: max_poses per request, max_size px,

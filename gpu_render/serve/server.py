@@ -15,7 +15,7 @@ from gpu_render.serve.worker import RenderWorker
 
 
 class Server(uvicorn.Server):
-    """uvicorn's server, telling the render thread when a shutdown starts, so that requests
+    """uvicorn's server, telling the batching thread when a shutdown starts, so that requests
     waiting out a batching window are drawn at once and answered."""
 
     def __init__(self, config: uvicorn.Config, worker: RenderWorker) -> None:

@@ -1,5 +1,8 @@
-"""The render thread: the only thread that touches GL. Requests come in through a queue and
-leave as asyncio futures resolved on the event loop, which never waits on GL.
+"""The batching thread. Requests come in through a queue and leave as asyncio futures resolved
+on the event loop, which never waits on GL: the thread hands each group's draw to the render
+process (:mod:`gpu_render.serve.render_process`), the only process that holds a GL context,
+and waits on its pipe, which releases the GIL (moderngl in a thread of this process would hold
+it for every draw and read-back).
 
 Dynamic batching: after taking a request, the thread waits up to ``window_s`` for more; the
 requests it holds are grouped by (scene, size), each group's poses are concatenated and drawn
@@ -14,17 +17,15 @@ import asyncio
 import queue
 import threading
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Hashable
 
 import numpy as np
 
-from gpu_render.render.backends import BatchRenderer, backend
-from gpu_render.render.context import Headless
 from gpu_render.scene.scene import Scene
 from gpu_render.serve.config import ServeOptions
 from gpu_render.serve.metrics import Metrics
+from gpu_render.serve.render_process import RenderProcess, RenderProcessDied
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,10 @@ _STOP = object()
 DRAIN_POLL_S = 0.05
 
 
+class RenderUnavailable(RuntimeError):
+    """The render process has died (or the worker is stopped): the service answers 503."""
+
+
 def _resolve(future: asyncio.Future[np.ndarray], images: np.ndarray | None, error: BaseException | None) -> None:
     if future.done():  # the request gave up waiting (render time limit): nobody reads it
         return
@@ -56,25 +61,28 @@ def _resolve(future: asyncio.Future[np.ndarray], images: np.ndarray | None, erro
 
 
 class RenderWorker:
-    """Owns the GL context and the renderers; see the module docstring.
+    """The batching thread and its render process; see the module docstring.
 
-    :meth:`start` makes the context in the thread and raises its NoOpenGLError here;
-    :meth:`stop` draws every request already queued, then releases GL.
+    :meth:`start` starts both and raises the render process's NoOpenGLError here; :meth:`stop`
+    draws every request already queued, then stops the render process (which releases GL).
+    If the render process dies, every request queued or submitted after gets RenderUnavailable.
     """
 
     def __init__(self, options: ServeOptions, metrics: Metrics) -> None:
         self.options, self.metrics = options, metrics
         self._queue: queue.Queue[object] = queue.Queue()
-        self._thread = threading.Thread(target=self._run, name="gpu_render-render", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="gpu_render-batching", daemon=True)
         self._ready = threading.Event()
         self._error: BaseException | None = None
         self.renderer_name = ""
+        self._process = RenderProcess(options.device, options.max_draw_poses, options.max_cached_renderers)
         #: Set (from a signal handler: a plain assignment, no lock) when the server starts to shut
-        #: down: the render thread stops waiting for company and draws what it holds at once.
+        #: down: the batching thread stops waiting for company and draws what it holds at once.
         self.draining = False
 
     def start(self) -> None:
-        """Start the render thread (once; later calls only wait for it) and raise its GL error."""
+        """Start the batching thread, which starts the render process (once; later calls only
+        wait for it), and raise the render process's GL error."""
         if not self._ready.is_set() and not self._thread.is_alive():
             self._thread.start()
         self._ready.wait()
@@ -83,8 +91,13 @@ class RenderWorker:
 
     @property
     def alive(self) -> bool:
-        """Whether the render thread is running (and so answering what is queued)."""
-        return self._thread.is_alive()
+        """Whether the batching thread and the render process run (and so draw what is queued)."""
+        return self._thread.is_alive() and self._process.alive
+
+    @property
+    def render_pid(self) -> int | None:
+        """The render process's id (None before start)."""
+        return self._process.pid
 
     def stop(self) -> None:
         if self._thread.is_alive():
@@ -93,27 +106,32 @@ class RenderWorker:
 
     def submit(self, key: Hashable, scene: Scene, size: int, rows: np.ndarray) -> asyncio.Future[np.ndarray]:
         """Queue rotations (row-vector M, (N, 3, 3) float64) for drawing (call on the event loop);
-        await the future for the images. The render thread turns a whole group's rotations into
-        the backend's instance data at once (vectorised, off the event loop)."""
-        if not self._thread.is_alive():
-            raise RuntimeError("the render thread is not running")
+        await the future for the images (or RenderUnavailable). The render process turns a whole
+        group's rotations into the backend's instance data at once (vectorised, off this process).
+        Raises RenderUnavailable when the render process is known dead."""
+        if not self.alive:
+            raise RenderUnavailable(self._unavailable())
         loop = asyncio.get_running_loop()
         future: asyncio.Future[np.ndarray] = loop.create_future()
         self._queue.put(Job(key, scene, size, rows, loop, future, time.monotonic()))
         return future
 
-    # -- the render thread -----------------------------------------------------------------
+    # -- the batching thread ---------------------------------------------------------------
+
+    def _unavailable(self) -> str:
+        return "the render process has died: the service cannot draw (restart it)"
 
     def _run(self) -> None:
+        # The render process starts from this thread: it dies with the thread that started it
+        # (PR_SET_PDEATHSIG), and this one outlives it.
         try:
-            gl = Headless(self.options.device)
+            self.renderer_name = self._process.start()
         except BaseException as exc:  # handed to start(), which raises it in the caller
             self._error = exc
+            self._process.stop()
             self._ready.set()
             return
-        self.renderer_name = gl.renderer_name
         self._ready.set()
-        renderers: OrderedDict[Hashable, BatchRenderer] = OrderedDict()
         try:
             stopping = False
             while not stopping:
@@ -122,11 +140,9 @@ class RenderWorker:
                     break
                 jobs, stopping = self._collect(first)  # type: ignore[arg-type]
                 for group in _groups(jobs):
-                    self._draw(gl, renderers, group)
+                    self._draw(group)
         finally:
-            for r in renderers.values():
-                r.close()
-            gl.close()
+            self._process.stop()
 
     def _collect(self, first: Job) -> tuple[list[Job], bool]:
         """``first`` and the requests that arrive within the window after it (counted from its
@@ -151,30 +167,23 @@ class RenderWorker:
             poses += len(job.rows)  # type: ignore[attr-defined]
         return jobs, False
 
-    def _renderer(self, gl: Headless, renderers: OrderedDict[Hashable, BatchRenderer], job: Job) -> BatchRenderer:
-        r = renderers.get(job.key)
-        if r is None:
-            r = backend(job.scene).renderer(gl.ctx, job.size, self.options.max_draw_poses)
-            renderers[job.key] = r
-            while len(renderers) > self.options.max_cached_renderers:
-                renderers.popitem(last=False)[1].close()
-        renderers.move_to_end(job.key)
-        return r
-
-    def _draw(self, gl: Headless, renderers: OrderedDict[Hashable, BatchRenderer], group: list[Job]) -> None:
+    def _draw(self, group: list[Job]) -> None:
         live = [j for j in group if not j.future.done()]
         if not live:
             return
         try:
-            renderer = self._renderer(gl, renderers, live[0])
+            if not self._process.alive:
+                raise RenderUnavailable(self._unavailable())
             rows = live[0].rows if len(live) == 1 else np.concatenate([j.rows for j in live])
-            instances = backend(live[0].scene).row_instances(rows)
-            images = renderer.render_instances(instances)
+            try:
+                images, cap = self._process.draw(live[0].key, live[0].scene, live[0].size, rows)
+            except RenderProcessDied:
+                raise RenderUnavailable(self._unavailable()) from None
         except Exception as exc:  # noqa: BLE001 - every request of the group gets the error
             for j in live:
                 j.loop.call_soon_threadsafe(_resolve, j.future, None, exc)
             return
-        n, cap = len(instances), renderer.layout.capacity
+        n = len(rows)
         m = self.metrics
         for start in range(0, n, cap):
             m.draws.inc()

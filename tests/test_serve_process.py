@@ -1,0 +1,161 @@
+"""The service's render process (gpu_render/serve/render_process.py), against real servers on
+127.0.0.1: GL lives only in the child; when the child dies, /healthz and requests answer 503
+(never hang) and the server still shuts down cleanly; when the server dies, so does the child;
+no GL at start-up ends in one line, exit 2."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from cli import run_module
+from serving import Server, launch, wait_ready
+
+from gpu_render.client import RenderClient, RenderError
+from gpu_render.rotations.sources import random_quaternions
+
+SIZE = 16
+#: A size whose 3 images outgrow the "crash" server's buffer made for SIZE (4 x SIZE^2 x 3 bytes).
+LARGER = 48
+#: Seconds a process is given to be gone (killed, reaped) before a test fails.
+GONE_TIMEOUT_S = 10.0
+#: Shared objects that only a process that opened a GL context maps (glvnd's EGL, Mesa's driver).
+GL_LIBRARIES = ("libEGL", "libGLX", "libgallium", "swrast_dri", "libGL.so")
+#: The window of the server whose render process is killed with a request waiting in it.
+KILL_WINDOW_MS = 1000
+
+
+def gone(pid: int) -> bool:
+    """Whether process ``pid`` no longer runs (absent, or a zombie left for its reaper)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+    return state in ("Z", "X")
+
+
+def wait_gone(pid: int) -> bool:
+    deadline = time.monotonic() + GONE_TIMEOUT_S
+    while not gone(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def maps_gl(pid: int) -> bool:
+    maps = Path(f"/proc/{pid}/maps").read_text()
+    return any(lib in maps for lib in GL_LIBRARIES)
+
+
+@pytest.fixture(scope="module")
+def servers() -> Iterator[dict[str, Server]]:
+    """"kill": its render process is killed; "crash": the server itself is killed. Started side by side."""
+    started = {"kill": launch("--window-ms", str(KILL_WINDOW_MS)), "crash": launch("--max-draw-poses", "4")}
+    try:
+        yield {name: wait_ready(s) for name, s in started.items()}
+    finally:
+        for s in started.values():
+            if s.process.poll() is None:
+                s.process.kill()
+            s.stop()
+
+
+def render_pid(server: Server) -> int:
+    health = httpx.get(server.url + "/healthz").json()
+    assert health["status"] == "ok", health
+    return int(health["render_pid"])
+
+
+def test_gl_lives_in_the_render_process_only(servers: dict[str, Server]) -> None:
+    s = servers["crash"]
+    pid = render_pid(s)
+    assert pid != s.process.pid
+    client = RenderClient(s.url)
+    image = client.render([[1, 0, 0, 0]], size=SIZE)
+    assert image.shape == (1, SIZE, SIZE, 3) and image.dtype == np.uint8 and image.std() > 0
+    # A larger size needs a larger image buffer: the render process swaps to it, and back.
+    large = client.render(random_quaternions(3, 2), size=LARGER)
+    assert large.shape == (3, LARGER, LARGER, 3) and large.std() > 0
+    assert client.render([[1, 0, 0, 0]], size=SIZE).tobytes() == image.tobytes()
+    assert maps_gl(pid), "the render process has no GL library mapped: the test's names are out of date"
+    assert not maps_gl(s.process.pid)
+
+
+def test_killed_render_process_gives_503_and_the_server_still_stops_cleanly(servers: dict[str, Server]) -> None:
+    s = servers["kill"]
+    pid = render_pid(s)
+    client = RenderClient(s.url, timeout=30)
+    assert client.render([[1, 0, 0, 0]], size=SIZE).shape == (1, SIZE, SIZE, 3)
+    with ThreadPoolExecutor(1) as pool:
+        # A request waiting out the batching window when the render process dies.
+        waiting = pool.submit(httpx.post, s.url + "/render", json={"quaternions": [[1, 0, 0, 0]], "size": SIZE},
+                              timeout=30)
+        time.sleep(KILL_WINDOW_MS / 1000 / 3)
+        assert not waiting.done()
+        os.kill(pid, signal.SIGKILL)
+        r = waiting.result(timeout=30)
+    assert r.status_code == 503 and "render process" in r.json()["error"], r.text
+    assert wait_gone(pid)
+    health = httpx.get(s.url + "/healthz")
+    assert health.status_code == 503 and health.json()["status"] == "render process stopped"
+    t0 = time.monotonic()
+    with pytest.raises(RenderError) as refused:
+        client.render([[0, 1, 0, 0]], size=SIZE)
+    assert refused.value.status == 503 and "render process" in str(refused.value)
+    assert time.monotonic() - t0 < 5, "a request to a server without its render process took long"
+    assert s.process.poll() is None
+    assert httpx.get(s.url + "/objects").status_code == 200  # what needs no GL is still served
+    s.process.send_signal(signal.SIGTERM)
+    assert s.process.wait(30) == 0, s.log_text()
+
+
+def test_render_process_dies_with_a_killed_server(servers: dict[str, Server]) -> None:
+    s = servers["crash"]
+    pid = render_pid(s)
+    s.process.kill()
+    s.process.wait(30)
+    assert wait_gone(pid), f"render process {pid} outlived its server"
+
+
+def test_no_opengl_at_start_up_is_one_line_exit_2(tmp_path: Path) -> None:
+    # glvnd finds no EGL vendor at all: what a machine without any driver looks like.
+    r = run_module("gpu_render.serve", "--port", "0", env={"__EGL_VENDOR_LIBRARY_FILENAMES": str(tmp_path / "none.json")},
+                   timeout=60)
+    assert r.code == 2
+    line = r.one_line_error()
+    assert line.startswith("gpu_render.serve: error: ") and "no headless OpenGL" in line
+
+
+def test_a_gl_error_that_cannot_be_pickled_stays_a_gl_error() -> None:
+    """The render process sends its start-up error over the pipe: one that pickle refuses (a
+    local class here) must still reach the server as a NoOpenGLError, reported in one line."""
+    from gpu_render.render.context import NoOpenGLError
+    from gpu_render.serve.render_process import portable
+
+    class DriverError(NoOpenGLError):
+        pass
+
+    sent = portable(DriverError("EGL said no"))
+    assert type(sent) is NoOpenGLError and str(sent) == "DriverError: EGL said no"
+    assert type(portable(KeyError("k"))) is KeyError  # picklable: sent as it is
+    assert type(portable(type("Local", (Exception,), {})("x"))) is RuntimeError
+
+
+def test_both_ends_keep_the_same_renderer_lru() -> None:
+    """The server sends a scene only for keys the render process lacks: both evict alike."""
+    from collections import OrderedDict
+
+    from gpu_render.serve.render_process import remember
+
+    cache: OrderedDict[str, int] = OrderedDict()
+    evicted = [remember(cache, k, v, 2) for k, v in (("a", 1), ("b", 2), ("a", 9), ("c", 3))]
+    assert evicted == [[], [], [], [2]]
+    assert list(cache.items()) == [("a", 1), ("c", 3)]
