@@ -116,14 +116,19 @@ def scene_from_args(ns: argparse.Namespace) -> Scene:
         return ClprScene(antialias=bool(ns.antialias))
     obj, digest = load_object(name)
     camera = Pinhole(fov_deg=DEFAULT_FOV_DEG if ns.fov is None else ns.fov, distance=ns.distance)
-    look = Look(
+    return ObjectScene(obj, camera, look_from_args(ns), digest)
+
+
+def look_from_args(ns: argparse.Namespace) -> Look:
+    """The look the parsed options ask for (``--color``, ``--background``, ``--light``,
+    ``--antialias``, ``--grayscale``), each option left out taking the look's default."""
+    return Look(
         albedo=ns.color if ns.color is not None else Look.albedo,
         background=ns.background if ns.background is not None else Look.background,
         light=ns.light if ns.light is not None else DEFAULT_LIGHT,
         antialias=True if ns.antialias is None else ns.antialias,
         grayscale=bool(ns.grayscale),
     )
-    return ObjectScene(obj, camera, look, digest)
 
 
 def load_object(name: str) -> tuple[SceneObject, str]:

@@ -40,14 +40,10 @@ def check_room(out: Path, fmt: str, n: int, sizes: tuple[int, ...], layers: bool
         need += n * 8 * 6 * 8 + 128
     if need == 0:
         return
-    where = out.absolute()
-    while not where.is_dir() and where != where.parent:
-        where = where.parent
-    try:
-        st = os.statvfs(where)
-    except OSError:
+    room = free_space(out)
+    if room is None:
         return  # cannot tell: the writes themselves will report a full disk, one line and resumable
-    free = st.f_bavail * st.f_frsize
+    where, free = room
     if need > free:
         asked = ",".join(str(s) for s in sizes)
         raise UsageError(
@@ -66,3 +62,16 @@ def claim_space(path: Path) -> None:
             os.posix_fallocate(f.fileno(), 0, os.path.getsize(path))
         except OSError as exc:
             raise OSError(exc.errno, exc.strerror, str(path)) from None
+
+
+def free_space(out: Path) -> tuple[Path, int] | None:
+    """(the folder measured, bytes free to this user) on OUT's filesystem, measured at OUT or
+    the nearest folder above it that exists; None when the system cannot tell."""
+    where = out.absolute()
+    while not where.is_dir() and where != where.parent:
+        where = where.parent
+    try:
+        st = os.statvfs(where)
+    except OSError:
+        return None
+    return where, st.f_bavail * st.f_frsize

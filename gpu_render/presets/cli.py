@@ -24,8 +24,7 @@ from gpu_render.presets.options import (
     SymsolOptions,
 )
 from gpu_render.scene.camera import DEFAULT_FOV_DEG, Pinhole
-from gpu_render.scene.look import DEFAULT_LIGHT, Look
-from gpu_render.scene_options import color_type, distance_type, fov_type, light_type
+from gpu_render.scene_options import color_type, distance_type, fov_type, light_type, look_from_args
 
 PROG = "gpu_render.build"
 #: Options only --preset symsol takes, with their argparse destinations.
@@ -115,13 +114,7 @@ def parse_preset_args(argv: list[str]) -> SymsolOptions | ModelNetOptions:
         total = sum(views) * len(ns.shapes or SYMSOL_SHAPES)
         if total > MAX_POSES:
             raise UsageError(f"argument --views: {total} images in all; at most {MAX_POSES} are supported")
-        look = Look(
-            albedo=ns.color if ns.color is not None else Look.albedo,
-            background=ns.background if ns.background is not None else Look.background,
-            light=ns.light if ns.light is not None else DEFAULT_LIGHT,
-            antialias=True if ns.antialias is None else ns.antialias,
-            grayscale=bool(ns.grayscale),
-        )
+        look = look_from_args(ns)
         return SymsolOptions(
             out=ns.out if ns.out is not None else Path("symsol"),
             shapes=ns.shapes or SYMSOL_SHAPES, views=views, size=size, seed=ns.seed,

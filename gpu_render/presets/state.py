@@ -22,6 +22,7 @@ from gpu_render.dataset.layout import GENERATOR, MANIFEST, PROGRESS, read_manife
 from gpu_render.dataset.lock import BuildLock, is_lock_file
 from gpu_render.errors import UsageError
 from gpu_render.dataset.existing import differences
+from gpu_render.dataset.space import free_space
 
 
 class PresetState:
@@ -115,14 +116,10 @@ def check_free(out: Path, need: int, what: str) -> None:
     """Refuse (UsageError) a build whose files of known size (``need`` bytes, ``what``) cannot
     fit in the space free on OUT's filesystem (or the nearest folder above OUT that exists).
     Encoded images are not counted: their sizes are not known until they are encoded."""
-    where = out.absolute()
-    while not where.is_dir() and where != where.parent:
-        where = where.parent
-    try:
-        st = os.statvfs(where)
-    except OSError:
+    room = free_space(out)
+    if room is None:
         return  # cannot tell: a full disk is then reported by the writes, one line and resumable
-    free = st.f_bavail * st.f_frsize
+    where, free = room
     if need > free:
         raise UsageError(f"--out {out}: No space left on device for {what}: {readable_bytes(need)} needed, "
                          f"{readable_bytes(free)} free on the filesystem of {where}; free some space or choose "
