@@ -10,7 +10,7 @@ import pytest
 from cli import run_module
 
 from gpu_render.engines.pipeline import chunk_ranges
-from gpu_render.engines.ray_engine import Sizing, check_address, one_line, worker_sizing
+from gpu_render.engines.ray_cluster import Sizing, check_address, one_line, worker_sizing
 from gpu_render.errors import UsageError
 from gpu_render.render.context import NoOpenGLError
 from gpu_render.render.egl_devices import (
