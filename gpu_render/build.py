@@ -56,9 +56,9 @@ def main(argv: list[str] | None = None) -> int:
         return report_stop(PROG, exc)
     sizes = ",".join(str(s) for s in options.sizes)
     what = "poses" if options.shard is None else f"poses of shard {options.shard[0]}/{options.shard[1]}"
-    if result.complete_before:
+    if result.complete_before or (result.built == 0 and options.shard is not None):
         print(f"{options.out} already holds all {result.poses} {what} x sizes {sizes} ({options.format}); nothing to do")
-    elif result.built == 0:
+    elif result.built == 0:  # every chunk was built by shards or an earlier run: this run sealed it
         print(f"sealed {options.out}: all {result.poses} {what} x sizes {sizes} ({options.format}) were already built; "
               "wrote its labels and manifest.json")
     else:
