@@ -28,9 +28,10 @@ from cli import Run
 from dataset import assert_same_dataset
 
 CLPR = ["--step", "0.5", "--sizes", "32", "--batch", "256", "--format", "jpg", "--workers", "1"]
-#: Many small chunks: a build that lasts long enough to be interrupted.
-SLOW_POSES, SLOW_BATCH = 1200, 40
-SLOW = ["--step", "0.5", "--limit", str(SLOW_POSES), "--sizes", "32", "--batch", str(SLOW_BATCH), "--format", "jpg",
+#: Many small chunks: a build that lasts long enough to be interrupted twice, even when the
+#: test's polling gets the CPU late on a busy 2-core machine (120 chunks).
+SLOW_POSES, SLOW_BATCH = 2400, 20
+SLOW = ["--step", "0.3", "--limit", str(SLOW_POSES), "--sizes", "32", "--batch", str(SLOW_BATCH), "--format", "jpg",
         "--workers", "1"]
 OBJECT = ["--object", "icosa", "--poses", "random:120:3", "--sizes", "32", "--batch", "40", "--format", "npy",
           "--layers", "--workers", "1"]
