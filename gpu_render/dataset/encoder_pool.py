@@ -21,11 +21,9 @@ anything else becomes a :class:`WorkerError`.
 
 from __future__ import annotations
 
-import ctypes
 import mmap
 import multiprocessing
 import os
-import pickle
 import signal
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
@@ -33,9 +31,9 @@ from typing import Any
 
 import numpy as np
 
+from gpu_render.child_process import die_with_parent, portable
 from gpu_render.dataset.sink import ImageSink, WdsSink
 
-_PR_SET_PDEATHSIG = 1
 #: Seconds a dying worker is given to be reaped, so that its exit status can be reported.
 _REAP_SECONDS = 5.0
 
@@ -59,27 +57,12 @@ def _start_worker(sink: ImageSink | WdsSink, slots: list[dict[int, np.ndarray]],
     global _sink, _slots
     _sink, _slots = sink, slots
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
-    # Die with the parent, even on kill -9. prctl is Linux's; elsewhere the closed pipe
-    # still ends an idle worker.
-    prctl = getattr(ctypes.CDLL(None), "prctl", None)
-    if prctl is not None:
-        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-        if os.getppid() != parent:  # the parent died before prctl took effect
-            os._exit(1)
+    die_with_parent(parent)
 
 
 def _encode(slot: int, size: int, first: int, a: int, b: int) -> list[bytes]:
     assert _sink is not None
     return _sink.write(size, first + a, _slots[slot][size][a:b])
-
-
-def _portable(exc: Exception) -> Exception:
-    """``exc`` if it survives pickling, else a RuntimeError carrying its type and message."""
-    try:
-        pickle.loads(pickle.dumps(exc))
-    except Exception:  # any exception type may fail to pickle in its own way
-        return RuntimeError(f"{type(exc).__name__}: {exc}")
-    return exc
 
 
 def _serve(
@@ -101,7 +84,7 @@ def _serve(
         try:
             answer: tuple[int, bool, Any] = (task_id, True, _encode(slot, size, first, a, b))
         except Exception as exc:  # sent to the parent, which stops the build with it
-            answer = (task_id, False, _portable(exc))
+            answer = (task_id, False, portable(exc))
         try:
             conn.send(answer)
         except OSError:

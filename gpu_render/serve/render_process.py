@@ -28,11 +28,9 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import ctypes
 import mmap
 import multiprocessing
 import os
-import pickle
 import signal
 from collections import OrderedDict
 from multiprocessing.connection import Connection
@@ -41,10 +39,11 @@ from typing import Any, Hashable
 
 import numpy as np
 
+from gpu_render.child_process import die_with_parent
+from gpu_render.child_process import portable as portable_error
 from gpu_render.render.context import NoOpenGLError
 from gpu_render.scene.scene import Scene
 
-_PR_SET_PDEATHSIG = 1
 #: Seconds :meth:`RenderProcess.stop` waits for the child to release GL and exit before killing it.
 STOP_TIMEOUT_S = 10.0
 
@@ -69,12 +68,7 @@ def remember(cache: OrderedDict[Hashable, Any], key: Hashable, value: Any, capac
 def portable(exc: BaseException) -> BaseException:
     """``exc`` if it survives pickling, else a NoOpenGLError (for one) or a RuntimeError carrying
     its type and message, so that the server still reports a GL failure in one line."""
-    try:
-        pickle.loads(pickle.dumps(exc))
-    except Exception:  # any exception type may fail to pickle in its own way
-        kind = NoOpenGLError if isinstance(exc, NoOpenGLError) else RuntimeError
-        return kind(f"{type(exc).__name__}: {exc}")
-    return exc
+    return portable_error(exc, NoOpenGLError if isinstance(exc, NoOpenGLError) else RuntimeError)
 
 
 def image_bytes(n: int, size: int) -> int:
@@ -210,11 +204,7 @@ class RenderProcess:
 def _die_with_parent(parent: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server handles Ctrl-C and SIGTERM and
     signal.signal(signal.SIGTERM, signal.SIG_IGN)  # then tells this process to stop
-    prctl = getattr(ctypes.CDLL(None), "prctl", None)
-    if prctl is not None:  # Linux: SIGKILL when the thread that started us ends, even on kill -9
-        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent:  # the parent died before prctl took effect
-        os._exit(1)
+    die_with_parent(parent)  # SIGKILL when the thread that started us ends, even on kill -9
 
 
 def child_main(conn: Connection, device: int, max_draw_poses: int, max_cached: int, parent: int) -> None:
