@@ -79,3 +79,52 @@ def test_so3_coverage_ranks_the_sources(tmp_path: Path) -> None:
 def test_so3_coverage_bad_source(tmp_path: Path) -> None:
     p = _tool("so3_coverage.py", "--sources", "nonsense", "--out", tmp_path / "x.png")
     assert p.returncode == 2 and "unknown pose source" in p.stderr
+
+
+def test_bench_readback_paths_agree_and_report(tmp_path: Path) -> None:
+    """The readback bench reads the same pixels every way (it exits 1 otherwise) and reports each
+    path against rgb (a smoke test: it asserts what ran, never how fast)."""
+    import json
+
+    out = tmp_path / "readback.json"
+    p = _tool("bench_readback.py", "--sizes", "16,32", "--poses", "150", "--ring", "2", "--repeat", "2", "--json", out)
+    assert p.returncode == 0, p.stderr
+    report = json.loads(out.read_text())
+    assert set(report["results"]) == {"16", "32"} and report["poses"] == 150 and report["ring"] == 2
+    for paths in report["results"].values():
+        assert set(paths) == {"rgb", "rgba", "pbo"}
+        assert paths["rgb"]["ratio_to_rgb"] == 1.0
+        assert all(r["poses_per_s"] > 0 and len(r["runs_s"]) == 2 for r in paths.values())
+
+
+def test_bench_readback_bad_input() -> None:
+    p = _tool("bench_readback.py", "--ring", "0")
+    assert p.returncode == 2 and "must be positive" in p.stderr
+
+
+def test_device_check_script_runs_its_steps_and_packs_results(tmp_path: Path) -> None:
+    """tools/device/check.sh, the one script a session with a lent GPU runs, on this machine's
+    renderer: it stops at the probe unless told a CPU renderer will do, and its results come back
+    as check.log and results.tar.gz."""
+    import os
+    import tarfile
+
+    empty = tmp_path / "none"
+    empty.mkdir()
+    env = {**os.environ, "PY": sys.executable, "GLDIR": str(empty), "WHLDIR": str(empty), "QUICK": "1"}
+    script = str(REPO / "tools" / "device" / "check.sh")
+
+    env["OUT"] = str(tmp_path / "refused")
+    p = subprocess.run(["bash", script, "probe", "readback"], env=env, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 1, p.stdout + p.stderr
+    log = (tmp_path / "refused" / "check.log").read_text()
+    assert "not an NVIDIA renderer: stopping" in log and "== readback" not in log
+
+    env["OUT"], env["ALLOW_CPU"] = str(tmp_path / "out"), "1"
+    p = subprocess.run(["bash", script, "probe", "readback"], env=env, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stdout + p.stderr
+    log = (tmp_path / "out" / "check.log").read_text()
+    assert "GL_RENDERER: " in log and "== readback: exit 0" in log and "done:" in log
+    with tarfile.open(tmp_path / "out" / "results.tar.gz") as tar:
+        names = {os.path.basename(n) for n in tar.getnames()}
+    assert {"renderer.txt", "readback.json"} <= names
