@@ -123,8 +123,14 @@ def verify(
         check_poses_npz(out / POSES, plan.rich_labels(tuple(sizes)), report)
 
     # -- files ------------------------------------------------------------------------------
+    # The poses of chunks not built yet are reported once, as "incomplete" above, not file by file.
+    built = np.ones(n, dtype=bool)
+    for k in missing:
+        built[chunks[k][0] : chunks[k][1]] = False
+    candidates = np.flatnonzero(built)
     rng = np.random.default_rng(seed)
-    poses = np.arange(n) if sample is None or sample >= n else np.sort(rng.choice(n, sample, replace=False))
+    poses = (candidates if sample is None or sample >= len(candidates)
+             else np.sort(rng.choice(candidates, sample, replace=False)))
     decoded: dict[int, dict[int, np.ndarray]] = {s: {} for s in sizes}
     digests: dict[int, dict[int, bytes]] = {s: {} for s in sizes}
     keep = set(rng.choice(poses, min(reference_poses, len(poses)), replace=False).tolist()) if len(poses) else set()
@@ -172,8 +178,12 @@ def verify(
                     decoded[size][i] = pixels
                 bar.update(1)
     bar.close()
-    checked = f"all {n}" if sample is None else f"a random {len(poses)} of {n}"
-    report.say(f"files: {checked} poses checked at {len(sizes)} size(s)")
+    if len(candidates) < n:
+        checked = (f"the {len(poses)} poses" if sample is None else f"a random {len(poses)} of the {len(candidates)} poses") \
+            + f" of the built chunks ({n} in all)"
+    else:
+        checked = f"all {n} poses" if sample is None else f"a random {len(poses)} of {n} poses"
+    report.say(f"files: {checked} checked at {len(sizes)} size(s)")
 
     # -- checksums (full check only) --------------------------------------------------------
     if sample is None:

@@ -89,6 +89,28 @@ def test_this_machines_egl_devices_are_listed() -> None:
     assert choose_egl_device(0, devices, None).index == 0
 
 
+def test_every_command_opens_its_gpu_in_cuda_numbering(monkeypatch: pytest.MonkeyPatch) -> None:
+    """build, the presets, the stream and the service all open ``device`` N as the EGL device that
+    reports CUDA device N (one numbering), through headless_on; none opens EGL index N itself."""
+    import inspect
+
+    from gpu_render.presets import modelnet, symsol
+    from gpu_render.render import egl_devices
+    from gpu_render.serve import render_process
+    from gpu_render.stream import render_stream
+
+    opened: list[int] = []
+    monkeypatch.setattr(egl_devices, "query_egl_devices", lambda: NODE)
+    monkeypatch.setattr(egl_devices, "Headless", lambda index: opened.append(index) or index)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    assert [egl_devices.headless_on(n) for n in range(4)] == [2, 4, 1, 3] == opened
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3")  # as Ray sets it: this process's device 0 is GPU 3
+    assert egl_devices.headless_on(0) == 3
+    for module in (modelnet, symsol, render_stream, render_process):
+        source = inspect.getsource(module)
+        assert "headless_on(" in source and "Headless(" not in source, module.__name__
+
+
 @pytest.mark.parametrize(
     "resources, worker_cpus, want",
     [

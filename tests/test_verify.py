@@ -99,6 +99,32 @@ def test_incomplete_build_says_what_is_missing_and_how_to_finish(good: dict[str,
     assert run_module("gpu_render.verify", out).code == 0
 
 
+def test_unfinished_build_is_one_problem_and_its_built_chunks_are_still_checked(good: dict[str, Path],
+                                                                                 tmp_path: Path) -> None:
+    """A build stopped after chunk 0: the files of the chunks not built yet are one "incomplete"
+    line, not a line each; a damaged file of the built chunk is still caught."""
+    out = tmp_path / "partial"
+    shutil.copytree(good["jpg"], out)
+    manifest = json.loads((out / "manifest.json").read_text())
+    (out / ".progress").mkdir()
+    (out / ".progress" / "chunk_000000.json").write_text(json.dumps(manifest["chunks"]["0"]))
+    manifest["complete"] = False
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    for size_dir in (p for p in out.iterdir() if p.name.isdigit()):
+        for f in size_dir.iterdir():
+            if int(f.stem.rsplit("_", 1)[1]) > 100:  # 1-based names: poses 100.. are chunks 1..3
+                f.unlink()
+    r = run_module("gpu_render.verify", out)
+    assert r.code == 1
+    assert "FAILED: 1 problem(s):" in r.out and "incomplete: 243 of 343 poses are missing" in r.out
+    assert "files: the 100 poses of the built chunks (343 in all) checked at 2 size(s)" in r.out
+    assert "checksums: 1 chunk(s) match the manifest" in r.out
+    (out / "32" / "cube1_index_7.jpg").write_bytes(b"not a jpeg")
+    r = run_module("gpu_render.verify", out)
+    assert r.code == 1 and "FAILED: 1 problem(s):" not in r.out
+    assert "cube1_index_7.jpg" in r.out and "chunk 0 (poses 0..99): files differ from the checksum" in r.out
+
+
 def test_not_a_dataset(tmp_path: Path) -> None:
     assert run_module("gpu_render.verify", tmp_path / "missing").code == 2
     (tmp_path / "x").mkdir()

@@ -45,7 +45,7 @@ from gpu_render.presets.sinks import GreyJpegBytesSink
 from gpu_render.presets.state import PresetState
 from gpu_render.presets.symsol import PresetResult
 from gpu_render.progress import Progress
-from gpu_render.render.context import Headless
+from gpu_render.render.egl_devices import headless_on
 from gpu_render.rotations.quaternion import matrix_to_quaternion, quaternion_to_matrix
 from gpu_render.scene.scene import ObjectScene
 from gpu_render.scene.viewpoint import viewpoint_from_rotation
@@ -105,7 +105,7 @@ def run_modelnet(opts: ModelNetOptions, progress: bool = True) -> PresetResult:
     pool = EncoderPool(GreyJpegBytesSink(), (opts.size,), max(opts.views), opts.workers, IN_FLIGHT + 1)
     stores: dict[str, GrowingLmdb] = {}
     try:
-        with Headless(opts.device) as gl:
+        with headless_on(opts.device) as gl:
             state.renderer = gl.renderer_name
             if state.open(partial_names=[db_name(d.name) + PARTIAL for d in dbs]):
                 return PresetResult(total, 0, 0.0, gl.renderer_name)

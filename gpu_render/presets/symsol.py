@@ -36,7 +36,7 @@ from gpu_render.presets.rotations import uniform_rotations
 from gpu_render.presets.sinks import PngFilesSink, Segment
 from gpu_render.presets.state import PresetState, check_free, remove_temporaries
 from gpu_render.progress import Progress
-from gpu_render.render.context import Headless
+from gpu_render.render.egl_devices import headless_on
 from gpu_render.scene.object_labels import CHUNK, rotations_equivalent, scene_labels
 from gpu_render.scene.objects import SceneObject
 from gpu_render.scene.scene import ObjectScene
@@ -117,7 +117,7 @@ def run_symsol(opts: SymsolOptions, progress: bool = True) -> PresetResult:
     pool = EncoderPool(PngFilesSink(segments), (opts.size,), min(opts.batch, max(opts.views)), opts.workers,
                        IN_FLIGHT + 1)
     try:
-        with Headless(opts.device) as gl:
+        with headless_on(opts.device) as gl:
             state.renderer = gl.renderer_name
             if state.open():
                 return PresetResult(total, 0, 0.0, gl.renderer_name)

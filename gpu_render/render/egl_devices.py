@@ -20,7 +20,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from gpu_render.render.context import NoOpenGLError
+from gpu_render.render.context import Headless, NoOpenGLError
 
 EGL_EXTENSIONS = 0x3055
 EGL_CUDA_DEVICE_NV = 0x323A
@@ -154,3 +154,10 @@ def query_egl_devices() -> list[EglDevice] | None:
 def egl_device_for_cuda(ordinal: int) -> DeviceChoice:
     """The EGL device of this process's CUDA device ``ordinal`` (``CUDA_VISIBLE_DEVICES`` respected)."""
     return choose_egl_device(ordinal, query_egl_devices(), os.environ.get("CUDA_VISIBLE_DEVICES"))
+
+
+def headless_on(ordinal: int) -> Headless:
+    """A headless context on GPU ``ordinal``, numbered as CUDA numbers it (``CUDA_VISIBLE_DEVICES``
+    respected): the one device numbering of every command (build, presets, stream, serve).
+    Raises DeviceChoiceError (a NoOpenGLError) when that CUDA device has no EGL device."""
+    return Headless(egl_device_for_cuda(ordinal).index)

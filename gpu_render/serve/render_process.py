@@ -80,7 +80,7 @@ class RenderProcess:
     """The parent's handle on the render child; used by one thread (the batching thread) only,
     except :attr:`alive` and :attr:`pid`, which any thread may read.
 
-    device: EGL device index. max_draw_poses: poses per atlas pass at most (the renderers' batch,
+    device: GPU in CUDA numbering (see :func:`~gpu_render.render.egl_devices.headless_on`). max_draw_poses: poses per atlas pass at most (the renderers' batch,
     and the buffer's size in images). max_cached_renderers: renderers the child keeps.
     """
 
@@ -211,10 +211,10 @@ def child_main(conn: Connection, device: int, max_draw_poses: int, max_cached: i
     """The render process's life: make the GL context (answer ``("ready", renderer name)`` or
     ``("failed", error)``), then serve messages until None or the pipe closes."""
     _die_with_parent(parent)
-    from gpu_render.render.context import Headless
+    from gpu_render.render.egl_devices import headless_on
 
     try:
-        gl = Headless(device)
+        gl = headless_on(device)
     except BaseException as exc:  # noqa: BLE001 - handed to the parent, which raises it
         conn.send(("failed", portable(exc)))
         return

@@ -31,7 +31,8 @@ class StreamOptions:
 
     scene: the cLPR cube, or an object with its camera and look. source: the pose source
     (``random:inf[:SEED]`` allowed). size: image side, px. batch: poses per chunk, the build's
-    ``--batch`` (chunk k holds poses k*batch .. (k+1)*batch - 1). device: EGL device index.
+    ``--batch`` (chunk k holds poses k*batch .. (k+1)*batch - 1). device: GPU in CUDA
+    numbering (see :func:`~gpu_render.render.egl_devices.headless_on`).
     """
 
     scene: Scene

@@ -25,7 +25,8 @@ from typing import Any
 import numpy as np
 
 from gpu_render.render.backends import BatchRenderer, backend
-from gpu_render.render.context import Headless, check_fork_safe
+from gpu_render.render.context import check_fork_safe
+from gpu_render.render.egl_devices import headless_on
 from gpu_render.rotations.sources import random_chunk, row_matrices
 from gpu_render.scene.object_plan import ObjectPlan
 from gpu_render.scene.plan import PosePlan
@@ -44,7 +45,7 @@ class _Drawing:
     def __init__(self, options: StreamOptions) -> None:
         check_fork_safe("gpu_render.stream cannot open its OpenGL context")
         self.pid = os.getpid()
-        self.gl = Headless(options.device)
+        self.gl = headless_on(options.device)
         try:
             self.renderer: BatchRenderer = backend(options.scene).renderer(self.gl.ctx, options.size, options.capacity)
         except BaseException:
