@@ -171,12 +171,23 @@ def test_jpg_grey_mesh_file_with_loader_and_torch(tmp_path: Path) -> None:
 def test_torch_dataset_gives_equivalents(cylo_png: Path, tmp_path: Path) -> None:
     from gpu_render.dataset.torch_dataset import CLPRDataset
 
+    import torch
+    from torch.utils.data import DataLoader
+
     ds = CLPRDataset(cylo_png, 64, label="quaternion", equivalents=True)
     image, quaternion, eq = ds[2]
     assert image.shape == (3, 64, 64) and quaternion.shape == (4,)
-    assert eq.ndim == 3 and eq.shape[1:] == (3, 3) and len(eq) in (1, 360, 720)
+    assert eq.shape == (720, 3, 3)  # cylO's visual set, padded to its group's size
+    own = ds.data.equivalents(2)
+    assert own is not None and 1 <= len(own) < 720
+    assert torch.equal(eq[: len(own)], torch.tensor(np.array(own), dtype=torch.float32))
+    assert torch.equal(eq[len(own) :], eq[:1].expand(720 - len(own), 3, 3))  # the padding repeats R
     with np.load(cylo_png / "poses.npz") as poses:
         assert np.allclose(eq[0].numpy(), poses["matrix"][2], atol=1e-6)
+        sizes = np.diff(poses["visual_offsets"])
+    assert len(set(sizes.tolist())) > 1  # the sets' sizes vary, and a default collate still stacks them
+    images, quaternions, sets = next(iter(DataLoader(ds, batch_size=len(ds))))
+    assert sets.shape == (len(ds), 720, 3, 3) and images.shape == (len(ds), 3, 64, 64)
 
 
 def _bad_mesh_files(tmp: Path) -> dict[str, Path]:

@@ -191,6 +191,11 @@ def test_token_is_required(server: Server) -> None:
     assert ok.status_code == 200 and np.load(io.BytesIO(ok.content)).shape == (1, SIZE, SIZE, 3)
 
 
+def test_start_up_says_where_it_serves(server: Server) -> None:
+    lines = [line for line in server.log_text().splitlines() if "serving on" in line]
+    assert len(lines) == 1 and f"serving on {server.url} (" in lines[0] and f"{server.url}/docs" in lines[0]
+
+
 def test_bad_options_end_in_one_line(server: Server) -> None:
     """Another address without a token, and a port in use: exit 2, one line, nothing served."""
     r = run_module("gpu_render.serve", "--host", "0.0.0.0", "--port", "1")

@@ -128,3 +128,16 @@ def test_device_check_script_runs_its_steps_and_packs_results(tmp_path: Path) ->
     with tarfile.open(tmp_path / "out" / "results.tar.gz") as tar:
         names = {os.path.basename(n) for n in tar.getnames()}
     assert {"renderer.txt", "readback.json"} <= names
+
+
+def test_demo_modelnet_tree_writes_the_tree_and_help_writes_nothing(tmp_path: Path) -> None:
+    p = subprocess.run([sys.executable, str(REPO / "tools" / "demo_modelnet_tree.py"), "--help"], cwd=tmp_path,
+                       capture_output=True, text=True)
+    assert p.returncode == 0 and "usage:" in p.stdout and list(tmp_path.iterdir()) == []
+    p = _tool("demo_modelnet_tree.py", tmp_path / "tree")
+    assert p.returncode == 0, p.stderr
+    offs = sorted(f.relative_to(tmp_path / "tree").as_posix() for f in (tmp_path / "tree").rglob("*.off"))
+    assert len(offs) == 12 and "chair/test/chair_0003.off" in offs and "bed/train/bed_0001.off" in offs
+    (tmp_path / "file").write_text("x")
+    p = _tool("demo_modelnet_tree.py", tmp_path / "file")
+    assert p.returncode == 2 and "is not a folder" in p.stderr and "Traceback" not in p.stderr

@@ -10,6 +10,7 @@ Each category is a few boxes arranged like the furniture it names, varied per mo
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -45,11 +46,11 @@ def furniture(category: str, rng: np.random.Generator) -> trimesh.Trimesh:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
-        print("usage: python tools/demo_modelnet_tree.py DIR", file=sys.stderr)
-        return 2
-    root = Path(args[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "))
+    p.add_argument("dir", type=Path, metavar="DIR", help="where the tree is written (made if missing)")
+    root = p.parse_args(argv).dir
+    if root.exists() and not root.is_dir():
+        p.error(f"{root} exists and is not a folder")
     rng = np.random.default_rng(0)
     for category in ("bed", "chair", "monitor", "table"):
         for split, numbers in (("train", (1, 2)), ("test", (3,))):

@@ -10,6 +10,7 @@ import torch
 from torch.utils.data import Dataset
 
 from gpu_render.dataset.loader import load
+from gpu_render.scene.solids import builtin_object
 
 #: Label representations, with the shape each item's label has.
 LABEL_SHAPES = {
@@ -34,10 +35,13 @@ class CLPRDataset(Dataset):
     ``matrix`` (3, 3) column-vector R, object frame to camera frame; and for the cLPR cube
     only ``euler`` (3,) cLPR radians; ``keypoints`` (8, 2) pixels at this size, y down;
     ``labels`` (8, 6) the cLPR row.
-    equivalents: float32 (K, 3, 3), every rotation that gives this very image, element 0 the
-    pose's own R (:meth:`gpu_render.dataset.loader.Dataset.equivalents`): K is fixed for the
-    featureless solids (12, 24, 60, 360, 720) and varies per pose for tetX and cylO, which then
-    need a collate_fn that keeps lists. Only for datasets of objects that have them.
+    equivalents: float32 (G, 3, 3), every rotation that gives this very image, element 0 the
+    pose's own R (:meth:`gpu_render.dataset.loader.Dataset.equivalents`). G is the object's
+    symmetry group size: the featureless solids' sets are the whole orbit (12, 24, 60, 360,
+    720); tetX's (G 12) and cylO's (G 720) visual sets vary per pose and are padded with R up
+    to G, as StreamingDataset's are, so torch's default collate stacks a batch and a minimum
+    over the rows is the minimum over the set (``len(dataset.data.equivalents(i))`` is its
+    size). Only for datasets of objects that have them.
     class: int64 tensor (), the SYMSOL class index (0..7, FORMATS.md's order; the same as a wds
     sample's ``cls``). Only for builds of a SYMSOL solid (mesh files and the cube have no index).
     """
@@ -57,6 +61,9 @@ class CLPRDataset(Dataset):
         if classes and self.data.class_index is None:
             raise ValueError(f"{self.data.object} has no class index (only builds of a SYMSOL solid have one)")
         self.size, self.label, self.transform, self.with_equivalents = size, label, transform, equivalents
+        # Ragged visual sets (tetX, cylO) are padded to the group's size; whole orbits already have it.
+        ragged = equivalents and "visual_offsets" in self.data.poses
+        self._width = len(builtin_object(str(self.data.object)).symmetry) if ragged else 0
         self._class = torch.tensor(self.data.class_index, dtype=torch.int64) if classes else None
         names = {"quaternion": "quaternion", "matrix": "matrix", "euler": "euler_clpr",
                  "keypoints": f"keypoints_{size}"}
@@ -75,6 +82,8 @@ class CLPRDataset(Dataset):
         if self.with_equivalents:
             eq = self.data.equivalents(index)
             assert eq is not None
+            if len(eq) < self._width:
+                eq = np.concatenate([eq, np.repeat(eq[:1], self._width - len(eq), axis=0)])
             item += (torch.tensor(np.array(eq), dtype=torch.float32),)
         if self._class is not None:
             item += (self._class.clone(),)

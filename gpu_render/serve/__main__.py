@@ -96,6 +96,10 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError as exc:
         print(f"{PROG}: error: {exc.name} is missing: pip install 'gpu_render[serve]'", file=sys.stderr)
         return 2
+    host, port = listener.getsockname()[:2]
+    url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    print(f"{PROG}: serving on {url} ({worker.renderer_name}); API docs at {url}/docs; "
+          "SIGTERM or Ctrl-C stops", file=sys.stderr, flush=True)
     return 0 if run_server(options, worker, listener, log_level) else 2
 
 
