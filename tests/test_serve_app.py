@@ -160,3 +160,29 @@ def test_no_body_gets_a_500(small_client: TestClient, body: bytes) -> None:
     else:
         assert 400 <= r.status_code < 500, (body, r.status_code, r.text)
         assert isinstance(r.json()["error"], str) and r.json()["error"]
+
+
+def test_a_light_the_renderer_cannot_normalise_is_a_422_not_a_500(small_client: TestClient) -> None:
+    """[1e-200, 0, 0] passes "not zero" but its squared length underflows to 0 in float64 (the
+    render process failed: 500); [1e200] * 3 overflows to inf (silently unlit)."""
+    base = {"object": "cylO", "quaternions": [[1, 0, 0, 0]], "size": 8}
+    for light in ([0, 0, 1e-200], [-1e-300, 1e-300, 0], [1e200, 1e200, 1e200], [0, 0, 0]):
+        r = small_client.post("/render", json={**base, "light": light})
+        assert r.status_code == 422, (light, r.status_code, r.text)
+        assert "light" in r.json()["error"], light
+    assert small_client.post("/render", json={**base, "light": [1e-100, 0, 0]}).status_code == 200
+
+
+def test_scalars_are_not_coerced_from_strings_or_booleans(small_client: TestClient) -> None:
+    """true is not the number 1, "16" is not the integer 16, and "yes" is not true."""
+    q = [[1, 0, 0, 0]]
+    for body in ({"quaternions": [[True, False, False, False]]}, {"quaternions": [["1", 0, 0, 0]]},
+                 {"quaternions": q, "size": "16"}, {"quaternions": q, "size": True}, {"quaternions": q, "antialias": "yes"},
+                 {"quaternions": q, "antialias": 1}, {"object": "cylO", "quaternions": q, "color": [True, 0, 0]},
+                 {"object": "cylO", "quaternions": q, "fov": "40"}, {"matrices": [[[True, 0, 0], [0, 1, 0], [0, 0, 1]]]}):
+        r = small_client.post("/render", json={"size": 8, **body})
+        assert r.status_code == 422, (body, r.status_code)
+        assert r.json()["error"], body
+    ok = small_client.post("/render", json={"object": "cylO", "quaternions": [[1.0, 0, 0, 0]], "size": 8, "fov": 40,
+                                            "light": [1, 2.5, 3], "antialias": False})
+    assert ok.status_code == 200, ok.text
