@@ -186,3 +186,19 @@ def test_scalars_are_not_coerced_from_strings_or_booleans(small_client: TestClie
     ok = small_client.post("/render", json={"object": "cylO", "quaternions": [[1.0, 0, 0, 0]], "size": 8, "fov": 40,
                                             "light": [1, 2.5, 3], "antialias": False})
     assert ok.status_code == 200, ok.text
+
+
+def test_bodies_that_are_not_json_get_messages_naming_the_problem(small_client: TestClient) -> None:
+    """Valid JSON sent as text/plain (or as curl -d sends it, form-encoded) was refused with
+    "Input should be a valid dictionary"; an empty body with "Field required"."""
+    body = b'{"quaternions": [[1, 0, 0, 0]], "size": 8}'
+    for content_type in ("text/plain", "application/x-www-form-urlencoded"):
+        r = small_client.post("/render", content=body, headers={"content-type": content_type})
+        assert r.status_code == 415 and "Content-Type: application/json" in r.json()["error"], r.text
+    r = small_client.post("/render", content=b"", headers={"content-type": "application/json"})
+    assert r.status_code == 400 and "empty" in r.json()["error"], r.text
+    for junk in (b'{"object": "\xff\xfe"}', b'{"quaternions": ' + b"[" * 2000 + b"]" * 2000 + b"}"):
+        r = small_client.post("/render", content=junk, headers={"content-type": "application/json"})
+        assert r.status_code == 400 and "not valid JSON" in r.json()["error"], r.text
+    ok = small_client.post("/render", content=body, headers={"content-type": "application/json; charset=utf-8"})
+    assert ok.status_code == 200

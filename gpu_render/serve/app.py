@@ -66,11 +66,28 @@ def check_limits(req: RenderRequest, options: ServeOptions) -> None:
         raise UsageError(f"format {req.format} holds one image; got {n} poses (use format npy for N > 1)")
 
 
-def _validation_message(exc: RequestValidationError) -> tuple[int, str]:
+#: FastAPI's message for a body it could not decode at all (not UTF-8, nested too deeply).
+UNPARSED_BODY = "There was an error parsing the body"
+
+
+def is_json_type(content_type: str) -> bool:
+    """Whether a Content-Type header value names JSON (application/json or application/*+json),
+    as FastAPI decides whether to parse a body; an absent header counts as JSON."""
+    media = content_type.split(";", 1)[0].strip().lower()
+    return not media or media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
+def _validation_message(exc: RequestValidationError, content_type: str) -> tuple[int, str]:
+    """(status, one-line message) for a request FastAPI or the model refused."""
     errors = exc.errors()
     first = errors[0] if errors else {"msg": "invalid request", "loc": ()}
     if first.get("type") == "json_invalid":
         return 400, f"the body is not valid JSON: {first.get('ctx', {}).get('error', first['msg'])}"
+    if tuple(first.get("loc", ())) == ("body",):
+        if not is_json_type(content_type):  # FastAPI hands the model the raw bytes: say why
+            return 415, f"the body must be JSON, sent with Content-Type: application/json (got {content_type!r})"
+        if first.get("type") == "missing":
+            return 400, "the body is empty: send a JSON object (docs/SERVE.md)"
     where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
     msg = str(first["msg"]).removeprefix("Value error, ")
     return 422, f"{where}: {msg}" if where else msg
@@ -106,14 +123,17 @@ def create_app(options: ServeOptions, worker: RenderWorker | None = None, metric
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        status, message = _validation_message(exc)
+        status, message = _validation_message(exc, request.headers.get("content-type", ""))
         detail = [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", ""))} for e in exc.errors()]
         return JSONResponse({"error": message, "detail": detail}, status_code=status)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         # FastAPI's own refusals (a body that is not UTF-8, an unknown path or method), as JSON errors.
-        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
+        message = str(exc.detail)
+        if exc.status_code == 400 and message == UNPARSED_BODY:
+            message = "the body is not valid JSON (not UTF-8 text, or nested too deeply)"
+        return JSONResponse({"error": message}, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(LimitExceeded)
     async def over_limit(request: Request, exc: LimitExceeded) -> JSONResponse:
@@ -133,7 +153,8 @@ def create_app(options: ServeOptions, worker: RenderWorker | None = None, metric
         responses={
             200: {"description": "npy: (N, S, S, 3) uint8 RGB as .npy bytes; png/jpg: one image",
                   "content": {t: {} for t in MEDIA_TYPES.values()}},
-            400: {"description": "the body is not JSON"},
+            400: {"description": "the body is empty or not JSON"},
+            415: {"description": "the body was not sent as JSON (Content-Type other than application/json)"},
             401: {"description": "missing or wrong bearer token"},
             408: {"description": "the render took longer than max_render_seconds"},
             503: {"description": "the render process has died: nothing can be drawn until a restart"},
