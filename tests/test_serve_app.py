@@ -202,3 +202,20 @@ def test_bodies_that_are_not_json_get_messages_naming_the_problem(small_client: 
         assert r.status_code == 400 and "not valid JSON" in r.json()["error"], r.text
     ok = small_client.post("/render", content=body, headers={"content-type": "application/json; charset=utf-8"})
     assert ok.status_code == 200
+
+
+def test_the_bearer_scheme_is_case_insensitive_and_the_token_is_not() -> None:
+    """RFC 7235: "bearer T" is "Bearer T" (was a 401); the token itself must match exactly."""
+    from gpu_render.serve.guard import Guard, Receive, Scope, Send
+    from gpu_render.serve.metrics import Metrics
+
+    async def ok(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    c = TestClient(Guard(ok, "s3cret", 1024, Metrics()))
+    for header in ("Bearer s3cret", "bearer s3cret", "BEARER s3cret", "Bearer  s3cret"):
+        assert c.get("/healthz", headers={"Authorization": header}).status_code == 200, header
+    for header in ("Bearer S3CRET", "Bearer s3cre", "Basic s3cret", "s3cret", "Bearers3cret", "Bearer", ""):
+        r = c.get("/healthz", headers={"Authorization": header})
+        assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer", header
