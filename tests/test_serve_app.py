@@ -219,3 +219,21 @@ def test_the_bearer_scheme_is_case_insensitive_and_the_token_is_not() -> None:
     for header in ("Bearer S3CRET", "Bearer s3cre", "Basic s3cret", "s3cret", "Bearers3cret", "Bearer", ""):
         r = c.get("/healthz", headers={"Authorization": header})
         assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer", header
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--token", "two words"], "argument --token: must be printable ASCII"),
+    (["--token", " padded "], "argument --token: must be printable ASCII"),
+    (["--token", "caf\u00e9"], "argument --token: must be printable ASCII"),
+    (["--token", "a\nb"], "argument --token: must be printable ASCII"),
+    (["--max-size", "5000"], "argument --max-size: must be at most 4096"),
+])
+def test_options_the_service_could_not_honour_end_in_one_line(args: list[str], message: str,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """A token no HTTP client can send (it started, and refused every request); a max size past
+    the build's 4096 (it started, and drew what the GL allowed; past GL_MAX_TEXTURE_SIZE, a 500)."""
+    from gpu_render.serve.__main__ import main
+
+    assert main(["--port", "0", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("gpu_render.serve: error: ") and message in err, err
