@@ -8,10 +8,12 @@ import io
 import warnings
 from collections.abc import Iterator
 
+import httpx
 import numpy as np
 import pytest
 from PIL import Image
 
+from gpu_render.client import RenderClient, RenderError
 from gpu_render.dataset.encode import ENCODERS
 from gpu_render.rotations.sources import random_quaternions
 from gpu_render.scene.solids import BUILTIN_OBJECTS
@@ -237,3 +239,51 @@ def test_options_the_service_could_not_honour_end_in_one_line(args: list[str], m
     assert main(["--port", "0", *args]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("gpu_render.serve: error: ") and message in err, err
+
+
+def _client_answered(answer: httpx.Response) -> RenderClient:
+    client = RenderClient("http://service")
+    client._http = httpx.Client(base_url="http://service", transport=httpx.MockTransport(lambda request: answer))
+    return client
+
+
+def test_client_raises_render_error_with_the_servers_message_for_any_bad_answer() -> None:
+    """A JSON error that is not an object raised AttributeError; a 200 that is not .npy (a
+    proxy's page, a JSON answer, nothing) raised numpy's ValueError or EOFError."""
+
+    cases = {
+        "limit": (httpx.Response(413, json={"error": "too many", "limit": "max_poses"}), 413, "too many"),
+        "dead": (httpx.Response(503, json={"error": "the render process has died"}), 503, "render process"),
+        "list": (httpx.Response(400, json=["no"]), 400, "no"),
+        "proxy": (httpx.Response(502, text="<html> Bad gateway </html>"), 502, "Bad gateway"),
+        "html 200": (httpx.Response(200, text="<html>captive portal</html>"), 200, "not .npy"),
+        "json 200": (httpx.Response(200, json={"images": []}), 200, "not .npy"),
+        "empty 200": (httpx.Response(200, content=b""), 200, "not .npy"),
+        "floats 200": (httpx.Response(200, content=_npy(np.zeros((1, 8, 8, 3)))), 200, "uint8"),
+    }
+    for name, (answer, status, message) in cases.items():
+        with pytest.raises(RenderError) as raised:
+            _client_answered(answer).render([[1, 0, 0, 0]], size=8)
+        assert raised.value.status == status and message in str(raised.value), (name, str(raised.value))
+        assert raised.value.limit == ("max_poses" if name == "limit" else None), name
+
+
+def _npy(array: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, array)
+    return buf.getvalue()
+
+
+def test_client_sends_numpy_values_and_refuses_what_it_cannot_send(small_client: TestClient) -> None:
+    """np.int64 sizes and numpy look options raised json's TypeError; format="png" was sent and
+    the PNG parsed as .npy; a non-ASCII token raised UnicodeEncodeError at the first request."""
+
+    client = RenderClient("http://testserver")
+    client._http = small_client
+    images = client.render(np.array([[1.0, 0, 0, 0]]), size=np.int64(8), object="cylO",
+                           color=np.array([255, 0, 0]), fov=np.float32(40), antialias=np.bool_(False))
+    assert images.shape == (1, 8, 8, 3) and images.dtype == np.uint8
+    with pytest.raises(TypeError, match="format"):
+        client.render([[1, 0, 0, 0]], size=8, format="png")
+    with pytest.raises(ValueError, match="token"):
+        RenderClient("http://testserver", token="caf\u00e9")
