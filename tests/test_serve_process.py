@@ -182,3 +182,35 @@ def test_sigterm_exits_0_while_a_client_stalls_mid_request(servers: dict[str, Se
         signalled = time.monotonic()
         assert s.process.wait(STALL_RENDER_S + SHUTDOWN_GRACE_S + 20) == 0, s.log_text()
         assert time.monotonic() - signalled < STALL_RENDER_S + SHUTDOWN_GRACE_S + 10
+
+
+def test_a_render_process_that_cannot_start_is_an_error_not_a_hang(monkeypatch: pytest.MonkeyPatch) -> None:
+    """multiprocessing refusing to spawn (a script without the ``__main__`` guard, say) made
+    RenderProcess.stop raise AssertionError in the batching thread, and RenderWorker.start
+    waited forever for it."""
+    import multiprocessing.context
+    import threading
+
+    from gpu_render.serve.config import ServeOptions
+    from gpu_render.serve.metrics import Metrics
+    from gpu_render.serve.worker import RenderWorker
+
+    def refuse(self: object) -> None:
+        raise RuntimeError("spawn refused")
+
+    monkeypatch.setattr(multiprocessing.context.SpawnProcess, "start", refuse)
+    worker = RenderWorker(ServeOptions(), Metrics())
+    raised: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            worker.start()
+        except RuntimeError as exc:
+            raised.append(exc)
+
+    starter = threading.Thread(target=start, daemon=True)
+    starter.start()
+    starter.join(GONE_TIMEOUT_S)
+    assert not starter.is_alive(), "RenderWorker.start hung"
+    assert [str(e) for e in raised] == ["spawn refused"]
+    assert not worker.alive
