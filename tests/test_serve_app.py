@@ -43,6 +43,13 @@ def test_openapi_describes_every_request_field(client: TestClient) -> None:
     paths = spec["paths"]
     assert {"/render", "/objects", "/healthz", "/metrics"} <= set(paths)
     assert "requestBody" in paths["/render"]["post"]
+    # The refusals' JSON too (it was undescribed; 422 showed FastAPI's own, which the service never sends).
+    error = spec["components"]["schemas"]["ErrorResponse"]["properties"]
+    assert set(error) == {"error", "limit", "allowed", "got", "detail"}
+    assert all(len(field.get("description", "")) >= 10 for field in error.values())
+    answers = paths["/render"]["post"]["responses"]
+    for status in ("400", "401", "408", "413", "415", "422", "503"):
+        assert answers[status]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorResponse"), status
 
 
 def test_png_and_jpg_are_the_npy_image_encoded_as_the_build_encodes(client: TestClient) -> None:

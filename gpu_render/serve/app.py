@@ -27,7 +27,7 @@ from gpu_render.errors import UsageError
 from gpu_render.serve.config import LimitExceeded, ServeOptions
 from gpu_render.serve.guard import Guard, limit_body
 from gpu_render.serve.metrics import Metrics
-from gpu_render.serve.models import RenderRequest
+from gpu_render.serve.models import ErrorResponse, RenderRequest
 from gpu_render.serve.scenes import SERVED_OBJECTS, SceneCache
 from gpu_render.serve.worker import RenderUnavailable, RenderWorker
 
@@ -38,6 +38,23 @@ INLINE_ENCODE_BYTES = 1 << 18
 RENDER_TIME_STATUS = 408
 #: 503: the render process has died; the service answers but cannot draw until restarted.
 UNAVAILABLE_STATUS = 503
+
+
+#: What POST /render answers, for the OpenAPI page: every refusal is an ErrorResponse.
+RENDER_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "npy: (N, S, S, 3) uint8 RGB as .npy bytes; png/jpg: one image",
+          "content": {t: {} for t in MEDIA_TYPES.values()}},
+    **{status: {"description": what, "model": ErrorResponse} for status, what in (
+        (400, "the body is empty or not JSON"),
+        (401, "missing or wrong bearer token"),
+        (408, "the render took longer than max_render_seconds"),
+        (413, "past max_poses, max_body_bytes or max_response_bytes"),
+        (415, "the body was not sent as JSON (a Content-Type other than application/json)"),
+        (422, "invalid request: rotations, object, options, or past max_size"),
+        (500, "the render failed in the render process (a fault of the server, not of the request)"),
+        (503, "the render process has died: nothing can be drawn until a restart"),
+    )},
+}
 
 
 def npy_bytes(images: np.ndarray) -> bytes:
@@ -150,17 +167,7 @@ def create_app(options: ServeOptions, worker: RenderWorker | None = None, metric
     @app.post(
         "/render",
         response_class=Response,
-        responses={
-            200: {"description": "npy: (N, S, S, 3) uint8 RGB as .npy bytes; png/jpg: one image",
-                  "content": {t: {} for t in MEDIA_TYPES.values()}},
-            400: {"description": "the body is empty or not JSON"},
-            415: {"description": "the body was not sent as JSON (Content-Type other than application/json)"},
-            401: {"description": "missing or wrong bearer token"},
-            408: {"description": "the render took longer than max_render_seconds"},
-            503: {"description": "the render process has died: nothing can be drawn until a restart"},
-            413: {"description": "past max_poses, max_body_bytes or max_response_bytes"},
-            422: {"description": "invalid request: rotations, object, options, or past max_size"},
-        },
+        responses=RENDER_RESPONSES,
     )
     async def render(req: RenderRequest) -> Response:
         """Render the request's rotations; requests for the same scene and size arriving within the

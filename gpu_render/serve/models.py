@@ -7,7 +7,7 @@ checked with the tolerance that ``--poses file:`` uses, so a pose the build acce
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -119,3 +119,15 @@ def _is_direction(light: tuple[float, float, float]) -> bool:
     except ValueError:
         return False
     return bool(np.all(np.isfinite(unit))) and abs(float(unit @ unit) - 1) < 1e-9
+
+
+class ErrorResponse(BaseModel):
+    """The JSON of every refusal (4xx) and of a failed or impossible render (5xx)."""
+
+    error: str = Field(description="One line naming the problem (and, past a limit, the limit and its server option).")
+    limit: str | None = Field(None, description="Past a limit: its name (max_poses, max_size, max_body_bytes, "
+                              "max_response_bytes, max_render_seconds), as GET /objects lists them.")
+    allowed: float | None = Field(None, description="Past a limit: what the limit allows.")
+    got: float | None = Field(None, description="Past a limit: what the request asked for (or waited, s).")
+    detail: list[dict[str, Any]] | None = Field(
+        None, description="Invalid fields (422): each with loc (the path to the field) and msg.")
