@@ -115,7 +115,8 @@ class RenderRequest(BaseModel):
 def _is_direction(light: tuple[float, float, float]) -> bool:
     """Whether the renderer can normalise ``light`` (as :attr:`Look.light_unit` does) to a unit vector."""
     try:
-        unit = Look(light=light).light_unit
+        with np.errstate(over="ignore", under="ignore"):  # the cases refused here
+            unit = Look(light=light).light_unit
     except ValueError:
         return False
     return bool(np.all(np.isfinite(unit))) and abs(float(unit @ unit) - 1) < 1e-9
