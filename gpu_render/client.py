@@ -15,6 +15,10 @@ import httpx
 import numpy as np
 
 
+#: The look options :meth:`RenderClient.render` passes on (the fields of the service's request).
+LOOK_OPTIONS = ("fov", "distance", "light", "color", "background", "antialias", "grayscale")
+
+
 class RenderError(RuntimeError):
     """The service refused a request: ``status`` is the HTTP status, the message its JSON
     ``error``, and ``limit`` the limit it names (None when the refusal is not about a limit)."""
@@ -29,6 +33,8 @@ class RenderClient:
     per request. One connection pool, reused by every call; safe to share between threads."""
 
     def __init__(self, url: str, token: str | None = None, timeout: float = 60.0) -> None:
+        if token and not all("!" <= ch <= "~" for ch in token):
+            raise ValueError("token must be printable ASCII without spaces (what the service's --token accepts)")
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = httpx.Client(base_url=url, headers=headers, timeout=timeout)
 
@@ -37,16 +43,22 @@ class RenderClient:
         """Render N rotations: quaternions (N, 4) (w, x, y, z) or matrices (N, 3, 3) column-vector R.
 
         look: the request's look options (fov, distance, light, color, background, antialias,
-        grayscale). Returns (N, size, size, 3) uint8 RGB, rows top-down. Raises RenderError.
+        grayscale); numpy scalars and arrays are sent as JSON numbers and lists. Returns
+        (N, size, size, 3) uint8 RGB, rows top-down. Raises RenderError for a refusal or an
+        answer that is not the images, TypeError for an unknown look option.
         """
-        body: dict[str, Any] = {"object": object, "size": size, "format": "npy", **look}
+        unknown = sorted(set(look) - set(LOOK_OPTIONS))
+        if unknown:
+            raise TypeError(f"render() got unknown look option {unknown[0]!r} (takes {', '.join(LOOK_OPTIONS)})")
+        body: dict[str, Any] = {"object": str(object), "size": _jsonable(size), "format": "npy"}
+        body.update({k: _jsonable(v) for k, v in look.items()})
         if quaternions is not None:
             body["quaternions"] = np.asarray(quaternions, dtype=np.float64).reshape(-1, 4).tolist()
         if matrices is not None:
             body["matrices"] = np.asarray(matrices, dtype=np.float64).reshape(-1, 3, 3).tolist()
         r = self._http.post("/render", json=body)
         _raise_for(r)
-        return np.load(io.BytesIO(r.content), allow_pickle=False)
+        return _images(r)
 
     def objects(self) -> dict[str, Any]:
         """GET /objects: what the service draws, its formats and limits."""
@@ -64,12 +76,34 @@ class RenderClient:
         self.close()
 
 
+def _jsonable(value: Any) -> Any:
+    """numpy scalars and arrays as Python numbers and lists (json cannot write them); else value."""
+    return value.tolist() if isinstance(value, (np.ndarray, np.generic)) else value
+
+
 def _raise_for(r: httpx.Response) -> None:
+    """RenderError for any answer but 200: the server's JSON ``error`` (and ``limit``) when it
+    sent one, else the start of the body (a proxy's page, say)."""
     if r.status_code == 200:
         return
     try:
         data = r.json()
-        message, limit = str(data.get("error", r.text)), data.get("limit")
     except ValueError:
-        message, limit = r.text[:200], None
-    raise RenderError(r.status_code, message, limit)
+        data = None
+    if isinstance(data, dict) and isinstance(data.get("error"), str):
+        limit = data.get("limit")
+        raise RenderError(r.status_code, data["error"], limit if isinstance(limit, str) else None)
+    raise RenderError(r.status_code, " ".join(r.text.split())[:200] or r.reason_phrase)
+
+
+def _images(r: httpx.Response) -> np.ndarray:
+    """The (N, S, S, 3) uint8 array of a 200 answer. Raises RenderError when the body is not one
+    (a proxy or another service answering at the URL)."""
+    try:
+        images = np.load(io.BytesIO(r.content), allow_pickle=False)
+    except (ValueError, EOFError, OSError) as exc:
+        kind = r.headers.get("content-type", "no content type")
+        raise RenderError(r.status_code, f"the answer is not .npy images ({kind}, {len(r.content)} bytes): {exc}") from None
+    if not (isinstance(images, np.ndarray) and images.dtype == np.uint8 and images.ndim == 4 and images.shape[-1] == 3):
+        raise RenderError(r.status_code, f"the answer is not (N, S, S, 3) uint8 images: {getattr(images, 'shape', '?')}")
+    return images

@@ -8,10 +8,12 @@ import io
 import warnings
 from collections.abc import Iterator
 
+import httpx
 import numpy as np
 import pytest
 from PIL import Image
 
+from gpu_render.client import RenderClient, RenderError
 from gpu_render.dataset.encode import ENCODERS
 from gpu_render.rotations.sources import random_quaternions
 from gpu_render.scene.solids import BUILTIN_OBJECTS
@@ -41,6 +43,13 @@ def test_openapi_describes_every_request_field(client: TestClient) -> None:
     paths = spec["paths"]
     assert {"/render", "/objects", "/healthz", "/metrics"} <= set(paths)
     assert "requestBody" in paths["/render"]["post"]
+    # The refusals' JSON too (it was undescribed; 422 showed FastAPI's own, which the service never sends).
+    error = spec["components"]["schemas"]["ErrorResponse"]["properties"]
+    assert set(error) == {"error", "limit", "allowed", "got", "detail"}
+    assert all(len(field.get("description", "")) >= 10 for field in error.values())
+    answers = paths["/render"]["post"]["responses"]
+    for status in ("400", "401", "408", "413", "415", "422", "503"):
+        assert answers[status]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorResponse"), status
 
 
 def test_png_and_jpg_are_the_npy_image_encoded_as_the_build_encodes(client: TestClient) -> None:
@@ -160,3 +169,128 @@ def test_no_body_gets_a_500(small_client: TestClient, body: bytes) -> None:
     else:
         assert 400 <= r.status_code < 500, (body, r.status_code, r.text)
         assert isinstance(r.json()["error"], str) and r.json()["error"]
+
+
+def test_a_light_the_renderer_cannot_normalise_is_a_422_not_a_500(small_client: TestClient) -> None:
+    """[1e-200, 0, 0] passes "not zero" but its squared length underflows to 0 in float64 (the
+    render process failed: 500); [1e200] * 3 overflows to inf (silently unlit)."""
+    base = {"object": "cylO", "quaternions": [[1, 0, 0, 0]], "size": 8}
+    for light in ([0, 0, 1e-200], [-1e-300, 1e-300, 0], [1e200, 1e200, 1e200], [0, 0, 0]):
+        r = small_client.post("/render", json={**base, "light": light})
+        assert r.status_code == 422, (light, r.status_code, r.text)
+        assert "light" in r.json()["error"], light
+    assert small_client.post("/render", json={**base, "light": [1e-100, 0, 0]}).status_code == 200
+
+
+def test_scalars_are_not_coerced_from_strings_or_booleans(small_client: TestClient) -> None:
+    """true is not the number 1, "16" is not the integer 16, and "yes" is not true."""
+    q = [[1, 0, 0, 0]]
+    for body in ({"quaternions": [[True, False, False, False]]}, {"quaternions": [["1", 0, 0, 0]]},
+                 {"quaternions": q, "size": "16"}, {"quaternions": q, "size": True}, {"quaternions": q, "antialias": "yes"},
+                 {"quaternions": q, "antialias": 1}, {"object": "cylO", "quaternions": q, "color": [True, 0, 0]},
+                 {"object": "cylO", "quaternions": q, "fov": "40"}, {"matrices": [[[True, 0, 0], [0, 1, 0], [0, 0, 1]]]}):
+        r = small_client.post("/render", json={"size": 8, **body})
+        assert r.status_code == 422, (body, r.status_code)
+        assert r.json()["error"], body
+    ok = small_client.post("/render", json={"object": "cylO", "quaternions": [[1.0, 0, 0, 0]], "size": 8, "fov": 40,
+                                            "light": [1, 2.5, 3], "antialias": False})
+    assert ok.status_code == 200, ok.text
+
+
+def test_bodies_that_are_not_json_get_messages_naming_the_problem(small_client: TestClient) -> None:
+    """Valid JSON sent as text/plain (or as curl -d sends it, form-encoded) was refused with
+    "Input should be a valid dictionary"; an empty body with "Field required"."""
+    body = b'{"quaternions": [[1, 0, 0, 0]], "size": 8}'
+    for content_type in ("text/plain", "application/x-www-form-urlencoded"):
+        r = small_client.post("/render", content=body, headers={"content-type": content_type})
+        assert r.status_code == 415 and "Content-Type: application/json" in r.json()["error"], r.text
+    r = small_client.post("/render", content=b"", headers={"content-type": "application/json"})
+    assert r.status_code == 400 and "empty" in r.json()["error"], r.text
+    for junk in (b'{"object": "\xff\xfe"}', b'{"quaternions": ' + b"[" * 2000 + b"]" * 2000 + b"}"):
+        r = small_client.post("/render", content=junk, headers={"content-type": "application/json"})
+        assert r.status_code == 400 and "not valid JSON" in r.json()["error"], r.text
+    ok = small_client.post("/render", content=body, headers={"content-type": "application/json; charset=utf-8"})
+    assert ok.status_code == 200
+
+
+def test_the_bearer_scheme_is_case_insensitive_and_the_token_is_not() -> None:
+    """RFC 7235: "bearer T" is "Bearer T" (was a 401); the token itself must match exactly."""
+    from gpu_render.serve.guard import Guard, Receive, Scope, Send
+    from gpu_render.serve.metrics import Metrics
+
+    async def ok(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    c = TestClient(Guard(ok, "s3cret", 1024, Metrics()))
+    for header in ("Bearer s3cret", "bearer s3cret", "BEARER s3cret", "Bearer  s3cret"):
+        assert c.get("/healthz", headers={"Authorization": header}).status_code == 200, header
+    for header in ("Bearer S3CRET", "Bearer s3cre", "Basic s3cret", "s3cret", "Bearers3cret", "Bearer", ""):
+        r = c.get("/healthz", headers={"Authorization": header})
+        assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer", header
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--token", "two words"], "argument --token: must be printable ASCII"),
+    (["--token", " padded "], "argument --token: must be printable ASCII"),
+    (["--token", "caf\u00e9"], "argument --token: must be printable ASCII"),
+    (["--token", "a\nb"], "argument --token: must be printable ASCII"),
+    (["--max-size", "5000"], "argument --max-size: must be at most 4096"),
+])
+def test_options_the_service_could_not_honour_end_in_one_line(args: list[str], message: str,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """A token no HTTP client can send (it started, and refused every request); a max size past
+    the build's 4096 (it started, and drew what the GL allowed; past GL_MAX_TEXTURE_SIZE, a 500)."""
+    from gpu_render.serve.__main__ import main
+
+    assert main(["--port", "0", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("gpu_render.serve: error: ") and message in err, err
+
+
+def _client_answered(answer: httpx.Response) -> RenderClient:
+    client = RenderClient("http://service")
+    client._http = httpx.Client(base_url="http://service", transport=httpx.MockTransport(lambda request: answer))
+    return client
+
+
+def test_client_raises_render_error_with_the_servers_message_for_any_bad_answer() -> None:
+    """A JSON error that is not an object raised AttributeError; a 200 that is not .npy (a
+    proxy's page, a JSON answer, nothing) raised numpy's ValueError or EOFError."""
+
+    cases = {
+        "limit": (httpx.Response(413, json={"error": "too many", "limit": "max_poses"}), 413, "too many"),
+        "dead": (httpx.Response(503, json={"error": "the render process has died"}), 503, "render process"),
+        "list": (httpx.Response(400, json=["no"]), 400, "no"),
+        "proxy": (httpx.Response(502, text="<html> Bad gateway </html>"), 502, "Bad gateway"),
+        "html 200": (httpx.Response(200, text="<html>captive portal</html>"), 200, "not .npy"),
+        "json 200": (httpx.Response(200, json={"images": []}), 200, "not .npy"),
+        "empty 200": (httpx.Response(200, content=b""), 200, "not .npy"),
+        "floats 200": (httpx.Response(200, content=_npy(np.zeros((1, 8, 8, 3)))), 200, "uint8"),
+    }
+    for name, (answer, status, message) in cases.items():
+        with pytest.raises(RenderError) as raised:
+            _client_answered(answer).render([[1, 0, 0, 0]], size=8)
+        assert raised.value.status == status and message in str(raised.value), (name, str(raised.value))
+        assert raised.value.limit == ("max_poses" if name == "limit" else None), name
+
+
+def _npy(array: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, array)
+    return buf.getvalue()
+
+
+def test_client_sends_numpy_values_and_refuses_what_it_cannot_send(small_client: TestClient) -> None:
+    """np.int64 sizes and numpy look options raised json's TypeError; format="png" was sent and
+    the PNG parsed as .npy; a non-ASCII token raised UnicodeEncodeError at the first request."""
+
+    client = RenderClient("http://testserver")
+    client._http = small_client
+    images = client.render(np.array([[1.0, 0, 0, 0]]), size=np.int64(8), object="cylO",
+                           color=np.array([255, 0, 0]), fov=np.float32(40), antialias=np.bool_(False))
+    assert images.shape == (1, 8, 8, 3) and images.dtype == np.uint8
+    with pytest.raises(TypeError, match="format"):
+        client.render([[1, 0, 0, 0]], size=8, format="png")
+    with pytest.raises(ValueError, match="token"):
+        RenderClient("http://testserver", token="caf\u00e9")

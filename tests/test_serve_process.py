@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -30,6 +31,8 @@ GONE_TIMEOUT_S = 10.0
 GL_LIBRARIES = ("libEGL", "libGLX", "libgallium", "swrast_dri", "libGL.so")
 #: The window of the server whose render process is killed with a request waiting in it.
 KILL_WINDOW_MS = 1000
+#: The render time limit of the server stopped while a client stalls mid-request.
+STALL_RENDER_S = 1
 
 
 def gone(pid: int) -> bool:
@@ -57,8 +60,10 @@ def maps_gl(pid: int) -> bool:
 
 @pytest.fixture(scope="module")
 def servers() -> Iterator[dict[str, Server]]:
-    """"kill": its render process is killed; "crash": the server itself is killed. Started side by side."""
-    started = {"kill": launch("--window-ms", str(KILL_WINDOW_MS)), "crash": launch("--max-draw-poses", "4")}
+    """"kill": its render process is killed; "crash": the server itself is killed; "stall": gets
+    SIGTERM while a client stalls mid-request. Started side by side."""
+    started = {"kill": launch("--window-ms", str(KILL_WINDOW_MS)), "crash": launch("--max-draw-poses", "4"),
+               "stall": launch("--max-render-seconds", str(STALL_RENDER_S))}
     try:
         yield {name: wait_ready(s) for name, s in started.items()}
     finally:
@@ -159,3 +164,53 @@ def test_both_ends_keep_the_same_renderer_lru() -> None:
     evicted = [remember(cache, k, v, 2) for k, v in (("a", 1), ("b", 2), ("a", 9), ("c", 3))]
     assert evicted == [[], [], [], [2]]
     assert list(cache.items()) == [("a", 1), ("c", 3)]
+
+
+def test_sigterm_exits_0_while_a_client_stalls_mid_request(servers: dict[str, Server]) -> None:
+    """A client that sent half its body and then nothing held the shutdown forever (uvicorn
+    waited for every connection); now it is cut off max_render_seconds + SHUTDOWN_GRACE_S
+    after the signal (test_serve.py tests that requests in flight are answered)."""
+    from gpu_render.serve.server import SHUTDOWN_GRACE_S
+
+    s = servers["stall"]
+    host, port = s.url.removeprefix("http://").rsplit(":", 1)
+    with socket.create_connection((host, int(port))) as stalled:
+        stalled.sendall(b"POST /render HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                        b"Content-Length: 500\r\n\r\n{\"quaternions\": ")
+        time.sleep(0.2)  # the server has the request's head and waits for its body
+        s.process.send_signal(signal.SIGTERM)
+        signalled = time.monotonic()
+        assert s.process.wait(STALL_RENDER_S + SHUTDOWN_GRACE_S + 20) == 0, s.log_text()
+        assert time.monotonic() - signalled < STALL_RENDER_S + SHUTDOWN_GRACE_S + 10
+
+
+def test_a_render_process_that_cannot_start_is_an_error_not_a_hang(monkeypatch: pytest.MonkeyPatch) -> None:
+    """multiprocessing refusing to spawn (a script without the ``__main__`` guard, say) made
+    RenderProcess.stop raise AssertionError in the batching thread, and RenderWorker.start
+    waited forever for it."""
+    import multiprocessing.context
+    import threading
+
+    from gpu_render.serve.config import ServeOptions
+    from gpu_render.serve.metrics import Metrics
+    from gpu_render.serve.worker import RenderWorker
+
+    def refuse(self: object) -> None:
+        raise RuntimeError("spawn refused")
+
+    monkeypatch.setattr(multiprocessing.context.SpawnProcess, "start", refuse)
+    worker = RenderWorker(ServeOptions(), Metrics())
+    raised: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            worker.start()
+        except RuntimeError as exc:
+            raised.append(exc)
+
+    starter = threading.Thread(target=start, daemon=True)
+    starter.start()
+    starter.join(GONE_TIMEOUT_S)
+    assert not starter.is_alive(), "RenderWorker.start hung"
+    assert [str(e) for e in raised] == ["spawn refused"]
+    assert not worker.alive

@@ -11,7 +11,7 @@ import os
 import socket
 import sys
 
-from gpu_render.arg_types import Parser, at_least
+from gpu_render.arg_types import MAX_SIZE, MIN_SIZE, Parser, at_least
 from gpu_render.errors import UsageError
 from gpu_render.render.context import NoOpenGLError
 from gpu_render.serve.config import LOOPBACK_HOSTS, ServeOptions
@@ -46,8 +46,8 @@ def serve_parser() -> argparse.ArgumentParser:
                    help=f"poses per atlas pass at most (default {d.max_draw_poses})")
     p.add_argument("--max-poses", type=at_least(1), default=d.max_poses, metavar="N",
                    help=f"limit: poses per request (default {d.max_poses})")
-    p.add_argument("--max-size", type=at_least(8), default=d.max_size, metavar="PX",
-                   help=f"limit: image size (default {d.max_size})")
+    p.add_argument("--max-size", type=at_least(MIN_SIZE, MAX_SIZE), default=d.max_size, metavar="PX",
+                   help=f"limit: image size, at most {MAX_SIZE} as for the build (default {d.max_size})")
     p.add_argument("--max-body-bytes", type=at_least(1), default=d.max_body_bytes, metavar="B",
                    help=f"limit: request body (default {d.max_body_bytes})")
     p.add_argument("--max-response-bytes", type=at_least(1), default=d.max_response_bytes, metavar="B",
@@ -65,6 +65,11 @@ def parse_serve_args(argv: list[str] | None = None) -> tuple[ServeOptions, str]:
     token = ns.token if ns.token is not None else os.environ.get(TOKEN_ENV) or None
     if token is not None and not token.strip():
         raise UsageError("argument --token: must not be empty")
+    if token is not None and not all("!" <= ch <= "~" for ch in token):
+        # An HTTP header carries no spaces at its ends, no control characters, and (in httpx,
+        # curl and the client) only ASCII: a token with them could never be sent.
+        raise UsageError("argument --token: must be printable ASCII without spaces (a token an "
+                         "'Authorization: Bearer' header can carry)")
     if ns.host not in LOOPBACK_HOSTS and token is None:
         raise UsageError(f"--host {ns.host} is reachable from other machines: give --token (or {TOKEN_ENV}) so that "
                          "every request must carry it, or bind 127.0.0.1")

@@ -27,7 +27,7 @@ from gpu_render.errors import UsageError
 from gpu_render.serve.config import LimitExceeded, ServeOptions
 from gpu_render.serve.guard import Guard, limit_body
 from gpu_render.serve.metrics import Metrics
-from gpu_render.serve.models import RenderRequest
+from gpu_render.serve.models import ErrorResponse, RenderRequest
 from gpu_render.serve.scenes import SERVED_OBJECTS, SceneCache
 from gpu_render.serve.worker import RenderUnavailable, RenderWorker
 
@@ -38,6 +38,23 @@ INLINE_ENCODE_BYTES = 1 << 18
 RENDER_TIME_STATUS = 408
 #: 503: the render process has died; the service answers but cannot draw until restarted.
 UNAVAILABLE_STATUS = 503
+
+
+#: What POST /render answers, for the OpenAPI page: every refusal is an ErrorResponse.
+RENDER_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "npy: (N, S, S, 3) uint8 RGB as .npy bytes; png/jpg: one image",
+          "content": {t: {} for t in MEDIA_TYPES.values()}},
+    **{status: {"description": what, "model": ErrorResponse} for status, what in (
+        (400, "the body is empty or not JSON"),
+        (401, "missing or wrong bearer token"),
+        (408, "the render took longer than max_render_seconds"),
+        (413, "past max_poses, max_body_bytes or max_response_bytes"),
+        (415, "the body was not sent as JSON (a Content-Type other than application/json)"),
+        (422, "invalid request: rotations, object, options, or past max_size"),
+        (500, "the render failed in the render process (a fault of the server, not of the request)"),
+        (503, "the render process has died: nothing can be drawn until a restart"),
+    )},
+}
 
 
 def npy_bytes(images: np.ndarray) -> bytes:
@@ -66,11 +83,28 @@ def check_limits(req: RenderRequest, options: ServeOptions) -> None:
         raise UsageError(f"format {req.format} holds one image; got {n} poses (use format npy for N > 1)")
 
 
-def _validation_message(exc: RequestValidationError) -> tuple[int, str]:
+#: FastAPI's message for a body it could not decode at all (not UTF-8, nested too deeply).
+UNPARSED_BODY = "There was an error parsing the body"
+
+
+def is_json_type(content_type: str) -> bool:
+    """Whether a Content-Type header value names JSON (application/json or application/*+json),
+    as FastAPI decides whether to parse a body; an absent header counts as JSON."""
+    media = content_type.split(";", 1)[0].strip().lower()
+    return not media or media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
+def _validation_message(exc: RequestValidationError, content_type: str) -> tuple[int, str]:
+    """(status, one-line message) for a request FastAPI or the model refused."""
     errors = exc.errors()
     first = errors[0] if errors else {"msg": "invalid request", "loc": ()}
     if first.get("type") == "json_invalid":
         return 400, f"the body is not valid JSON: {first.get('ctx', {}).get('error', first['msg'])}"
+    if tuple(first.get("loc", ())) == ("body",):
+        if not is_json_type(content_type):  # FastAPI hands the model the raw bytes: say why
+            return 415, f"the body must be JSON, sent with Content-Type: application/json (got {content_type!r})"
+        if first.get("type") == "missing":
+            return 400, "the body is empty: send a JSON object (docs/SERVE.md)"
     where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
     msg = str(first["msg"]).removeprefix("Value error, ")
     return 422, f"{where}: {msg}" if where else msg
@@ -106,14 +140,17 @@ def create_app(options: ServeOptions, worker: RenderWorker | None = None, metric
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        status, message = _validation_message(exc)
+        status, message = _validation_message(exc, request.headers.get("content-type", ""))
         detail = [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", ""))} for e in exc.errors()]
         return JSONResponse({"error": message, "detail": detail}, status_code=status)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         # FastAPI's own refusals (a body that is not UTF-8, an unknown path or method), as JSON errors.
-        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
+        message = str(exc.detail)
+        if exc.status_code == 400 and message == UNPARSED_BODY:
+            message = "the body is not valid JSON (not UTF-8 text, or nested too deeply)"
+        return JSONResponse({"error": message}, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(LimitExceeded)
     async def over_limit(request: Request, exc: LimitExceeded) -> JSONResponse:
@@ -130,16 +167,7 @@ def create_app(options: ServeOptions, worker: RenderWorker | None = None, metric
     @app.post(
         "/render",
         response_class=Response,
-        responses={
-            200: {"description": "npy: (N, S, S, 3) uint8 RGB as .npy bytes; png/jpg: one image",
-                  "content": {t: {} for t in MEDIA_TYPES.values()}},
-            400: {"description": "the body is not JSON"},
-            401: {"description": "missing or wrong bearer token"},
-            408: {"description": "the render took longer than max_render_seconds"},
-            503: {"description": "the render process has died: nothing can be drawn until a restart"},
-            413: {"description": "past max_poses, max_body_bytes or max_response_bytes"},
-            422: {"description": "invalid request: rotations, object, options, or past max_size"},
-        },
+        responses=RENDER_RESPONSES,
     )
     async def render(req: RenderRequest) -> Response:
         """Render the request's rotations; requests for the same scene and size arriving within the

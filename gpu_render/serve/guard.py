@@ -38,7 +38,15 @@ class Guard:
 
     def __init__(self, app: ASGIApp, token: str | None, max_body: int, metrics: Metrics) -> None:
         self.app, self.max_body, self.metrics = app, max_body, metrics
-        self.expected = None if token is None else b"Bearer " + token.encode()
+        self.expected = None if token is None else token.encode()
+
+    def authorized(self, header: bytes) -> bool:
+        """Whether an Authorization header value carries the token: ``Bearer TOKEN``, the scheme in
+        any case (RFC 7235), compared in constant time."""
+        if self.expected is None:
+            return True
+        scheme, _, credentials = header.strip().partition(b" ")
+        return scheme.lower() == b"bearer" and hmac.compare_digest(credentials.strip(), self.expected)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -60,7 +68,7 @@ class Guard:
 
     async def _guarded(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = dict(scope.get("headers") or [])
-        if self.expected is not None and not hmac.compare_digest(headers.get(b"authorization", b""), self.expected):
+        if not self.authorized(headers.get(b"authorization", b"")):
             await send_json(send, 401, {"error": "this service needs a bearer token: send 'Authorization: Bearer TOKEN'"},
                             [(b"www-authenticate", b"Bearer")])
             return

@@ -7,7 +7,7 @@ checked with the tolerance that ``--poses file:`` uses, so a pose the build acce
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -15,12 +15,15 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from gpu_render.rotations.quaternion import quaternion_to_matrix
 from gpu_render.rotations.sources import UNIT_TOLERANCE
 from gpu_render.scene.camera import DEFAULT_FOV_DEG
+from gpu_render.scene.look import Look
 from gpu_render.scene.scene import CLPR_OBJECT
 from gpu_render.scene.solids import BUILTIN_OBJECTS
 from gpu_render.scene_options import MAX_DISTANCE, MAX_FOV, MIN_FOV
 
-Finite = Annotated[float, Field(allow_inf_nan=False)]
-Channel = Annotated[int, Field(ge=0, le=255)]
+#: Strict scalars: a JSON number (not a string, not true/false) or a JSON boolean, never coerced.
+Finite = Annotated[float, Field(allow_inf_nan=False, strict=True)]
+Channel = Annotated[int, Field(ge=0, le=255, strict=True)]
+Flag = Annotated[bool, Field(strict=True)]
 Quaternion = Annotated[list[Finite], Field(min_length=4, max_length=4)]
 MatrixRow = Annotated[list[Finite], Field(min_length=3, max_length=3)]
 Matrix = Annotated[list[MatrixRow], Field(min_length=3, max_length=3)]
@@ -34,7 +37,7 @@ class RenderRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     object: str = Field(
-        CLPR_OBJECT,
+        CLPR_OBJECT, strict=True,
         description=f"What to draw: {CLPR_OBJECT} (the 2018 cLPR cube) or a SYMSOL solid "
         f"({', '.join(BUILTIN_OBJECTS)}). Mesh files are not served (the service opens no file a request names).",
     )
@@ -48,7 +51,7 @@ class RenderRequest(BaseModel):
         description="N rotations as 3x3 column-vector matrices R (x_camera = R @ x_object), rows first; "
         f"orthonormal within {UNIT_TOLERANCE:g} with det +1. Give this or quaternions.",
     )
-    size: int = Field(64, ge=MIN_SIZE, description="Image side, px (the server's max_size limit caps it).")
+    size: int = Field(64, ge=MIN_SIZE, strict=True, description="Image side, px (the server's max_size limit caps it).")
     format: Literal["npy", "png", "jpg"] = Field(
         "npy",
         description="npy: the (N, S, S, 3) uint8 RGB array (rows top-down) as .npy bytes; png or jpg: one "
@@ -61,19 +64,20 @@ class RenderRequest(BaseModel):
     )
     light: tuple[Finite, Finite, Finite] | None = Field(
         None, description="Objects: direction towards the light, camera frame, x right, y down, z forward "
-        "(default -1,-1,-2); not the zero vector.",
+        "(default -1,-1,-2); any length but 0 (its squared length must be a finite, non-zero float64).",
     )
     color: tuple[Channel, Channel, Channel] | None = Field(None, description="Objects: albedo RGB 0..255 (default 200,200,200).")
     background: tuple[Channel, Channel, Channel] | None = Field(None, description="Objects: background RGB 0..255 (default 0,0,0).")
-    antialias: bool | None = Field(None, description="4x MSAA (default: on for objects, off for the aliased 2018 cube).")
-    grayscale: bool | None = Field(None, description="Objects: grey images (BT.601 luma in R, G and B).")
+    antialias: Flag | None = Field(None, description="4x MSAA (default: on for objects, off for the aliased 2018 cube).")
+    grayscale: Flag | None = Field(None, description="Objects: grey images (BT.601 luma in R, G and B).")
 
     @model_validator(mode="after")
     def _check_rotations(self) -> RenderRequest:
         if (self.quaternions is None) == (self.matrices is None):
             raise ValueError("give exactly one of quaternions or matrices")
-        if self.light is not None and not any(self.light):
-            raise ValueError("light must not be the zero vector")
+        if self.light is not None and not _is_direction(self.light):
+            raise ValueError("light must be a direction: not the zero vector, nor so small or large that its "
+                             "length is 0 or infinite in float64")
         if self.quaternions is not None:
             q = np.asarray(self.quaternions, dtype=np.float64)
             norm = np.linalg.norm(q, axis=1)
@@ -106,3 +110,25 @@ class RenderRequest(BaseModel):
         """What decides the scene besides the object: requests with equal keys share draws."""
         return (self.object, self.fov, self.distance, self.light, self.color, self.background,
                 self.antialias, self.grayscale)
+
+
+def _is_direction(light: tuple[float, float, float]) -> bool:
+    """Whether the renderer can normalise ``light`` (as :attr:`Look.light_unit` does) to a unit vector."""
+    try:
+        with np.errstate(over="ignore", under="ignore"):  # the cases refused here
+            unit = Look(light=light).light_unit
+    except ValueError:
+        return False
+    return bool(np.all(np.isfinite(unit))) and abs(float(unit @ unit) - 1) < 1e-9
+
+
+class ErrorResponse(BaseModel):
+    """The JSON of every refusal (4xx) and of a failed or impossible render (5xx)."""
+
+    error: str = Field(description="One line naming the problem (and, past a limit, the limit and its server option).")
+    limit: str | None = Field(None, description="Past a limit: its name (max_poses, max_size, max_body_bytes, "
+                              "max_response_bytes, max_render_seconds), as GET /objects lists them.")
+    allowed: float | None = Field(None, description="Past a limit: what the limit allows.")
+    got: float | None = Field(None, description="Past a limit: what the request asked for (or waited, s).")
+    detail: list[dict[str, Any]] | None = Field(
+        None, description="Invalid fields (422): each with loc (the path to the field) and msg.")

@@ -183,6 +183,9 @@ class RenderProcess:
         if self._process is None:
             return
         atexit.unregister(self.stop)
+        if self._process.pid is None:  # its start failed (spawn refused): nothing runs, nothing to join
+            self._dead = True
+            return
         if self._conn is not None:
             with contextlib.suppress(OSError):  # a child already gone cannot be told: joined below
                 self._conn.send(None)

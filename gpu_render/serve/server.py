@@ -1,5 +1,6 @@
 """Running the app under uvicorn, with the shutdown the issue asks for: SIGTERM (or Ctrl-C)
-stops taking connections, answers the requests in flight, releases GL, and the process exits 0."""
+stops taking connections, answers the requests in flight, releases GL, and the process exits 0,
+within max_render_seconds + SHUTDOWN_GRACE_S even while a client holds a request half sent."""
 
 from __future__ import annotations
 
@@ -12,6 +13,12 @@ import uvicorn
 from gpu_render.serve.app import create_app
 from gpu_render.serve.config import ServeOptions
 from gpu_render.serve.worker import RenderWorker
+
+
+#: Seconds past max_render_seconds that a shutdown waits for connections before closing them:
+#: every request in flight has its images (or its 408) by max_render_seconds; what is left
+#: then is a client that has not sent its whole request (a slow or stalled upload).
+SHUTDOWN_GRACE_S = 5.0
 
 
 class Server(uvicorn.Server):
@@ -35,7 +42,7 @@ def run_server(options: ServeOptions, worker: RenderWorker, listener: socket.soc
     # handler in place that records it instead of killing the process, so the exit status is 0.
     signal.signal(signal.SIGTERM, lambda sig, frame: stopped.append(sig))
     config = uvicorn.Config(create_app(options, worker), log_level=log_level, lifespan="on",
-                            timeout_graceful_shutdown=None)
+                            timeout_graceful_shutdown=options.max_render_seconds + SHUTDOWN_GRACE_S)
     server = Server(config, worker)
     try:
         server.run(sockets=[listener])

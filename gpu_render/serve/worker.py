@@ -128,8 +128,10 @@ class RenderWorker:
             self.renderer_name = self._process.start()
         except BaseException as exc:  # handed to start(), which raises it in the caller
             self._error = exc
-            self._process.stop()
-            self._ready.set()
+            try:
+                self._process.stop()
+            finally:
+                self._ready.set()  # start() must never wait for a thread that has ended
             return
         self._ready.set()
         try:
