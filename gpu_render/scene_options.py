@@ -11,7 +11,7 @@ from typing import Any
 
 from gpu_render.errors import UsageError
 from gpu_render.scene.camera import DEFAULT_FOV_DEG, Pinhole
-from gpu_render.scene.look import DEFAULT_LIGHT, Look
+from gpu_render.scene.look import DEFAULT_LIGHT, NOT_A_DIRECTION, Look, is_direction
 from gpu_render.scene.objects import SceneObject
 from gpu_render.scene.scene import CLPR_OBJECT, ClprScene, ObjectScene, Scene
 from gpu_render.scene.solids import BUILTIN_OBJECTS, builtin_object
@@ -40,8 +40,8 @@ def _floats(text: str, count: int, what: str) -> tuple[float, ...]:
 
 def light_type(text: str) -> tuple[float, float, float]:
     x, y, z = _floats(text, 3, "X,Y,Z towards the light, camera frame: x right, y down, z forward")
-    if x == y == z == 0:
-        raise argparse.ArgumentTypeError("must not be the zero vector")
+    if not is_direction((x, y, z)):
+        raise argparse.ArgumentTypeError(NOT_A_DIRECTION)
     return (x, y, z)
 
 

@@ -215,6 +215,8 @@ def test_bad_mesh_files_are_refused(tmp_path: Path, name: str) -> None:
         (["--object", "cone", "--fov", "0"], "argument --fov"),
         (["--object", "cone", "--distance", "0.9"], "outside the object's unit sphere"),
         (["--object", "cone", "--light", "0,0,0"], "zero vector"),
+        (["--object", "cone", "--light", "1e-200,0,0"], "length is 0 or infinite"),  # its square underflows
+        (["--object", "cone", "--light", "1e200,1e200,0"], "length is 0 or infinite"),  # overflows
         (["--object", "cone", "--color", "300,0,0"], "0..255"),
         (["--object", "cone", "--background", "red"], "R,G,B"),
         (["--object", "cone", "--layers", "--shard", "0/2"], "--layers"),

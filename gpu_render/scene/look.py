@@ -14,6 +14,23 @@ LUMA = (0.299, 0.587, 0.114)
 
 DEFAULT_LIGHT = (-1.0, -1.0, -2.0)
 
+#: What the command line and the service say of a light that :func:`is_direction` refuses.
+NOT_A_DIRECTION = "must be a direction: not the zero vector, nor so small or large that its length is 0 or infinite in float64"
+
+
+def is_direction(light: tuple[float, float, float]) -> bool:
+    """Whether ``light`` (3,) float can be normalised to a unit vector in float64, as
+    :attr:`Look.light_unit` does: finite, not zero, its length neither under- nor overflowing."""
+    v = np.asarray(light, dtype=np.float64)
+    if v.shape != (3,) or not np.all(np.isfinite(v)):
+        return False
+    with np.errstate(over="ignore", under="ignore"):
+        n = math.sqrt(float(v @ v))
+        if not (n > 0 and math.isfinite(n)):
+            return False
+        unit = v / n
+        return abs(float(unit @ unit) - 1.0) < 1e-9
+
 
 @dataclass(frozen=True)
 class Look:

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from gpu_render.rotations.quaternion import quaternion_to_matrix
 from gpu_render.rotations.sources import UNIT_TOLERANCE
 from gpu_render.scene.camera import DEFAULT_FOV_DEG
-from gpu_render.scene.look import Look
+from gpu_render.scene.look import NOT_A_DIRECTION, is_direction
 from gpu_render.scene.scene import CLPR_OBJECT
 from gpu_render.scene.solids import BUILTIN_OBJECTS
 from gpu_render.scene_options import MAX_DISTANCE, MAX_FOV, MIN_FOV
@@ -75,9 +75,8 @@ class RenderRequest(BaseModel):
     def _check_rotations(self) -> RenderRequest:
         if (self.quaternions is None) == (self.matrices is None):
             raise ValueError("give exactly one of quaternions or matrices")
-        if self.light is not None and not _is_direction(self.light):
-            raise ValueError("light must be a direction: not the zero vector, nor so small or large that its "
-                             "length is 0 or infinite in float64")
+        if self.light is not None and not is_direction(self.light):
+            raise ValueError(f"light {NOT_A_DIRECTION}")
         if self.quaternions is not None:
             q = np.asarray(self.quaternions, dtype=np.float64)
             norm = np.linalg.norm(q, axis=1)
@@ -110,16 +109,6 @@ class RenderRequest(BaseModel):
         """What decides the scene besides the object: requests with equal keys share draws."""
         return (self.object, self.fov, self.distance, self.light, self.color, self.background,
                 self.antialias, self.grayscale)
-
-
-def _is_direction(light: tuple[float, float, float]) -> bool:
-    """Whether the renderer can normalise ``light`` (as :attr:`Look.light_unit` does) to a unit vector."""
-    try:
-        with np.errstate(over="ignore", under="ignore"):  # the cases refused here
-            unit = Look(light=light).light_unit
-    except ValueError:
-        return False
-    return bool(np.all(np.isfinite(unit))) and abs(float(unit @ unit) - 1) < 1e-9
 
 
 class ErrorResponse(BaseModel):
