@@ -72,6 +72,8 @@ def test_objects_and_healthz(client: TestClient) -> None:
     assert objects["limits"]["max_poses"] == ServeOptions().max_poses
     health = client.get("/healthz").json()
     assert health["status"] == "ok" and health["renderer"]
+    head = client.head("/healthz")  # as load balancers probe
+    assert head.status_code == 200 and head.content == b""
 
 
 def test_look_options_change_the_image_and_are_checked(client: TestClient) -> None:

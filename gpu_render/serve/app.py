@@ -220,10 +220,11 @@ def create_app(options: ServeOptions, worker: RenderWorker | None = None, metric
             "batching": {"enabled": options.batching, "window_ms": options.window_s * 1000},
         }
 
-    @app.get("/healthz")
+    @app.api_route("/healthz", methods=["GET", "HEAD"])
     async def healthz() -> JSONResponse:
         """200 ``ok`` while the render process runs, with the GL renderer's name and the render
-        process's id; 503 when it has died."""
+        process's id; 503 when it has died. HEAD answers the same status, without the body (as
+        load balancers probe)."""
         alive = render_worker.alive
         return JSONResponse({"status": "ok" if alive else "render process stopped",
                              "renderer": render_worker.renderer_name, "render_pid": render_worker.render_pid},
