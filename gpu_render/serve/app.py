@@ -220,7 +220,8 @@ def create_app(options: ServeOptions, worker: RenderWorker | None = None, metric
             "batching": {"enabled": options.batching, "window_ms": options.window_s * 1000},
         }
 
-    @app.api_route("/healthz", methods=["GET", "HEAD"])
+    @app.head("/healthz", include_in_schema=False)
+    @app.get("/healthz")
     async def healthz() -> JSONResponse:
         """200 ``ok`` while the render process runs, with the GL renderer's name and the render
         process's id; 503 when it has died. HEAD answers the same status, without the body (as

@@ -116,7 +116,7 @@ if want builds; then
   # bash's time: wall, user and system seconds of the whole command, process start-up included
   step build-full 150 bash -c "time $PY -m gpu_render.build $full --workers $WORKERS --out $S/full \
     && cp $S/full/manifest.json $RES/full-manifest.json"
-  step verify-full 90 $PY -m gpu_render.verify "$S/full"
+  step verify-full 90 $PY -m gpu_render.verify --sample 20000 --reference 16 "$S/full"
   rm -rf "$S/full"
   step build-npy64 60 bash -c "time $PY -m gpu_render.build $full --format npy --sizes 64 --workers $WORKERS \
     --out $S/npy64; cp $S/npy64/manifest.json $RES/npy64-manifest.json; rm -rf $S/npy64"
