@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import io
 import sys
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import moderngl
@@ -27,62 +25,17 @@ from gpu_render.rotations.arcball import rotation_between, sphere_point
 from gpu_render.render.context import NoDisplayError, NoOpenGLError, Window
 from gpu_render.errors import UsageError
 from gpu_render.arg_types import MAX_SIZE, MIN_SIZE, Parser, at_least, source_arg, step_type
-from gpu_render.rotations.euler import clpr_angles, euler_to_matrix, matrix_to_euler
+from gpu_render.rotations.euler import matrix_to_euler
 from gpu_render.render.backends import BatchRenderer, backend
 from gpu_render.render.shaders import load_program
-from gpu_render.rotations.sources import PoseSource, read_npy, row_matrices
+from gpu_render.preview_loops import run_interactive, run_scripted
+from gpu_render.preview_poses import PoseList
 from gpu_render.dataset.writer import atomic_write_bytes
 from gpu_render.scene.scene import Scene
 from gpu_render.scene_options import add_scene_arguments, scene_from_args
 
 PROG = "gpu_render.preview"
 TITLE = "gpu_render preview"
-
-
-@dataclass(frozen=True)
-class PoseList:
-    """What the preview steps through.
-
-    matrix: (N, 3, 3) float64 row-vector rotations (q = p @ M); euler: (N, 3) their cLPR
-    angles, radians, for the title. axis: poses per grid axis for a cLPR grid (Up/Down step
-    n, PageUp/PageDown n^2); None otherwise (Up/Down step 10, PageUp/PageDown 100).
-    name: "pose" or "row".
-    """
-
-    matrix: np.ndarray
-    euler: np.ndarray
-    axis: int | None
-    name: str
-
-    @staticmethod
-    def from_source(source: PoseSource) -> PoseList:
-        matrix, euler = row_matrices(source)
-        if euler is None:
-            euler = matrix_to_euler(matrix)
-        axis = len(clpr_angles(source.step)) if source.kind == "clpr" else None
-        return PoseList(matrix, euler, axis, "pose")
-
-    @staticmethod
-    def from_labels(path: Path) -> PoseList:
-        euler = labels_euler(path)
-        return PoseList(euler_to_matrix(euler), euler, None, "row")
-
-
-def labels_euler(path: Path) -> np.ndarray:
-    """The rotations of a cLPR labels file: ``labels[:, 0, 3:6]``, (N, 3) float64 radians.
-
-    Raises UsageError (one line) unless ``path`` is a .npy of finite floats shaped (N, 8, 6).
-    """
-    name = f"--labels {path}"
-    try:
-        labels, _ = read_npy(path, name)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    if labels.ndim != 3 or labels.shape[1:] != (8, 6):
-        raise UsageError(f"{name} has shape {labels.shape}, expected cLPR labels (N, 8, 6)")
-    if not np.issubdtype(labels.dtype, np.floating):
-        raise UsageError(f"{name} holds {labels.dtype}, expected floating-point labels")
-    return labels[:, 0, 3:6].astype(np.float64)
 
 
 class Preview:
@@ -221,96 +174,6 @@ class Preview:
             self._texture.release()
         self._quad.release()
         self._present.release()
-
-
-# -- the interactive loop ------------------------------------------------------------------------
-
-
-def run_interactive(preview: Preview) -> None:
-    import glfw
-
-    handle = preview.window.handle
-    up_down, page = preview.grid_steps()
-    keys = {
-        glfw.KEY_RIGHT: 1,
-        glfw.KEY_LEFT: -1,
-        glfw.KEY_UP: up_down,
-        glfw.KEY_DOWN: -up_down,
-        glfw.KEY_PAGE_UP: page,
-        glfw.KEY_PAGE_DOWN: -page,
-    }
-    pending_screenshot = [False]
-
-    def on_key(_w, key: int, _scancode: int, action: int, _mods: int) -> None:
-        if action not in (glfw.PRESS, glfw.REPEAT):
-            return
-        if key in keys:
-            preview.step(keys[key])
-        elif key == glfw.KEY_SPACE and action == glfw.PRESS:
-            preview.playing = not preview.playing
-        elif key == glfw.KEY_A and action == glfw.PRESS:
-            preview.toggle_antialias()
-        elif key == glfw.KEY_S and action == glfw.PRESS:
-            pending_screenshot[0] = True  # taken right after the next frame is drawn
-        elif key in (glfw.KEY_ESCAPE, glfw.KEY_Q):
-            glfw.set_window_should_close(handle, True)
-
-    # Events arrive in order but are handled in batches, so querying the cursor when the button
-    # goes down could already see where it went next: follow it through its own events instead.
-    cursor = list(glfw.get_cursor_pos(handle))
-
-    def on_button(_w, button: int, action: int, _mods: int) -> None:
-        if button == glfw.MOUSE_BUTTON_LEFT:
-            if action == glfw.PRESS:
-                preview.begin_drag(*cursor)
-            else:
-                preview.end_drag()
-
-    def on_cursor(_w, x: float, y: float) -> None:
-        cursor[:] = [x, y]
-        preview.drag_to(x, y)
-
-    glfw.set_key_callback(handle, on_key)
-    glfw.set_mouse_button_callback(handle, on_button)
-    glfw.set_cursor_pos_callback(handle, on_cursor)
-
-    frames, since = 0, time.perf_counter()
-    fps: float | None = None
-    glfw.set_window_title(handle, preview.title())
-    while not glfw.window_should_close(handle):
-        if preview.playing:
-            glfw.poll_events()
-            preview.step(1)
-        else:
-            glfw.wait_events_timeout(0.25)  # idle without spinning
-        preview.draw()
-        if pending_screenshot[0]:
-            pending_screenshot[0] = False
-            path = preview.save_screenshot(preview.next_screenshot_path())
-            print(f"saved {path}", flush=True)
-        glfw.swap_buffers(handle)
-        frames += 1
-        now = time.perf_counter()
-        if now - since >= 0.5:
-            fps, frames, since = frames / (now - since), 0, now
-        glfw.set_window_title(handle, preview.title(fps))
-
-
-def run_scripted(preview: Preview, poses: list[int], screenshot: str) -> list[Path]:
-    """Draw each pose once and save what the window shows; returns the files written."""
-    import glfw
-
-    written = []
-    glfw.poll_events()
-    for index in poses:
-        preview.set_pose(index)
-        preview.draw()
-        path = Path(screenshot.replace("{pose}", str(index)))  # only {pose} is special: "{x}" is a name
-        written.append(preview.save_screenshot(path))
-        glfw.set_window_title(preview.window.handle, preview.title())
-        glfw.swap_buffers(preview.window.handle)
-        glfw.poll_events()
-    return written
 
 
 def build_parser() -> Parser:

@@ -31,7 +31,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "gpu_render"
 ENTRY_POINTS = {"gpu_render.build", "gpu_render.verify", "gpu_render.preview"}
 CLI = {*ENTRY_POINTS, "gpu_render.options", "gpu_render.scene_options", "gpu_render.rebuild", "gpu_render.verify_checks",
-       "gpu_render.stopped",
+       "gpu_render.stopped", "gpu_render.preview_poses", "gpu_render.preview_loops",
        "gpu_render.serve", "gpu_render.client"}
 COMMANDS = {*ENTRY_POINTS, "gpu_render.options"}
 ENGINES = "gpu_render.engines"
