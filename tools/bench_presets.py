@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench import pillow_floor  # noqa: E402 - the floor exactly as tools/bench.py measures it
+from bench_common import pillow_floor  # noqa: E402 - the floor exactly as tools/bench.py measures it
 
 from gpu_render import __version__  # noqa: E402
 from gpu_render.dataset.atomic import atomic_write_bytes  # noqa: E402
