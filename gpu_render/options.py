@@ -41,8 +41,9 @@ class BuildOptions:
     out: output folder. limit: build only the first ``limit`` poses (None: all).
     batch: poses per chunk; a chunk is rendered, encoded and recorded as one unit.
     device: GPU in CUDA numbering (the EGL device is chosen by
-    :func:`~gpu_render.render.egl_devices.egl_device_for_cuda`). scene: what is drawn (the cLPR cube, or an object with its
-    camera and look; its ``antialias`` is MSAA). layers: also write mask and depth arrays.
+    :func:`~gpu_render.render.egl_devices.egl_device_for_cuda`). scene: what is drawn (the
+    cLPR cube, or an object with its camera and look; its ``antialias`` is MSAA). layers: also
+    write mask and depth arrays.
     workers: encoder processes. overwrite: replace an existing dataset of other options.
     shard: (K, N) to build only chunks k with k % N == K, or None for all.
     engine: local (this process and its encoders) or ray (actors on a Ray cluster).

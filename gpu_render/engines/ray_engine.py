@@ -88,7 +88,8 @@ def _build(ray: Any, options: BuildOptions, progress: bool, t0: float, address: 
         _probe(ray, options, actors, infos)
         todo = deque(k for k in chunks if k not in done)
         already = total - sum(chunks[k][1] - chunks[k][0] for k in todo)
-        bar = Progress(total, already, f"{progress_title(options)} on {size.workers} Ray worker{'s' if size.workers != 1 else ''}", enabled=progress)
+        on = f"{size.workers} Ray worker{'s' if size.workers != 1 else ''}"
+        bar = Progress(total, already, f"{progress_title(options)} on {on}", enabled=progress)
         attempts: Counter[int] = Counter()
         restarts = [0] * len(actors)
         idle = deque(range(len(actors)))
@@ -167,7 +168,8 @@ def _build(ray: Any, options: BuildOptions, progress: bool, t0: float, address: 
             "worker_restarts": sum(restarts), "startup_seconds": round(startup, 3),
         }
         writer.finalize(done, seconds)
-        return BuildResult(total, total - already, seconds, f"{len(actors)} Ray worker{'s' if len(actors) != 1 else ''} ({infos[0]['renderer']})")
+        workers = f"{len(actors)} Ray worker{'s' if len(actors) != 1 else ''}"
+        return BuildResult(total, total - already, seconds, f"{workers} ({infos[0]['renderer']})")
     finally:
         for actor in actors:
             ray.kill(actor, no_restart=True)

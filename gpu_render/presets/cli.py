@@ -82,7 +82,8 @@ def preset_parser() -> Parser:
     p.add_argument("--seed", type=at_least(0), default=0, metavar="N", help="seed of the rotations (default 0)")
     p.add_argument("--workers", type=at_least(1, 1024), default=os.cpu_count() or 1, metavar="N",
                    help="encoder processes (default: cores)")
-    p.add_argument("--device", type=at_least(0), default=0, metavar="N", help="GPU N in CUDA numbering, as the build's --device (default 0)")
+    p.add_argument("--device", type=at_least(0), default=0, metavar="N",
+                   help="GPU N in CUDA numbering, as the build's --device (default 0)")
     g = p.add_argument_group("symsol")
     g.add_argument("--shapes", type=names_type(SYMSOL_SHAPES, "shape"), default=None, metavar="A,B,...",
                    help=f"a subset of {','.join(SYMSOL_SHAPES)} (default all eight)")

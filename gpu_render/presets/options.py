@@ -32,7 +32,8 @@ class SymsolOptions:
     out: OUT (users name it ``symsol/``). shapes: names from SYMSOL_SHAPES, in that order.
     views: (train, test) images per shape. size: image side, px. seed: the rotations' seed.
     camera, look: as for ``--object`` builds (SCENES.md). batch: poses per chunk.
-    workers: encoder processes. device: GPU in CUDA numbering (see :func:`~gpu_render.render.egl_devices.headless_on`).
+    workers: encoder processes. device: GPU in CUDA numbering (see
+    :func:`~gpu_render.render.egl_devices.headless_on`).
     """
 
     out: Path = Path("symsol")

@@ -38,7 +38,8 @@ def serve_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default=d.host, help="address to bind (default 127.0.0.1; any other needs --token)")
     p.add_argument("--port", type=at_least(0, 65535), default=d.port, help="TCP port (default 8000)")
     p.add_argument("--token", default=None, help=f"bearer token every request must carry (or env {TOKEN_ENV})")
-    p.add_argument("--device", type=at_least(0), default=d.device, metavar="N", help="GPU N in CUDA numbering, as the build's --device (default 0)")
+    p.add_argument("--device", type=at_least(0), default=d.device, metavar="N",
+                   help="GPU N in CUDA numbering, as the build's --device (default 0)")
     p.add_argument("--window-ms", type=float, default=d.window_s * 1000, metavar="MS",
                    help="batching window: how long a request waits for others to draw with (default 2)")
     p.add_argument("--no-batching", action="store_true", help="draw every request alone (for comparison)")
