@@ -12,7 +12,8 @@ class ServeOptions:
     """How the service runs and what it accepts.
 
     host, port: where uvicorn listens. token: bearer token every request must carry (None:
-    none asked for; required for a host outside LOOPBACK_HOSTS). device: GPU in CUDA numbering (see :func:`~gpu_render.render.egl_devices.headless_on`).
+    none asked for; required for a host outside LOOPBACK_HOSTS). device: GPU in CUDA numbering
+    (see :func:`~gpu_render.render.egl_devices.headless_on`).
     window_s: seconds the batching thread waits after a request for others of the same scene
     and size to draw with it. batching: False draws each request alone (for the benchmark).
     max_draw_poses: poses per atlas pass at most (also capped by the atlas per size).

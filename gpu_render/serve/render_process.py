@@ -80,8 +80,9 @@ class RenderProcess:
     """The parent's handle on the render child; used by one thread (the batching thread) only,
     except :attr:`alive` and :attr:`pid`, which any thread may read.
 
-    device: GPU in CUDA numbering (see :func:`~gpu_render.render.egl_devices.headless_on`). max_draw_poses: poses per atlas pass at most (the renderers' batch,
-    and the buffer's size in images). max_cached_renderers: renderers the child keeps.
+    device: GPU in CUDA numbering (see :func:`~gpu_render.render.egl_devices.headless_on`).
+    max_draw_poses: poses per atlas pass at most (the renderers' batch, and the buffer's size
+    in images). max_cached_renderers: renderers the child keeps.
     """
 
     def __init__(self, device: int, max_draw_poses: int, max_cached_renderers: int) -> None:
