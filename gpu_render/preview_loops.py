@@ -10,6 +10,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from gpu_render.preview import Preview
 
+#: Poses a second while playing (Space): a display's refresh rate.
+PLAY_FPS = 60
+
 
 def run_interactive(preview: Preview) -> None:
     import glfw
@@ -61,10 +64,15 @@ def run_interactive(preview: Preview) -> None:
 
     frames, since = 0, time.perf_counter()
     fps: float | None = None
-    glfw.set_window_title(handle, preview.title())
+    shown = preview.title()
+    glfw.set_window_title(handle, shown)
+    next_frame = time.perf_counter()
     while not glfw.window_should_close(handle):
         if preview.playing:
-            glfw.poll_events()
+            # At most PLAY_FPS poses a second, waiting on events meanwhile: an unthrottled loop
+            # burns a core and floods the X server with title changes, and keys then arrive late.
+            glfw.wait_events_timeout(max(0.0, next_frame - time.perf_counter()))
+            next_frame = max(next_frame + 1 / PLAY_FPS, time.perf_counter())
             preview.step(1)
         else:
             glfw.wait_events_timeout(0.25)  # idle without spinning
@@ -78,7 +86,9 @@ def run_interactive(preview: Preview) -> None:
         now = time.perf_counter()
         if now - since >= 0.5:
             fps, frames, since = frames / (now - since), 0, now
-        glfw.set_window_title(handle, preview.title(fps))
+        if preview.title(fps) != shown:  # only a change goes to the window system
+            shown = preview.title(fps)
+            glfw.set_window_title(handle, shown)
 
 
 def run_scripted(preview: Preview, poses: list[int], screenshot: str) -> list[Path]:
