@@ -166,6 +166,31 @@ def test_both_ends_keep_the_same_renderer_lru() -> None:
     assert list(cache.items()) == [("a", 1), ("c", 3)]
 
 
+def test_a_hung_render_process_makes_healthz_503_until_it_answers(servers: dict[str, Server]) -> None:
+    """A render process that is alive but stuck in a draw (SIGSTOP here; a hung driver in life):
+    its requests get 408 at max_render_seconds, /healthz says so with 503, and both recover."""
+    s = servers["stall"]
+    pid = render_pid(s)
+    body = {"quaternions": [[1, 0, 0, 0]], "size": SIZE}
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        r = httpx.post(s.url + "/render", json=body, timeout=30)
+        assert r.status_code == 408 and r.json()["limit"] == "max_render_seconds", r.text
+        deadline = time.monotonic() + 10
+        while (health := httpx.get(s.url + "/healthz")).status_code == 200:
+            assert time.monotonic() < deadline, "a hung render process still looked healthy"
+            time.sleep(0.1)
+        assert health.status_code == 503 and "not answering" in health.json()["status"], health.text
+        assert health.json()["render_pid"] == pid
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    deadline = time.monotonic() + 10
+    while httpx.get(s.url + "/healthz").status_code != 200:
+        assert time.monotonic() < deadline, "the render process answered again but /healthz stayed 503"
+        time.sleep(0.1)
+    assert httpx.post(s.url + "/render", json=body, timeout=30).status_code == 200
+
+
 def test_sigterm_exits_0_while_a_client_stalls_mid_request(servers: dict[str, Server]) -> None:
     """A client that sent half its body and then nothing held the shutdown forever (uvicorn
     waited for every connection); now it is cut off max_render_seconds + SHUTDOWN_GRACE_S

@@ -224,12 +224,17 @@ def create_app(options: ServeOptions, worker: RenderWorker | None = None, metric
     @app.get("/healthz")
     async def healthz() -> JSONResponse:
         """200 ``ok`` while the render process runs, with the GL renderer's name and the render
-        process's id; 503 when it has died. HEAD answers the same status, without the body (as
-        load balancers probe)."""
-        alive = render_worker.alive
-        return JSONResponse({"status": "ok" if alive else "render process stopped",
-                             "renderer": render_worker.renderer_name, "render_pid": render_worker.render_pid},
-                            status_code=200 if alive else UNAVAILABLE_STATUS)
+        process's id; 503 when it has died, or when it is alive but one draw has run past
+        max_render_seconds (hung: the requests waiting for it get 408 meanwhile). HEAD answers
+        the same status, without the body (as load balancers probe)."""
+        alive, busy = render_worker.alive, render_worker.draw_seconds
+        status = "ok" if alive else "render process stopped"
+        if alive and busy > options.max_render_seconds:
+            status = (f"render process not answering: one draw has run {busy:.1f} s, past max_render_seconds "
+                      f"{options.max_render_seconds:g}")
+        return JSONResponse({"status": status, "renderer": render_worker.renderer_name,
+                             "render_pid": render_worker.render_pid},
+                            status_code=200 if status == "ok" else UNAVAILABLE_STATUS)
 
     @app.get("/metrics")
     async def prometheus() -> Response:

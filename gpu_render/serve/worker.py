@@ -75,6 +75,8 @@ class RenderWorker:
         self._ready = threading.Event()
         self._error: BaseException | None = None
         self.renderer_name = ""
+        #: time.monotonic() when the draw the render process is busy with was sent (None: idle).
+        self._drawing_since: float | None = None
         self._process = RenderProcess(options.device, options.max_draw_poses, options.max_cached_renderers)
         #: Set (from a signal handler: a plain assignment, no lock) when the server starts to shut
         #: down: the batching thread stops waiting for company and draws what it holds at once.
@@ -93,6 +95,13 @@ class RenderWorker:
     def alive(self) -> bool:
         """Whether the batching thread and the render process run (and so draw what is queued)."""
         return self._thread.is_alive() and self._process.alive
+
+    @property
+    def draw_seconds(self) -> float:
+        """How long the draw in progress has run, s (0 when none is): a render process that is
+        alive but hung (a driver stuck in a draw) shows here, where :attr:`alive` stays True."""
+        since = self._drawing_since
+        return 0.0 if since is None else time.monotonic() - since
 
     @property
     def render_pid(self) -> int | None:
@@ -177,10 +186,13 @@ class RenderWorker:
             if not self._process.alive:
                 raise RenderUnavailable(self._unavailable())
             rows = live[0].rows if len(live) == 1 else np.concatenate([j.rows for j in live])
+            self._drawing_since = time.monotonic()
             try:
                 images, cap = self._process.draw(live[0].key, live[0].scene, live[0].size, rows)
             except RenderProcessDied:
                 raise RenderUnavailable(self._unavailable()) from None
+            finally:
+                self._drawing_since = None
         except Exception as exc:  # noqa: BLE001 - every request of the group gets the error
             for j in live:
                 j.loop.call_soon_threadsafe(_resolve, j.future, None, exc)
