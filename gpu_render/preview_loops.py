@@ -86,8 +86,9 @@ def run_interactive(preview: Preview) -> None:
         now = time.perf_counter()
         if now - since >= 0.5:
             fps, frames, since = frames / (now - since), 0, now
-        if preview.title(fps) != shown:  # only a change goes to the window system
-            shown = preview.title(fps)
+        title = preview.title(fps)
+        if title != shown:  # only a change goes to the window system
+            shown = title
             glfw.set_window_title(handle, shown)
 
 

@@ -78,15 +78,20 @@ def test_tampered_labels_row(damaged: Path) -> None:
     assert f"{damaged / 'labels.npy'}: 1 rows differ from the spec (rows 200)" in r.out
 
 
-def test_incomplete_build_says_what_is_missing_and_how_to_finish(good: dict[str, Path], tmp_path: Path) -> None:
-    out = tmp_path / "partial"
-    shutil.copytree(good["jpg"], out)
-    # Turn it back into a build in progress that has finished only chunk 0 (poses 0..99).
+def only_chunk_0_recorded(good: Path, out: Path) -> Path:
+    """A copy of the build ``good`` turned back into a build in progress that has recorded only
+    chunk 0 (poses 0..99); its files are all still there."""
+    shutil.copytree(good, out)
     manifest = json.loads((out / "manifest.json").read_text())
     (out / ".progress").mkdir()
     (out / ".progress" / "chunk_000000.json").write_text(json.dumps(manifest["chunks"]["0"]))
     manifest["complete"] = False
     (out / "manifest.json").write_text(json.dumps(manifest))
+    return out
+
+
+def test_incomplete_build_says_what_is_missing_and_how_to_finish(good: dict[str, Path], tmp_path: Path) -> None:
+    out = only_chunk_0_recorded(good["jpg"], tmp_path / "partial")
     r = run_module("gpu_render.verify", out, "--sample", "5")
     assert r.code == 1
     assert "incomplete: 243 of 343 poses are missing" in r.out
@@ -103,13 +108,7 @@ def test_unfinished_build_is_one_problem_and_its_built_chunks_are_still_checked(
                                                                                  tmp_path: Path) -> None:
     """A build stopped after chunk 0: the files of the chunks not built yet are one "incomplete"
     line, not a line each; a damaged file of the built chunk is still caught."""
-    out = tmp_path / "partial"
-    shutil.copytree(good["jpg"], out)
-    manifest = json.loads((out / "manifest.json").read_text())
-    (out / ".progress").mkdir()
-    (out / ".progress" / "chunk_000000.json").write_text(json.dumps(manifest["chunks"]["0"]))
-    manifest["complete"] = False
-    (out / "manifest.json").write_text(json.dumps(manifest))
+    out = only_chunk_0_recorded(good["jpg"], tmp_path / "partial")
     for size_dir in (p for p in out.iterdir() if p.name.isdigit()):
         for f in size_dir.iterdir():
             if int(f.stem.rsplit("_", 1)[1]) > 100:  # 1-based names: poses 100.. are chunks 1..3

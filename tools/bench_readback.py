@@ -36,20 +36,13 @@ import numpy as np
 
 from gpu_render import __version__
 from gpu_render.arg_types import sizes_type
+from gpu_render.render.atlas import read_column
 from gpu_render.render.clpr_renderer import Renderer, pose_instances
 from gpu_render.render.context import Headless
 from gpu_render.rotations.sources import PoseSource
 from gpu_render.scene.plan import PosePlan
 
 PATHS = ("rgb", "rgba", "pbo")
-
-
-def read_rgba(renderer: Renderer, source: moderngl.Framebuffer, n: int, out: np.ndarray, staging: np.ndarray) -> None:
-    """RGBA rows of the first n tiles into ``out`` (n, S, S, 4), flipped once."""
-    s, h = renderer.size, n * renderer.size
-    rows = staging[:h]
-    source.read_into(rows, viewport=(0, renderer.layout.target[1] - h, s, h), components=4, alignment=1)
-    np.copyto(out.reshape(rows.shape), rows[::-1])
 
 
 def run_path(path: str, renderer: Renderer, instances: np.ndarray, ring: int) -> tuple[float, np.ndarray]:
@@ -65,7 +58,7 @@ def run_path(path: str, renderer: Renderer, instances: np.ndarray, ring: int) ->
     elif path == "rgba":
         staging = np.empty((cap * s, s, 4), dtype=np.uint8)
         for a, b in batches:
-            read_rgba(renderer, renderer.draw_atlas(instances[a:b]), b - a, out[a:b], staging)
+            read_column(renderer.draw_atlas(instances[a:b]), renderer.layout, b - a, out[a:b], staging, components=4)
     else:
         buffers = [ctx.buffer(reserve=cap * s * s * 3) for _ in range(ring)]
         staging = np.empty((cap * s, s, 3), dtype=np.uint8)

@@ -11,6 +11,7 @@ from torch.utils.data import Dataset
 
 from gpu_render.dataset.loader import load
 from gpu_render.scene.solids import builtin_object
+from gpu_render.scene.symmetry import padded_set
 
 #: Label representations, with the shape each item's label has.
 LABEL_SHAPES = {
@@ -82,8 +83,8 @@ class CLPRDataset(Dataset):
         if self.with_equivalents:
             eq = self.data.equivalents(index)
             assert eq is not None
-            if len(eq) < self._width:
-                eq = np.concatenate([eq, np.repeat(eq[:1], self._width - len(eq), axis=0)])
+            if self._width:
+                eq = padded_set(eq, self._width)
             item += (torch.tensor(np.array(eq), dtype=torch.float32),)
         if self._class is not None:
             item += (self._class.clone(),)

@@ -9,6 +9,7 @@ import torch
 from torch.utils.data import Dataset
 
 from gpu_render.presets.load import load_preset
+from gpu_render.scene.symmetry import padded_set
 
 
 class PresetDataset(Dataset):
@@ -43,5 +44,4 @@ class PresetDataset(Dataset):
             return items
         eq = self.data.equivalents(index)
         eq = np.asarray(eq, dtype=np.float32) if eq is not None else rotation[None].astype(np.float32)
-        padded = np.concatenate([eq, np.repeat(eq[:1], self.width - len(eq), axis=0)])
-        return (*items, torch.from_numpy(padded), torch.tensor(len(eq), dtype=torch.int64))
+        return (*items, torch.from_numpy(padded_set(eq, self.width)), torch.tensor(len(eq), dtype=torch.int64))

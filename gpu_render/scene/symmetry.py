@@ -176,3 +176,13 @@ def cos_sin_turns(k: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     c[quarter] = np.array([1.0, 0.0, -1.0, 0.0])[q]
     s[quarter] = np.array([0.0, 1.0, 0.0, -1.0])[q]
     return c, s
+
+
+def padded_set(rotations: np.ndarray, width: int) -> np.ndarray:
+    """A set of rotations (K, 3, 3), K <= width, element 0 the pose's own R, as (width, 3, 3):
+    the rows past K repeat element 0, so a minimum over the rows is the minimum over the set
+    and sets of different sizes stack (the torch Datasets' ``equivalents``). A new array, of
+    the same dtype; K > width is an error."""
+    if len(rotations) > width:
+        raise ValueError(f"a set of {len(rotations)} rotations does not fit {width} rows")
+    return np.concatenate([rotations, np.repeat(rotations[:1], width - len(rotations), axis=0)])
