@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import shutil
 import statistics
@@ -35,7 +34,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from bench_common import pillow_floor, timed
+from bench_common import pillow_floor, report_head, timed, write_report
 
 from gpu_render import __version__
 from gpu_render.render.context import Headless
@@ -208,20 +207,16 @@ def main(argv: list[str] | None = None) -> int:
         ratio = results[f"build {a.format}"]["seconds"] / results["floor (Pillow)"]["seconds"]
         results["ratio build/floor"] = {"value": ratio}
         print(f"  build / floor  {ratio:8.3f}", flush=True)
+    command = " ".join([Path(sys.argv[0]).name if argv is None else "tools/bench.py", *(argv or sys.argv[1:])])
     report = {
-        "date": time.strftime("%Y-%m-%d"),
-        "machine": f"{platform.node()} {platform.machine()}, {os.cpu_count()} cores",
-        "renderer": renderer_name,
-        "command": " ".join([Path(sys.argv[0]).name if argv is None else "tools/bench.py", *(argv or sys.argv[1:])]),
+        **report_head(renderer_name, command),
         "poses": n,
         "sizes": list(a.sizes),
         "batch": a.batch,
         "workers": a.workers,
         "results": results,
     }
-    if a.json:
-        atomic_write_bytes(a.json, (json.dumps(report, indent=2) + "\n").encode())
-        print(f"wrote {a.json}")
+    write_report(a.json, report)
     return 0
 
 

@@ -4,6 +4,7 @@ machine and the code measured."""
 from __future__ import annotations
 
 import io
+import json
 import os
 import platform
 import subprocess
@@ -12,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from gpu_render.dataset.atomic import atomic_write_bytes
 
 
 def pillow_floor(image: np.ndarray) -> bytes:
@@ -48,3 +51,19 @@ def code_version() -> str:
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return head + ("+changes" if dirty else "")
+
+
+def report_head(renderer: str, command: str) -> dict[str, str]:
+    """What every benchmark report opens with: the date, this machine, the GL renderer and the
+    command that made it."""
+    return {"date": time.strftime("%Y-%m-%d"),
+            "machine": f"{platform.node()} {platform.machine()}, {os.cpu_count()} cores",
+            "renderer": renderer, "command": command}
+
+
+def write_report(path: Path | None, report: dict) -> None:
+    """Write ``report`` as indented JSON to ``path`` (temporary name, then rename); None: nowhere."""
+    if path is None:
+        return
+    atomic_write_bytes(path, (json.dumps(report, indent=2) + "\n").encode())
+    print(f"wrote {path}")

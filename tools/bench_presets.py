@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import shutil
 import statistics
@@ -34,10 +33,10 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_common import pillow_floor  # noqa: E402 - the floor exactly as tools/bench.py measures it
+# the floor exactly as tools/bench.py measures it, and the same report head
+from bench_common import pillow_floor, report_head, write_report  # noqa: E402
 
 from gpu_render import __version__  # noqa: E402
-from gpu_render.dataset.atomic import atomic_write_bytes  # noqa: E402
 from gpu_render.dataset.encode import encode_png  # noqa: E402
 from gpu_render.presets.cli import names_type, views_type  # noqa: E402
 from gpu_render.presets.options import SYMSOL_SHAPES, SymsolOptions  # noqa: E402
@@ -136,18 +135,13 @@ def main(argv: list[str] | None = None) -> int:
     results["ratio build/floor"] = {"value": ratio, "target": TARGET_RATIO, "met": ratio <= TARGET_RATIO}
     print(f"  build / floor {ratio:8.3f}  (target <= {TARGET_RATIO}: {'met' if ratio <= TARGET_RATIO else 'not met'})")
     report = {
-        "date": time.strftime("%Y-%m-%d"),
-        "machine": f"{platform.node()} {platform.machine()}, {os.cpu_count()} cores",
-        "renderer": renderer_name,
-        "command": " ".join(["tools/bench_presets.py", *(sys.argv[1:] if argv is None else argv)]),
+        **report_head(renderer_name, " ".join(["tools/bench_presets.py", *(sys.argv[1:] if argv is None else argv)])),
         "images": n,
         "size": a.size,
         "workers": a.workers,
         "results": results,
     }
-    if a.json:
-        atomic_write_bytes(a.json, (json.dumps(report, indent=2) + "\n").encode())
-        print(f"wrote {a.json}")
+    write_report(a.json, report)
     return 0
 
 

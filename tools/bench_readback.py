@@ -23,8 +23,6 @@ ratios against ``rgb`` are what matter.
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import statistics
 import sys
 import time
@@ -33,6 +31,8 @@ from pathlib import Path
 
 import moderngl
 import numpy as np
+
+from bench_common import report_head, write_report
 
 from gpu_render import __version__
 from gpu_render.arg_types import sizes_type
@@ -125,12 +125,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {s:4d} px  " + "  ".join(f"{n} {rate(n):9.0f}/s ({rate(n) / rate('rgb'):.2f}x)"
                                                    for n in PATHS), flush=True)
         renderer_name = gl.renderer_name
-    if a.json:
-        a.json.write_text(json.dumps({
-            "date": time.strftime("%Y-%m-%d"), "machine": f"{platform.node()} {platform.machine()}",
-            "renderer": renderer_name, "command": " ".join(["bench_readback.py", *(argv or sys.argv[1:])]),
-            "poses": a.poses, "ring": a.ring, "results": results}, indent=2) + "\n")
-        print(f"wrote {a.json}")
+    write_report(a.json, {**report_head(renderer_name, " ".join(["bench_readback.py", *(argv or sys.argv[1:])])),
+                          "poses": a.poses, "ring": a.ring, "results": results})
     return 0
 
 
