@@ -268,9 +268,6 @@ def parse_build_args(argv: list[str] | None = None) -> BuildOptions:
         parser.error("--shard cannot be combined with --engine ray: Ray spreads the chunks over its workers itself")
     if ns.engine != "ray" and (ns.ray_address is not None or ns.worker_cpus is not None):
         parser.error("--ray-address and --worker-cpus need --engine ray")
-    if ns.engine == "ray" and ns.layout == "imagenet3d":
-        parser.error("--layout imagenet3d cannot be combined with --engine ray yet: its annotations are written "
-                     "by the driver from each chunk's mask; build it with --engine local")
     scene = scene_from_args(ns)
     clpr = isinstance(scene, ClprScene)
     if ns.layout == "imagenet3d":  # its viewport holds the focal length as a whole number of pixels

@@ -13,12 +13,13 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-from cli import assert_build_refused
+from cli import assert_build_refused, run_module
 from dataset import assert_same_dataset
 
 import gpu_render
@@ -189,6 +190,21 @@ def test_loader_verify_and_determinism(built: dict[str, Path], tmp_path: Path) -
     again = tmp_path / "again"
     assert build.main([*ARGS[:-1], "1", "--layout", "imagenet3d", "--out", str(again)]) == 0
     assert_same_dataset(again, out)
+
+
+def test_a_ray_build_writes_the_same_tree(built: dict[str, Path], tmp_path: Path) -> None:
+    """--engine ray on a local Ray of this machine's CPUs: workers write the annotations, the
+    driver the lists and CAD when it seals the build."""
+    ray_tmp = tempfile.mkdtemp(prefix="grray", dir="/tmp")  # short: Ray's sockets live under it
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    env.update(RAY_TMPDIR=ray_tmp, RAY_AUTH_MODE="disabled", RAY_USAGE_STATS_ENABLED="0")
+    try:
+        r = run_module("gpu_render.build", *ARGS, "--layout", "imagenet3d", "--engine", "ray", "--worker-cpus", "1",
+                       "--out", tmp_path / "o", env=env)
+    finally:
+        shutil.rmtree(ray_tmp, ignore_errors=True)
+    assert r.code == 0, r.err
+    assert_same_dataset(tmp_path / "o", built["i3d"])
 
 
 def test_verify_catches_missing_and_tampered_files(built: dict[str, Path], tmp_path: Path) -> None:

@@ -30,6 +30,7 @@ from __future__ import annotations
 import io
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
@@ -136,6 +137,18 @@ def write_annotations(out: Path, class_name: str, poses: dict[str, np.ndarray], 
     for k, m in enumerate(mask):
         record = annotation(poses, start + k, size, m, class_name)
         atomic_write_bytes(annotation_file(out, class_name, start + k), annotation_bytes(record))
+
+
+def annotating(write_layers: Callable[[int, int, np.ndarray, np.ndarray], None], out: Path, class_name: str,
+               poses: dict[str, np.ndarray]) -> Callable[[int, int, np.ndarray, np.ndarray], None]:
+    """A layer writer that, after ``write_layers(size, start, mask, depth)``, writes the
+    annotations of the same poses from their mask (n, S, S) uint8 (a Ray worker's chunks)."""
+
+    def write(size: int, start: int, mask: np.ndarray, depth: np.ndarray) -> None:
+        write_layers(size, start, mask, depth)
+        write_annotations(out, class_name, poses, size, start, mask)
+
+    return write
 
 
 @dataclass(frozen=True)
