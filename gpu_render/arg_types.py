@@ -99,6 +99,17 @@ def shard_type(text: str) -> tuple[int, int]:
     return shard, count
 
 
+def fraction_type(text: str) -> float:
+    """A number in [0, 1), e.g. ``--val-fraction``."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number in [0, 1), got {text!r}") from None
+    if not (math.isfinite(value) and 0 <= value < 1):
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text!r}")
+    return value + 0.0  # -0.0 is 0
+
+
 def source_arg(text: str, step: float | None, infinite: bool = False) -> PoseSource:
     """``--poses`` and ``--step`` as a PoseSource; raises UsageError.
 

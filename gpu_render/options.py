@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +12,9 @@ from gpu_render.dataset.writer import WriteSpec
 from gpu_render.errors import UsageError
 from gpu_render.scene.scene import CLPR_OBJECT, ClprScene, Scene
 from gpu_render.scene_options import OBJECT_POSES, OBJECT_SIZE, add_scene_arguments, scene_from_args
-from gpu_render.arg_types import Parser, at_least, shard_type, sizes_type, source_arg, step_type
+from gpu_render.arg_types import Parser, at_least, fraction_type, shard_type, sizes_type, source_arg, step_type
+from gpu_render.dataset.imagenet3d import whole_pixel_camera
+from gpu_render.dataset.imagenet3d_tree import DEFAULT_VAL_FRACTION
 from gpu_render.rotations.sources import PoseSource
 from gpu_render.presets import PRESETS
 from gpu_render.scene.solids import object_class
@@ -37,7 +39,8 @@ class BuildOptions:
     source: where the rotations come from (``--poses``, with ``--step`` for the cLPR grid).
     sizes: image sides, px, ascending. format: jpg, png, npy or wds (WebDataset tar shards).
     image_format: the encoding of wds shards' images, jpg or png.
-    layout: flat (OUT/{size}/...) or imagenet3d (OUT/{class}/{name}.JPEG + .npz; one size, jpg).
+    layout: flat (OUT/{size}/...) or imagenet3d (OUT/images|annotations|lists|CAD/...; one size, jpg).
+    val_fraction: imagenet3d: the share of poses in its val list, in [0, 1).
     out: output folder. limit: build only the first ``limit`` poses (None: all).
     batch: poses per chunk; a chunk is rendered, encoded and recorded as one unit.
     device: GPU in CUDA numbering (the EGL device is chosen by
@@ -69,6 +72,7 @@ class BuildOptions:
     engine: str = "local"
     ray_address: str | None = None
     worker_cpus: int | None = None
+    val_fraction: float = DEFAULT_VAL_FRACTION
 
     @property
     def antialias(self) -> bool:
@@ -106,6 +110,8 @@ class BuildOptions:
             signature["image_format"] = self.image_format
         if self.layout != "flat":
             signature["layout"], signature["class"] = self.layout, self.class_name
+        if self.layout == "imagenet3d":
+            signature["val_fraction"] = self.val_fraction
         if not self.is_clpr:
             signature.update(self.scene.describe())
             signature["layers"] = self.layers
@@ -128,6 +134,7 @@ class BuildOptions:
             "shard": None if self.shard is None else f"{self.shard[0]}/{self.shard[1]}",
             **({"image_format": self.image_format} if self.format == "wds" else {}),
             **({"layout": self.layout} if self.layout != "flat" else {}),
+            **({"val_fraction": self.val_fraction} if self.layout == "imagenet3d" else {}),
             "engine": self.engine,
         }
 
@@ -138,6 +145,8 @@ class BuildOptions:
             signature=self.dataset_signature(), described=self.as_json(), overwrite=self.overwrite,
             shard=self.shard, layers=self.layers, image_format=self.image_format,
             class_name=self.class_name, class_index=self.class_index, layout=self.layout,
+            val_fraction=self.val_fraction,
+            cad_positions=None if self.is_clpr else getattr(self.scene, "object").positions,
         )
 
     @property
@@ -194,6 +203,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layout", choices=LAYOUTS, default="flat",
                    help="flat (OUT/SIZE/...) or imagenet3d (OUT/CLASS/NAME.JPEG with NAME.npz annotations, "
                    "as ImageNet3D's tools read; objects, one size, jpg)")
+    p.add_argument("--val-fraction", type=fraction_type, default=None, metavar="F",
+                   help=f"--layout imagenet3d: share of poses in the val list, in [0, 1) (default {DEFAULT_VAL_FRACTION:g})")
     p.add_argument("--image-format", choices=IMAGE_FORMATS, default=None,
                    help="--format wds: the shards' image encoding (default jpg)")
     p.add_argument("--out", type=Path, default=None, metavar="DIR",
@@ -251,15 +262,16 @@ def parse_build_args(argv: list[str] | None = None) -> BuildOptions:
             parser.error("--shard cannot be combined with --layout imagenet3d: its annotations come from "
                          "the mask, one npy file per size, which shards cannot share")
         ns.layers = True  # the mask gives each annotation's bbox
+    elif ns.val_fraction is not None:
+        parser.error("--val-fraction applies to --layout imagenet3d only")
     if ns.engine == "ray" and ns.shard is not None:
         parser.error("--shard cannot be combined with --engine ray: Ray spreads the chunks over its workers itself")
     if ns.engine != "ray" and (ns.ray_address is not None or ns.worker_cpus is not None):
         parser.error("--ray-address and --worker-cpus need --engine ray")
-    if ns.engine == "ray" and ns.layout == "imagenet3d":
-        parser.error("--layout imagenet3d cannot be combined with --engine ray yet: its annotations are written "
-                     "by the driver from each chunk's mask; build it with --engine local")
     scene = scene_from_args(ns)
     clpr = isinstance(scene, ClprScene)
+    if ns.layout == "imagenet3d":  # its viewport holds the focal length as a whole number of pixels
+        scene = replace(scene, camera=whole_pixel_camera(getattr(scene, "camera"), (ns.sizes or (OBJECT_SIZE,))[0]))
     poses = ns.poses if ns.poses is not None else ("clpr" if clpr or ns.step is not None else OBJECT_POSES)
     options = BuildOptions(
         source=source_arg(poses, ns.step),
@@ -279,11 +291,11 @@ def parse_build_args(argv: list[str] | None = None) -> BuildOptions:
         engine=ns.engine,
         ray_address=ns.ray_address,
         worker_cpus=ns.worker_cpus,
+        val_fraction=DEFAULT_VAL_FRACTION if ns.val_fraction is None else ns.val_fraction,
     )
-    if options.layout == "imagenet3d" and (
-            (options.class_name or ".").startswith(".") or options.class_name == "shards"):
-        parser.error(f"--layout imagenet3d names its folder after the class, and {options.class_name!r} is a name "
-                     "the build uses for itself in OUT; rename the mesh file")
+    if options.layout == "imagenet3d" and (options.class_name or ".").startswith("."):
+        parser.error(f"--layout imagenet3d names its folders after the class, and {options.class_name!r} starts "
+                     "with a dot; rename the mesh file")
     per_pose = PLAN_BYTES_PER_POSE + (0 if clpr else 72 * len(getattr(scene, "object").symmetry))
     # Only the grid is computed up to --limit; other sources are made whole, then cut.
     if options.source.kind == "clpr":

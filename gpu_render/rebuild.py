@@ -35,6 +35,8 @@ def build_command(signature: dict[str, Any], out: Path | str) -> str:
             args.append("--grayscale")
         if signature.get("layout"):
             args.append(f"--layout {signature['layout']}")
+            if signature.get("val_fraction") is not None:
+                args.append(f"--val-fraction {signature['val_fraction']!r}")
         elif signature.get("layers"):
             args.append("--layers")
         args.append("--antialias" if signature.get("antialias") else "--no-antialias")

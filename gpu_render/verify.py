@@ -23,6 +23,7 @@ from gpu_render.errors import UsageError
 from gpu_render.rebuild import build_command
 from gpu_render.scene.solids import object_class
 from gpu_render.dataset.imagenet3d import check_annotations
+from gpu_render.dataset.imagenet3d_tree import check_tree
 from gpu_render.dataset.wds import shard_path
 from gpu_render.dataset.wds_verify import Expected, check_shards
 from gpu_render.scene.scene import Plan, Scene
@@ -218,6 +219,13 @@ def verify(
             for problem in found:
                 report.problem(problem)
             report.say(f"annotations: {len(poses)} npz files read as ImageNet3D's tools read them")
+        if complete and isinstance(sig.get("val_fraction"), (int, float)):  # lists and CAD: written when sealed
+            found = check_tree(out, str(sig.get("class")), n, float(sig["val_fraction"]),
+                               getattr(plan, "object").positions)
+            for problem in found:
+                report.problem(problem)
+            if not found:
+                report.say("lists and CAD: the train/val lists and the object's OFF file are as built")
 
     # -- reference re-render (skipped above when the poses could not be recomputed) ---------
     # The cube keeps its floors; an antialiased object is compared away from the reference's edges.

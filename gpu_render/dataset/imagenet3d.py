@@ -1,13 +1,24 @@
-"""``--layout imagenet3d``: ``OUT/{class}/{name}.JPEG`` with ``OUT/{class}/{name}.npz`` beside it.
+"""``--layout imagenet3d``: images and annotations where ImageNet3D's own tools read them.
 
-The npz's ``annotations`` is an object array of one dict (FORMATS.md, PASCAL3D+/ImageNet3D):
-azimuth, elevation, theta (radians), distance (object units), viewport (3000), focal
-(f_px / 3000), px, py (principal point, px), bbox (x1, y1, x2, y2) float64 px from the
-aliased mask (inclusive pixel indices of the object's extreme rows and columns; all -1 when
-the object covers no pixel), height, width (the image's, px), class (the object's name),
-cad_index (1), object_status ``status_good`` and dense (False: one object per image, not a
-dense scene). Readers open it with
-``np.load(path, allow_pickle=True)["annotations"][0]``.
+    OUT/images/{class}/{class}_{i:06d}.JPEG        the image of pose i
+    OUT/annotations/{class}/{class}_{i:06d}.npz    its annotation
+    OUT/lists/{class}_imagenet_{split}.txt         split train / val (gpu_render.dataset.imagenet3d_tree)
+    OUT/CAD/{class}/01.off                         the object, model frame (gpu_render.dataset.imagenet3d_tree)
+
+The npz's ``annotations`` is an object array of one dict (FORMATS.md, PASCAL3D+ / ImageNet3D),
+read as ``dict(np.load(path, allow_pickle=True))['annotations']``, with the types of ImageNet3D's
+README: ``azimuth``, ``elevation``, ``theta`` float radians in [0, 2π); ``distance`` float
+(object units); ``viewport`` int, the focal length in pixels (the tools' ``proj2d`` takes it
+as such); ``focal`` float 1.0; ``px``, ``py`` float and ``principal`` (2,) float64
+``[px, py]`` (pixels); ``bbox`` (4,) float64 x1, y1, x2, y2 from the aliased mask (inclusive
+pixel indices of the object's extreme columns and rows; all -1 when the object covers no
+pixel); ``height``, ``width`` numpy.uint16 (the image's, px); ``class`` str (the object's
+name); ``cad_index`` int 1; ``object_status`` 'status_good'; ``dense`` 'dense_no' (one object
+per image); ``ignore`` int 0.
+
+The focal length in pixels is a whole number: the build picks its camera so
+(:func:`whole_pixel_camera`), and the annotation then projects the CAD exactly as the
+build's K, R, t.
 
 Images are written by encoder processes (:class:`Imagenet3dSink`); the annotations by the
 build's main process from the mask it renders (:func:`write_annotations`), before the chunk is
@@ -17,8 +28,10 @@ recorded. Both through temporary names, then rename.
 from __future__ import annotations
 
 import io
+import math
 import os
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -27,9 +40,14 @@ import numpy as np
 from gpu_render.dataset.atomic import atomic_write_bytes
 from gpu_render.dataset.encode import encode_jpeg
 from gpu_render.dataset.layout import file_digest
+from gpu_render.scene.camera import Pinhole
 
+IMAGES, ANNOTATIONS = "images", "annotations"
 STATUS = "status_good"
+DENSE = "dense_no"
 CAD_INDEX = 1
+#: A focal length this close to a whole number of pixels (relative) is that number.
+WHOLE_PIXEL_TOLERANCE = 1e-9
 
 
 def sample_name(class_name: str, index: int) -> str:
@@ -38,11 +56,37 @@ def sample_name(class_name: str, index: int) -> str:
 
 
 def image_file(out: Path, class_name: str, index: int) -> Path:
-    return out / class_name / f"{sample_name(class_name, index)}.JPEG"
+    return out / IMAGES / class_name / f"{sample_name(class_name, index)}.JPEG"
 
 
 def annotation_file(out: Path, class_name: str, index: int) -> Path:
-    return out / class_name / f"{sample_name(class_name, index)}.npz"
+    return out / ANNOTATIONS / class_name / f"{sample_name(class_name, index)}.npz"
+
+
+def whole_pixel_camera(camera: Pinhole, size: int) -> Pinhole:
+    """``camera`` with its field of view nudged so that its focal length at ``size`` px is a
+    whole number of pixels: f = round((S/2) / tan(fov/2)) (at least 1), fov = 2 atan((S/2) / f).
+    The distance is kept where it was given (else it follows the new field of view). Idempotent."""
+    focal = max(1, round(camera.focal(size)))
+    fov = math.degrees(2 * math.atan((size / 2) / focal))
+    return replace(camera, fov_deg=fov)
+
+
+def wrap_angle(angle: float) -> float:
+    """``angle`` (radians) in [0, 2π)."""
+    a = float(np.mod(angle, 2 * np.pi))
+    return 0.0 if a >= 2 * np.pi else a + 0.0  # mod rounds a tiny negative angle up to 2π
+
+
+def whole_focal(k: np.ndarray) -> int:
+    """The focal length of intrinsics K (3, 3) float64 as a whole number of pixels; ValueError
+    when it is none (the camera was not made by :func:`whole_pixel_camera`)."""
+    f = float(k[0, 0])
+    n = round(f)
+    if n < 1 or abs(f - n) > WHOLE_PIXEL_TOLERANCE * f or float(k[1, 1]) != f:
+        raise ValueError(f"the focal length {f!r} px is not a whole number of pixels: ImageNet3D's viewport "
+                         "cannot hold it")
+    return int(n)
 
 
 def bbox_from_mask(mask: np.ndarray) -> np.ndarray:
@@ -56,22 +100,25 @@ def bbox_from_mask(mask: np.ndarray) -> np.ndarray:
 
 def annotation(poses: dict[str, np.ndarray], index: int, size: int, mask: np.ndarray, class_name: str) -> dict[str, Any]:
     """The one dict of pose ``index``'s ``annotations``: poses are poses.npz's arrays, mask (S, S)."""
+    px, py = float(poses[f"px_{size}"]), float(poses[f"py_{size}"])
     return {
-        "azimuth": float(poses["azimuth"][index]),
-        "elevation": float(poses["elevation"][index]),
-        "theta": float(poses["theta"][index]),
+        "azimuth": wrap_angle(poses["azimuth"][index]),
+        "elevation": wrap_angle(poses["elevation"][index]),
+        "theta": wrap_angle(poses["theta"][index]),
         "distance": float(poses["distance"][index]),
-        "viewport": float(poses["viewport"]),
-        "focal": float(poses[f"focal_{size}"]),
-        "px": float(poses[f"px_{size}"]),
-        "py": float(poses[f"py_{size}"]),
+        "viewport": whole_focal(poses[f"intrinsics_{size}"]),
+        "focal": 1.0,
+        "px": px,
+        "py": py,
+        "principal": np.array([px, py]),
         "bbox": bbox_from_mask(mask),
-        "height": size,
-        "width": size,
+        "height": np.uint16(size),
+        "width": np.uint16(size),
         "class": class_name,
         "cad_index": CAD_INDEX,
         "object_status": STATUS,
-        "dense": False,  # one rendered object per image
+        "dense": DENSE,  # one rendered object per image
+        "ignore": 0,
     }
 
 
@@ -92,9 +139,21 @@ def write_annotations(out: Path, class_name: str, poses: dict[str, np.ndarray], 
         atomic_write_bytes(annotation_file(out, class_name, start + k), annotation_bytes(record))
 
 
+def annotating(write_layers: Callable[[int, int, np.ndarray, np.ndarray], None], out: Path, class_name: str,
+               poses: dict[str, np.ndarray]) -> Callable[[int, int, np.ndarray, np.ndarray], None]:
+    """A layer writer that, after ``write_layers(size, start, mask, depth)``, writes the
+    annotations of the same poses from their mask (n, S, S) uint8 (a Ray worker's chunks)."""
+
+    def write(size: int, start: int, mask: np.ndarray, depth: np.ndarray) -> None:
+        write_layers(size, start, mask, depth)
+        write_annotations(out, class_name, poses, size, start, mask)
+
+    return write
+
+
 @dataclass(frozen=True)
 class Imagenet3dSink:
-    """Writes each image as ``OUT/{class}/{class}_{index:06d}.JPEG``; picklable for encoder processes."""
+    """Writes each image as ``OUT/images/{class}/{class}_{index:06d}.JPEG``; picklable for encoder processes."""
 
     out: Path
     class_name: str
@@ -105,7 +164,7 @@ class Imagenet3dSink:
         """images: (n, size, size, 3) uint8 RGB, rows top-down; returns each file's digest."""
         if images.shape[1:] != (size, size, 3):
             raise ValueError(f"expected images of shape (n, {size}, {size}, 3), got {images.shape}")
-        folder = os.path.join(self.out, self.class_name)
+        folder = os.path.join(self.out, IMAGES, self.class_name)
         digests = []
         for k, image in enumerate(images):
             data = encode_jpeg(image)
@@ -117,13 +176,12 @@ class Imagenet3dSink:
 def check_annotations(out: Path, class_name: str, poses: dict[str, np.ndarray], size: int, mask: np.ndarray,
                       indices: list[int], tolerance: float = 1e-9) -> list[str]:
     """Problems with the annotation npz of poses ``indices``, read as ImageNet3D's tools read
-    them, against poses.npz's arrays and the (N, S, S) mask."""
+    them, against poses.npz's arrays and the (N, S, S) mask: fields, types and values."""
     problems = []
     for i in indices:
         path = annotation_file(out, class_name, i)
         try:
-            with np.load(path, allow_pickle=True) as data:
-                got = data["annotations"][0]
+            got = dict(np.load(path, allow_pickle=True))["annotations"][0]
         except FileNotFoundError:
             problems.append(f"{path}: missing")
             continue
@@ -134,17 +192,24 @@ def check_annotations(out: Path, class_name: str, poses: dict[str, np.ndarray], 
         if not isinstance(got, dict) or set(got) != set(want):
             problems.append(f"{path}: annotations[0] has not the fields {sorted(want)}")
             continue
-        bad = [k for k, v in want.items() if not _same(got[k], v, tolerance)]
+        bad = [k for k, v in want.items()
+               if not _same(got[k], v, tolerance, angle=k in ("azimuth", "elevation", "theta"))]
         if bad:
-            problems.append(f"{path}: {', '.join(bad)} differ from poses.npz and the mask")
+            problems.append(f"{path}: {', '.join(bad)} differ from poses.npz and the mask (value or type)")
     return problems
 
 
-def _same(got: Any, want: Any, tolerance: float) -> bool:
-    if isinstance(want, str):
-        return got == want
-    try:
-        a, b = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
-    except (TypeError, ValueError):
+def _same(got: Any, want: Any, tolerance: float, angle: bool = False) -> bool:
+    """Whether ``got`` has ``want``'s type (and dtype) and value (within ``tolerance``;
+    angles compared modulo 2π)."""
+    if type(got) is not type(want):
         return False
-    return a.shape == b.shape and bool(np.allclose(a, b, rtol=0, atol=tolerance))
+    if isinstance(want, str):
+        return bool(got == want)
+    if isinstance(want, np.ndarray):
+        return got.dtype == want.dtype and got.shape == want.shape and bool(
+            np.allclose(got, want, rtol=0, atol=tolerance))
+    diff = float(got) - float(want)
+    if angle:
+        diff = (diff + np.pi) % (2 * np.pi) - np.pi
+    return abs(diff) <= tolerance

@@ -6,7 +6,7 @@
     {size}/cube1_index_{i+1}.jpg   (or .png) one image per pose, 1-based names as in 2018
     images_{size}.npy              format npy: uint8 (N, S, S, 3), memory-mappable
     {size}/shard-{k:06d}.tar       format wds: chunk k's samples (gpu_render.dataset.wds)
-    {class}/{class}_{i:06d}.JPEG, .npz   --layout imagenet3d (gpu_render.dataset.imagenet3d)
+    images/, annotations/, lists/, CAD/   --layout imagenet3d (gpu_render.dataset.imagenet3d)
     mask_{size}.npy, depth_{size}.npy   --layers: uint8 (N, S, S) and float32 (N, S, S)
     .progress/chunk_{k}.json       while building: one record per finished chunk
     .lock, .lock-shard-K-of-N      while building: the lock of the build (or shard) writing OUT

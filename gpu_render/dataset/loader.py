@@ -54,7 +54,7 @@ class Dataset:
         object_centre and object_scale, and the PASCAL3D+/ImageNet3D viewpoint (azimuth,
         elevation, theta, distance, viewport, focal_{size}, px_{size}, py_{size}).
     images: size -> (N, S, S, 3) uint8 RGB: a read-only memmap for npy builds, ShardImages
-        (decoded from the tar shards) for wds builds, else ImageFiles (in OUT/{class}/ for
+        (decoded from the tar shards) for wds builds, else ImageFiles (in OUT/images/{class}/ for
         --layout imagenet3d).
     """
 

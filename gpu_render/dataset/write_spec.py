@@ -20,8 +20,11 @@ class WriteSpec:
     layers: also write mask_{S}.npy and depth_{S}.npy.
     image_format: the image files' encoding inside wds shards (jpg or png).
     class_name, class_index: the build's class, where it has one (wds json and cls).
-    layout: ``flat`` (OUT/{size}/...) or ``imagenet3d`` (OUT/{class}/{name}.JPEG and .npz;
-    needs ``layers``, whose mask gives each annotation's bbox).
+    layout: ``flat`` (OUT/{size}/...) or ``imagenet3d`` (OUT/images/{class}/{name}.JPEG,
+    OUT/annotations/{class}/{name}.npz, OUT/lists/..., OUT/CAD/{class}/01.off; needs ``layers``,
+    whose mask gives each annotation's bbox).
+    val_fraction: imagenet3d: the share of poses in the val list.
+    cad_positions: imagenet3d: the object's triangles (T, 3, 3) float32, object frame, for its CAD file.
     """
 
     out: Path
@@ -37,6 +40,8 @@ class WriteSpec:
     class_name: str | None = None
     class_index: int | None = None
     layout: str = "flat"
+    val_fraction: float = 0.0
+    cad_positions: np.ndarray | None = field(default=None, compare=False, repr=False)
 
 
 class Plan:

@@ -57,7 +57,8 @@ from gpu_render.dataset.layout import (
     read_progress,
 )
 from gpu_render.dataset.existing import differences, ours_before_manifest, same_npy, same_npz
-from gpu_render.dataset.imagenet3d import write_annotations
+from gpu_render.dataset.imagenet3d import ANNOTATIONS, IMAGES, write_annotations
+from gpu_render.dataset.imagenet3d_tree import LISTS, class_folders, remove_tree, write_tree
 from gpu_render.dataset.write_spec import Plan, WriteSpec
 from gpu_render.dataset.lock import BuildLock
 from gpu_render.errors import UsageError
@@ -174,8 +175,11 @@ class DatasetWriter:
     def _remove_dataset(self, manifest: dict[str, Any]) -> None:
         """--overwrite: remove what an earlier build wrote, and nothing else."""
         sig = manifest.get("signature") or {}
-        if sig.get("layout") == "imagenet3d" and (self.out / str(sig.get("class"))).is_dir():
-            shutil.rmtree(self.out / str(sig.get("class")))
+        if sig.get("layout") == "imagenet3d":
+            if "val_fraction" in sig:
+                remove_tree(self.out, str(sig.get("class")))
+            elif (self.out / str(sig.get("class"))).is_dir():  # the earlier layout: OUT/{class}/
+                shutil.rmtree(self.out / str(sig.get("class")))
         for size in sig.get("sizes", []):
             folder = self.out / str(int(size))
             if folder.is_dir():
@@ -198,7 +202,7 @@ class DatasetWriter:
         own = f"{TMP_MARK}{temporary_tag().rsplit('-', 1)[0]}-" if self.shard is not None else TMP_MARK
         folders = [self.out, self.out / PROGRESS, self.out / SHARDS] + [self.out / str(s) for s in self.spec.sizes]
         if self.spec.layout == "imagenet3d" and self.spec.class_name:
-            folders.append(self.out / self.spec.class_name)
+            folders += [*class_folders(self.out, self.spec.class_name), self.out / LISTS]
         for folder in folders:
             if folder.is_dir():
                 with os.scandir(folder) as entries:
@@ -212,7 +216,8 @@ class DatasetWriter:
             if self.spec.format == "npy":
                 self._prepare_array(npy_path(self.out, size), (n, size, size, 3), np.dtype(np.uint8), resume)
             elif self.spec.layout == "imagenet3d":
-                (self.out / str(self.spec.class_name)).mkdir(exist_ok=True)
+                for top in (IMAGES, ANNOTATIONS):
+                    (self.out / top / str(self.spec.class_name)).mkdir(parents=True, exist_ok=True)
             else:
                 (self.out / str(size)).mkdir(exist_ok=True)
             if self.spec.layers:
@@ -246,7 +251,8 @@ class DatasetWriter:
         return write_chunk_record(self.out, chunk, start, stop, digest)
 
     def finalize(self, chunks: dict[int, dict[str, Any]], seconds: float) -> None:
-        """Seal the build: npy files to their final names and the complete manifest.
+        """Seal the build: npy files to their final names, ``--layout imagenet3d``'s lists and
+        CAD model, then the complete manifest.
 
         A shard instead marks its part complete; the dataset is sealed by a plain build.
         """
@@ -259,6 +265,9 @@ class DatasetWriter:
         for final in self._partials:
             os.replace(partial_path(final), final)
         self._partials.clear()
+        if self.spec.layout == "imagenet3d" and self.spec.cad_positions is not None:
+            write_tree(self.out, str(self.spec.class_name), self.spec.pose_count, self.spec.val_fraction,
+                       self.spec.cad_positions)
         self._write_record(complete=True, chunks=chunks, seconds=seconds)
         for folder in (self.out / PROGRESS, self.out / SHARDS):
             if folder.is_dir():

@@ -16,8 +16,9 @@ from typing import Any
 
 from gpu_render.dataset.atomic import set_temporary_tag
 from gpu_render.dataset.encoder_pool import Task
+from gpu_render.dataset.imagenet3d import annotating
 from gpu_render.dataset.sink import LayerFiles
-from gpu_render.engines.pipeline import ChunkPipeline, start_pool, worker_record
+from gpu_render.engines.pipeline import ChunkPipeline, LayerWrite, start_pool, worker_record
 from gpu_render.options import BuildOptions
 from gpu_render.render.context import Headless
 from gpu_render.render.egl_devices import egl_device_for_cuda
@@ -56,7 +57,11 @@ class RenderWorker:
         log.info("worker %d: %s", rank, self.choice.how)
         self.gl = Headless(self.choice.index)
         self.layers = LayerFiles(options.out)
-        self.pipeline = ChunkPipeline(options, plan, self.pool, self.gl.ctx, self.layers.write)
+        write_layers: LayerWrite = self.layers.write
+        if options.layout == "imagenet3d":  # each chunk's annotations come from its mask
+            write_layers = annotating(write_layers, options.out, str(options.class_name),
+                                      plan.rich_labels(options.sizes))
+        self.pipeline = ChunkPipeline(options, plan, self.pool, self.gl.ctx, write_layers)
 
     def describe(self) -> dict[str, Any]:
         """This worker for the manifest: node, host, GL_RENDERER, EGL device choice, pid, encoders."""
