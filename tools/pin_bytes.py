@@ -20,6 +20,8 @@ entry is a file's path relative to OUT, or ``PATH::PART`` for a part of a file:
   ``data.mdb::keys`` the keys of an LMDB database in order, and
   ``annotations/....npz::fields except bbox`` an ImageNet3D annotation without its bbox.
 - Lock files (``.lock*``, LMDB's ``lock.mdb``) and ``.progress/`` are not pinned.
+- ``demo-modelnet-tree`` pins the modelnet10-so3 build's input, tools/demo_modelnet_tree.py's
+  meshes, so that a change of the input is told apart from a change of the build.
 
 Entries that depend on the rendered pixels are *drawn* (:func:`drawn`): images, the arrays
 and containers holding them, the bboxes, the chunk checksums. They hold for the renderer the
@@ -72,7 +74,9 @@ BUILDS: dict[str, tuple[str, ...]] = {
 #: of the stand-in meshes is told apart from a change of the build.
 TREE = "demo-modelnet-tree"
 
-#: Manifest keys (at any depth) whose values describe the run, not the dataset.
+#: Manifest keys (at any depth) whose values describe the run, not the dataset: they vary from
+#: run to run (finished_at, seconds), machine to machine (renderer, host, node, egl_device) or
+#: release to release (version). An absolute path of the build folder (--meshes) is ROOT_MARK.
 VOLATILE = frozenset({"finished_at", "seconds", "renderer", "host", "node", "egl_device", "version"})
 MASK = "<volatile>"
 UNDRAWN_MASK = "<drawn>"
@@ -106,12 +110,11 @@ def _masked(value: object, root: str, chunk_digests: bool) -> object:
     """The manifest ``value`` with VOLATILE values (and, unless ``chunk_digests``, the chunks'
     sha256) masked and the build folder's absolute path written as ROOT_MARK."""
     if isinstance(value, dict):
-        out = {}
-        for k, v in value.items():
-            out[k] = MASK if k in VOLATILE else _masked(v, root, chunk_digests)
-        if not chunk_digests and "chunks" in value and isinstance(value["chunks"], dict):
+        out = {k: MASK if k in VOLATILE else _masked(v, root, chunk_digests) for k, v in value.items()}
+        chunks = out.get("chunks")
+        if not chunk_digests and isinstance(chunks, dict):
             out["chunks"] = {k: {**c, "sha256": UNDRAWN_MASK} if isinstance(c, dict) and "sha256" in c else c
-                             for k, c in out["chunks"].items()}
+                             for k, c in chunks.items()}
         return out
     if isinstance(value, list):
         return [_masked(v, root, chunk_digests) for v in value]
@@ -180,7 +183,8 @@ def run_builds(root: Path) -> dict[str, Path]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
 
     def run(*args: str) -> None:
-        p = subprocess.run([sys.executable, *args], cwd=root, env=env, capture_output=True, text=True, timeout=300)
+        p = subprocess.run([sys.executable, *args], cwd=root, env=env, capture_output=True, text=True, timeout=300,
+                           check=False)
         if p.returncode != 0:
             raise RuntimeError(f"{' '.join(args)} failed ({p.returncode}): {p.stderr.strip()}")
 
@@ -215,7 +219,7 @@ def differences(expected: dict, actual: dict, with_drawn: bool) -> list[str]:
                 continue
             a, b = old["entries"].get(entry), new["entries"].get(entry)
             if a != b:
-                what = "new" if a is None else "missing" if b is None else "changed"
+                what = "changed" if a and b else "new, not in the table" if b else "missing, no longer written"
                 lines.append(f"{name}/{entry}: {what}")
     return lines
 
