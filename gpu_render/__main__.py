@@ -47,8 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{prog_name(PROG)}: error: unknown command {args[0]!r}: the commands are {known} "
               f"('{MAIN_SCRIPT} --help' lists them)", file=sys.stderr)
         return 2
-    module = importlib.import_module(command.module if command.name != "serve" else "gpu_render.serve.__main__")
-    return int(module.main(args[1:]))
+    return int(importlib.import_module(command.main_module).main(args[1:]))
 
 
 if __name__ == "__main__":

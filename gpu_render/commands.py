@@ -16,12 +16,18 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class Command:
     """name: what follows ``python -m gpu_render``; module: the module run with ``-m``;
-    script: the console script; summary: one line of what it does."""
+    script: the console script; summary: one line of what it does; entry: the module whose
+    ``main(argv)`` runs it (``module`` itself, or its ``__main__`` for a package)."""
 
     name: str
     module: str
     script: str
     summary: str
+    entry: str = ""
+
+    @property
+    def main_module(self) -> str:
+        return self.entry or self.module
 
 
 COMMANDS: tuple[Command, ...] = (
@@ -32,7 +38,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("preview", "gpu_render.preview", "gpu-render-preview",
             "look at any scene live in a window, drawn by the build's renderer"),
     Command("serve", "gpu_render.serve", "gpu-render-serve",
-            "answer render requests over HTTP (the [serve] extra)"),
+            "answer render requests over HTTP (the [serve] extra)", entry="gpu_render.serve.__main__"),
 )
 
 #: The console script of ``python -m gpu_render``: the list of commands.

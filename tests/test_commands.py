@@ -73,9 +73,8 @@ def test_every_command_has_a_console_script() -> None:
     scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
     assert scripts[MAIN_SCRIPT] == "gpu_render.__main__:main"
     for c in COMMANDS:
-        target = scripts[c.script]
-        module = target.split(":")[0]
-        assert module in (c.module, f"{c.module}.__main__") and target.endswith(":main"), c
+        assert scripts[c.script] == f"{c.main_module}:main", c
+    assert len(scripts) == len(COMMANDS) + 1
 
 
 def test_prog_name() -> None:

@@ -66,11 +66,13 @@ else:
 """
     p = run_without(blocked, code)
     assert p.returncode == 0, p.stderr
-    assert p.stdout.strip() == f"ModuleNotFoundError|{module}|gpu_render: this needs {module}: pip install 'gpu_render[{extra}]'"
+    hint = f"gpu_render: this needs {module}: pip install 'gpu_render[{extra}]'"
+    assert p.stdout.strip() == f"ModuleNotFoundError|{module}|{hint}"
 
 
 def module_main(module: str, *args: str) -> str:
-    return f"import runpy, sys\nsys.argv = [{module!r}, *{list(args)!r}]\nrunpy.run_module({module!r}, run_name='__main__')"
+    return (f"import runpy, sys\nsys.argv = [{module!r}, *{list(args)!r}]\n"
+            f"runpy.run_module({module!r}, run_name='__main__')")
 
 
 def test_serve_without_fastapi_is_one_line_and_exit_2() -> None:

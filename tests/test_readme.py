@@ -130,6 +130,7 @@ def test_the_example_mesh_is_what_make_duck_makes(tmp_path: Path) -> None:
     p = subprocess.run([sys.executable, str(REPO / "examples" / "make_duck.py"), str(tmp_path / "duck.ply")],
                        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120)
     assert p.returncode == 0, p.stderr
-    shipped, made = (trimesh.load(path, process=False) for path in (REPO / "examples" / "duck.ply", tmp_path / "duck.ply"))
+    paths = (REPO / "examples" / "duck.ply", tmp_path / "duck.ply")
+    shipped, made = (trimesh.load(path, process=False) for path in paths)
     assert len(shipped.faces) == 432 and shipped.is_watertight
     assert np.array_equal(shipped.faces, made.faces) and np.allclose(shipped.vertices, made.vertices, atol=1e-6)
