@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     from gpu_render.dataset.loader import Dataset
     from gpu_render.presets.load import ModelNetSplit, SymsolSplit
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the one place the version is written (pyproject.toml reads it)
 
 
 def load(root: str | os.PathLike[str], split: str | None = None) -> Dataset | SymsolSplit | ModelNetSplit:

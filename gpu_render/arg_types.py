@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import argparse
 import math
-from typing import Callable
+from typing import Any, Callable
 
+from gpu_render.commands import prog_name, version_line
 from gpu_render.errors import UsageError
 from gpu_render.rotations.euler import ANGLE_STOP
 from gpu_render.rotations.sources import PoseSource, parse_source
@@ -17,7 +18,20 @@ MAX_POSES = 50_000_000
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse, but every error is one line and raises UsageError instead of exiting."""
+    """argparse, but every error is one line and raises UsageError instead of exiting.
+
+    module: a command's module (``gpu_render.build``): its usage line then names the command as
+    it was started (:func:`~gpu_render.commands.prog_name`), and ``--version`` prints
+    ``gpu_render X.Y.Z``.
+    """
+
+    def __init__(self, *args: Any, module: str | None = None, **kwargs: Any) -> None:
+        if module is not None:
+            kwargs.setdefault("prog", prog_name(module))
+        super().__init__(*args, **kwargs)
+        if module is not None:
+            self.add_argument("--version", action="version", version=version_line(),
+                              help="print gpu_render's version and exit")
 
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UsageError(message)

@@ -11,8 +11,12 @@ from __future__ import annotations
 import io
 from typing import Any
 
-import httpx
 import numpy as np
+
+from gpu_render.extras import needs
+
+with needs("serve"):
+    import httpx
 
 
 #: The look options :meth:`RenderClient.render` passes on (the fields of the service's request).

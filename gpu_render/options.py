@@ -182,7 +182,7 @@ def check_pose_memory(count: int, what: str, per_pose: int = PLAN_BYTES_PER_POSE
 
 def build_parser() -> argparse.ArgumentParser:
     p = Parser(
-        prog="python -m gpu_render.build",
+        module="gpu_render.build",
         description="Render a pose dataset on the GPU: the cLPR cube (images + N x 8 x 6 labels) or any --object, "
         "shaded and in perspective (images + poses.npz labels).",
         epilog="examples: python -m gpu_render.build   (the full 2018 set into ./clpr)  |  "

@@ -177,7 +177,7 @@ class Preview:
 
 
 def build_parser() -> Parser:
-    p = Parser(prog="python -m gpu_render.preview",
+    p = Parser(module="gpu_render.preview",
                description="Look at the cLPR cube or any --object live, on the build's renderer.")
     p.add_argument("--size", type=at_least(MIN_SIZE), default=512, metavar="PX", help="window size, px (default 512)")
     p.add_argument("--poses", default="clpr", metavar="SOURCE",

@@ -7,11 +7,10 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from gpu_render.preview_clock import PlayClock
+
 if TYPE_CHECKING:
     from gpu_render.preview import Preview
-
-#: Poses a second while playing (Space): a display's refresh rate.
-PLAY_FPS = 60
 
 
 def run_interactive(preview: Preview) -> None:
@@ -66,15 +65,23 @@ def run_interactive(preview: Preview) -> None:
     fps: float | None = None
     shown = preview.title()
     glfw.set_window_title(handle, shown)
-    next_frame = time.perf_counter()
+    clock: PlayClock | None = None  # while playing: when play started
+    played = 0  # poses stepped by the clock since then
     while not glfw.window_should_close(handle):
         if preview.playing:
-            # At most PLAY_FPS poses a second, waiting on events meanwhile: an unthrottled loop
-            # burns a core and floods the X server with title changes, and keys then arrive late.
-            glfw.wait_events_timeout(max(0.0, next_frame - time.perf_counter()))
-            next_frame = max(next_frame + 1 / PLAY_FPS, time.perf_counter())
-            preview.step(1)
+            if clock is None:
+                clock, played = PlayClock(time.monotonic()), 0
+            # Wait on events until the next pose is due: an unthrottled loop burns a core and
+            # floods the X server with title changes, and keys then arrive late. Any event wakes
+            # the loop early, so the pose follows the clock, not the wake-ups.
+            glfw.wait_events_timeout(max(0.0, clock.due_time(played + 1) - time.monotonic()))
+            if preview.playing:  # Space may have paused it meanwhile
+                steps = clock.advance(played, time.monotonic())
+                if steps:
+                    preview.step(steps)
+                    played += steps
         else:
+            clock = None
             glfw.wait_events_timeout(0.25)  # idle without spinning
         preview.draw()
         if pending_screenshot[0]:

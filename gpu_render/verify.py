@@ -9,7 +9,6 @@ short report; exit 0 when complete and correct, 1 with the list of problems othe
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from gpu_render.render.backends import backend
+from gpu_render.arg_types import Parser
 from gpu_render.errors import UsageError
 from gpu_render.rebuild import build_command
 from gpu_render.scene.solids import object_class
@@ -261,12 +261,8 @@ def verify(
 
 
 def main(argv: list[str] | None = None) -> int:
-    class Parser(argparse.ArgumentParser):
-        def error(self, message: str) -> None:  # type: ignore[override]
-            raise UsageError(message)
-
     p = Parser(
-        prog="python -m gpu_render.verify",
+        module="gpu_render.verify",
         description="Check that a gpu_render dataset is complete and correct: exit 0 if so, 1 with the problems if not.",
     )
     p.add_argument("out", type=Path, metavar="OUT", help="the dataset folder")

@@ -250,7 +250,7 @@ def test_missing_ray_is_one_line(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(shadow.parent), os.environ.get("PYTHONPATH", "")])}
     r = build(*CLPR, "--engine", "ray", "--out", tmp_path / "o", env=env)
     assert r.code == 2
-    assert "--engine ray needs Ray, which is not installed: pip install 'gpu_render[ray]'" in r.one_line_error()
+    assert r.one_line_error() == "gpu_render.build: error: --engine ray: this needs ray: pip install 'gpu_render[ray]'"
     assert not (tmp_path / "o").exists()
 
 

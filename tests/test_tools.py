@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image
 
 from conftest import REPO
+from gpu_render.presets.options import MODELNET10_CATEGORIES
 
 
 def _tool(name: str, *args: str | Path) -> subprocess.CompletedProcess[str]:
@@ -141,7 +142,8 @@ def test_demo_modelnet_tree_writes_the_tree_and_help_writes_nothing(tmp_path: Pa
     p = _tool("demo_modelnet_tree.py", tmp_path / "tree")
     assert p.returncode == 0, p.stderr
     offs = sorted(f.relative_to(tmp_path / "tree").as_posix() for f in (tmp_path / "tree").rglob("*.off"))
-    assert len(offs) == 12 and "chair/test/chair_0003.off" in offs and "bed/train/bed_0001.off" in offs
+    assert len(offs) == 30 and "chair/test/chair_0003.off" in offs and "bed/train/bed_0001.off" in offs
+    assert {o.split("/")[0] for o in offs} == set(MODELNET10_CATEGORIES)  # the build's default runs on it
     (tmp_path / "file").write_text("x")
     p = _tool("demo_modelnet_tree.py", tmp_path / "file")
     assert p.returncode == 2 and "is not a folder" in p.stderr and "Traceback" not in p.stderr

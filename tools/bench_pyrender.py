@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from gpu_render.extras import install_hint
+
 #: pyrender's look, chosen to resemble ours: its shader is PBR with a gamma of 2.2 on output,
 #: ours is linear ``albedo * (0.35 + 0.65 max(0, n.l))``. A base colour of (200/255)**2.2,
 #: ambient 0.1 and a light of intensity 3 give about our brightness in the lit and the unlit parts.
@@ -41,7 +43,7 @@ def pyrender_worker(spec_path: Path) -> int:
         import pyrender
         from OpenGL import GL
     except ModuleNotFoundError as exc:  # pyrender, or a package it needs, is not installed
-        print(f"pyrender is not importable ({' '.join(str(exc).split()) or type(exc).__name__})", file=sys.stderr)
+        print(install_hint(exc.name or "pyrender", "bench"), file=sys.stderr)
         return 2
     except Exception as exc:  # PyOpenGL could not load this platform's library (ImportError, ValueError)
         print(f"pyrender cannot load OpenGL with PYOPENGL_PLATFORM={os.environ.get('PYOPENGL_PLATFORM')} "

@@ -23,10 +23,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-import webdataset as wds
 
 from gpu_render.dataset.atomic import atomic_write_bytes, replacing
 from gpu_render.dataset.encode import ENCODERS
+from gpu_render.extras import MissingExtra, require
 from gpu_render.dataset.wds import read_shard, sample_json, sample_key, sample_members, tar_end
 
 
@@ -54,7 +54,7 @@ def write_tarfile(folder: str, shards: list[list[tuple[str, list[tuple[str, byte
 def write_tarwriter(folder: str, shards: list[list[tuple[str, list[tuple[str, bytes]]]]]) -> None:
     for k, shard in enumerate(shards):
         with replacing(os.path.join(folder, f"shard-{k:06d}.tar")) as tmp, open(tmp, "wb") as f:
-            with wds.TarWriter(f, mtime=0.0, encoder=False) as sink:
+            with require("webdataset").TarWriter(f, mtime=0.0, encoder=False) as sink:
                 for key, members in shard:
                     sink.write({"__key__": key, **dict(members)})
 
@@ -68,6 +68,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeat", type=int, default=7)
     p.add_argument("--tmp", type=Path, default=None)
     a = p.parse_args(argv)
+    try:
+        wds = require("webdataset")  # the peer writer measured here
+    except MissingExtra as exc:
+        print(exc.command_error("bench_wds"), file=sys.stderr)
+        return 2
     if min(a.shards, a.per_shard, a.size, a.repeat) < 1:
         p.error("--shards, --per-shard, --size and --repeat must be positive")
     every = samples(a.shards * a.per_shard, a.size, a.image_format, 0)

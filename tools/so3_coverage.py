@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
-from scipy.spatial import cKDTree
 
 from gpu_render.errors import UsageError
+from gpu_render.extras import MissingExtra, require
 from gpu_render.arg_types import source_arg
 from gpu_render.rotations.quaternion import matrix_to_quaternion, rotation_angle
 from gpu_render.rotations.sources import row_matrices
@@ -38,7 +38,7 @@ def nearest_neighbours(q: np.ndarray) -> np.ndarray:
     the query itself (nor its negation) is the nearest rotation.
     """
     n = len(q)
-    tree = cKDTree(np.concatenate([q, -q]))
+    tree = require("scipy.spatial").cKDTree(np.concatenate([q, -q]))
     dist, idx = tree.query(q, k=3)
     other = np.where((idx[:, 1] % n) == np.arange(n), idx[:, 2], idx[:, 1]) % n
     dot = np.abs(np.sum(q * q[other], axis=1))
@@ -97,7 +97,7 @@ def local_density(q: np.ndarray, expected: float = 30.0) -> np.ndarray:
         lo, hi = (mid, hi) if (mid - np.sin(mid)) / np.pi < share else (lo, mid)
     rho = (lo + hi) / 2
     chord = np.sqrt(2 - 2 * np.cos(rho / 2))  # |q - q'| for quaternions rho apart
-    tree = cKDTree(np.concatenate([q, -q]))
+    tree = require("scipy.spatial").cKDTree(np.concatenate([q, -q]))
     counts = tree.query_ball_point(q, chord, return_length=True) - 1  # not itself
     return counts / (n * (rho - np.sin(rho)) / np.pi)
 
@@ -193,6 +193,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=Path("docs/so3_coverage.png"))
     p.add_argument("--json", type=Path, default=None)
     a = p.parse_args(argv)
+    try:
+        require("scipy.spatial")  # the KD-tree: the [tools] extra
+    except MissingExtra as exc:
+        print(exc.command_error("so3_coverage"), file=sys.stderr)
+        return 2
     rows, table = [], []
     try:
         for spec in a.sources.split(","):

@@ -100,6 +100,8 @@ class Dataset:
         return sorted(self.images)
 
     def close(self) -> None:
+        """Close poses.npz (its arrays already read stay usable). ``with gpu_render.load(OUT) as
+        data:`` closes on leaving; closing twice is harmless."""
         closer = getattr(self.poses, "close", None)
         if closer is not None:
             closer()
@@ -109,6 +111,15 @@ class Dataset:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def __repr__(self) -> str:
+        """One short line: class, path, what is drawn, pose count, sizes and format."""
+        obj = self.object
+        if obj.startswith("mesh:"):
+            obj = "mesh:" + Path(obj[5:]).name
+        sizes = ",".join(str(s) for s in self.sizes)
+        return (f"{type(self).__name__}(path={str(self.root)!r}, object={obj!r}, poses={len(self)}, "
+                f"sizes=[{sizes}], format={self.manifest.get('format')!r})")
 
 
 def load(root: str | Path) -> Dataset:

@@ -6,8 +6,12 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-import torch
-from torch.utils.data import Dataset
+
+from gpu_render.extras import needs
+
+with needs("torch"):
+    import torch
+    from torch.utils.data import Dataset
 
 from gpu_render.dataset.loader import load
 from gpu_render.scene.solids import builtin_object

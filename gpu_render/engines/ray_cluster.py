@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from gpu_render.errors import UsageError
+from gpu_render.extras import MissingExtra, needs
 
 #: CPUs of one worker on a CPU-only cluster when --worker-cpus is not given.
 CPU_WORKER_CPUS = 2
-INSTALL = "pip install 'gpu_render[ray]'"
 
 
 @dataclass(frozen=True)
@@ -73,9 +73,10 @@ def one_line(exc: BaseException) -> str:
 
 def import_ray() -> Any:
     try:
-        import ray
-    except ImportError:
-        raise UsageError(f"--engine ray needs Ray, which is not installed: {INSTALL}") from None
+        with needs("ray"):
+            import ray
+    except MissingExtra as exc:
+        raise UsageError(f"--engine ray: {exc.hint}") from None
     return ray
 
 

@@ -64,7 +64,7 @@ def names_type(allowed: tuple[str, ...], what: str):  # noqa: ANN201 - an argpar
 
 def preset_parser() -> Parser:
     p = Parser(
-        prog="python -m gpu_render.build",
+        module="gpu_render.build",
         description="Write a benchmark dataset in the layout its own loaders read (docs/FORMATS.md).",
         epilog="examples: python -m gpu_render.build --preset symsol --out data/symsol  |  "
         "python -m gpu_render.build --preset symsol --views 2000,200 --sizes 64 --shapes cube,cylO  |  "

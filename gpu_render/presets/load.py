@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import pickle
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -51,11 +50,30 @@ class SymsolSplit:
         self._rotations = np.load(root / split / "rotations.npz")
         self._poses = np.load(root / split / "poses.npz")
         self._cache: dict[str, np.ndarray] = {}
+        self._closed = False
 
     def __len__(self) -> int:
         return self.count * len(self.shapes)
 
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(path={str(self.root)!r}, split={self.split!r}, images={len(self)}, "
+                f"shapes={len(self.shapes)}, size={self.size})")
+
+    def close(self) -> None:
+        """Close the split's npz files; harmless twice. Images and labels cannot be read after it."""
+        self._rotations.close()
+        self._poses.close()
+        self._closed = True
+
+    def __enter__(self) -> SymsolSplit:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def _where(self, index: int) -> tuple[str, int]:
+        if self._closed:
+            raise ValueError(f"{self!r} is closed: open it again with gpu_render.load")
         if not 0 <= index < len(self):
             raise IndexError(f"image {index} is out of range for {len(self)}")
         return self.shapes[index // self.count], index % self.count
@@ -112,17 +130,42 @@ class ModelNetSplit:
             quats = pickle.load(f, encoding="latin1")
         self.keys = list(quats)
         self._quats = np.array([np.asarray(quats[k], dtype=np.float64) for k in self.keys]).reshape(-1, 4)
+        self._env: lmdb.Environment | None = None
+        self._closed = False
 
-    @cached_property
-    def _env(self) -> lmdb.Environment:
-        return lmdb.open(str(self.folder), readonly=True, lock=False)
+    def _database(self) -> lmdb.Environment:
+        """The LMDB environment, opened read-only on first use (py-lmdb lets a process open an
+        environment once at a time: :meth:`close` releases it)."""
+        if self._closed:
+            raise ValueError(f"{self!r} is closed: open it again with gpu_render.load")
+        if self._env is None:
+            self._env = lmdb.open(str(self.folder), readonly=True, lock=False)
+        return self._env
 
     def __len__(self) -> int:
         return len(self.keys)
 
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(path={str(self.root)!r}, split={self.split!r}, "
+                f"database={self.folder.name!r}, images={len(self)}, size={self.size})")
+
+    def close(self) -> None:
+        """Close the LMDB environment, so that this process can open the database again (through
+        ``gpu_render.load`` or ``lmdb.open``); harmless twice. Images cannot be read after it."""
+        if self._env is not None:
+            self._env.close()
+            self._env = None
+        self._closed = True
+
+    def __enter__(self) -> ModelNetSplit:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def image(self, index: int) -> np.ndarray:
         """(S, S, 3) uint8, three equal (grey) channels."""
-        with self._env.begin() as txn:
+        with self._database().begin() as txn:
             data = txn.get(self.keys[index].encode())
         if data is None:
             raise KeyError(f"{self.folder}: no image {self.keys[index]}")

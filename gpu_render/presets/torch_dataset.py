@@ -5,8 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
-from torch.utils.data import Dataset
+
+from gpu_render.extras import needs
+
+with needs("torch"):
+    import torch
+    from torch.utils.data import Dataset
 
 from gpu_render.presets.load import load_preset
 from gpu_render.scene.symmetry import padded_set

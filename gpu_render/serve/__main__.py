@@ -13,6 +13,7 @@ import sys
 
 from gpu_render.arg_types import MAX_SIZE, MIN_SIZE, Parser, at_least
 from gpu_render.errors import UsageError
+from gpu_render.extras import install_hint
 from gpu_render.render.context import NoOpenGLError
 from gpu_render.serve.config import LOOPBACK_HOSTS, ServeOptions
 
@@ -33,7 +34,7 @@ def positive_float(text: str) -> float:
 
 def serve_parser() -> argparse.ArgumentParser:
     d = ServeOptions()
-    p = Parser(prog=f"python -m {PROG}", description="Serve renders over HTTP: POST /render, GET /objects, "
+    p = Parser(module=PROG, description="Serve renders over HTTP: POST /render, GET /objects, "
                "/healthz, /metrics (docs/SERVE.md).")
     p.add_argument("--host", default=d.host, help="address to bind (default 127.0.0.1; any other needs --token)")
     p.add_argument("--port", type=at_least(0, 65535), default=d.port, help="TCP port (default 8000)")
@@ -100,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
     except ImportError as exc:
-        print(f"{PROG}: error: {exc.name} is missing: pip install 'gpu_render[serve]'", file=sys.stderr)
+        print(f"{PROG}: error: {install_hint(exc.name or 'fastapi', 'serve')}", file=sys.stderr)
         return 2
     host, port = listener.getsockname()[:2]
     url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"

@@ -13,12 +13,17 @@ yields depends on (seed, epoch, worker, W) alone.
 The GL context is opened on the first batch, in the process that asks for it (a DataLoader
 worker, after its fork), through :mod:`gpu_render.render.context`; a process forked while its
 parent held a context refuses to open one (:class:`~gpu_render.render.context.ForkedContextError`).
+
+The first batch of a process takes seconds (the pose source, the GL context, the shaders, the
+first draw): the logger ``gpu_render.stream`` says at INFO how far it got, with timings.
 """
 
 from __future__ import annotations
 
 import itertools
+import logging
 import os
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -38,6 +43,9 @@ from gpu_render.stream.options import DEFAULT_BATCH, StreamOptions, stream_optio
 #: One batch: images (B, S, S, 3) uint8 RGB, rows top-down; labels by name, arrays of B rows.
 Batch = tuple[np.ndarray, dict[str, np.ndarray]]
 
+#: Progress of each process's first batch, at INFO.
+log = logging.getLogger("gpu_render.stream")
+
 
 class _Drawing:
     """The GL context and renderer of one process. ``pid``: the process that opened them."""
@@ -45,12 +53,18 @@ class _Drawing:
     def __init__(self, options: StreamOptions) -> None:
         check_fork_safe("gpu_render.stream cannot open its OpenGL context")
         self.pid = os.getpid()
+        t0 = time.monotonic()
         self.gl = headless_on(options.device)
+        t1 = time.monotonic()
+        log.info("pid %d: OpenGL context made on device %d (%s) in %.2f s", self.pid, options.device,
+                 self.gl.ctx.info.get("GL_RENDERER", "?"), t1 - t0)
         try:
             self.renderer: BatchRenderer = backend(options.scene).renderer(self.gl.ctx, options.size, options.capacity)
         except BaseException:
             self.gl.close()
             raise
+        log.info("pid %d: renderer built for %s at %d px, %d poses a draw, in %.2f s", self.pid,
+                 options.scene.object_name, options.size, options.capacity, time.monotonic() - t1)
 
     def close(self) -> None:
         self.renderer.close()
@@ -128,10 +142,18 @@ class RenderStream:
         """Chunk ``chunk`` of epoch ``epoch`` (epochs of finite sources are all the same)."""
         o = self.options
         start = chunk * o.batch
+        first = self._drawing is None or self._drawing.pid != os.getpid()  # this process's first batch
+        t0 = time.monotonic()
+        if first:
+            log.info("pid %d: first batch (chunk %d of %s): starting", os.getpid(), chunk, o.source.spec)
         if o.finite:
             if not 0 <= chunk < o.chunk_count:
                 raise IndexError(f"chunk {chunk} is out of range: the source has {o.chunk_count}")
+            had_rows = self._rows is not None
             matrix, euler = self._source_rows()
+            if first and not had_rows:
+                log.info("pid %d: %d rotations of %s ready in %.2f s", os.getpid(), len(matrix), o.source.spec,
+                         time.monotonic() - t0)
             stop = min(start + o.batch, o.pose_count)
             rows, angles = matrix[start:stop], None if euler is None else euler[start:stop]
         else:
@@ -145,8 +167,16 @@ class RenderStream:
             assert isinstance(scene, ObjectScene)
             plan = ObjectPlan.from_rows(rows, scene.object, scene.camera)
             labels = object_chunk_labels(plan, start, o.size)
+        if first:
+            log.info("pid %d: scene built: %d poses planned and labelled (%.2f s so far)", os.getpid(), len(rows),
+                     time.monotonic() - t0)
         drawing = self._drawing_here()
+        t1 = time.monotonic()
         images = drawing.renderer.render_instances(backend(scene).instances(plan, 0, len(rows)))
+        if first:
+            now = time.monotonic()
+            log.info("pid %d: first batch rendered: %d images of %d px in %.2f s (%.2f s in all)", os.getpid(),
+                     len(images), o.size, now - t1, now - t0)
         return images, labels
 
     def _source_rows(self) -> tuple[np.ndarray, np.ndarray | None]:

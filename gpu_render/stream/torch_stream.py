@@ -16,8 +16,12 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
-import torch
-from torch.utils.data import IterableDataset, get_worker_info
+
+from gpu_render.extras import needs
+
+with needs("torch"):
+    import torch
+    from torch.utils.data import IterableDataset, get_worker_info
 
 from gpu_render.scene.scene import CLPR_OBJECT
 from gpu_render.scene_options import OBJECT_SIZE

@@ -1,0 +1,119 @@
+"""Every object ``gpu_render.load`` returns closes (``close()``, ``with``), and shows itself in
+one short line: an LMDB database opened through it can be opened again in the same process."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import lmdb
+import numpy as np
+import pytest
+from cli import run_module
+
+import gpu_render
+from conftest import REPO
+from gpu_render.dataset.loader import Dataset
+from gpu_render.presets.load import ModelNetSplit, SymsolSplit
+
+MAX_REPR = 200
+
+
+@pytest.fixture(scope="module")
+def modelnet(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    base = tmp_path_factory.mktemp("mn")
+    subprocess.run([sys.executable, str(REPO / "tools" / "demo_modelnet_tree.py"), str(base / "tree")], check=True)
+    out = base / "ModelNet10-SO3"
+    r = run_module("gpu_render.build", "--preset", "modelnet10-so3", "--meshes", base / "tree", "--categories",
+                   "chair,table", "--views", "2,1", "--sizes", "32", "--workers", "1", "--out", out)
+    assert r.code == 0, r.err
+    return out
+
+
+@pytest.fixture(scope="module")
+def symsol(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("sym") / "symsol"
+    r = run_module("gpu_render.build", "--preset", "symsol", "--shapes", "cube,tetX", "--views", "3,1",
+                   "--sizes", "16", "--workers", "1", "--out", out)
+    assert r.code == 0, r.err
+    return out
+
+
+@pytest.fixture(scope="module", params=["jpg", "wds"])
+def cube(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp(f"cube-{request.param}") / "o"
+    r = run_module("gpu_render.build", "--step", "1.0", "--sizes", "8,16", "--batch", "64", "--format",
+                   request.param, "--workers", "1", "--out", out)
+    assert r.code == 0, r.err
+    return out
+
+
+def test_lmdb_opened_through_load_closes_and_opens_again(modelnet: Path) -> None:
+    with gpu_render.load(modelnet, "train") as first:
+        assert isinstance(first, ModelNetSplit)
+        image = first.image(3)
+    with pytest.raises(ValueError, match="is closed"):
+        first.image(0)
+    # Open again through load, and straight with lmdb as the benchmarks' readers do.
+    again = gpu_render.load(modelnet, "train")
+    assert np.array_equal(again.image(3), image)
+    again.close()
+    again.close()  # twice is harmless
+    env = lmdb.open(str(modelnet / "train_2V.Rawjpg.lmdb"), readonly=True, lock=False)
+    try:
+        with env.begin() as txn:
+            assert txn.get(first.keys[3].encode()) is not None
+    finally:
+        env.close()
+    third = gpu_render.load(modelnet, "test")
+    assert third.image(0).shape == (32, 32, 3)
+    third.close()
+
+
+def test_an_open_lmdb_cannot_be_opened_twice(modelnet: Path) -> None:
+    """What close() is for: py-lmdb refuses a second open of an environment this process holds."""
+    split = gpu_render.load(modelnet, "train")
+    split.image(0)
+    with pytest.raises(lmdb.Error):
+        lmdb.open(str(split.folder), readonly=True, lock=False)
+    split.close()
+
+
+def test_symsol_split_closes(symsol: Path) -> None:
+    with gpu_render.load(symsol, "train") as split:
+        assert isinstance(split, SymsolSplit)
+        rotation = split.rotation(4)
+        assert split.image(4).shape == (16, 16, 3)
+    with pytest.raises(ValueError, match="is closed"):
+        split.rotation(4)
+    with gpu_render.load(symsol, "train") as split:
+        assert np.array_equal(split.rotation(4), rotation)
+
+
+def test_dataset_closes(cube: Path) -> None:
+    with gpu_render.load(cube) as data:
+        assert isinstance(data, Dataset)
+        quaternion = np.array(data.poses["quaternion"])
+    assert data.poses.zip is None  # poses.npz is closed
+    with gpu_render.load(cube) as data:
+        assert np.array_equal(data.poses["quaternion"], quaternion)
+
+
+def test_reprs_are_short_and_say_what_is_loaded(cube: Path, symsol: Path, modelnet: Path) -> None:
+    data = gpu_render.load(cube)
+    text = repr(data)
+    fmt = data.manifest["format"]
+    assert len(text) < MAX_REPR and "\n" not in text
+    assert text == f"Dataset(path={str(cube)!r}, object='clpr-cube', poses=343, sizes=[8,16], format={fmt!r})"
+    data.close()
+    with gpu_render.load(symsol, "test") as split:
+        text = repr(split)
+        assert len(text) < MAX_REPR
+        assert text == f"SymsolSplit(path={str(symsol)!r}, split='test', images=2, shapes=2, size=16)"
+    with gpu_render.load(modelnet, "limited_train") as split:
+        text = repr(split)
+        assert len(text) < MAX_REPR
+        assert text == (f"ModelNetSplit(path={str(modelnet)!r}, split='limited_train', "
+                        f"database='train_1V.Rawjpg.lmdb', images={len(split)}, size=32)")
+        assert len(split) == 2 * 2  # two training models of each category, one view each
