@@ -47,6 +47,18 @@ def json_media_type(content_type: bytes) -> bool:
     return media == b"application/json" or (media.startswith(b"application/") and media.endswith(b"+json"))
 
 
+def not_utf8(body: bytes) -> str:
+    """Why ``body`` is not UTF-8 JSON text, or "". Python's json reads UTF-16 and UTF-32 too,
+    telling them by their byte order mark or by the zero bytes of ASCII characters; UTF-8 JSON
+    holds no zero byte (control characters in strings must be escaped), so one is refused."""
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"byte {exc.start} is not"
+    zero = body.find(b"\x00")
+    return f"byte {zero} is a zero byte" if zero >= 0 else ""
+
+
 class Guard:
     """token: the bearer token every request must carry, or None. max_body: bytes a request body
     may hold (413 naming max_body_bytes past it, checked on Content-Length and on what arrives).
@@ -108,11 +120,10 @@ class Guard:
         if body is None:
             return
         if is_json:
-            try:
-                body.decode("utf-8")
-            except UnicodeDecodeError as exc:
+            problem = not_utf8(body)
+            if problem:
                 await send_json(send, 400, {"error": f"the body is not valid JSON: JSON must be UTF-8 (RFC 8259), and "
-                                                     f"byte {exc.start} is not (UTF-16 or UTF-32 are refused)"})
+                                                     f"{problem} (UTF-16 and UTF-32 are refused)"})
                 return
         replayed = [{"type": "http.request", "body": body, "more_body": False}]
 

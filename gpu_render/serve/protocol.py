@@ -7,7 +7,8 @@ the connection (and the answer's memory) for ever. This protocol adds, per conne
 - header_timeout: the request head (request line and headers) must be complete within this
   many seconds of the connection's opening, or of the first byte after an idle keep-alive;
   past it the connection gets 408 JSON and is closed;
-- max_head_bytes: a head larger than this (within one read of it) gets 431 JSON and is closed;
+- max_head_bytes: a head larger than this gets 431 JSON and is closed (counted as the bytes
+  received while it is incomplete, and as its URL and headers once parsed);
 - send_timeout: a connection whose answer the client has taken none of for this many seconds
   (the transport's buffer stays above its high-water mark) is aborted, which frees the answer.
 
@@ -29,6 +30,10 @@ from gpu_render.serve.config import LimitExceeded, ServeOptions
 from gpu_render.serve.metrics import Metrics
 
 
+class HeadRefused(Exception):
+    """Raised from a parser callback once a head was refused, to stop parsing the connection."""
+
+
 class DeadlineProtocol(HttpToolsProtocol):
     """See the module docstring. The class attributes are set by :func:`deadline_protocol`."""
 
@@ -43,7 +48,9 @@ class DeadlineProtocol(HttpToolsProtocol):
         self._send_timer: asyncio.TimerHandle | None = None
         self._head_started = 0.0
         self._in_head = False  # between a request's first byte (or the connection's opening) and its headers' end
-        self._head_bytes = 0
+        self._head_bytes = 0  # bytes received while in a head
+        self._head_parsed = 0  # bytes of the head's URL and headers, as parsed
+        self._refused = False  # a refusal was written: nothing more is parsed or answered
 
     # -- the request head ------------------------------------------------------------------
 
@@ -67,17 +74,32 @@ class DeadlineProtocol(HttpToolsProtocol):
         if self._in_head:
             self._head_bytes += len(data)
         super().data_received(data)
-        if self._in_head and self._head_bytes > self.max_head_bytes and not self.transport.is_closing():
-            self._refuse(431, "head_too_large", LimitExceeded(
-                431, "max_head_bytes", self.max_head_bytes, self._head_bytes, "bytes of request line and headers"))
+        if self._in_head and self._head_bytes > self.max_head_bytes and not self._refused:
+            self._refuse_head(self._head_bytes)
+
+    def _refuse_head(self, size: int) -> None:
+        self._refuse(431, "head_too_large", LimitExceeded(
+            431, "max_head_bytes", self.max_head_bytes, size, "bytes of request line and headers"))
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        self._head_parsed = 0
         self._start_head()
+
+    def on_url(self, url: bytes) -> None:
+        self._head_parsed += len(url)
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._head_parsed += len(name) + len(value) + 4  # ": " and CRLF
+        super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
         self._in_head = False
         self._cancel_head_timer()
+        if self._head_parsed > self.max_head_bytes:  # a whole head that came in one read
+            self._refuse_head(self._head_parsed)
+            raise HeadRefused  # stops the parser: this request never reaches the app
         super().on_headers_complete()
 
     def _head_expired(self) -> None:
@@ -120,7 +142,8 @@ class DeadlineProtocol(HttpToolsProtocol):
     # -- refusals ----------------------------------------------------------------------------
 
     def send_400_response(self, msg: str) -> None:
-        self._refuse(400, "bad_request", None, f"not an HTTP/1.1 request: {msg}")
+        if not self._refused:  # (after a refusal, the parser's error is the HeadRefused it was stopped with)
+            self._refuse(400, "bad_request", None, f"not an HTTP/1.1 request: {msg}")
 
     def _refuse(self, status: int, reason: str, limit: LimitExceeded | None, message: str = "") -> None:
         """Answer ``status`` with a JSON error (the limit's, or ``message``) and close the connection."""
@@ -132,7 +155,7 @@ class DeadlineProtocol(HttpToolsProtocol):
         for name, value in self.server_state.default_headers:
             head += [name, b": ", value, b"\r\n"]
         head += [b"content-type: application/json\r\n", b"content-length: %d\r\n" % len(data), b"connection: close\r\n\r\n"]
-        self._in_head = False
+        self._in_head, self._refused = False, True
         self._cancel_head_timer()
         self._count(reason)
         self.transport.write(b"".join(head) + data)
