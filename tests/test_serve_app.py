@@ -48,8 +48,20 @@ def test_openapi_describes_every_request_field(client: TestClient) -> None:
     assert set(error) == {"error", "limit", "allowed", "got", "detail"}
     assert all(len(field.get("description", "")) >= 10 for field in error.values())
     answers = paths["/render"]["post"]["responses"]
-    for status in ("400", "401", "408", "413", "415", "422", "503"):
+    for status in ("400", "401", "408", "413", "415", "422", "500", "503"):
         assert answers[status]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorResponse"), status
+    # What a schema-driven client needs (it could never make a valid request): exactly one of the
+    # rotations, the server's limits, the unit norm in words; /metrics is text, not JSON.
+    assert schema["oneOf"] == [{"required": ["quaternions"]}, {"required": ["matrices"]}]
+    fields = schema["properties"]
+    assert fields["quaternions"]["maxItems"] == fields["matrices"]["maxItems"] == ServeOptions().max_poses
+    assert fields["quaternions"]["minItems"] == 1 and "null" not in str(fields["quaternions"])
+    assert fields["size"]["maximum"] == ServeOptions().max_size and fields["size"]["minimum"] == 8
+    assert "must be 1 within" in fields["quaternions"]["description"]
+    assert fields["quaternions"]["items"]["items"]["maximum"] == fields["matrices"]["items"]["items"]["items"]["maximum"]
+    assert all(example["size"] <= ServeOptions().max_size for example in schema["examples"])
+    assert list(paths["/metrics"]["get"]["responses"]["200"]["content"]) == ["text/plain"]
+    assert client.get("/metrics").headers["content-type"].startswith("text/plain")
 
 
 def test_png_and_jpg_are_the_npy_image_encoded_as_the_build_encodes(client: TestClient) -> None:
@@ -57,7 +69,9 @@ def test_png_and_jpg_are_the_npy_image_encoded_as_the_build_encodes(client: Test
     for obj in ("clpr-cube", "tetX"):
         raw = client.post("/render", json={"object": obj, "quaternions": q, "size": SIZE})
         assert raw.status_code == 200 and raw.headers["content-type"] == "application/x-npy"
-        image = np.load(io.BytesIO(raw.content), allow_pickle=False)[0]
+        images = np.load(io.BytesIO(raw.content), allow_pickle=False)
+        assert raw.content == _npy(images)  # streamed as a header and the pixels: exactly np.save's bytes
+        image = images[0]
         for fmt, media in (("png", "image/png"), ("jpg", "image/jpeg")):
             r = client.post("/render", json={"object": obj, "quaternions": q, "size": SIZE, "format": fmt})
             assert r.status_code == 200 and r.headers["content-type"] == media
@@ -120,7 +134,9 @@ def test_batching_off_draws_each_request_alone() -> None:
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-NUMBERS = st.one_of(st.integers(-300, 300), st.floats(allow_nan=True, allow_infinity=True), st.sampled_from([0.5, 1, 0]))
+#: Numbers, those of hundreds of digits among them (a 309-digit size raised OverflowError: a 500).
+NUMBERS = st.one_of(st.integers(-300, 300), st.floats(allow_nan=True, allow_infinity=True), st.sampled_from([0.5, 1, 0]),
+                    st.integers(10**300, 10**400), st.integers(-(10**400), -(10**300)))
 JSON = st.recursive(
     st.one_of(st.none(), st.booleans(), NUMBERS, st.text(max_size=6)),
     lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=6), inner, max_size=3)),

@@ -9,7 +9,7 @@ field) before any arithmetic is done with it.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import numpy as np
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
@@ -43,11 +43,20 @@ def _integral(value: Any) -> Any:
 Finite = Annotated[float, Field(allow_inf_nan=False, strict=True)]
 Entry = Annotated[float, Field(allow_inf_nan=False, strict=True, ge=-UNIT_BOUND, le=UNIT_BOUND)]
 LightEntry = Annotated[float, Field(allow_inf_nan=False, strict=True, ge=-MAX_LIGHT, le=MAX_LIGHT)]
-Channel = Annotated[int, BeforeValidator(_integral), Field(ge=0, le=255, strict=True)]
+Channel = Annotated[int, Field(ge=0, le=255, strict=True), BeforeValidator(_integral)]
 Flag = Annotated[bool, Field(strict=True)]
-Quaternion = Annotated[list[Entry], Field(min_length=4, max_length=4)]
+T = TypeVar("T")
+#: Three numbers (a direction, a colour): a tuple (hashable: part of a scene's key), written in
+#: the schema as an array of 3 items of one schema (which JSON Schema tools read more widely
+#: than a 2020-12 ``prefixItems`` tuple).
+Triple = Annotated[tuple[T, ...], Field(min_length=3, max_length=3)]
+#: Unit quaternions and rotation matrices a schema-driven client can start from (90-degree turns).
+QUATERNION_EXAMPLES = [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1], [0.5, 0.5, 0.5, 0.5], [0.5, -0.5, 0.5, -0.5]]
+MATRIX_EXAMPLES = [[[1, 0, 0], [0, 1, 0], [0, 0, 1]], [[0, -1, 0], [1, 0, 0], [0, 0, 1]], [[1, 0, 0], [0, 0, -1], [0, 1, 0]],
+                   [[0, 0, 1], [1, 0, 0], [0, 1, 0]]]
+Quaternion = Annotated[list[Entry], Field(min_length=4, max_length=4, examples=QUATERNION_EXAMPLES)]
 MatrixRow = Annotated[list[Entry], Field(min_length=3, max_length=3)]
-Matrix = Annotated[list[MatrixRow], Field(min_length=3, max_length=3)]
+Matrix = Annotated[list[MatrixRow], Field(min_length=3, max_length=3, examples=MATRIX_EXAMPLES)]
 
 
 def _rotations_schema(schema: dict[str, Any]) -> None:
@@ -117,13 +126,13 @@ class RenderRequest(BaseModel):
         None, gt=1.0, le=MAX_DISTANCE,
         description="Objects: camera distance, object units (default: the unit sphere fills 90% of the width).",
     )
-    light: tuple[LightEntry, LightEntry, LightEntry] | None = Field(
+    light: Triple[LightEntry] | None = Field(
         None, description="Objects: direction towards the light, camera frame, x right, y down, z forward "
         f"(default -1,-1,-2); any length but 0 (entries within ±{MAX_LIGHT:g}; its squared length must be a "
         "non-zero float64).",
     )
-    color: tuple[Channel, Channel, Channel] | None = Field(None, description="Objects: albedo RGB 0..255 (default 200,200,200).")
-    background: tuple[Channel, Channel, Channel] | None = Field(None, description="Objects: background RGB 0..255 (default 0,0,0).")
+    color: Triple[Channel] | None = Field(None, description="Objects: albedo RGB 0..255 (default 200,200,200).")
+    background: Triple[Channel] | None = Field(None, description="Objects: background RGB 0..255 (default 0,0,0).")
     antialias: Flag | None = Field(None, description="4x MSAA (default: on for objects, off for the aliased 2018 cube).")
     grayscale: Flag | None = Field(None, description="Objects: grey images (BT.601 luma in R, G and B).")
 
