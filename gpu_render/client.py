@@ -9,12 +9,12 @@ Imports no GL: it runs wherever numpy and httpx do.
 from __future__ import annotations
 
 import io
+import math
 import time
 from typing import Any
 
 import httpx
 import numpy as np
-
 
 #: Longest wait before a retry, s, whatever Retry-After says.
 MAX_RETRY_WAIT_S = 10.0
@@ -103,7 +103,7 @@ def _retry_after(r: httpx.Response) -> float | None:
         seconds = float(r.headers.get("retry-after", ""))
     except ValueError:
         return None
-    return min(max(seconds, 0.0), MAX_RETRY_WAIT_S) if seconds == seconds else None
+    return min(max(seconds, 0.0), MAX_RETRY_WAIT_S) if not math.isnan(seconds) else None
 
 
 def _raise_for(r: httpx.Response) -> None:

@@ -137,7 +137,7 @@ def test_docs_page_lists_the_operations_with_no_network(server: Server) -> None:
             [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", f"--user-data-dir={profile}",
              "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1", "--virtual-time-budget=15000",
              "--dump-dom", server.url + "/docs"],
-            capture_output=True, text=True, timeout=120,
+            capture_output=True, text=True, timeout=120, check=False,  # its exit status says nothing of the page
         ).stdout
     assert "swagger-ui" in dom, dom[:500]
     for path in OPERATIONS:

@@ -14,7 +14,8 @@ gone); one that does not fit is refused at once with 503 and Retry-After.
 from __future__ import annotations
 
 import io
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from starlette.responses import Response

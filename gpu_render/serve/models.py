@@ -147,7 +147,7 @@ class RenderRequest(BaseModel):
     def _check_rotations(self) -> RenderRequest:
         if (self.quaternions is None) == (self.matrices is None):
             raise ValueError("give exactly one of quaternions or matrices")
-        if self.light is not None and not is_direction(self.light):
+        if self.light is not None and not is_direction((self.light[0], self.light[1], self.light[2])):
             raise ValueError(f"light {NOT_A_DIRECTION}")
         if self.quaternions is not None:
             q = np.asarray(self.quaternions, dtype=np.float64)

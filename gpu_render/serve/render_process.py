@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import itertools
 import mmap
 import multiprocessing
 import os
@@ -157,8 +158,8 @@ class RenderProcess:
             raise value
         assert self._buffer is not None
         drawn = np.frombuffer(self._buffer, dtype=np.uint8, count=need).reshape(n, size, size, 3)
-        bounds = np.cumsum([0, *(counts if counts is not None else [n])])
-        return [drawn[a:b].copy() for a, b in zip(bounds[:-1], bounds[1:])], int(value)
+        bounds = itertools.accumulate(counts if counts is not None else [n], initial=0)
+        return [drawn[a:b].copy() for a, b in itertools.pairwise(bounds)], int(value)
 
     def _grow(self, nbytes: int) -> None:
         """A new shared buffer of ``nbytes``, handed to the child (which drops its old one)."""
