@@ -91,12 +91,16 @@ class ChunkedAnswer(Response):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
-            await send({"type": "http.response.body", "body": self.head, "more_body": True})
-            view = self.payload
-            for start in range(0, view.nbytes, CHUNK_BYTES):
-                await send({"type": "http.response.body", "body": bytes(view[start:start + CHUNK_BYTES]),
-                            "more_body": True})
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            view, head = self.payload, self.head
+            start = 0
+            while True:  # the head goes with the first piece: a small answer is one write
+                piece = head + bytes(view[start:start + CHUNK_BYTES])
+                start += CHUNK_BYTES
+                more = start < view.nbytes
+                await send({"type": "http.response.body", "body": piece, "more_body": more})
+                if not more:
+                    break
+                head = b""
         finally:
             self.payload = memoryview(b"")  # the images are freed with the request, not the response object
             self.on_done()
