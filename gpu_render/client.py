@@ -9,6 +9,8 @@ Imports no GL: it runs wherever numpy and httpx do.
 from __future__ import annotations
 
 import io
+import math
+import time
 from typing import Any
 
 import numpy as np
@@ -18,7 +20,8 @@ from gpu_render.extras import needs
 with needs("serve"):
     import httpx
 
-
+#: Longest wait before a retry, s, whatever Retry-After says.
+MAX_RETRY_WAIT_S = 10.0
 #: The look options :meth:`RenderClient.render` passes on (the fields of the service's request).
 LOOK_OPTIONS = ("fov", "distance", "light", "color", "background", "antialias", "grayscale")
 
@@ -34,13 +37,18 @@ class RenderError(RuntimeError):
 
 class RenderClient:
     """url: the service's base URL. token: its bearer token, if it asks for one. timeout: seconds
-    per request. One connection pool, reused by every call; safe to share between threads."""
+    per request. retries: how often a 503 with Retry-After (the server holds its limit of answer
+    bytes, or its render process restarts) is sent again, after the seconds it says (at most
+    MAX_RETRY_WAIT_S). One connection pool, reused by every call; safe to share between threads."""
 
-    def __init__(self, url: str, token: str | None = None, timeout: float = 60.0) -> None:
+    def __init__(self, url: str, token: str | None = None, timeout: float = 60.0, retries: int = 0) -> None:
         if token and not all("!" <= ch <= "~" for ch in token):
             raise ValueError("token must be printable ASCII without spaces (what the service's --token accepts)")
+        if retries < 0:
+            raise ValueError(f"retries must be 0 or more, got {retries}")
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = httpx.Client(base_url=url, headers=headers, timeout=timeout)
+        self.retries = retries
 
     def render(self, quaternions: Any = None, *, size: int = 64, object: str = "clpr-cube",
                matrices: Any = None, **look: Any) -> np.ndarray:
@@ -61,6 +69,12 @@ class RenderClient:
         if matrices is not None:
             body["matrices"] = np.asarray(matrices, dtype=np.float64).reshape(-1, 3, 3).tolist()
         r = self._http.post("/render", json=body)
+        for _ in range(self.retries):
+            wait = _retry_after(r)
+            if wait is None:
+                break
+            time.sleep(wait)
+            r = self._http.post("/render", json=body)
         _raise_for(r)
         return _images(r)
 
@@ -83,6 +97,17 @@ class RenderClient:
 def _jsonable(value: Any) -> Any:
     """numpy scalars and arrays as Python numbers and lists (json cannot write them); else value."""
     return value.tolist() if isinstance(value, (np.ndarray, np.generic)) else value
+
+
+def _retry_after(r: httpx.Response) -> float | None:
+    """Seconds to wait before sending again, for a 503 that says (Retry-After in seconds); else None."""
+    if r.status_code != 503:
+        return None
+    try:
+        seconds = float(r.headers.get("retry-after", ""))
+    except ValueError:
+        return None
+    return min(max(seconds, 0.0), MAX_RETRY_WAIT_S) if not math.isnan(seconds) else None
 
 
 def _raise_for(r: httpx.Response) -> None:

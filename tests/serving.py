@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from typing import IO
 import httpx
 
 START_TIMEOUT_S = 60.0
+TOKEN_ENV = "GPU_RENDER_TOKEN"
 
 
 def free_port() -> int:
@@ -44,7 +46,8 @@ class Server:
 
 
 def start_server(*args: str, token: str | None = None) -> Server:
-    """Start the service and wait until /healthz answers 200. Raises if it exits first."""
+    """Start the service (the token, if any, in GPU_RENDER_TOKEN) and wait until /healthz answers 200.
+    Raises if it exits first."""
     return wait_ready(launch(*args, token=token))
 
 
@@ -52,11 +55,13 @@ def launch(*args: str, token: str | None = None) -> Server:
     """Start the service; :func:`wait_ready` waits for it (several may start side by side)."""
     port = free_port()
     cmd = [sys.executable, "-m", "gpu_render.serve", "--port", str(port), *args]
+    env = dict(os.environ)
+    env.pop(TOKEN_ENV, None)
     if token:
-        cmd += ["--token", token]
+        env[TOKEN_ENV] = token  # as docs/SERVE.md says: a --token would show in ps
     # Its log goes to a file: a pipe nobody reads could fill and stall the server.
     log = tempfile.TemporaryFile("w+")
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log, text=True)
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log, text=True, env=env)
     return Server(p, f"http://127.0.0.1:{port}", token, log)
 
 
@@ -76,6 +81,21 @@ def wait_ready(server: Server) -> Server:
         time.sleep(0.05)
     server.stop()
     raise RuntimeError("server did not answer /healthz in time")
+
+
+def rss_bytes(pid: int) -> int:
+    """The resident memory of process ``pid`` (VmRSS), bytes."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+def address(server: Server) -> tuple[str, int]:
+    """(host, port) of a server on 127.0.0.1."""
+    host, port = server.url.removeprefix("http://").rsplit(":", 1)
+    return host, int(port)
 
 
 def metric(text: str, name: str, **labels: str) -> float:

@@ -48,8 +48,20 @@ def test_openapi_describes_every_request_field(client: TestClient) -> None:
     assert set(error) == {"error", "limit", "allowed", "got", "detail"}
     assert all(len(field.get("description", "")) >= 10 for field in error.values())
     answers = paths["/render"]["post"]["responses"]
-    for status in ("400", "401", "408", "413", "415", "422", "503"):
+    for status in ("400", "401", "408", "413", "415", "422", "500", "503"):
         assert answers[status]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorResponse"), status
+    # What a schema-driven client needs (it could never make a valid request): exactly one of the
+    # rotations, the server's limits, the unit norm in words; /metrics is text, not JSON.
+    assert schema["oneOf"] == [{"required": ["quaternions"]}, {"required": ["matrices"]}]
+    fields = schema["properties"]
+    assert fields["quaternions"]["maxItems"] == fields["matrices"]["maxItems"] == ServeOptions().max_poses
+    assert fields["quaternions"]["minItems"] == 1 and "null" not in str(fields["quaternions"])
+    assert fields["size"]["maximum"] == ServeOptions().max_size and fields["size"]["minimum"] == 8
+    assert "must be 1 within" in fields["quaternions"]["description"]
+    assert fields["quaternions"]["items"]["items"]["maximum"] == fields["matrices"]["items"]["items"]["items"]["maximum"]
+    assert all(example["size"] <= ServeOptions().max_size for example in schema["examples"])
+    assert list(paths["/metrics"]["get"]["responses"]["200"]["content"]) == ["text/plain"]
+    assert client.get("/metrics").headers["content-type"].startswith("text/plain")
 
 
 def test_png_and_jpg_are_the_npy_image_encoded_as_the_build_encodes(client: TestClient) -> None:
@@ -57,7 +69,9 @@ def test_png_and_jpg_are_the_npy_image_encoded_as_the_build_encodes(client: Test
     for obj in ("clpr-cube", "tetX"):
         raw = client.post("/render", json={"object": obj, "quaternions": q, "size": SIZE})
         assert raw.status_code == 200 and raw.headers["content-type"] == "application/x-npy"
-        image = np.load(io.BytesIO(raw.content), allow_pickle=False)[0]
+        images = np.load(io.BytesIO(raw.content), allow_pickle=False)
+        assert raw.content == _npy(images)  # streamed as a header and the pixels: exactly np.save's bytes
+        image = images[0]
         for fmt, media in (("png", "image/png"), ("jpg", "image/jpeg")):
             r = client.post("/render", json={"object": obj, "quaternions": q, "size": SIZE, "format": fmt})
             assert r.status_code == 200 and r.headers["content-type"] == media
@@ -120,7 +134,9 @@ def test_batching_off_draws_each_request_alone() -> None:
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-NUMBERS = st.one_of(st.integers(-300, 300), st.floats(allow_nan=True, allow_infinity=True), st.sampled_from([0.5, 1, 0]))
+#: Numbers, those of hundreds of digits among them (a 309-digit size raised OverflowError: a 500).
+NUMBERS = st.one_of(st.integers(-300, 300), st.floats(allow_nan=True, allow_infinity=True), st.sampled_from([0.5, 1, 0]),
+                    st.integers(10**300, 10**400), st.integers(-(10**400), -(10**300)))
 JSON = st.recursive(
     st.one_of(st.none(), st.booleans(), NUMBERS, st.text(max_size=6)),
     lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=6), inner, max_size=3)),
@@ -238,6 +254,8 @@ def test_the_bearer_scheme_is_case_insensitive_and_the_token_is_not() -> None:
     (["--token", "caf\u00e9"], "argument --token: must be printable ASCII"),
     (["--token", "a\nb"], "argument --token: must be printable ASCII"),
     (["--max-size", "5000"], "argument --max-size: must be at most 4096"),
+    (["--max-inflight-bytes", "1000000"], "argument --max-inflight-bytes: must be at least 67108992"),
+    (["--header-timeout", "0"], "argument --header-timeout: must be a positive number"),
 ])
 def test_options_the_service_could_not_honour_end_in_one_line(args: list[str], message: str,
                                                                capsys: pytest.CaptureFixture[str]) -> None:
@@ -296,3 +314,56 @@ def test_client_sends_numpy_values_and_refuses_what_it_cannot_send(small_client:
         client.render([[1, 0, 0, 0]], size=8, format="png")
     with pytest.raises(ValueError, match="token"):
         RenderClient("http://testserver", token="caf\u00e9")
+
+
+def test_client_retries_a_503_after_the_seconds_it_says() -> None:
+    """503 with Retry-After (the server's answer bytes are spent, or its render process restarts):
+    sent again up to ``retries`` times; without Retry-After, or past them, RenderError."""
+    answers = [httpx.Response(503, json={"error": "busy", "limit": "max_inflight_bytes"}, headers={"retry-after": "0"}),
+               httpx.Response(503, json={"error": "busy"}, headers={"retry-after": "0.01"}),
+               httpx.Response(200, content=_npy(np.zeros((1, 8, 8, 3), np.uint8)))]
+    sent: list[int] = []
+
+    def serve(request: httpx.Request) -> httpx.Response:
+        sent.append(1)
+        return answers[len(sent) - 1]
+
+    client = RenderClient("http://service", retries=2)
+    client._http = httpx.Client(base_url="http://service", transport=httpx.MockTransport(serve))
+    assert client.render([[1, 0, 0, 0]], size=8).shape == (1, 8, 8, 3) and len(sent) == 3
+    sent.clear()
+    client.retries = 1
+    with pytest.raises(RenderError) as refused:
+        client.render([[1, 0, 0, 0]], size=8)
+    assert refused.value.status == 503 and len(sent) == 2
+    sent.clear()
+    answers[0] = httpx.Response(503, json={"error": "the render process has died"})  # no Retry-After: final
+    client.retries = 3
+    with pytest.raises(RenderError):
+        client.render([[1, 0, 0, 0]], size=8)
+    assert len(sent) == 1
+
+
+def test_null_rotations_are_refused_as_the_schema_says(small_client: TestClient) -> None:
+    """The document says exactly one of quaternions and matrices, with no null: a null beside
+    the other was accepted, so a schema-valid reading and the server disagreed."""
+    identity = [[[1, 0, 0], [0, 1, 0], [0, 0, 1]]]
+    r = small_client.post("/render", json={"quaternions": None, "matrices": identity, "size": 8})
+    assert r.status_code == 422 and r.json()["error"].startswith("quaternions: must be a list"), r.text
+    assert small_client.post("/render", json={"matrices": identity, "size": 8}).status_code == 200
+    r = small_client.post("/render", json={"quaternions": [[1, 0, 0, 0]], "matrices": identity, "size": 8})
+    assert r.status_code == 422 and "exactly one" in r.json()["error"]
+
+
+def test_a_fault_in_a_handler_is_a_json_500(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An unexpected exception (a bug, not bad input) was uvicorn's text "Internal Server Error"."""
+    from gpu_render.serve.scenes import SceneCache
+
+    def broken(self: SceneCache, req: RenderRequest) -> None:
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(SceneCache, "scene", broken)
+    with TestClient(create_app(ServeOptions()), raise_server_exceptions=False) as c:
+        r = c.post("/render", json={"quaternions": [[1, 0, 0, 0]], "size": 8})
+    assert r.status_code == 500 and r.headers["content-type"] == "application/json"
+    assert r.json() == {"error": "internal error: KeyError"}

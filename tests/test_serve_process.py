@@ -1,10 +1,11 @@
 """The service's render process (gpu_render/serve/render_process.py), against real servers on
-127.0.0.1: GL lives only in the child; when the child dies, /healthz and requests answer 503
-(never hang) and the server still shuts down cleanly; when the server dies, so does the child;
-no GL at start-up ends in one line, exit 2."""
+127.0.0.1: GL lives only in the child; when the child dies it is restarted, and past
+--max-restarts /healthz and requests answer 503 (never hang) and the server still shuts down
+cleanly; when the server dies, so does the child; no GL at start-up ends in one line, exit 2."""
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import socket
@@ -19,7 +20,7 @@ import pytest
 from cli import run_module
 from serving import Server, launch, wait_ready
 
-from gpu_render.client import RenderClient, RenderError
+from gpu_render.client import RenderClient
 from gpu_render.rotations.sources import random_quaternions
 
 SIZE = 16
@@ -31,8 +32,17 @@ GONE_TIMEOUT_S = 10.0
 GL_LIBRARIES = ("libEGL", "libGLX", "libgallium", "swrast_dri", "libGL.so")
 #: The window of the server whose render process is killed with a request waiting in it.
 KILL_WINDOW_MS = 1000
+#: Its render process restarts (the third death is not restarted).
+KILL_RESTARTS = 2
+#: /healthz's status once --max-restarts is spent.
+SPENT = "render process stopped (its restarts are spent)"
+#: Seconds a new render process (a spawned Python that makes a GL context) may take to answer.
+RESTART_TIMEOUT_S = 30.0
 #: The render time limit of the server stopped while a client stalls mid-request.
 STALL_RENDER_S = 1
+#: The render time limit of the server whose hung render process is killed: a request queued
+#: behind the hung draw waits this long at most, restart included.
+RESTART_RENDER_S = 5
 
 
 def gone(pid: int) -> bool:
@@ -62,8 +72,9 @@ def maps_gl(pid: int) -> bool:
 def servers() -> Iterator[dict[str, Server]]:
     """"kill": its render process is killed; "crash": the server itself is killed; "stall": gets
     SIGTERM while a client stalls mid-request. Started side by side."""
-    started = {"kill": launch("--window-ms", str(KILL_WINDOW_MS)), "crash": launch("--max-draw-poses", "4"),
-               "stall": launch("--max-render-seconds", str(STALL_RENDER_S))}
+    started = {"kill": launch("--window-ms", str(KILL_WINDOW_MS), "--max-restarts", str(KILL_RESTARTS)),
+               "crash": launch("--max-draw-poses", "4"), "stall": launch("--max-render-seconds", str(STALL_RENDER_S)),
+               "restart": launch("--max-render-seconds", str(RESTART_RENDER_S))}
     try:
         yield {name: wait_ready(s) for name, s in started.items()}
     finally:
@@ -94,32 +105,92 @@ def test_gl_lives_in_the_render_process_only(servers: dict[str, Server]) -> None
     assert not maps_gl(s.process.pid)
 
 
-def test_killed_render_process_gives_503_and_the_server_still_stops_cleanly(servers: dict[str, Server]) -> None:
+def wait_restarted(server: Server, old_pid: int) -> dict[str, object]:
+    """/healthz once it is 200 with a render process other than ``old_pid``."""
+    deadline = time.monotonic() + RESTART_TIMEOUT_S
+    while True:
+        health = httpx.get(server.url + "/healthz")
+        if health.status_code == 200 and health.json()["render_pid"] != old_pid:
+            return dict(health.json())
+        assert time.monotonic() < deadline, f"no new render process: {health.text}"
+        time.sleep(0.1)
+
+
+def test_a_killed_render_process_is_restarted_until_its_restarts_are_spent(servers: dict[str, Server]) -> None:
+    """SIGKILL of the render process: a request waiting in the batching window is drawn by the
+    restarted one, and so are the requests after; past --max-restarts the service answers 503
+    (/healthz and renders, at once, JSON with Retry-After) and still stops cleanly."""
+    from serving import metric
+
     s = servers["kill"]
     pid = render_pid(s)
-    client = RenderClient(s.url, timeout=30)
-    assert client.render([[1, 0, 0, 0]], size=SIZE).shape == (1, SIZE, SIZE, 3)
+    client = RenderClient(s.url, timeout=60)
+    before = client.render([[0, 1, 0, 0]], size=SIZE)
     with ThreadPoolExecutor(1) as pool:
         # A request waiting out the batching window when the render process dies.
         waiting = pool.submit(httpx.post, s.url + "/render", json={"quaternions": [[1, 0, 0, 0]], "size": SIZE},
-                              timeout=30)
+                              timeout=60)
         time.sleep(KILL_WINDOW_MS / 1000 / 3)
         assert not waiting.done()
         os.kill(pid, signal.SIGKILL)
-        r = waiting.result(timeout=30)
-    assert r.status_code == 503 and "render process" in r.json()["error"], r.text
+        r = waiting.result(timeout=60)
+    assert r.status_code == 200 and np.load(io.BytesIO(r.content)).shape == (1, SIZE, SIZE, 3), r.text
     assert wait_gone(pid)
-    health = httpx.get(s.url + "/healthz")
-    assert health.status_code == 503 and health.json()["status"] == "render process stopped"
+    health = wait_restarted(s, pid)
+    assert health["restarts"] == 1 and health["status"] == "ok"
+    assert client.render([[0, 1, 0, 0]], size=SIZE).tobytes() == before.tobytes()  # the new one draws the same
+    assert metric(httpx.get(s.url + "/metrics").text, "gpu_render_render_process_restarts_total") == 1
+    # With no request at all, a death is seen and the render process restarted too.
+    second = int(health["render_pid"])  # type: ignore[call-overload]
+    os.kill(second, signal.SIGKILL)
+    assert wait_restarted(s, second)["restarts"] == KILL_RESTARTS
+    # Past --max-restarts: nothing more is drawn, and every answer says so at once.
+    os.kill(render_pid(s), signal.SIGKILL)
+    deadline = time.monotonic() + RESTART_TIMEOUT_S
+    while (health_answer := httpx.get(s.url + "/healthz")).json()["status"] != SPENT:
+        # Between the death and the batching thread's look at it (WATCH_S), it says "restarting".
+        assert health_answer.status_code == 200 or health_answer.json()["status"] == "render process restarting"
+        assert time.monotonic() < deadline, f"a dead render process still looked alive: {health_answer.text}"
+        time.sleep(0.1)
+    assert health_answer.status_code == 503
+    assert health_answer.json()["render_pid"] is None
     t0 = time.monotonic()
-    with pytest.raises(RenderError) as refused:
-        client.render([[0, 1, 0, 0]], size=SIZE)
-    assert refused.value.status == 503 and "render process" in str(refused.value)
+    refused = httpx.post(s.url + "/render", json={"quaternions": [[0, 1, 0, 0]], "size": SIZE}, timeout=30)
+    assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
+    assert "restarts" in refused.json()["error"] and "restart it" in refused.json()["error"], refused.text
     assert time.monotonic() - t0 < 5, "a request to a server without its render process took long"
     assert s.process.poll() is None
     assert httpx.get(s.url + "/objects").status_code == 200  # what needs no GL is still served
     s.process.send_signal(signal.SIGTERM)
     assert s.process.wait(30) == 0, s.log_text()
+    assert "restarted it" in s.log_text()
+
+
+def test_a_request_queued_behind_a_hung_draw_is_served_once_the_render_process_is_killed(
+        servers: dict[str, Server]) -> None:
+    """A render process stuck in a draw (SIGSTOP), then killed: the draw's request has had its
+    408, and the request queued behind it is drawn by the restarted render process."""
+    s = servers["restart"]
+    pid = render_pid(s)
+    body = {"quaternions": [[1, 0, 0, 0]], "size": SIZE}
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        assert httpx.post(s.url + "/render", json=body, timeout=30).status_code == 408
+        deadline = time.monotonic() + 10
+        while "not answering" not in httpx.get(s.url + "/healthz").json()["status"]:  # the draw is in progress
+            assert time.monotonic() < deadline, "the hung draw never showed in /healthz"
+            time.sleep(0.05)
+        with ThreadPoolExecutor(1) as pool:
+            queued = pool.submit(httpx.post, s.url + "/render", json=body, timeout=60)
+            time.sleep(0.2)
+            os.kill(pid, signal.SIGKILL)
+            r = queued.result(timeout=60)
+    finally:
+        if not gone(pid):
+            os.kill(pid, signal.SIGCONT)
+    # Queued behind the hung draw for up to max_render_seconds: drawn in time (200) by the new process.
+    assert r.status_code == 200, r.text
+    assert wait_restarted(s, pid)["restarts"] == 1
 
 
 def test_render_process_dies_with_a_killed_server(servers: dict[str, Server]) -> None:

@@ -13,7 +13,8 @@ BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 @dataclass
 class Metrics:
     """requests (by endpoint and status), poses rendered, atlas draws, batch sizes (poses and
-    requests per draw), request latency in seconds, and requests in flight."""
+    requests per draw), request latency in seconds, requests in flight, bytes of answers held,
+    connections closed for a protocol limit (by reason), and render process restarts."""
 
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
 
@@ -32,3 +33,10 @@ class Metrics:
             buckets=LATENCY_BUCKETS, registry=r,
         )
         self.in_flight = Gauge("gpu_render_requests_in_flight", "Render requests being handled", registry=r)
+        self.answer_bytes = Gauge("gpu_render_answer_bytes", "Bytes of answers held (reserved against max_inflight_bytes)",
+                                  registry=r)
+        self.closed = Counter(
+            "gpu_render_connections_closed", "Connections closed by the server for a limit: header_timeout, "
+            "head_too_large, send_timeout, bad_request", ["reason"], registry=r,
+        )
+        self.restarts = Counter("gpu_render_render_process_restarts", "Render processes started after one died", registry=r)

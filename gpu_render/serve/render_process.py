@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import itertools
 import mmap
 import multiprocessing
 import os
@@ -35,7 +36,7 @@ import signal
 from collections import OrderedDict
 from multiprocessing.connection import Connection
 from multiprocessing.reduction import recv_handle, send_handle
-from typing import Any, Hashable
+from typing import Any, Hashable, Sequence
 
 import numpy as np
 
@@ -131,9 +132,12 @@ class RenderProcess:
         self.renderer_name = value
         return value
 
-    def draw(self, key: Hashable, scene: Scene, size: int, rows: np.ndarray) -> tuple[np.ndarray, int]:
+    def draw(self, key: Hashable, scene: Scene, size: int, rows: np.ndarray,
+             counts: Sequence[int] | None = None) -> tuple[list[np.ndarray], int]:
         """Draw rotations ``rows`` (row-vector M = R.T, (N, 3, 3) float64) of ``scene`` at
-        ``size`` px. Returns (images (N, S, S, 3) uint8 RGB, the parent's own copy; atlas capacity).
+        ``size`` px. Returns (images, atlas capacity): images is one (n, S, S, 3) uint8 RGB array
+        per entry of ``counts`` (consecutive poses, summing to N; default [N]), each its own copy
+        (so one request's images are freed when it is done, whatever its batch-mates do).
         Raises RenderProcessDied, or the child's exception for this draw (the child lives on)."""
         if not self.alive or self._conn is None:
             raise RenderProcessDied("the render process is not running")
@@ -153,8 +157,9 @@ class RenderProcess:
             self._known.pop(key, None)  # the child dropped it too
             raise value
         assert self._buffer is not None
-        images = np.frombuffer(self._buffer, dtype=np.uint8, count=need).reshape(n, size, size, 3).copy()
-        return images, int(value)
+        drawn = np.frombuffer(self._buffer, dtype=np.uint8, count=need).reshape(n, size, size, 3)
+        bounds = itertools.accumulate(counts if counts is not None else [n], initial=0)
+        return [drawn[a:b].copy() for a, b in itertools.pairwise(bounds)], int(value)
 
     def _grow(self, nbytes: int) -> None:
         """A new shared buffer of ``nbytes``, handed to the child (which drops its old one)."""

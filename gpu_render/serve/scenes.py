@@ -6,15 +6,12 @@ from __future__ import annotations
 import argparse
 
 from gpu_render.errors import UsageError
-from gpu_render.scene.scene import CLPR_OBJECT, Scene
-from gpu_render.scene.solids import BUILTIN_OBJECTS
+from gpu_render.scene.scene import Scene
 from gpu_render.scene_options import scene_from_args
-from gpu_render.serve.models import RenderRequest
+from gpu_render.serve.models import SERVED_OBJECTS, RenderRequest
 
 #: Scenes kept made (one per object and look asked for); the oldest is forgotten past this.
 MAX_SCENES = 64
-#: What the service draws: the cube and the SYMSOL solids (no file a request names is opened).
-SERVED_OBJECTS = (CLPR_OBJECT, *BUILTIN_OBJECTS)
 
 
 class SceneCache:

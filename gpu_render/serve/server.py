@@ -1,6 +1,7 @@
-"""Running the app under uvicorn, with the shutdown the issue asks for: SIGTERM (or Ctrl-C)
-stops taking connections, answers the requests in flight, releases GL, and the process exits 0,
-within max_render_seconds + SHUTDOWN_GRACE_S even while a client holds a request half sent."""
+"""Running the app under uvicorn, with the connection deadlines of
+:mod:`gpu_render.serve.protocol` and a clean shutdown: SIGTERM (or Ctrl-C) stops taking
+connections, answers the requests in flight, releases GL, and the process exits 0, within
+max_render_seconds + SHUTDOWN_GRACE_S even while a client holds a request half sent."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import uvicorn
 
 from gpu_render.serve.app import create_app
 from gpu_render.serve.config import ServeOptions
+from gpu_render.serve.protocol import deadline_protocol
 from gpu_render.serve.worker import RenderWorker
 
 
@@ -41,8 +43,11 @@ def run_server(options: ServeOptions, worker: RenderWorker, listener: socket.soc
     # uvicorn re-raises the signal that stopped it once it has shut down gracefully; with this
     # handler in place that records it instead of killing the process, so the exit status is 0.
     signal.signal(signal.SIGTERM, lambda sig, frame: stopped.append(sig))
-    config = uvicorn.Config(create_app(options, worker), log_level=log_level, lifespan="on",
-                            timeout_graceful_shutdown=options.max_render_seconds + SHUTDOWN_GRACE_S)
+    config = uvicorn.Config(
+        create_app(options, worker), log_level=log_level, lifespan="on", ws="none",
+        http=deadline_protocol(options, worker.metrics), timeout_keep_alive=options.keep_alive_timeout,  # type: ignore[arg-type]
+        timeout_graceful_shutdown=options.max_render_seconds + SHUTDOWN_GRACE_S,
+    )
     server = Server(config, worker)
     try:
         server.run(sockets=[listener])

@@ -9,14 +9,22 @@ requests it holds are grouped by (scene, size), each group's poses are concatena
 by the build's renderer in as few atlas passes as fit (one when they fit one atlas), and the
 images are split back. Pose k of a group lands in atlas tile k % capacity, as pose i of a build
 chunk lands in tile i - chunk start.
+
+Restarts: a render process that dies (killed, out of memory, a driver crash) is replaced by a
+new one, started by this thread: at once when a draw finds it gone (the requests of that draw
+get RenderUnavailable, 503), else within WATCH_S. Requests queued meanwhile wait for the new
+one. After max_restarts restarts within restart_window_s it is left dead: every request gets
+RenderUnavailable until the service itself is restarted.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import queue
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Hashable
 
@@ -45,6 +53,9 @@ class Job:
 _STOP = object()
 #: Longest slice of a batching window between looks at :attr:`RenderWorker.draining`, s.
 DRAIN_POLL_S = 0.05
+#: Seconds between looks at the render process while no request comes (a dead one is restarted).
+WATCH_S = 0.5
+log = logging.getLogger("gpu_render.serve")
 
 
 class RenderUnavailable(RuntimeError):
@@ -65,7 +76,8 @@ class RenderWorker:
 
     :meth:`start` starts both and raises the render process's NoOpenGLError here; :meth:`stop`
     draws every request already queued, then stops the render process (which releases GL).
-    If the render process dies, every request queued or submitted after gets RenderUnavailable.
+    A render process that dies is restarted (up to max_restarts within restart_window_s); past
+    that, every request queued or submitted gets RenderUnavailable.
     """
 
     def __init__(self, options: ServeOptions, metrics: Metrics) -> None:
@@ -77,7 +89,13 @@ class RenderWorker:
         self.renderer_name = ""
         #: time.monotonic() when the draw the render process is busy with was sent (None: idle).
         self._drawing_since: float | None = None
-        self._process = RenderProcess(options.device, options.max_draw_poses, options.max_cached_renderers)
+        self._process = self._new_process()
+        #: time.monotonic() of the restarts within the last restart_window_s.
+        self._restart_times: deque[float] = deque()
+        #: Render processes started after one died.
+        self.restarts = 0
+        #: Set once max_restarts is spent: nothing is drawn any more.
+        self.given_up = False
         #: Set (from a signal handler: a plain assignment, no lock) when the server starts to shut
         #: down: the batching thread stops waiting for company and draws what it holds at once.
         self.draining = False
@@ -91,10 +109,20 @@ class RenderWorker:
         if self._error is not None:
             raise self._error
 
+    def _new_process(self) -> RenderProcess:
+        o = self.options
+        return RenderProcess(o.device, o.max_draw_poses, o.max_cached_renderers)
+
     @property
     def alive(self) -> bool:
         """Whether the batching thread and the render process run (and so draw what is queued)."""
         return self._thread.is_alive() and self._process.alive
+
+    @property
+    def available(self) -> bool:
+        """Whether requests are taken: the batching thread runs and has not given up restarting
+        the render process (which may be restarting: its requests wait for it)."""
+        return self._thread.is_alive() and not self.given_up
 
     @property
     def draw_seconds(self) -> float:
@@ -117,8 +145,8 @@ class RenderWorker:
         """Queue rotations (row-vector M, (N, 3, 3) float64) for drawing (call on the event loop);
         await the future for the images (or RenderUnavailable). The render process turns a whole
         group's rotations into the backend's instance data at once (vectorised, off this process).
-        Raises RenderUnavailable when the render process is known dead."""
-        if not self.alive:
+        Raises RenderUnavailable when nothing can be drawn any more (see :attr:`available`)."""
+        if not self.available:
             raise RenderUnavailable(self._unavailable())
         loop = asyncio.get_running_loop()
         future: asyncio.Future[np.ndarray] = loop.create_future()
@@ -128,7 +156,34 @@ class RenderWorker:
     # -- the batching thread ---------------------------------------------------------------
 
     def _unavailable(self) -> str:
+        if self.given_up:
+            return (f"the render process has died again after {self.options.max_restarts} restarts within "
+                    f"{self.options.restart_window_s:g} s (--max-restarts): the service cannot draw (restart it)")
         return "the render process has died: the service cannot draw (restart it)"
+
+    def _keep_alive(self) -> None:
+        """Restart a dead render process (from this thread), unless max_restarts is spent."""
+        while not self._process.alive and not self.given_up:
+            now = time.monotonic()
+            while self._restart_times and now - self._restart_times[0] > self.options.restart_window_s:
+                self._restart_times.popleft()
+            if len(self._restart_times) >= self.options.max_restarts:
+                self.given_up = True
+                log.error("gpu_render.serve: %s", self._unavailable())
+                return
+            self._restart_times.append(now)
+            self._process.stop()  # reaps the dead one, frees its buffer
+            fresh = self._new_process()
+            try:
+                self.renderer_name = fresh.start()
+            except Exception as exc:  # noqa: BLE001 - counted as a restart; tried again until they are spent
+                log.error("gpu_render.serve: the render process could not be restarted: %s", exc)
+                fresh.stop()
+                continue
+            self._process = fresh  # only once it draws: /healthz says "restarting" until then
+            self.restarts += 1
+            self.metrics.restarts.inc()
+            log.warning("gpu_render.serve: the render process died; restarted it (pid %s)", self._process.pid)
 
     def _run(self) -> None:
         # The render process starts from this thread: it dies with the thread that started it
@@ -146,7 +201,11 @@ class RenderWorker:
         try:
             stopping = False
             while not stopping:
-                first = self._queue.get()
+                try:
+                    first = self._queue.get(timeout=WATCH_S)
+                except queue.Empty:
+                    self._keep_alive()
+                    continue
                 if first is _STOP:
                     break
                 jobs, stopping = self._collect(first)  # type: ignore[arg-type]
@@ -182,20 +241,27 @@ class RenderWorker:
         live = [j for j in group if not j.future.done()]
         if not live:
             return
+        died = False
         try:
+            self._keep_alive()
             if not self._process.alive:
                 raise RenderUnavailable(self._unavailable())
             rows = live[0].rows if len(live) == 1 else np.concatenate([j.rows for j in live])
             self._drawing_since = time.monotonic()
             try:
-                images, cap = self._process.draw(live[0].key, live[0].scene, live[0].size, rows)
+                images, cap = self._process.draw(live[0].key, live[0].scene, live[0].size, rows,
+                                                 [len(j.rows) for j in live])
             except RenderProcessDied:
-                raise RenderUnavailable(self._unavailable()) from None
+                died = True
+                raise RenderUnavailable("the render process died while drawing this request; it is restarted: "
+                                        "send the request again") from None
             finally:
                 self._drawing_since = None
         except Exception as exc:  # noqa: BLE001 - every request of the group gets the error
             for j in live:
                 j.loop.call_soon_threadsafe(_resolve, j.future, None, exc)
+            if died:
+                self._keep_alive()
             return
         n = len(rows)
         m = self.metrics
@@ -204,11 +270,8 @@ class RenderWorker:
             m.batch_poses.observe(min(cap, n - start))
         m.batch_requests.observe(len(live))
         m.poses.inc(n)
-        start = 0
-        for j in live:
-            stop = start + len(j.rows)
-            j.loop.call_soon_threadsafe(_resolve, j.future, images[start:stop], None)
-            start = stop
+        for j, own in zip(live, images):
+            j.loop.call_soon_threadsafe(_resolve, j.future, own, None)
 
 
 def _groups(jobs: list[Job]) -> list[list[Job]]:
