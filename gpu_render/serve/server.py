@@ -1,4 +1,4 @@
-"""Running the app under uvicorn, with the shutdown the issue asks for: SIGTERM (or Ctrl-C)
+"""Running the app under uvicorn, with a graceful shutdown: SIGTERM (or Ctrl-C)
 stops taking connections, answers the requests in flight, releases GL, and the process exits 0,
 within max_render_seconds + SHUTDOWN_GRACE_S even while a client holds a request half sent."""
 
