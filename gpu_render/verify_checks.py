@@ -17,7 +17,7 @@ from gpu_render.dataset.layout import image_path, layer_path
 LABEL_TOLERANCE = 1e-9
 #: Minimum share of agreeing pixels (no channel off by more than 8) per re-rendered image.
 REFERENCE_AGREEMENT = {"png": 0.999, "npy": 0.999, "jpg": 0.99}
-#: The same for scene objects (issue 11's parity floor); with MSAA, pixels on the reference's
+#: The same for scene objects (the scene parity floor); with MSAA, pixels on the reference's
 #: edges (:func:`edge_pixels`) are not compared.
 OBJECT_AGREEMENT = {"png": 0.995, "npy": 0.995, "jpg": 0.99}
 ANTIALIAS_AGREEMENT = 0.95  # the reference is aliased; MSAA blends one pixel along each edge

@@ -17,9 +17,8 @@ import pytest
 from gpu_render.render.context import Headless
 
 REPO = Path(__file__).resolve().parent.parent
-FIXTURE = Path(os.environ.get("CLPR_FIXTURE", REPO / "shared" / "fixtures" / "clpr-original"))
-if not FIXTURE.is_dir():  # developers' checkouts keep shared/ beside the repo
-    FIXTURE = REPO.parent / "shared" / "fixtures" / "clpr-original"
+#: The 2018 sample (docs/CLPR.md, "Fixture"), kept in the repository; CLPR_FIXTURE points elsewhere.
+FIXTURE = Path(os.environ.get("CLPR_FIXTURE", REPO / "tests" / "fixtures" / "clpr-original"))
 ARTIFACTS = Path(os.environ.get("GPU_RENDER_TEST_ARTIFACTS", REPO / "test-artifacts"))
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

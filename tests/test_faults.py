@@ -1,4 +1,4 @@
-"""Faults a build must survive (issue 10): a dying encoder process, a second build of the
+"""Faults a build must survive: a dying encoder process, a second build of the
 same OUT, and requests too large to build. Each ends within seconds, with one line and exit
 status 2, and leaves OUT resumable."""
 

@@ -1,4 +1,4 @@
-"""Fuzzing the command lines of build, verify and preview (issue 10).
+"""Fuzzing the command lines of build, verify and preview.
 
 Hypothesis draws a few hundred option strings from a grammar of every option with good, bad
 and absurd values, plus stray tokens. Each runs in-process (``main(argv)``, so that hundreds

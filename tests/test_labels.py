@@ -9,7 +9,7 @@ from gpu_render.scene.clpr_cube import NODES
 from gpu_render.scene.clpr_labels import clpr_labels, face_visible, node_visible, posed_corners, translation
 from gpu_render.rotations.euler import clpr_angles, clpr_euler, clpr_pose_count, euler_to_matrix
 
-LABEL_TOLERANCE = 1e-9  # issue 2: equal to the 2018 values within 1e-9
+LABEL_TOLERANCE = 1e-9  # docs/CLPR.md: equal to the 2018 values within 1e-9
 
 
 def test_grid_sizes_match_spec() -> None:

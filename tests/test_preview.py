@@ -22,7 +22,7 @@ from gpu_render.scene.clpr_labels import clpr_labels, posed_corners, translation
 from gpu_render.rotations.euler import clpr_euler, euler_to_matrix
 from gpu_render.render.clpr_renderer import Renderer
 
-WINDOW_PARITY = 0.999  # issue 4: the window's screenshot vs the offscreen build render
+WINDOW_PARITY = 0.999  # the window's screenshot vs the offscreen build render
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from gpu_render.scene.clpr_labels import posed_corners, translation
 from gpu_render.rotations.euler import clpr_euler, euler_to_matrix
 from gpu_render.render.clpr_renderer import Renderer
 
-# Issue 2's tolerances.
+# The parity tolerances (docs/CLPR.md, "How close is 'the same look'").
 FIXTURE_MEDIAN = 0.993  # median agreement with the 2018 images over the 48 fixture poses
 FIXTURE_EACH = 0.985  # every fixture image
 CPU_PARITY = 0.999  # GPU vs CPU reference, every image, at 256 and at 32

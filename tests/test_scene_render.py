@@ -1,6 +1,6 @@
 """The GPU scene renderer against the CPU reference, the labels and itself.
 
-Tolerances (named; SCENES.md and issue 11):
+Tolerances (named; SCENES.md):
 - PARITY: aliased GPU and reference images agree on at least this share of pixels (no channel
   off by more than pixels.CHANNEL_TOLERANCE), every image, every object, at 64 and 224 px.
 - SILHOUETTE_IOU: the rendered mask against the object projected with the written K, R, t.

@@ -1,4 +1,4 @@
-"""Rotation sources and the rich labels of poses.npz (issue 6)."""
+"""Rotation sources and the rich labels of poses.npz."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The streaming dataset (issue 14, part A): gpu_render.stream's RenderStream and StreamingDataset.
+"""The streaming dataset: gpu_render.stream's RenderStream and StreamingDataset.
 
 The DataLoader runs (2 forked workers) happen in one fresh process (tests/stream_loader.py): this
 test process may hold the suite's GL context, and a worker forked from it must refuse to render

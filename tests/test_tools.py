@@ -1,4 +1,4 @@
-"""The helper tools in tools/ run and produce what they claim."""
+"""The tools in tools/ run and produce what they claim."""
 
 from __future__ import annotations
 
@@ -103,36 +103,66 @@ def test_bench_readback_bad_input() -> None:
     assert p.returncode == 2 and "must be positive" in p.stderr
 
 
-def test_device_check_script_runs_its_steps_and_packs_results(tmp_path: Path) -> None:
-    """tools/device/check.sh, the one script a session with a lent GPU runs, on this machine's
-    renderer: it stops at the probe unless told a CPU renderer will do, and its results come back
-    as check.log and results.tar.gz."""
+def _gpu_check(results: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """tools/gpu_check.sh on this interpreter as it is (no venv, no install), in QUICK mode."""
     import os
-    import tarfile
 
-    empty = tmp_path / "none"
-    empty.mkdir()
-    env = {**os.environ, "PY": sys.executable, "GLDIR": str(empty), "WHLDIR": str(empty), "QUICK": "1"}
-    script = str(REPO / "tools" / "device" / "check.sh")
+    full_env = {k: v for k, v in os.environ.items() if k not in ("ALLOW_ANY_RENDERER", "STEPS", "WORKERS")}
+    full_env.update(GPU_CHECK_PYTHON=sys.executable, QUICK="1", **env)
+    return subprocess.run(["bash", str(REPO / "tools" / "gpu_check.sh"), str(results)], env=full_env,
+                          capture_output=True, text=True, timeout=300)
 
-    env["OUT"] = str(tmp_path / "refused")
-    p = subprocess.run(["bash", script, "probe", "readback"], env=env, capture_output=True, text=True, timeout=300)
-    log = (tmp_path / "refused" / "check.log").read_text()
-    renderer = log.split("GL_RENDERER: ", 1)[1].splitlines()[0]
-    if "NVIDIA" not in renderer:  # this machine's llvmpipe: the probe stops the script
-        assert p.returncode == 1, p.stdout + p.stderr
-        assert "not an NVIDIA renderer: stopping" in log and "== readback" not in log
-    else:  # the suite run by the script itself, on the GPU machine
-        assert p.returncode == 0 and "== readback: exit 0" in log
 
-    env["OUT"], env["ALLOW_CPU"] = str(tmp_path / "out"), "1"
-    p = subprocess.run(["bash", script, "probe", "readback"], env=env, capture_output=True, text=True, timeout=300)
+def test_gpu_check_probe_stops_unless_the_renderer_is_nvidia(tmp_path: Path) -> None:
+    """tools/gpu_check.sh measures GPU figures only: on any renderer but NVIDIA's (llvmpipe on a
+    CPU-only machine) the probe stops it with a message naming the renderer, before any step
+    runs; on an NVIDIA GPU it goes on to the steps."""
+    p = _gpu_check(tmp_path / "res", STEPS="readback")
+    renderer = (tmp_path / "res" / "renderer.txt").read_text().strip()
+    log = (tmp_path / "res" / "gpu-check.log").read_text()
+    assert renderer and f"GL_RENDERER: {renderer}" in log
+    assert "commit: " in (tmp_path / "res" / "machine.txt").read_text()
+    if "NVIDIA" in renderer:
+        assert p.returncode == 0 and "== readback: exit 0" in log, p.stdout + p.stderr
+        return
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert f"stopping: GL_RENDERER '{renderer}' is not an NVIDIA GPU" in p.stdout
+    assert "ALLOW_ANY_RENDERER=1" in p.stdout
+    assert "== readback" not in log and not (tmp_path / "res" / "readback.json").exists()
+
+
+def test_gpu_check_runs_its_steps_into_the_results_folder(tmp_path: Path) -> None:
+    """With ALLOW_ANY_RENDERER=1 the script goes on past the probe on llvmpipe: the readback step
+    runs under its timeout and its JSON, the log and the step table land in the results folder."""
+    import json
+
+    res = tmp_path / "res"
+    p = _gpu_check(res, STEPS="readback", ALLOW_ANY_RENDERER="1")
     assert p.returncode == 0, p.stdout + p.stderr
-    log = (tmp_path / "out" / "check.log").read_text()
-    assert "GL_RENDERER: " in log and "== readback: exit 0" in log and "done:" in log
-    with tarfile.open(tmp_path / "out" / "results.tar.gz") as tar:
-        names = {os.path.basename(n) for n in tar.getnames()}
-    assert {"renderer.txt", "readback.json"} <= names
+    log = (res / "gpu-check.log").read_text()
+    assert "== readback: exit 0" in log
+    assert "done: every step passed" in p.stdout
+    assert (res / "steps.tsv").read_text().split("\t")[:2] == ["readback", "0"]
+    report = json.loads((res / "readback.json").read_text())
+    assert set(report["results"]) == {"64", "256"} and report["poses"] == 256
+    assert {f.name for f in res.iterdir()} == {"gpu-check.log", "machine.txt", "renderer.txt", "steps.tsv",
+                                               "readback.json"}
+
+
+def test_gpu_check_bad_input_is_one_line_and_keeps_results(tmp_path: Path) -> None:
+    """An unknown step, or a results folder that already holds files, is refused with one line and
+    exit 2, and nothing already there is touched."""
+    p = _gpu_check(tmp_path / "a", STEPS="readback nonsense")
+    assert p.returncode == 2 and p.stderr.strip().splitlines() == [
+        "gpu_check.sh: unknown step 'nonsense' in STEPS (steps: readback tests builds wds symsol stream serve scene)"]
+    assert not (tmp_path / "a").exists()
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    (kept / "readback.json").write_text("earlier results")
+    p = _gpu_check(kept, STEPS="readback", ALLOW_ANY_RENDERER="1")
+    assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1 and "already holds files" in p.stderr
+    assert [f.name for f in kept.iterdir()] == ["readback.json"]
+    assert (kept / "readback.json").read_text() == "earlier results"
 
 
 def test_demo_modelnet_tree_writes_the_tree_and_help_writes_nothing(tmp_path: Path) -> None:

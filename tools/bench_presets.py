@@ -2,7 +2,7 @@
 
     python tools/bench_presets.py --views 2000,200 --repeat 3 --json /tmp/symsol-bench.json
 
-The issue's target: the build takes at most 0.6x the time that one thread of Pillow needs to
+The target: the build takes at most 0.6x the time that one thread of Pillow needs to
 encode the build's own images as JPEG (quality 100, 4:4:4), the floor ``tools/bench.py``
 measures for cLPR builds. Both are measured in the same run:
 
@@ -45,7 +45,7 @@ from gpu_render.render.context import Headless  # noqa: E402
 from gpu_render.render.scene_renderer import SceneRenderer  # noqa: E402
 from gpu_render.scene.solids import builtin_object  # noqa: E402
 
-#: The issue's target for ``--preset symsol --views 2000,200``: build / floor.
+#: The target for ``--preset symsol --views 2000,200``: build / floor.
 TARGET_RATIO = 0.6
 CHUNK = 256
 

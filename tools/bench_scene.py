@@ -39,7 +39,7 @@ from gpu_render import __version__
 from gpu_render.render.context import Headless
 from gpu_render.dataset.writer import atomic_write_bytes
 
-#: The issue's target: ours at least this many times pyrender's poses per second.
+#: The target: ours at least this many times pyrender's poses per second.
 SCENE_TARGET_RATIO = 5.0
 #: Subdivision level of the generated mesh's icosphere: 20 * 4**5 = 20480 triangles.
 MESH20K_LEVEL = 5

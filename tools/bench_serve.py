@@ -12,7 +12,7 @@ requests encoded once, so that the client's own CPU per request stays small (an 
 cost 4.5 ms of CPU per request here, twice the server's). Each case reports the median over repeats of
 requests/s, poses/s and the p50 and p99 latency, and the CPU per request of the server
 process, of its render process (where /healthz names one) and of this load generator;
-``ratio`` is batching-on over batching-off requests/s (medians) per case. The issue's target:
+``ratio`` is batching-on over batching-off requests/s (medians) per case. The target:
 ratio >= 5 at 32 clients, 1 pose.
 """
 

@@ -9,7 +9,7 @@ shuffle): ``CLPRDataset(build, S)`` decoding the jpg files, and
 takes each batch and sums its images (so every pixel is touched). Reported: images per second
 of each side (median of ``--repeat`` epochs, worker start-up included, as in a real epoch: a
 streaming worker opens its GL context and compiles its shaders then), the seconds to the first
-batch, and the ratio streaming / disk. The issue's target: a ratio of at least 1 at 64 and 224 px.
+batch, and the ratio streaming / disk. The target: a ratio of at least 1 at 64 and 224 px.
 
 This process opens no GL context itself (the build runs in a subprocess), so the DataLoader
 may fork its workers.
@@ -36,7 +36,7 @@ from gpu_render.arg_types import sizes_type
 from gpu_render.dataset.torch_dataset import CLPRDataset
 from gpu_render.stream import StreamingDataset
 
-#: The issue's target: streaming delivers at least this many times the disk dataset's images/s.
+#: The target: streaming delivers at least this many times the disk dataset's images/s.
 TARGET_RATIO = 1.0
 
 

@@ -1,4 +1,4 @@
-"""The cLPR cube: corners, faces, colours and canvas constants (shared/spec/CLPR.md).
+"""The cLPR cube: corners, faces, colours and canvas constants (docs/CLPR.md).
 
 Everything here is a constant in the spec's 256x256 canvas frame: x right, y down,
 z away from the viewer, units of canvas pixels. Other sizes scale by ``size / 256``.
