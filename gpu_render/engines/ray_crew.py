@@ -28,7 +28,7 @@ from collections.abc import Callable
 from typing import Any
 
 from gpu_render.dataset.encoder_pool import WorkerError
-from gpu_render.engines.ray_cluster import Sizing, one_line
+from gpu_render.engines.ray_cluster import Sizing, answers, one_line
 from gpu_render.engines.ray_worker import ChunkError
 
 #: Fresh actors the driver starts in one worker's place after it died or failed.
@@ -152,8 +152,11 @@ class Crew:
         self._replace(a)
 
     def _replace(self, a: int) -> None:
-        """End place ``a``'s actor and start a fresh one there, if the place has restarts left."""
+        """End place ``a``'s actor and start a fresh one there, if the place has restarts left
+        and the cluster's control service answers (Ray would block on it otherwise)."""
         place = self.places[a]
+        if not self.control_answers():
+            return  # nothing can be ended or started: _check_cluster stops the build
         self.end(place.actor)
         if place.restarts >= MAX_RESTARTS:
             log.info("worker %d used its %d restarts", a, MAX_RESTARTS)
@@ -178,13 +181,12 @@ class Crew:
         return a
 
     def _check_cluster(self, todo: deque[int], total: int) -> None:
-        """No worker is running: stop the build if none is starting, if no live node can run one,
-        or if they have been starting for START_SECONDS. Looks at the cluster once a POLL_SECONDS."""
+        """No worker is running: stop the build if no live node can run one, if none is starting,
+        or if they have been starting for START_SECONDS. While some start, it looks at the
+        cluster once a POLL_SECONDS."""
         left = f"{len(todo)} of {total} chunks are left"
-        if not self.starts:
-            raise WorkerError(f"every Ray worker died {MAX_RESTARTS + 1} times (the last: {self.last_fault}); {left}")
         now = time.monotonic()
-        if now - self._looked < POLL_SECONDS:
+        if self.starts and now - self._looked < POLL_SECONDS:
             return
         self._looked = now
         if not self.can_host():
@@ -193,12 +195,25 @@ class Crew:
                 f"{'s' if self.size.cpus != 1 else ''}{', 1 GPU' if self.size.gpus else ''}): "
                 f"{self.last_fault}; {left}", resume=self.resume,
             )
+        if not self.starts:
+            raise WorkerError(f"every Ray worker died {MAX_RESTARTS + 1} times (the last: {self.last_fault}); {left}")
         if min(now - self.places[a].since for a, _ in self.starts.values()) > START_SECONDS:
             raise WorkerError(f"no Ray worker could restart within {START_SECONDS:.0f} s "
                               f"(the last fault: {self.last_fault}); {left}")
 
+    def control_answers(self) -> bool:
+        """Whether the cluster's control service (GCS) answers; Ray's calls to it block while it does not."""
+        try:
+            return answers(self.ray.get_runtime_context().gcs_address)
+        except Exception as exc:  # noqa: BLE001 - Ray raises several kinds once its control service is gone
+            log.info("cannot reach the Ray cluster's control service: %s", one_line(exc))
+            return False
+
     def can_host(self) -> bool:
-        """Whether some live node of the cluster has the CPUs (and GPU) one worker needs."""
+        """Whether some live node of the cluster has the CPUs (and GPU) one worker needs; none
+        while its control service does not answer."""
+        if not self.control_answers():
+            return False
         try:
             nodes = self.ray.nodes()
         except Exception as exc:  # noqa: BLE001 - Ray raises several kinds once its control service is gone
@@ -219,7 +234,10 @@ class Crew:
 
     def end_all(self) -> None:
         """End every actor, and wait (at most 30 s) until their steps have ended, so that no
-        worker still writes when OUT's lock is released."""
+        worker still writes when OUT's lock is released. With the control service gone, the
+        workers are gone or end with this driver, their owner."""
+        if not self.control_answers():
+            return
         for place in self.places:
             self.end(place.actor)
         if self.in_flight:
