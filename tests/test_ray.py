@@ -29,6 +29,8 @@ from cli import Run
 from dataset import assert_same_dataset
 
 from gpu_render.engines.ray_cluster import one_line
+from gpu_render.memory import USABLE_SHARE, largest_batch
+from gpu_render.render.atlas import MAX_ATLAS_SIDE
 
 CLPR = ["--step", "0.5", "--sizes", "32", "--batch", "256", "--format", "jpg", "--workers", "1"]
 #: Many small chunks: a build that lasts long enough to be interrupted twice, even when the
@@ -413,3 +415,20 @@ def test_one_line_names_an_actor_death_without_rays_ids() -> None:
     assert one_line(died) == ("ActorDiedError: The actor died unexpectedly before finishing this task. The actor is "
                               "dead because its owner has died. Owner Id: ... Owner worker exit type: SYSTEM_ERROR "
                               "Worker exit detail: Owner's node has crashed.")
+
+
+def test_a_worker_whose_buffers_do_not_fit_its_node_is_one_line(tmp_path: Path) -> None:
+    """The local Ray's workers inherit GPU_RENDER_MEMORY_LIMIT: each refuses its 2 chunk slots,
+    and the build says which --batch fits, without suggesting a rerun."""
+    ray_tmp = tempfile.mkdtemp(prefix="grray", dir="/tmp")
+    try:
+        r = build(*CLPR, *RAY, "--sizes", "512", "--out", tmp_path / "o",
+                  env={**ray_env(ray_tmp), "GPU_RENDER_MEMORY_LIMIT": "256M"})
+    finally:
+        shutil.rmtree(ray_tmp, ignore_errors=True)
+    assert r.code == 2
+    line = r.one_line_error()
+    assert line.startswith("gpu_render.build: error: a Ray worker could not start: --batch 256 at sizes 512 "
+                           "(2 chunks in flight) needs "), line
+    fit = largest_batch(int(256 * 2**20 * USABLE_SHARE), (512,), 2, False, MAX_ATLAS_SIDE)
+    assert line.endswith(f"use --batch {fit} or less (in a new --out: a dataset resumes only with its own --batch)")

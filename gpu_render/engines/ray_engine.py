@@ -19,6 +19,7 @@ build, resumes.
 from __future__ import annotations
 
 import os
+import re
 import time
 import uuid
 from collections import deque
@@ -90,8 +91,9 @@ def _build(ray: Any, options: BuildOptions, progress: bool, t0: float, address: 
             infos = ray.get([a.describe.remote() for a in actors], timeout=START_SECONDS)
         except ray.exceptions.RayError as exc:
             line = one_line(exc)
-            if line.startswith("UsageError: "):  # its request does not fit its node (memory): no retry helps
-                raise UsageError(f"a Ray worker could not start: {line[len('UsageError: '):]}") from None
+            refused = re.match(r"(?:[\w.]+\.)?UsageError: (.*)", line)
+            if refused:  # what it was asked does not fit its node (memory): no retry helps
+                raise UsageError(f"a Ray worker could not start: {refused.group(1)}") from None
             raise WorkerError(f"a Ray worker could not start: {line}") from None
         for place, info in zip(crew.places, infos):
             place.info = info
