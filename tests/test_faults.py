@@ -1,9 +1,10 @@
-"""Faults a build must survive: a dying encoder process, a second build of the
-same OUT, and requests too large to build. Each ends within seconds, with one line and exit
-status 2, and leaves OUT resumable."""
+"""Faults a build must survive: a dying or stopped encoder process, a second build of the same
+OUT, and requests too large to build. Each ends within seconds (a stopped encoder within the
+stall bound), with one line and exit status 2, and leaves OUT resumable."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import resource
@@ -112,6 +113,60 @@ def test_killed_encoder_stops_the_build_and_resume_gives_the_same_bytes(
     r = run_module("gpu_render.build", *ARGS, "--format", fmt, "--workers", "2", "--out", out)
     assert r.code == 0, r.err
     assert_same_dataset(out, clean[fmt])
+
+
+#: The bound on an encoder's time without progress in the stalled-encoder test, s (120 by default).
+STALL_SECONDS = 5
+
+
+def test_a_stopped_encoder_stops_the_build_and_resume_gives_the_same_bytes(
+    tmp_path: Path, clean: dict[str, Path]
+) -> None:
+    """SIGSTOP leaves an encoder alive but without progress: after STALL_SECONDS the build treats
+    it as dead (exit 2, one line) and kills it; the same command, without the short bound, resumes."""
+    out = tmp_path / "o"
+    cmd = [sys.executable, "-m", "gpu_render.build", *ARGS, "--format", "jpg", "--workers", "2", "--out", str(out)]
+    env = {**os.environ, "GPU_RENDER_ENCODER_STALL_SECONDS": str(STALL_SECONDS)}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 60
+        workers: list[int] = []
+        while len(workers) < 2 or _recorded(out) < 3:
+            assert proc.poll() is None, "the build ended before an encoder could be stopped"
+            assert time.monotonic() < deadline, "the build did not start"
+            workers = workers if len(workers) == 2 else _children(proc.pid)
+            time.sleep(0.002)
+        os.kill(workers[0], signal.SIGSTOP)
+        stopped_at = time.monotonic()
+        _, err = proc.communicate(timeout=STALL_SECONDS + 60)
+        waited = time.monotonic() - stopped_at
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(workers[0], signal.SIGKILL)  # only if the build failed to end it
+    assert proc.returncode == 2, err
+    assert STALL_SECONDS <= waited < STALL_SECONDS + 60
+    line = Run(proc.returncode, "", err).one_line_error()
+    assert f"encoder process {workers[0]} made no progress for {STALL_SECONDS} s (stopped by a signal)" in line
+    assert line.endswith("so it is treated as dead; re-run the same command to resume")
+    assert json.loads((out / "manifest.json").read_text())["complete"] is False
+    assert 3 <= _recorded(out) < CHUNKS
+    assert not (out / ".lock").exists()
+    assert not Path(f"/proc/{workers[0]}").exists()  # the stopped encoder was ended, not left behind
+
+    r = run_module("gpu_render.build", *ARGS, "--format", "jpg", "--workers", "2", "--out", out)
+    assert r.code == 0, r.err
+    assert_same_dataset(out, clean["jpg"])
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "soon", "inf", "nan"])
+def test_a_bad_stall_bound_is_one_line(tmp_path: Path, value: str) -> None:
+    r = run_module("gpu_render.build", *TINY, "--out", tmp_path / "o", env={"GPU_RENDER_ENCODER_STALL_SECONDS": value})
+    assert r.code == 2
+    assert r.one_line_error() == (f"gpu_render.build: error: GPU_RENDER_ENCODER_STALL_SECONDS must be a number of "
+                                  f"seconds above 0, got {value!r}")
 
 
 @pytest.fixture

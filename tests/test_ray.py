@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -26,6 +27,10 @@ import pytest
 
 from cli import Run
 from dataset import assert_same_dataset
+
+from gpu_render.engines.ray_cluster import one_line
+from gpu_render.memory import USABLE_SHARE, largest_batch
+from gpu_render.render.atlas import MAX_ATLAS_SIDE
 
 CLPR = ["--step", "0.5", "--sizes", "32", "--batch", "256", "--format", "jpg", "--workers", "1"]
 #: Many small chunks: a build that lasts long enough to be interrupted twice, even when the
@@ -75,31 +80,43 @@ def stop_group(proc: subprocess.Popen[bytes]) -> None:
         time.sleep(0.2)
 
 
+def start_head(ray_tmp: str, unshared: Path | None = None) -> tuple[subprocess.Popen[bytes], str]:
+    """``ray start --head`` (2 CPUs, its own process group) with its temp files in ``ray_tmp``;
+    with ``unshared``, in a mount namespace where a tmpfs lies over that folder. Returns the
+    process and the address once the head is up."""
+    port = free_port()
+    ray_bin = Path(sys.executable).parent / "ray"
+    script = (
+        f"exec {ray_bin} start --head --block --port {port} "
+        f"--node-ip-address 127.0.0.1 --num-cpus 2 --num-gpus 0 --include-dashboard false "
+        f"--disable-usage-stats --temp-dir {ray_tmp}"
+    )
+    argv = ["sh", "-c", script]
+    if unshared is not None:
+        argv = ["unshare", "--mount", "sh", "-c", f"mount -t tmpfs none {unshared} && {script}"]
+    with open(Path(ray_tmp) / "head.log", "w") as log:
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=ray_env(ray_tmp),
+                                start_new_session=True)
+    deadline = time.monotonic() + START_SECONDS
+    while "block forever" not in (Path(ray_tmp) / "head.log").read_text():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            stop_group(proc)
+            raise AssertionError(f"ray start --head did not come up: {(Path(ray_tmp) / 'head.log').read_text()}")
+        time.sleep(0.3)
+    return proc, f"127.0.0.1:{port}"
+
+
 @pytest.fixture(scope="module")
 def head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Head]:
     ray_tmp = tempfile.mkdtemp(prefix="grray", dir="/tmp")  # short: Ray's sockets live under it
     unshared = tmp_path_factory.mktemp("unshared")
-    port = free_port()
-    env = ray_env(ray_tmp)
-    ray_bin = Path(sys.executable).parent / "ray"
-    script = (
-        f"mount -t tmpfs none {unshared} && exec {ray_bin} start --head --block --port {port} "
-        f"--node-ip-address 127.0.0.1 --num-cpus 2 --num-gpus 0 --include-dashboard false "
-        f"--disable-usage-stats --temp-dir {ray_tmp}"
-    )
-    log = open(Path(ray_tmp) / "head.log", "w+")
-    proc = subprocess.Popen(["unshare", "--mount", "sh", "-c", script], stdout=log, stderr=subprocess.STDOUT,
-                            env=env, start_new_session=True)
     try:
-        deadline = time.monotonic() + START_SECONDS
-        while "block forever" not in (Path(ray_tmp) / "head.log").read_text():
-            assert proc.poll() is None, (Path(ray_tmp) / "head.log").read_text()
-            assert time.monotonic() < deadline, "ray start --head did not come up"
-            time.sleep(0.3)
-        yield Head(f"127.0.0.1:{port}", unshared, env)
+        proc, address = start_head(ray_tmp, unshared)
+        try:
+            yield Head(address, unshared, ray_env(ray_tmp))
+        finally:
+            stop_group(proc)
     finally:
-        stop_group(proc)
-        log.close()
         shutil.rmtree(ray_tmp, ignore_errors=True)
 
 
@@ -276,3 +293,142 @@ def test_a_chunk_that_keeps_failing_stops_the_build_with_one_line(
     r = build(*SLOW, "--out", out, env=dict(os.environ))
     assert r.code == 0, r.err
     assert_same_dataset(out, local["slow"])
+
+
+def live_workers(proc: subprocess.Popen[str], not_these: list[int]) -> list[int]:
+    """Render actors' processes other than ``not_these`` (killed already), once there is one."""
+    deadline = time.monotonic() + BUILD_SECONDS
+    while time.monotonic() < deadline:
+        pids = [pid for pid in worker_pids() if pid not in not_these]
+        if pids:
+            return pids
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    raise AssertionError("no render worker came back")
+
+
+def test_three_killed_workers_are_replaced_and_the_build_completes(
+    tmp_path: Path, head: Head, local: dict[str, Path]
+) -> None:
+    """Each worker may be restarted 3 times: three kills -9 of render actors' processes (with
+    progress between them, so no chunk is held by all three) cost three restarts, not more."""
+    out = tmp_path / "o"
+    cmd = [sys.executable, "-m", "gpu_render.build", *SLOW, *RAY, "--ray-address", head.address, "--out", str(out)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=head.env)
+    killed: list[int] = []
+    try:
+        recorded = wait_for_records(out, 2, proc)
+        for _ in range(3):
+            victim = live_workers(proc, killed)[0]
+            os.kill(victim, signal.SIGKILL)
+            killed.append(victim)
+            # A killed worker's chunks go to the next free worker, which records them within a
+            # few steps: wait for those, so that the next kill cannot hit the same chunk.
+            recorded = wait_for_records(out, recorded + 4, proc)
+        assert recorded < -(-SLOW_POSES // SLOW_BATCH)  # every kill hit a running build
+        _, stderr = proc.communicate(timeout=BUILD_SECONDS)
+    finally:
+        proc.kill()
+        proc.communicate()
+    assert proc.returncode == 0, stderr
+    assert_same_dataset(out, local["slow"])
+    assert engine(out)["worker_restarts"] == 3
+    assert len(engine(out)["workers"]) == 2
+
+
+def test_a_cluster_with_no_live_node_stops_the_build_within_a_minute(
+    tmp_path: Path, local: dict[str, Path]
+) -> None:
+    """Ray's agent killed on the only node: the raylet goes with it, and every worker. The build
+    exits 2 within 60 s with one line naming what is left and the command that resumes it on
+    this machine, and that command finishes the dataset byte-identical to a local build."""
+    ray_tmp = tempfile.mkdtemp(prefix="grray", dir="/tmp")
+    out = tmp_path / "o"
+    try:
+        head, address = start_head(ray_tmp)
+        try:
+            cmd = [sys.executable, "-m", "gpu_render.build", *SLOW, *RAY, "--ray-address", address, "--out", str(out)]
+            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                    env=ray_env(ray_tmp))
+            try:
+                wait_for_records(out, 2, proc)
+                agent = [pid for pid in process_group(head.pid) if cmdline(pid).startswith(b"ray::DashboardAgent")]
+                assert len(agent) == 1, agent
+                os.kill(agent[0], signal.SIGKILL)
+                killed_at = time.monotonic()
+                _, stderr = proc.communicate(timeout=90)
+                waited = time.monotonic() - killed_at
+            finally:
+                proc.kill()
+                proc.communicate()
+        finally:
+            stop_group(head)
+    finally:
+        shutil.rmtree(ray_tmp, ignore_errors=True)
+    assert proc.returncode == 2, stderr
+    assert waited < 60
+    line = Run(2, "", stderr).one_line_error()
+    assert line.startswith("gpu_render.build: error: no live node of the Ray cluster can run a worker (1 CPU): "), line
+    chunks = -(-SLOW_POSES // SLOW_BATCH)
+    left = int(line.split(f" of {chunks} chunks are left; ")[0].rsplit(" ", 1)[1])
+    # The driver counts what it was told: a worker may have recorded a chunk just before it died.
+    assert chunks - len(list((out / ".progress").glob("chunk_*.json"))) <= left < chunks, line
+    marker = "re-run the same command once the cluster is back, or resume on this machine with: "
+    assert marker in line, line
+    resume = shlex.split(line.split(marker, 1)[1])
+    assert resume[:3] == ["python", "-m", "gpu_render.build"] and "--engine" not in resume
+    r = subprocess.run([sys.executable, *resume[1:]], capture_output=True, text=True, timeout=BUILD_SECONDS,
+                       check=False)
+    assert r.returncode == 0, r.stderr
+    assert_same_dataset(out, local["slow"])
+    assert engine(out)["name"] == "local"
+
+
+def process_group(pgid: int) -> list[int]:
+    """Processes in process group ``pgid`` (a head we started and what it spawned)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if os.getpgid(int(entry.name)) == pgid:
+                    found.append(int(entry.name))
+            except ProcessLookupError:
+                continue
+    return found
+
+
+def cmdline(pid: int) -> bytes:
+    try:
+        return (Path("/proc") / str(pid) / "cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def test_one_line_names_an_actor_death_without_rays_ids() -> None:
+    from ray.exceptions import ActorDiedError
+
+    died = ActorDiedError()
+    died.error_msg = ("The actor died unexpectedly before finishing this task.\n\tclass_name: RenderWorker\n"
+                      "\tactor_id: 8e058015235a335f3501a7ff01000000\n\tpid: 12875\nThe actor is dead because its "
+                      "owner has died. Owner Id: 01000000ffffffffffffffffffffffffffffffffffffffffffffffff Owner "
+                      "worker exit type: SYSTEM_ERROR Worker exit detail: Owner's node has crashed.")
+    assert one_line(died) == ("ActorDiedError: The actor died unexpectedly before finishing this task. The actor is "
+                              "dead because its owner has died. Owner Id: ... Owner worker exit type: SYSTEM_ERROR "
+                              "Worker exit detail: Owner's node has crashed.")
+
+
+def test_a_worker_whose_buffers_do_not_fit_its_node_is_one_line(tmp_path: Path) -> None:
+    """The local Ray's workers inherit GPU_RENDER_MEMORY_LIMIT: each refuses its 2 chunk slots,
+    and the build says which --batch fits, without suggesting a rerun."""
+    ray_tmp = tempfile.mkdtemp(prefix="grray", dir="/tmp")
+    try:
+        r = build(*CLPR, *RAY, "--sizes", "512", "--out", tmp_path / "o",
+                  env={**ray_env(ray_tmp), "GPU_RENDER_MEMORY_LIMIT": "256M"})
+    finally:
+        shutil.rmtree(ray_tmp, ignore_errors=True)
+    assert r.code == 2
+    line = r.one_line_error()
+    assert line.startswith("gpu_render.build: error: a Ray worker could not start: --batch 256 at sizes 512 "
+                           "(2 chunks in flight) needs "), line
+    fit = largest_batch(int(256 * 2**20 * USABLE_SHARE), (512,), 2, False, MAX_ATLAS_SIDE)
+    assert line.endswith(f"use --batch {fit} or less (in a new --out: a dataset resumes only with its own --batch)")

@@ -17,10 +17,18 @@ would for a task it lost. No worker is ever replaced: a fork after the GL contex
 unsafe, and the build stops with OUT resumable. A worker whose task raises sends the
 exception back; ``OSError`` (a full disk, a permission error) is raised again as it is, and
 anything else becomes a :class:`WorkerError`.
+
+A worker that is alive but makes no progress (stopped by SIGSTOP, stuck on a hung filesystem)
+is treated as dead too: while the main process waits for its answer, it looks at the worker
+every second, and a worker whose CPU time and I/O (``/proc/PID/stat``, ``/proc/PID/io``) have
+not moved for :func:`stall_seconds` (120 s unless ``GPU_RENDER_ENCODER_STALL_SECONDS`` says
+otherwise) raises :class:`WorkerError`. Only seconds the main process itself spent waiting
+count, so a build suspended as a whole (Ctrl-Z, then ``fg``) goes on.
 """
 
 from __future__ import annotations
 
+import contextlib
 import mmap
 import multiprocessing
 import os
@@ -33,6 +41,7 @@ import numpy as np
 
 from gpu_render.child_process import die_with_parent, portable
 from gpu_render.dataset.sink import ImageSink, WdsSink
+from gpu_render.dataset.stall import activity, stall_seconds, state_words
 
 #: Seconds a dying worker is given to be reaped, so that its exit status can be reported.
 _REAP_SECONDS = 5.0
@@ -43,7 +52,13 @@ _slots: list[dict[int, np.ndarray]] = []
 
 
 class WorkerError(Exception):
-    """An encoder process died, or its task failed with something other than an OSError."""
+    """An encoder process died, stopped making progress, or its task failed with something other
+    than an OSError; or a Ray worker did. ``resume``: how the build resumes, when it is not simply
+    by running the same command again."""
+
+    def __init__(self, message: str, resume: str | None = None) -> None:
+        super().__init__(message)
+        self.resume = resume
 
 
 def shared_array(shape: tuple[int, ...]) -> np.ndarray:
@@ -113,9 +128,12 @@ class EncoderPool:
 
     sizes: image sides, px; batch: poses per slot. Create it before any GL context.
     At most ``batch`` processes are started: a slot never splits into more pieces.
+    stall: seconds a worker holding work may make no progress (default :func:`stall_seconds`).
     """
 
-    def __init__(self, sink: ImageSink | WdsSink, sizes: tuple[int, ...], batch: int, workers: int, slots: int) -> None:
+    def __init__(self, sink: ImageSink | WdsSink, sizes: tuple[int, ...], batch: int, workers: int, slots: int,
+                 stall: float | None = None) -> None:
+        self.stall = stall_seconds() if stall is None else stall
         self.workers = max(1, min(workers, batch))
         self._whole_chunks = getattr(sink, "whole_chunks", False)  # wds: one task per chunk and size, one shard each
         self._slots = [{s: shared_array((batch, s, s, 3)) for s in sizes} for _ in range(slots)]
@@ -182,8 +200,18 @@ class EncoderPool:
         """Wait for ``task``'s answer, watching every worker; see :meth:`Task.get`."""
         conn = self._conns[task.worker]
         sentinels = {p.sentinel: k for k, p in enumerate(self._procs)}
+        poll = min(1.0, self.stall / 4)
+        still, seen = 0, activity(self._procs[task.worker].pid or 0)  # polls without progress, and what moved
         while task.id not in self._answers:
-            ready = wait([conn, *sentinels])
+            ready = wait([conn, *sentinels], timeout=poll)
+            if not ready:
+                now = activity(self._procs[task.worker].pid or 0)
+                still = still + 1 if now is not None and seen is not None and now[1] == seen[1] else 0
+                seen = now
+                if still * poll >= self.stall:
+                    raise self._stalled(task.worker, now[0] if now else "")
+                continue
+            still = 0
             dead = [sentinels[r] for r in ready if isinstance(r, int) and r in sentinels]
             if dead:
                 raise self._died(dead[0])
@@ -199,6 +227,12 @@ class EncoderPool:
             raise value
         pid = self._procs[task.worker].pid
         raise WorkerError(f"encoder process {pid} failed writing {task.what}: {type(value).__name__}: {value}")
+
+    def _stalled(self, worker: int, state: str) -> WorkerError:
+        """The error for a worker that made no progress for ``self.stall`` s (``state``: its
+        /proc state letter)."""
+        return WorkerError(f"encoder process {self._procs[worker].pid} made no progress for {self.stall:g} s "
+                           f"({state_words(state)}), so it is treated as dead")
 
     def _died(self, worker: int) -> WorkerError:
         """The error for a worker that is gone: which process, and how it ended."""
@@ -219,21 +253,25 @@ class EncoderPool:
         return WorkerError(f"encoder process {proc.pid} {how}")
 
     def close(self) -> None:
-        """Wait for the workers to finish their tasks and end them."""
+        """Wait for the workers to finish their tasks and end them; one that does not end within
+        the stall bound (its tasks are all answered by then) is terminated."""
         for conn in self._conns:
             try:
                 conn.send(None)
             except OSError:
                 continue  # that worker is gone already; join() below reaps it
         for proc in self._procs:
-            proc.join()
-        self._close_pipes()
+            proc.join(self.stall)
+        self.terminate()
 
     def terminate(self) -> None:
         """End the workers now, abandoning queued work."""
         for proc in self._procs:
             if proc.exitcode is None:
                 proc.terminate()
+                if proc.pid is not None:  # a stopped worker acts on SIGTERM only once continued
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(proc.pid, signal.SIGCONT)
         for proc in self._procs:
             proc.join(_REAP_SECONDS)
             if proc.exitcode is None:

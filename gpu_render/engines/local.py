@@ -16,7 +16,14 @@ from collections import deque
 
 from gpu_render.dataset.encoder_pool import Task
 from gpu_render.dataset.writer import DatasetWriter, check_room, tag_shard_temporaries
-from gpu_render.engines.pipeline import BuildResult, ChunkPipeline, chunk_ranges, start_pool, worker_record
+from gpu_render.engines.pipeline import (
+    BuildResult,
+    ChunkPipeline,
+    check_memory,
+    chunk_ranges,
+    start_pool,
+    worker_record,
+)
 from gpu_render.options import BuildOptions
 from gpu_render.progress import Progress
 from gpu_render.render.context import Headless
@@ -38,8 +45,10 @@ def run_local(options: BuildOptions, progress: bool = True) -> BuildResult:
     Raises UsageError, OSError, NoOpenGLError, and WorkerError when an encoder process dies or fails.
     """
     t0 = time.perf_counter()
-    # Before anything is allocated: the room on OUT's filesystem for the arrays this build makes.
+    # Before anything is allocated: the room on OUT's filesystem for the arrays this build makes,
+    # and the memory for its chunk slots.
     check_room(options.out, options.format, options.pose_count, options.sizes, layers=options.layers)
+    check_memory(options, IN_FLIGHT + 1)
     plan = options.scene.plan(options.source, options.pose_count)
     chunks = chunk_ranges(options.pose_count, options.batch)
     choice = egl_device_for_cuda(options.device)

@@ -20,7 +20,9 @@ import numpy as np
 
 from gpu_render.dataset.encoder_pool import EncoderPool, Task
 from gpu_render.dataset.writer import chunk_digest, make_sink, write_chunk_record
+from gpu_render.memory import check_batch
 from gpu_render.options import BuildOptions
+from gpu_render.render.atlas import MAX_ATLAS_SIDE
 from gpu_render.render.backends import backend
 from gpu_render.scene.scene import Plan
 
@@ -54,6 +56,18 @@ def chunk_ranges(pose_count: int, batch: int) -> dict[int, tuple[int, int]]:
 def slot_batch(options: BuildOptions) -> int:
     """Poses per rendering slot: a whole chunk, or all poses when there are fewer."""
     return min(options.batch, options.pose_count)
+
+
+def check_memory(options: BuildOptions, slots: int) -> None:
+    """Refuse (UsageError, one line naming the ``--batch`` that fits) a build whose ``slots``
+    chunk slots and renderers' buffers would not fit in this machine's memory; call it before
+    they are allocated (:mod:`gpu_render.dataset.memory`)."""
+    sizes = ",".join(str(s) for s in options.sizes)
+    check_batch(
+        slot_batch(options), options.sizes, slots, options.layers, MAX_ATLAS_SIDE,
+        f"--batch {options.batch} at sizes {sizes} ({slots} chunks in flight)",
+        "use --batch {batch} or less (in a new --out: a dataset resumes only with its own --batch)",
+    )
 
 
 def start_pool(options: BuildOptions, plan: Plan, slots: int, encoders: int) -> EncoderPool:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import re
 import socket
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,7 +58,8 @@ def worker_sizing(
 
 def one_line(exc: BaseException) -> str:
     """A Ray error as one line: the exception a task raised (not Ray's wrapper and traceback).
-    For an actor that died in its constructor, the last ``SomeError: ...`` line of Ray's text."""
+    For an actor that died in its constructor, the last ``SomeError: ...`` line of Ray's text;
+    for one that died otherwise, Ray's account without its ids."""
     cause = getattr(exc, "cause", None)
     if isinstance(cause, BaseException):
         exc = cause
@@ -65,10 +67,19 @@ def one_line(exc: BaseException) -> str:
               if re.match(r"^\s*[A-Za-z_][\w.]*(Error|Exception)(\(\))?: ", line)]
     if raised and "creation task" in str(exc):
         return raised[-1][:300]
-    text = " ".join(str(exc).split())
+    text = str(exc)
+    if isinstance(exc, _ray_actor_error()):  # its tab-indented fields name ids, not causes
+        text = re.sub(r"\b[0-9a-f]{24,}\b", "...", "\n".join(x for x in text.splitlines() if not x.startswith("\t")))
+    text = " ".join(text.split())
     for marker in (" Traceback (most recent call last):",):
         text = text.split(marker)[0]
     return f"{type(exc).__name__}: {text[:300]}"
+
+
+def _ray_actor_error() -> type[BaseException] | tuple[()]:
+    """Ray's RayActorError where Ray is imported already, else no class at all."""
+    ray = sys.modules.get("ray")
+    return getattr(getattr(ray, "exceptions", None), "RayActorError", ()) or ()
 
 
 def import_ray() -> Any:
@@ -91,6 +102,16 @@ def check_address(address: str) -> None:
         socket.create_connection((host, int(port)), timeout=5).close()
     except OSError as exc:
         raise UsageError(f"cannot join the Ray cluster at {address}: {exc.strerror or exc}") from None
+
+
+def answers(address: str, timeout: float = 2.0) -> bool:
+    """Whether something listens at HOST:PORT ``address`` (a cluster's control service, say)."""
+    host, _, port = address.rpartition(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def connect(ray: Any, address: str | None) -> None:

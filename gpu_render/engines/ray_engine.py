@@ -9,18 +9,20 @@ worker's encoders write the one before) and shows one progress bar. Workers
 write images and chunk records into OUT themselves; when every chunk is recorded the driver
 seals the dataset (manifest, labels) as a local build does.
 
-Faults: Ray restarts a worker that dies (``max_restarts``); the chunk it held is handed out
-again. A chunk that fails (an exception, or its worker dying) ``MAX_ATTEMPTS`` times stops the
-build with WorkerError naming it; chunks already recorded stay, so the same command, or a
-local build, resumes.
+Faults (:mod:`gpu_render.engines.ray_crew`): a worker that dies or fails is replaced by a fresh
+actor, up to 3 times per worker, and the chunks it held are handed out again; a chunk that fails
+3 times, workers that used every restart, or a cluster with no live node left stop the build
+with WorkerError (one line). Chunks already recorded stay, so the same command, or a local
+build, resumes.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import time
 import uuid
-from collections import Counter, deque
+from collections import deque
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -30,19 +32,14 @@ from gpu_render.dataset.writer import DatasetWriter, check_room
 from gpu_render.engines.local import progress_title
 from gpu_render.engines.pipeline import BuildResult, chunk_ranges
 from gpu_render.engines.ray_cluster import connect, import_ray, one_line, worker_sizing
-from gpu_render.engines.ray_worker import ChunkError, RenderWorker, probe_name
+from gpu_render.engines.ray_crew import START_SECONDS, Crew
+from gpu_render.engines.ray_worker import RenderWorker, probe_name
 from gpu_render.errors import UsageError
 from gpu_render.options import BuildOptions
 from gpu_render.progress import Progress
+from gpu_render.rebuild import build_command
 
-#: Times Ray restarts one worker after it died.
-MAX_RESTARTS = 3
-#: Tries of one chunk (each failure or death of its worker is one) before the build stops.
-MAX_ATTEMPTS = 3
-#: Seconds a worker may take to start (GL context, encoder processes, its plan).
-START_SECONDS = 300.0
-#: Seconds between tries of a worker that Ray is restarting.
-REST_SECONDS = 0.5
+
 def run_ray(options: BuildOptions, progress: bool = True) -> BuildResult:
     """Build (or resume) the dataset ``options`` describes on Ray workers.
 
@@ -69,112 +66,72 @@ def _build(ray: Any, options: BuildOptions, progress: bool, t0: float, address: 
     # OUT is locked and checked before any worker starts: a second build of it is refused at
     # once, and a complete dataset starts none. The manifest's renderer is the first worker's.
     writer = DatasetWriter(options.write_spec(), "")
-    actors: list[Any] = []
-    running: dict[Any, tuple[int, int | None, int | None]] = {}  # step -> (worker, chunk rendered, chunk settled)
+    crew: Crew | None = None
+    token = uuid.uuid4().hex
+    mine = probe_name(options.out, token, None)
     try:
         done = writer.open(plan)
         if writer.complete:
             return BuildResult(total, 0, 0.0, "Ray (no worker started)", complete_before=True)
+        # Ray restarts nothing itself: the crew replaces a worker that died or failed.
         remote = ray.remote(RenderWorker).options(
-            num_cpus=size.cpus, num_gpus=size.gpus, max_restarts=MAX_RESTARTS, max_task_retries=0
+            num_cpus=size.cpus, num_gpus=size.gpus, max_restarts=0, max_task_retries=0
         )
-        actors = [remote.remote(worker_options(options), rank, size.encoders) for rank in range(size.workers)]
+        mine.write_text(token)  # read by every worker, also by those that replace one later
+
+        def make(rank: int) -> Any:
+            return remote.remote(worker_options(options), rank, size.encoders)
+
+        actors = [make(rank) for rank in range(size.workers)]
+        resume = ("re-run the same command once the cluster is back, or resume on this machine with: "
+                  + build_command(options.dataset_signature(), options.out))
+        crew = Crew(ray, actors, make, lambda rank, info, problem: _check_probe(options, token, rank, info, problem),
+                    token, size, resume)
         try:
             infos = ray.get([a.describe.remote() for a in actors], timeout=START_SECONDS)
         except ray.exceptions.RayError as exc:
-            raise WorkerError(f"a Ray worker could not start: {one_line(exc)}") from None
+            line = one_line(exc)
+            refused = re.match(r"(?:[\w.]+\.)?UsageError: (.*)", line)
+            if refused:  # what it was asked does not fit its node (memory): no retry helps
+                raise UsageError(f"a Ray worker could not start: {refused.group(1)}") from None
+            raise WorkerError(f"a Ray worker could not start: {line}") from None
+        for place, info in zip(crew.places, infos):
+            place.info = info
         startup = time.perf_counter() - t0  # Ray joined or started, every worker up
         writer.renderer = infos[0]["renderer"]
-        _probe(ray, options, actors, infos)
+        try:
+            problems = ray.get([a.probe.remote(token) for a in actors], timeout=START_SECONDS)
+            for rank, problem in enumerate(problems):
+                _check_probe(options, token, rank, infos[rank], problem)
+        finally:
+            for rank in range(len(actors)):
+                probe_name(options.out, token, rank).unlink(missing_ok=True)
         todo = deque(k for k in chunks if k not in done)
         already = total - sum(chunks[k][1] - chunks[k][0] for k in todo)
         on = f"{size.workers} Ray worker{'s' if size.workers != 1 else ''}"
         bar = Progress(total, already, f"{progress_title(options)} on {on}", enabled=progress)
-        attempts: Counter[int] = Counter()
-        restarts = [0] * len(actors)
-        idle = deque(range(len(actors)))
-        started: dict[int, int] = {}  # worker -> the chunk it rendered and settles in its next step
-        resting: dict[int, float] = {}  # worker Ray is restarting -> when to try it again
-        away: dict[int, float] = {}  # worker -> since when it has been unavailable
+
+        def recorded(k: int, record: dict[str, Any]) -> None:
+            done[k] = record
+            bar.update(chunks[k][1] - chunks[k][0])
+
         try:
-            while todo or running or started:
-                now = time.monotonic()
-                for a in [a for a, when in resting.items() if when <= now]:
-                    del resting[a]
-                    idle.append(a)
-                for a in list(idle):
-                    render, settle = (todo.popleft() if todo else None), started.pop(a, None)
-                    if render is None and settle is None:
-                        continue
-                    idle.remove(a)
-                    running[actors[a].step.remote(render, settle)] = (a, render, settle)
-                    if render is not None:
-                        started[a] = render
-                if not running:
-                    if not resting:
-                        raise WorkerError(f"every Ray worker died {MAX_RESTARTS + 1} times; {len(todo)} chunks are left")
-                    time.sleep(REST_SECONDS)
-                    continue
-                ready, _ = ray.wait(list(running), num_returns=1, timeout=REST_SECONDS if resting else None)
-                if not ready:
-                    continue
-                a, render, settle = running.pop(ready[0])
-                try:
-                    record = ray.get(ready[0])
-                    if settle is not None:
-                        done[settle] = record
-                        bar.update(chunks[settle][1] - chunks[settle][0])
-                    idle.append(a)
-                    away.pop(a, None)
-                    continue
-                except ray.exceptions.ActorUnavailableError as exc:
-                    failed, why = settle, f"its worker on {infos[a]['host']} went away ({one_line(exc)})"
-                    if a in away:  # handed to a worker Ray is restarting: not run, not an attempt
-                        failed = None
-                    else:  # it may still hold a rendered chunk in a slot: restart it afresh
-                        ray.kill(actors[a], no_restart=False)
-                except ray.exceptions.RayActorError as exc:
-                    failed, why = settle, f"its worker on {infos[a]['host']} died ({one_line(exc)})"
-                except ray.exceptions.RayError as exc:
-                    cause = getattr(exc, "cause", None)
-                    if isinstance(cause, ChunkError):
-                        failed, why = cause.chunk, cause.message
-                    else:
-                        failed, why = settle, one_line(exc)
-                    ray.kill(actors[a], no_restart=False)  # a fresh worker: its encoders may be gone
-                # The worker's steps since its last success are lost: its chunks go to the next free worker.
-                started.pop(a, None)
-                todo.extendleft(k for k in (render, settle) if k is not None)
-                if failed is None and a in away:
-                    if time.monotonic() - away[a] < START_SECONDS:
-                        resting[a] = time.monotonic() + REST_SECONDS
-                    continue
-                away.setdefault(a, time.monotonic())
-                restarts[a] += 1
-                if restarts[a] <= MAX_RESTARTS:
-                    resting[a] = time.monotonic() + REST_SECONDS
-                if failed is not None:
-                    attempts[failed] += 1
-                    if attempts[failed] >= MAX_ATTEMPTS:
-                        start, stop = chunks[failed]
-                        raise WorkerError(
-                            f"chunk {failed} (poses {start}..{stop - 1}) failed {attempts[failed]} times on Ray: {why}"
-                        )
+            crew.run(chunks, todo, recorded)
         finally:
             bar.close()
         seconds = time.perf_counter() - t0
+        infos = [p.info for p in crew.places if p.info is not None]  # each place's last worker that started
         writer.engine = {
             "name": "ray", "address": address or "local", "worker_count": len(actors), "workers": infos,
-            "worker_restarts": sum(restarts), "startup_seconds": round(startup, 3),
+            "worker_restarts": crew.restarts, "startup_seconds": round(startup, 3),
         }
         writer.finalize(done, seconds)
         workers = f"{len(actors)} Ray worker{'s' if len(actors) != 1 else ''}"
         return BuildResult(total, total - already, seconds, f"{workers} ({infos[0]['renderer']})")
     finally:
-        for actor in actors:
-            ray.kill(actor, no_restart=True)
-        if running:  # no worker may still write when the lock is released
-            ray.wait(list(running), num_returns=len(running), timeout=30)
+        if crew is not None:  # no worker may still write when the lock is released
+            crew.end_all()
+        mine.unlink(missing_ok=True)
         writer.close()
 
 
@@ -188,23 +145,18 @@ def worker_options(options: BuildOptions) -> BuildOptions:
     return replace(options, out=options.out.resolve(), source=source)
 
 
-def _probe(ray: Any, options: BuildOptions, actors: list[Any], infos: list[dict[str, Any]]) -> None:
-    """Every worker reads the driver's probe file in OUT and writes its own, which the driver
-    reads back; UsageError naming the first worker for which either fails."""
-    token = uuid.uuid4().hex
-    mine = probe_name(options.out, token, None)
-    mine.write_text(token)
-    theirs = [probe_name(options.out, token, rank) for rank in range(len(actors))]
+def _check_probe(options: BuildOptions, token: str, rank: int, info: dict[str, Any], problem: str | None) -> None:
+    """Worker ``rank`` (``info``: its describe() record) answered its probe with ``problem``
+    (None: it read the driver's probe file in OUT and wrote its own). UsageError if either
+    failed, or if the driver does not see the worker's file; the worker's file is removed."""
+    theirs = probe_name(options.out, token, rank)
     try:
-        problems = ray.get([a.probe.remote(token) for a in actors], timeout=START_SECONDS)
-        for rank, problem in enumerate(problems):
-            if problem is None and not theirs[rank].exists():
-                problem = f"wrote {theirs[rank].name}, which this driver does not see"
-            if problem is not None:
-                raise UsageError(
-                    f"--out {options.out} is not on a filesystem every Ray worker sees: the worker on "
-                    f"{infos[rank]['host']} ({infos[rank]['node']}) {problem}; put OUT on a shared filesystem"
-                )
+        if problem is None and not theirs.exists():
+            problem = f"wrote {theirs.name}, which this driver does not see"
+        if problem is not None:
+            raise UsageError(
+                f"--out {options.out} is not on a filesystem every Ray worker sees: the worker on "
+                f"{info['host']} ({info['node']}) {problem}; put OUT on a shared filesystem"
+            )
     finally:
-        for path in (mine, *theirs):
-            path.unlink(missing_ok=True)
+        theirs.unlink(missing_ok=True)

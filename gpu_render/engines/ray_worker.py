@@ -18,12 +18,14 @@ from gpu_render.dataset.atomic import set_temporary_tag
 from gpu_render.dataset.encoder_pool import Task
 from gpu_render.dataset.imagenet3d import annotating
 from gpu_render.dataset.sink import LayerFiles
-from gpu_render.engines.pipeline import ChunkPipeline, LayerWrite, start_pool, worker_record
+from gpu_render.engines.pipeline import ChunkPipeline, LayerWrite, check_memory, start_pool, worker_record
 from gpu_render.options import BuildOptions
 from gpu_render.render.context import Headless
 from gpu_render.render.egl_devices import egl_device_for_cuda
 
 log = logging.getLogger(__name__)
+#: Chunk slots of a worker: chunk k renders into one while the encoders write chunk k-1 from the other.
+SLOTS = 2
 
 
 def node_address() -> str:
@@ -48,9 +50,9 @@ class RenderWorker:
         set_temporary_tag(f"ray{rank}")  # several workers write beside each other in OUT
         self.options, self.rank = options, rank
         self.node = node_address()
-        # Two slots: chunk k renders into one while the encoders write chunk k-1 from the other.
+        check_memory(options, SLOTS)  # on this worker's node, before the slots are allocated
         plan = options.scene.plan(options.source, options.pose_count)
-        self.pool = start_pool(options, plan, 2, encoders)  # forked before the GL context exists
+        self.pool = start_pool(options, plan, SLOTS, encoders)  # forked before the GL context exists
         self.started: dict[int, list[Task]] = {}  # chunk rendered, not yet settled -> its encoder tasks
         self.renders = 0
         self.choice = egl_device_for_cuda(0)

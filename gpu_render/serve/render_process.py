@@ -42,6 +42,7 @@ import numpy as np
 
 from gpu_render.child_process import die_with_parent
 from gpu_render.child_process import portable as portable_error
+from gpu_render.memory import buffer_size
 from gpu_render.render.context import NoOpenGLError
 from gpu_render.scene.scene import Scene
 
@@ -144,8 +145,8 @@ class RenderProcess:
         n = len(rows)
         need = image_bytes(n, size)
         try:
-            if self._buffer is None or len(self._buffer) < need:
-                self._grow(max(need, image_bytes(self.max_draw_poses, size)))
+            if self._buffer is None or len(self._buffer) < need:  # MemoryError if it cannot fit
+                self._grow(buffer_size(need, max(need, image_bytes(self.max_draw_poses, size))))
             known = key in self._known
             remember(self._known, key, None, self.max_cached)  # as the child does, before drawing
             self._conn.send(("draw", key, None if known else scene, size, np.ascontiguousarray(rows)))

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from gpu_render.arg_types import MAX_SIZE, MIN_SIZE, Parser, at_least, source_arg, step_type
+from gpu_render.memory import check_batch
+from gpu_render.render.atlas import MAX_ATLAS_SIDE
 from gpu_render.rotations.sources import PoseSource
 from gpu_render.scene.scene import CLPR_OBJECT, ClprScene, Scene
 from gpu_render.scene_options import OBJECT_POSES, OBJECT_SIZE, add_scene_arguments, scene_from_args
@@ -20,6 +22,8 @@ DEFAULT_BATCH = 512
 LOOK_KEYS = ("fov", "distance", "light", "color", "background", "antialias", "grayscale")
 #: Switches among them: True or False only (a string such as "no" would otherwise read as true).
 SWITCH_KEYS = ("antialias", "grayscale")
+#: Batches of images a stream's process holds at once: the one its consumer has, the one being drawn.
+HELD_BATCHES = 2
 #: Largest chunk of images a stream holds at once (capacity x S x S x 3 bytes): a bigger
 #: --batch is refused at construction rather than failing to allocate at the first batch.
 MAX_CHUNK_BYTES = 2 * 2**30
@@ -117,4 +121,7 @@ def stream_options(object: str = CLPR_OBJECT, poses: str | None = None, size: in
     if chunk > MAX_CHUNK_BYTES:
         p.error(f"batch {options.batch} at {options.size} px holds {chunk / 2**30:.1f} GiB of images per chunk, "
                 f"more than the stream's {MAX_CHUNK_BYTES / 2**30:.0f} GiB; use a smaller batch")
+    # ... and than this machine has (UsageError)
+    check_batch(options.capacity, (options.size,), HELD_BATCHES, False, MAX_ATLAS_SIDE,
+                f"batch {options.batch} at {options.size} px", "use batch={batch} or less")
     return options
