@@ -184,13 +184,13 @@ def test_the_render_process_makes_the_buffer_that_fits(monkeypatch: pytest.Monke
     process.start()
     try:
         rows = np.repeat(np.eye(3)[None], 3, axis=0)
-        images, _ = process.draw("cube", ClprScene(), 256, rows)
+        (images,), _ = process.draw("cube", ClprScene(), 256, rows)
         assert images.shape == (3, 256, 256, 3) and images.any()
         assert process._buffer is not None and len(process._buffer) == 3 * 256 * 256 * 3  # not 256 poses' worth
         with pytest.raises(MemoryError, match=r"need 36\.0 MiB of shared memory, more than 80% of the 40\.0 MiB"):
             process.draw("cube", ClprScene(), 2048, rows)
         assert process.alive  # the render process was never asked to fill it
-        again, _ = process.draw("cube", ClprScene(), 256, rows)
+        (again,), _ = process.draw("cube", ClprScene(), 256, rows)
         assert np.array_equal(again, images)
     finally:
         process.stop()
