@@ -367,3 +367,20 @@ def test_a_fault_in_a_handler_is_a_json_500(monkeypatch: pytest.MonkeyPatch) -> 
         r = c.post("/render", json={"quaternions": [[1, 0, 0, 0]], "size": 8})
     assert r.status_code == 500 and r.headers["content-type"] == "application/json"
     assert r.json() == {"error": "internal error: KeyError"}
+
+
+def test_a_draw_the_memory_cannot_hold_is_503_with_retry_after(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The render process's buffer is checked against the memory the machine has (here capped by
+    GPU_RENDER_MEMORY_LIMIT): a draw past it is refused with 503 JSON and Retry-After, not a 500,
+    and a smaller draw is served afterwards."""
+    from gpu_render import memory
+
+    monkeypatch.setenv(memory.LIMIT_ENV, "40M")  # 32 MiB usable: 3 poses at 2048 px (36 MiB) do not fit
+    with TestClient(create_app(ServeOptions(max_size=2048))) as c:
+        body = {"quaternions": [[1.0, 0.0, 0.0, 0.0]] * 3, "size": 2048}
+        r = c.post("/render", json=body)
+        assert r.status_code == 503, r.text
+        assert r.headers["retry-after"] == "1"
+        assert r.json()["error"].startswith("not enough memory for this render now")
+        small = c.post("/render", json={"quaternions": [[1.0, 0.0, 0.0, 0.0]], "size": 64})
+        assert small.status_code == 200 and len(small.content) > 64 * 64 * 3

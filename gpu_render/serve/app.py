@@ -61,7 +61,8 @@ RENDER_RESPONSES: dict[int | str, dict[str, Any]] = {
         (422, "invalid request: rotations, object, options, or past max_size"),
         (500, "the render failed in the render process (a fault of the server, not of the request)"),
         (503, "nothing can be drawn now: the render process died while drawing it, or cannot be restarted; "
-              "or the server holds max_inflight_bytes of answers (Retry-After says when to try again)"),
+              "or the server holds max_inflight_bytes of answers, or the machine lacks the memory for this draw "
+              "(Retry-After says when to try again)"),
     ),
 }
 HEALTH_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -199,6 +200,9 @@ def create_app(options: ServeOptions, worker: RenderWorker | None = None, metric
                                     round(time.perf_counter() - t0, 3), "seconds waited for the render") from None
             except RenderUnavailable:
                 raise  # 503, by its handler
+            except MemoryError as exc:  # the machine cannot hold this draw's images now: try later or ask less
+                return JSONResponse({"error": f"not enough memory for this render now: {' '.join(str(exc).split())[:300]}"},
+                                    status_code=503, headers={"Retry-After": str(RETRY_AFTER_S)})
             except Exception as exc:  # noqa: BLE001 - a fault of the server's GL, not of the request
                 return JSONResponse({"error": f"the render failed: {' '.join(str(exc).split())[:300]}"}, status_code=500)
             finally:
