@@ -30,7 +30,7 @@ def load(root: str | os.PathLike[str], split: str | None = None) -> Dataset | Sy
     return _load(root)
 
 
-def __getattr__(name: str) -> type[Renderer] | type[SceneSpec]:
+def __getattr__(name: str) -> type[Renderer | SceneSpec]:
     """``gpu_render.Renderer`` and ``gpu_render.SceneSpec``, imported on first use (GL stays unloaded until then)."""
     if name == "Renderer":
         from gpu_render.renderer import Renderer

@@ -18,8 +18,17 @@ from gpu_render.scene.objects import SceneObject
 from gpu_render.scene.scene import CLPR_OBJECT, Scene
 from gpu_render.scene.solids import BUILTIN_OBJECTS
 from gpu_render.scene.spec import (
-    DEFAULT_SIZE, MAX_DISTANCE, MAX_FOV, MIN_FOV, SceneSpec, SceneSpecError, check_color, check_distance, check_fov,
-    check_light, look_of,
+    DEFAULT_SIZE,
+    MAX_DISTANCE,
+    MAX_FOV,
+    MIN_FOV,
+    SceneSpec,
+    SceneSpecError,
+    check_color,
+    check_distance,
+    check_fov,
+    check_light,
+    look_of,
 )
 
 __all__ = ["MAX_DISTANCE", "MAX_FOV", "MIN_FOV", "OBJECT_POSES", "OBJECT_SIZE", "add_scene_arguments",

@@ -161,6 +161,7 @@ def test_bad_options_are_one_line_usage_errors(kwargs: dict, message: str) -> No
         with pytest.raises(UsageError) as info:
             make(**kwargs)
         assert message in str(info.value) and "\n" not in str(info.value), (make, kwargs)
+        assert "--" not in str(info.value), (make, kwargs)  # keywords, spelled as Python spells them
 
 
 def test_look_options_reach_the_scene() -> None:
