@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from gpu_render.dataset.loader import Dataset
     from gpu_render.presets.load import ModelNetSplit, SymsolSplit
+    from gpu_render.renderer import Renderer
+    from gpu_render.scene.spec import SceneSpec
 
 __version__ = "0.1.0"  # the one place the version is written (pyproject.toml reads it)
 
@@ -26,3 +28,16 @@ def load(root: str | os.PathLike[str], split: str | None = None) -> Dataset | Sy
     from gpu_render.dataset.loader import load as _load
 
     return _load(root)
+
+
+def __getattr__(name: str) -> type[Renderer | SceneSpec]:
+    """``gpu_render.Renderer`` and ``gpu_render.SceneSpec``, imported on first use (GL stays unloaded until then)."""
+    if name == "Renderer":
+        from gpu_render.renderer import Renderer
+
+        return Renderer
+    if name == "SceneSpec":
+        from gpu_render.scene.spec import SceneSpec
+
+        return SceneSpec
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

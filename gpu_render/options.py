@@ -245,8 +245,6 @@ def parse_build_args(argv: list[str] | None = None) -> BuildOptions:
         parser.error("--shard needs --format jpg or png (or wds): npy keeps one file per size, which shards cannot share")
     if ns.shard is not None and ns.overwrite:
         parser.error("--overwrite cannot be combined with --shard: replace the dataset with a plain build first")
-    if ns.object == CLPR_OBJECT and ns.layers:
-        parser.error(f"--layers makes no sense for --object {CLPR_OBJECT}; it applies to the SYMSOL solids and mesh files")
     if ns.shard is not None and ns.layers:
         parser.error("--shard cannot be combined with --layers: the layers are one npy file per size, "
                      "which shards cannot share")

@@ -1,65 +1,83 @@
 """Command-line options that choose a scene (``--object``, camera and look), shared by build,
-preview and verify. Errors are one-line UsageErrors naming the option."""
+preview and verify: a thin adapter that parses the options' text into a
+:class:`~gpu_render.scene.spec.SceneSpec`, which alone decides what is accepted. Errors are
+one-line UsageErrors naming the option with its ``--``."""
 
 from __future__ import annotations
 
 import argparse
 import hashlib
-import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from gpu_render.errors import UsageError
-from gpu_render.scene.camera import DEFAULT_FOV_DEG, Pinhole
-from gpu_render.scene.look import DEFAULT_LIGHT, NOT_A_DIRECTION, Look, is_direction
+from gpu_render.scene.camera import DEFAULT_FOV_DEG
+from gpu_render.scene.look import Look
 from gpu_render.scene.objects import SceneObject
-from gpu_render.scene.scene import CLPR_OBJECT, ClprScene, ObjectScene, Scene
-from gpu_render.scene.solids import BUILTIN_OBJECTS, builtin_object
+from gpu_render.scene.scene import CLPR_OBJECT, Scene
+from gpu_render.scene.solids import BUILTIN_OBJECTS
+from gpu_render.scene.spec import (
+    DEFAULT_SIZE,
+    MAX_DISTANCE,
+    MAX_FOV,
+    MIN_FOV,
+    SceneSpec,
+    SceneSpecError,
+    check_color,
+    check_distance,
+    check_fov,
+    check_light,
+    look_of,
+)
+
+__all__ = ["MAX_DISTANCE", "MAX_FOV", "MIN_FOV", "OBJECT_POSES", "OBJECT_SIZE", "add_scene_arguments",
+           "cli_message", "look_from_args", "parse_scene", "read_mesh", "scene_from_args", "scene_from_description",
+           "scene_of", "spec_from_args"]
 
 #: Default image size of scene objects (the cLPR cube keeps 32,64,128,256).
-OBJECT_SIZE = 224
+OBJECT_SIZE = DEFAULT_SIZE
 #: Default pose source of scene objects: uniform random rotations, as SYMSOL has them.
 OBJECT_POSES = "random:10000"
-MAX_FOV, MIN_FOV = 170.0, 1.0
-MAX_DISTANCE = 1000.0
-#: Options that only scene objects take, with their argparse destinations.
-OBJECT_ONLY = {"--fov": "fov", "--distance": "distance", "--light": "light", "--color": "color",
-               "--background": "background", "--grayscale": "grayscale"}
+
+T = TypeVar("T")
+
+
+def cli_message(exc: SceneSpecError) -> str:
+    """A spec's refusal as the command line words it: ``argument --fov: ...`` for a bad value
+    (argparse's own form), ``--fov makes no sense for --object clpr-cube ...`` for a conflict."""
+    return exc.spelled("--") if exc.conflict else f"argument {exc.spelled('--')}"
+
+
+def _checked(check: Callable[[Any], T], value: Any) -> T:
+    try:
+        return check(value)
+    except SceneSpecError as exc:  # argparse prefixes "argument --NAME: "
+        raise argparse.ArgumentTypeError(exc.reason) from None
 
 
 def _floats(text: str, count: int, what: str) -> tuple[float, ...]:
-    parts = text.split(",")
     try:
-        values = tuple(float(p) for p in parts)
+        return tuple(float(p) for p in text.split(","))
     except ValueError:
         raise argparse.ArgumentTypeError(f"takes {count} numbers separated by commas ({what}), got {text!r}") from None
-    if len(values) != count or not all(math.isfinite(v) for v in values):
-        raise argparse.ArgumentTypeError(f"takes {count} finite numbers separated by commas ({what}), got {text!r}")
-    return values
 
 
 def light_type(text: str) -> tuple[float, float, float]:
-    x, y, z = _floats(text, 3, "X,Y,Z towards the light, camera frame: x right, y down, z forward")
-    if not is_direction((x, y, z)):
-        raise argparse.ArgumentTypeError(NOT_A_DIRECTION)
-    return (x, y, z)
+    values = _floats(text, 3, "X,Y,Z towards the light, camera frame: x right, y down, z forward")
+    return _checked(check_light, values)
 
 
 def color_type(text: str) -> tuple[int, int, int]:
     """``R,G,B`` in 0..255, or ``#rrggbb``."""
     t = text.strip()
-    if t.startswith("#") and len(t) == 7:
-        try:
-            return (int(t[1:3], 16), int(t[3:5], 16), int(t[5:7], 16))
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"takes R,G,B (0..255) or #rrggbb, got {text!r}") from None
+    if t.startswith("#"):
+        return _checked(lambda v: check_color("color", v), t)
     try:
         values = tuple(int(p) for p in t.split(","))
     except ValueError:
         raise argparse.ArgumentTypeError(f"takes R,G,B (0..255) or #rrggbb, got {text!r}") from None
-    if len(values) != 3 or not all(0 <= v <= 255 for v in values):
-        raise argparse.ArgumentTypeError(f"takes R,G,B with each in 0..255, got {text!r}")
-    return (values[0], values[1], values[2])
+    return _checked(lambda v: check_color("color", v), values)
 
 
 def fov_type(text: str) -> float:
@@ -67,9 +85,7 @@ def fov_type(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"must be a number of degrees, got {text!r}") from None
-    if not (math.isfinite(value) and MIN_FOV <= value <= MAX_FOV):
-        raise argparse.ArgumentTypeError(f"must be {MIN_FOV:g}..{MAX_FOV:g} degrees, got {text!r}")
-    return value
+    return _checked(check_fov, value)
 
 
 def distance_type(text: str) -> float:
@@ -77,16 +93,11 @@ def distance_type(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
-    if not (math.isfinite(value) and 1.0 < value <= MAX_DISTANCE):
-        raise argparse.ArgumentTypeError(
-            f"must be above 1 (the camera stays outside the object's unit sphere) and at most {MAX_DISTANCE:g}, "
-            f"got {text!r}"
-        )
-    return value
+    return _checked(check_distance, value)
 
 
 def add_scene_arguments(p: argparse.ArgumentParser) -> None:
-    """``--object`` and the camera and look options. Defaults are None: :func:`scene_from_args` decides."""
+    """``--object`` and the camera and look options. Defaults are None: the spec decides."""
     names = " ".join(BUILTIN_OBJECTS)
     p.add_argument("--object", default=CLPR_OBJECT, metavar="NAME",
                    help=f"{CLPR_OBJECT} (default, the 2018 cube), a SYMSOL solid ({names}) or mesh:PATH "
@@ -105,64 +116,65 @@ def add_scene_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--grayscale", action="store_true", default=None, help="objects: grey images (BT.601 luma in R, G and B)")
 
 
+def spec_from_args(ns: argparse.Namespace) -> SceneSpec:
+    """The spec of parsed options (``layers`` where the command has ``--layers``). Raises
+    UsageError (one line, the options spelled with ``--``)."""
+    try:
+        return SceneSpec(
+            object=ns.object, fov=ns.fov, distance=ns.distance, light=ns.light, color=ns.color,
+            background=ns.background, antialias=ns.antialias, grayscale=bool(ns.grayscale),
+            layers=bool(getattr(ns, "layers", None)),
+        )
+    except SceneSpecError as exc:
+        raise UsageError(cli_message(exc)) from None
+
+
+def scene_of(spec: SceneSpec) -> Scene:
+    """The scene of ``spec``, mesh files read by :func:`read_mesh`. Raises UsageError (one
+    line, command-line spelling)."""
+    try:
+        return spec.scene(read_mesh)
+    except SceneSpecError as exc:
+        raise UsageError(cli_message(exc)) from None
+
+
 def scene_from_args(ns: argparse.Namespace) -> Scene:
     """The scene the parsed options ask for. Raises UsageError (one line)."""
-    name = ns.object
-    if name == CLPR_OBJECT:
-        given = [flag for flag, dest in OBJECT_ONLY.items() if getattr(ns, dest, None) is not None]
-        if given:
-            raise UsageError(f"{given[0]} makes no sense for --object {CLPR_OBJECT} (orthographic, flat colours); "
-                             "it applies to the SYMSOL solids and mesh files")
-        return ClprScene(antialias=bool(ns.antialias))
-    obj, digest = load_object(name)
-    camera = Pinhole(fov_deg=DEFAULT_FOV_DEG if ns.fov is None else ns.fov, distance=ns.distance)
-    return ObjectScene(obj, camera, look_from_args(ns), digest)
+    return scene_of(spec_from_args(ns))
 
 
 def look_from_args(ns: argparse.Namespace) -> Look:
     """The look the parsed options ask for (``--color``, ``--background``, ``--light``,
     ``--antialias``, ``--grayscale``), each option left out taking the look's default."""
-    return Look(
-        albedo=ns.color if ns.color is not None else Look.albedo,
-        background=ns.background if ns.background is not None else Look.background,
-        light=ns.light if ns.light is not None else DEFAULT_LIGHT,
-        antialias=True if ns.antialias is None else ns.antialias,
-        grayscale=bool(ns.grayscale),
-    )
+    return look_of(ns.color, ns.background, ns.light, ns.antialias, bool(ns.grayscale))
 
 
-def load_object(name: str) -> tuple[SceneObject, str]:
-    """The SceneObject ``--object name`` names and, for mesh files, the file's sha256."""
-    if name.startswith("mesh:"):
-        from gpu_render.dataset.mesh_files import MeshFileError, load_mesh_file
+def read_mesh(path: Path) -> tuple[SceneObject, str]:
+    """The normalised object of the mesh file at ``path`` and the file's sha256 (hex). Raises
+    a one-line ValueError (MeshFileError) or OSError for a file that cannot be used."""
+    from gpu_render.dataset.mesh_files import load_mesh_file  # trimesh: loaded for mesh files only
 
-        path = Path(name[len("mesh:"):])
-        try:
-            obj = load_mesh_file(path)
-            digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        except (MeshFileError, OSError) as exc:
-            raise UsageError(f"argument --object: {exc}") from None
-        return obj, digest
-    if name in BUILTIN_OBJECTS:
-        return builtin_object(name), ""
-    raise UsageError(
-        f"argument --object: unknown object {name!r}: use {CLPR_OBJECT}, one of {', '.join(BUILTIN_OBJECTS)}, "
-        "or mesh:PATH"
-    )
+    obj = load_mesh_file(path)
+    return obj, hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def scene_from_description(desc: dict[str, Any], antialias: bool) -> Scene:
     """Rebuild the scene a manifest describes (verify, resume checks). Raises UsageError."""
     name = desc.get("object") or CLPR_OBJECT
     if name == CLPR_OBJECT:
-        return ClprScene(antialias=antialias)
-    obj, digest = load_object(name)
+        return scene_of(SceneSpec(antialias=antialias))
+    try:
+        spec = SceneSpec(object=name, fov=float(desc["fov"]), distance=float(desc["distance"]),
+                         light=tuple(desc["light"]), color=tuple(desc["color"]),  # type: ignore[arg-type]
+                         background=tuple(desc["background"]), antialias=antialias,  # type: ignore[arg-type]
+                         grayscale=bool(desc["grayscale"]))
+    except SceneSpecError as exc:
+        raise UsageError(f"the manifest's scene is not one a build makes: {exc}") from None
+    scene = scene_of(spec)
+    digest = getattr(scene, "source_sha256", "")
     if desc.get("object_sha256") and digest != desc["object_sha256"]:
         raise UsageError(f"{name[5:]} is not the mesh file the dataset was built from (sha256 differs)")
-    camera = Pinhole(fov_deg=float(desc["fov"]), distance=float(desc["distance"]))
-    look = Look(albedo=tuple(desc["color"]), background=tuple(desc["background"]),  # type: ignore[arg-type]
-                light=tuple(desc["light"]), antialias=antialias, grayscale=bool(desc["grayscale"]))  # type: ignore[arg-type]
-    return ObjectScene(obj, camera, look, digest)
+    return scene
 
 
 def parse_scene(argv: list[str]) -> Scene:

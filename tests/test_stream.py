@@ -143,17 +143,17 @@ def test_default_batch_is_the_builds() -> None:
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"object": "dodeca"}, "argument --object: unknown object 'dodeca'"),
-    ({"poses": "random:infinite"}, "argument --poses: random takes N[:SEED]"),
-    ({"poses": "fibonacci:3"}, "argument --poses: unknown pose source"),
-    ({"poses": "random:10", "step": 0.5}, "--step applies to --poses clpr only"),
-    ({"size": 4}, "argument --size: must be at least 8"),
-    ({"object": "clpr-cube", "light": (1, 0, 0)}, "--light makes no sense for --object clpr-cube"),
-    ({"object": "cylO", "fov": 200}, "argument --fov: must be 1..170 degrees"),
+    ({"object": "dodeca"}, "object: unknown object 'dodeca'"),
+    ({"poses": "random:infinite"}, "poses: random takes N[:SEED]"),
+    ({"poses": "fibonacci:3"}, "poses: unknown pose source"),
+    ({"poses": "random:10", "step": 0.5}, "step: applies to poses 'clpr' only"),
+    ({"size": 4}, "size: must be an image side of 8..4096 px"),
+    ({"object": "clpr-cube", "light": (1, 0, 0)}, "light makes no sense for object clpr-cube"),
+    ({"object": "cylO", "fov": 200}, "fov: must be 1..170 degrees"),
     ({"object": "cylO", "shininess": 3}, "unknown option 'shininess'"),
-    ({"batch": 0}, "argument --batch: must be at least 1"),
-    ({"object": "cylO", "antialias": "no"}, "antialias must be True or False, got 'no'"),
-    ({"object": "cylO", "grayscale": 1}, "grayscale must be True or False, got 1"),
+    ({"batch": 0}, "batch: must be an integer >= 1"),
+    ({"object": "cylO", "antialias": "no"}, "antialias: must be True or False, got 'no'"),
+    ({"object": "cylO", "grayscale": 1}, "grayscale: must be True or False, got 1"),
     ({"object": "cylO", "poses": "random:inf", "size": 224, "batch": 10**9}, "GiB of images per chunk"),
 ])
 def test_bad_options_are_one_line_usage_errors(kwargs: dict, message: str) -> None:
@@ -161,6 +161,7 @@ def test_bad_options_are_one_line_usage_errors(kwargs: dict, message: str) -> No
         with pytest.raises(UsageError) as info:
             make(**kwargs)
         assert message in str(info.value) and "\n" not in str(info.value), (make, kwargs)
+        assert "--" not in str(info.value), (make, kwargs)  # keywords, spelled as Python spells them
 
 
 def test_look_options_reach_the_scene() -> None:

@@ -237,18 +237,45 @@ def load_rotation_file(path: Path) -> tuple[np.ndarray, str]:
     digest = hashlib.sha256(raw).hexdigest()
     if data.shape[1:] == (3,):
         return euler_to_matrix(data).transpose(0, 2, 1), digest
-    if data.shape[1:] == (4,):
-        norm = np.linalg.norm(data, axis=1)
-        off = np.flatnonzero(np.abs(norm - 1) > UNIT_TOLERANCE)
-        if len(off):
-            raise ValueError(f"file:{path}: quaternion row {off[0]} has norm {norm[off[0]]:.6g}, not 1")
-        return quaternion_to_matrix(data), digest
-    if data.shape[1:] == (3, 3):
-        err = np.abs(data @ data.transpose(0, 2, 1) - np.eye(3)).max(axis=(1, 2))
-        off = np.flatnonzero((err > UNIT_TOLERANCE) | (np.linalg.det(data) < 0))
-        if len(off):
-            raise ValueError(f"file:{path}: matrix row {off[0]} is not a rotation (orthonormal, det +1)")
-        return data, digest
+    if data.shape[1:] in ((4,), (3, 3)):
+        return rotation_matrices(data, f"file:{path}"), digest
     raise ValueError(
         f"file:{path} has shape {data.shape}: expected N x 3 Euler angles, N x 4 quaternions or N x 3 x 3 matrices"
     )
+
+
+def rotation_matrices(data: np.ndarray, name: str) -> np.ndarray:
+    """Rotations given as (N, 4) unit quaternions (w, x, y, z) or (N, 3, 3) rotation matrices
+    (column-vector convention, ``x_camera = R @ x_object``), N >= 1, checked as ``--poses file:``
+    checks them, as (N, 3, 3) float64 column-vector R.
+
+    name: how messages call the array. Raises ValueError (one line) for non-numbers, another
+    shape, NaN or infinity, a quaternion whose norm is off 1 by more than UNIT_TOLERANCE, or a
+    matrix not orthonormal within it or with det < 0 (each naming the first bad row).
+    """
+    try:
+        a = np.asarray(data)
+    except (ValueError, TypeError) as exc:  # ragged nesting
+        raise ValueError(f"{name} is not an array of numbers ({' '.join(str(exc).split())[:100]})") from None
+    if not (np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.floating)):
+        raise ValueError(f"{name} must hold real numbers, got dtype {a.dtype}")
+    if not ((a.ndim == 2 and a.shape[1] == 4) or (a.ndim == 3 and a.shape[1:] == (3, 3))) or len(a) == 0:
+        raise ValueError(
+            f"{name} must be (N, 3, 3) rotation matrices or (N, 4) unit quaternions (w, x, y, z) with N >= 1, "
+            f"got shape {a.shape}"
+        )
+    a = a.astype(np.float64)
+    bad = ~np.isfinite(a.reshape(len(a), -1)).all(axis=1)
+    if bad.any():
+        raise ValueError(f"{name} has NaN or infinite values (row {np.flatnonzero(bad)[0]})")
+    if a.ndim == 2:
+        norm = np.linalg.norm(a, axis=1)
+        off = np.flatnonzero(np.abs(norm - 1) > UNIT_TOLERANCE)
+        if len(off):
+            raise ValueError(f"{name}: quaternion row {off[0]} has norm {norm[off[0]]:.6g}, not 1")
+        return quaternion_to_matrix(a)
+    err = np.abs(a @ a.transpose(0, 2, 1) - np.eye(3)).max(axis=(1, 2))
+    off = np.flatnonzero((err > UNIT_TOLERANCE) | (np.linalg.det(a) < 0))
+    if len(off):
+        raise ValueError(f"{name}: matrix row {off[0]} is not a rotation (orthonormal, det +1)")
+    return a

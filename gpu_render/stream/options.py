@@ -1,27 +1,30 @@
-"""The streaming dataset's options: the build's scene and pose options, parsed by the build's
-own parser pieces (:mod:`gpu_render.scene_options`, :mod:`gpu_render.arg_types`), so a value
-is accepted or refused, with the same one-line :class:`~gpu_render.errors.UsageError`, as
-``python -m gpu_render.build`` would."""
+"""The streaming dataset's options: the build's scene and pose options as Python keywords. The
+scene is a :class:`~gpu_render.scene.spec.SceneSpec` made from them, and the poses are parsed by
+the build's own :func:`~gpu_render.rotations.sources.parse_source`, so a value is accepted or
+refused as ``python -m gpu_render.build`` would, with a one-line
+:class:`~gpu_render.errors.UsageError` naming the keyword (``fov: must be 1..170 degrees, ...``)."""
 
 from __future__ import annotations
 
+import argparse
+import numbers
 from dataclasses import dataclass
 from typing import Any
 
-from gpu_render.arg_types import MAX_SIZE, MIN_SIZE, Parser, at_least, source_arg, step_type
+from gpu_render.arg_types import MAX_POSES, step_type
+from gpu_render.errors import UsageError
 from gpu_render.memory import check_batch
 from gpu_render.render.atlas import MAX_ATLAS_SIDE
-from gpu_render.rotations.sources import PoseSource
-from gpu_render.scene.scene import CLPR_OBJECT, ClprScene, Scene
-from gpu_render.scene_options import OBJECT_POSES, OBJECT_SIZE, add_scene_arguments, scene_from_args
+from gpu_render.rotations.sources import PoseSource, parse_source
+from gpu_render.scene.scene import CLPR_OBJECT, Scene
+from gpu_render.scene.spec import SceneSpec
+from gpu_render.scene_options import OBJECT_POSES, OBJECT_SIZE, read_mesh
 
 #: Poses per chunk unless told: the build's default ``--batch`` (gpu_render.options.DEFAULT_BATCH),
 #: so a default stream draws exactly what a default build draws.
 DEFAULT_BATCH = 512
 #: Look and camera keywords, each the build's option of the same name.
 LOOK_KEYS = ("fov", "distance", "light", "color", "background", "antialias", "grayscale")
-#: Switches among them: True or False only (a string such as "no" would otherwise read as true).
-SWITCH_KEYS = ("antialias", "grayscale")
 #: Batches of images a stream's process holds at once: the one its consumer has, the one being drawn.
 HELD_BATCHES = 2
 #: Largest chunk of images a stream holds at once (capacity x S x S x 3 bytes): a bigger
@@ -66,61 +69,62 @@ class StreamOptions:
         return min(self.batch, self.pose_count) if self.finite else self.batch
 
 
-def _option_text(value: Any) -> str:
-    if isinstance(value, (tuple, list)):
-        return ",".join(str(v) for v in value)
-    return str(value)
+def _integer(name: str, value: Any, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+        raise UsageError(f"{name}: must be an integer >= {low}, got {value!r}")
+    return int(value)
+
+
+def _step(step: Any) -> float | None:
+    if step is None:
+        return None
+    if isinstance(step, bool) or not isinstance(step, numbers.Real):
+        raise UsageError(f"step: must be a number of radians, got {step!r}")
+    try:
+        return step_type(repr(float(step)))  # the build's --step rule: positive, at most MAX_POSES poses
+    except argparse.ArgumentTypeError as exc:
+        raise UsageError(f"step: {exc}") from None
+
+
+def _source(poses: Any, step: float | None) -> PoseSource:
+    if not isinstance(poses, str):
+        raise UsageError(f"poses: must be a pose source such as 'random:1000' or 'random:inf', got {poses!r}")
+    if step is not None and poses != "clpr":
+        raise UsageError(f"step: applies to poses 'clpr' only, not {poses!r}")
+    try:
+        source = parse_source(poses, step, infinite=True)
+    except ValueError as exc:
+        raise UsageError(f"poses: {exc}") from None
+    if not source.infinite and source.size() > MAX_POSES:
+        raise UsageError(f"poses: {poses} gives {source.size()} poses; at most {MAX_POSES} are supported")
+    return source
 
 
 def stream_options(object: str = CLPR_OBJECT, poses: str | None = None, size: int | None = None, *,
                    batch: int = DEFAULT_BATCH, step: float | None = None, device: int = 0,
                    **look: Any) -> StreamOptions:
-    """Parse the build's options given as keywords: ``object`` (``--object``), ``poses``
-    (``--poses``, default ``clpr`` for the cube and random:10000 for objects, as a build has it),
-    ``size`` (one image side, px; default 224), ``batch``, ``step``, ``device`` and the look:
-    ``fov``, ``distance``, ``light`` (x, y, z), ``color`` and ``background`` ((r, g, b) or
-    ``#rrggbb``), ``antialias`` (bool), ``grayscale`` (bool).
+    """The build's options given as keywords: ``object`` (``--object``), ``poses`` (``--poses``,
+    default ``clpr`` for the cube and random:10000 for objects, as a build has it), ``size``
+    (one image side, px; default 224), ``batch``, ``step``, ``device`` and the look: ``fov``,
+    ``distance``, ``light`` (x, y, z), ``color`` and ``background`` ((r, g, b) or
+    ``#rrggbb``), ``antialias`` (bool), ``grayscale`` (bool); None means the default.
 
-    Raises UsageError with one line naming the option for any value a build would refuse.
+    Raises UsageError with one line naming the keyword for any value a build would refuse.
     """
     unknown = sorted(set(look) - set(LOOK_KEYS))
-    p = Parser(prog="gpu_render.stream")
     if unknown:
-        p.error(f"unknown option {unknown[0]!r}: the scene takes {', '.join(LOOK_KEYS)}")
-    for key in SWITCH_KEYS:
-        if look.get(key) is not None and not isinstance(look[key], bool):
-            p.error(f"{key} must be True or False, got {look[key]!r}")
-    add_scene_arguments(p)
-    p.add_argument("--poses", default=None)
-    p.add_argument("--step", type=step_type, default=None)
-    p.add_argument("--size", type=at_least(MIN_SIZE, MAX_SIZE), default=OBJECT_SIZE)
-    p.add_argument("--batch", type=at_least(1), default=DEFAULT_BATCH)
-    p.add_argument("--device", type=at_least(0), default=0)
-    argv = [f"--object={object}", f"--batch={batch}", f"--device={device}"]
-    if size is not None:
-        argv.append(f"--size={size}")
-    if step is not None:
-        argv.append(f"--step={step}")
-    for key in LOOK_KEYS:
-        value = look.get(key)
-        if value is None or (key == "grayscale" and value is False):
-            continue
-        if key == "antialias":
-            argv.append("--antialias" if value else "--no-antialias")
-        elif key == "grayscale":
-            argv.append("--grayscale")
-        else:
-            argv.append(f"--{key}={_option_text(value)}")  # one token: a value may start with '-' 
-    ns = p.parse_args(argv)
-    scene = scene_from_args(ns)
+        raise UsageError(f"unknown option {unknown[0]!r}: the scene takes {', '.join(LOOK_KEYS)}")
+    given = {key: value for key, value in look.items() if value is not None}
+    spec = SceneSpec.create(object=object, size=OBJECT_SIZE if size is None else size, **given)
+    scene = spec.scene(read_mesh)
+    batch, device, step = _integer("batch", batch, 1), _integer("device", device, 0), _step(step)
     if poses is None:
-        poses = "clpr" if isinstance(scene, ClprScene) or step is not None else OBJECT_POSES
-    source = source_arg(str(poses), ns.step, infinite=True)
-    options = StreamOptions(scene=scene, source=source, size=ns.size, batch=ns.batch, device=ns.device)
+        poses = "clpr" if spec.is_clpr or step is not None else OBJECT_POSES
+    options = StreamOptions(scene=scene, source=_source(poses, step), size=spec.size, batch=batch, device=device)
     chunk = options.capacity * options.size * options.size * 3
     if chunk > MAX_CHUNK_BYTES:
-        p.error(f"batch {options.batch} at {options.size} px holds {chunk / 2**30:.1f} GiB of images per chunk, "
-                f"more than the stream's {MAX_CHUNK_BYTES / 2**30:.0f} GiB; use a smaller batch")
+        raise UsageError(f"batch {options.batch} at {options.size} px holds {chunk / 2**30:.1f} GiB of images per "
+                         f"chunk, more than the stream's {MAX_CHUNK_BYTES / 2**30:.0f} GiB; use a smaller batch")
     # ... and than this machine has (UsageError)
     check_batch(options.capacity, (options.size,), HELD_BATCHES, False, MAX_ATLAS_SIDE,
                 f"batch {options.batch} at {options.size} px", "use batch={batch} or less")

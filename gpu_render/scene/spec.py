@@ -1,0 +1,268 @@
+"""The one front door to a scene: :class:`SceneSpec`, every scene option as a validated value.
+
+The command line (:mod:`gpu_render.scene_options`), the streaming dataset
+(:mod:`gpu_render.stream`) and :class:`gpu_render.Renderer` all make a SceneSpec, and it alone
+decides what is accepted: a bad value raises :class:`SceneSpecError`, one line naming the
+field as the Python keyword spells it (``fov``, ``light``); the command line prefixes ``--``.
+``spec.scene(read_mesh)`` then makes the :class:`~gpu_render.scene.scene.Scene` the renderers
+draw. Pure: the scene layer opens no files, so a mesh file is read by the ``read_mesh``
+function the caller hands in.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gpu_render.errors import UsageError
+from gpu_render.scene.camera import DEFAULT_FOV_DEG, Pinhole
+from gpu_render.scene.look import DEFAULT_LIGHT, NOT_A_DIRECTION, Look, is_direction
+from gpu_render.scene.objects import SceneObject
+from gpu_render.scene.scene import CLPR_OBJECT, ClprScene, ObjectScene, Scene
+from gpu_render.scene.solids import BUILTIN_OBJECTS, builtin_object
+
+MESH_PREFIX = "mesh:"
+#: Default image side, px, of a renderer of one size (a build's objects default to it too).
+DEFAULT_SIZE = 224
+MIN_SIZE, MAX_SIZE = 8, 4096
+MIN_FOV, MAX_FOV = 1.0, 170.0
+MAX_DISTANCE = 1000.0
+#: Fields only the perspective objects take, in the order their refusals are checked.
+OBJECT_ONLY = ("fov", "distance", "light", "color", "background", "grayscale", "layers")
+
+#: Reads a mesh file: its path to (the normalised object, the sha256 hex of the file's bytes).
+#: Raises ValueError or OSError (one line) for a file it cannot use.
+MeshReader = Callable[[Path], tuple[SceneObject, str]]
+
+
+class SceneSpecError(UsageError, ValueError):
+    """A scene option that cannot be drawn. ``field``: the option's name as a keyword; ``reason``:
+    what is wrong with it; ``conflict``: the option makes no sense for the cLPR cube."""
+
+    def __init__(self, field: str, reason: str, conflict: bool = False) -> None:
+        # A conflict's reason is the text after "makes no sense for object clpr-cube".
+        self.field, self.reason, self.conflict = field, reason, conflict
+        super().__init__(self.spelled(""))
+
+    def spelled(self, flag: str) -> str:
+        """The one-line message with every option name prefixed by ``flag``: ``""`` for Python
+        keywords (``fov: must be ...``), ``"--"`` for the command line."""
+        if self.conflict:
+            return f"{flag}{self.field} makes no sense for {flag}object {CLPR_OBJECT}{self.reason}"
+        return f"{flag}{self.field}: {self.reason}"
+
+    def __reduce__(self) -> tuple[Any, ...]:  # picklable: it may cross into a DataLoader's parent
+        return (type(self), (self.field, self.reason, self.conflict))
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    return repr(value)
+
+
+def _real(field: str, value: object, what: str) -> float:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise SceneSpecError(field, f"must be {what}, got {_shown(value)}")
+    return float(value)
+
+
+def check_object(value: object) -> str:
+    """``clpr-cube``, a SYMSOL solid or ``mesh:PATH`` (PATH not empty)."""
+    if isinstance(value, str) and (value == CLPR_OBJECT or value in BUILTIN_OBJECTS):
+        return value
+    if isinstance(value, str) and value.startswith(MESH_PREFIX) and len(value) > len(MESH_PREFIX):
+        return value
+    raise SceneSpecError(
+        "object", f"unknown object {value!r}: use {CLPR_OBJECT}, one of {', '.join(BUILTIN_OBJECTS)}, or mesh:PATH"
+    )
+
+
+def check_size(value: object) -> int:
+    """An image side in px, MIN_SIZE..MAX_SIZE."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) \
+            or not MIN_SIZE <= int(value) <= MAX_SIZE:
+        raise SceneSpecError("size", f"must be an image side of {MIN_SIZE}..{MAX_SIZE} px, got {_shown(value)}")
+    return int(value)
+
+
+def check_fov(value: object) -> float:
+    """Full field of view, degrees, MIN_FOV..MAX_FOV."""
+    v = _real("fov", value, "a number of degrees")
+    if not (math.isfinite(v) and MIN_FOV <= v <= MAX_FOV):
+        raise SceneSpecError("fov", f"must be {MIN_FOV:g}..{MAX_FOV:g} degrees, got {_shown(value)}")
+    return v
+
+
+def check_distance(value: object) -> float:
+    """Camera distance, object units: above 1, at most MAX_DISTANCE."""
+    v = _real("distance", value, "a number")
+    if not (math.isfinite(v) and 1.0 < v <= MAX_DISTANCE):
+        raise SceneSpecError(
+            "distance", f"must be above 1 (the camera stays outside the object's unit sphere) and at most "
+            f"{MAX_DISTANCE:g}, got {_shown(value)}"
+        )
+    return v
+
+
+def check_light(value: object) -> tuple[float, float, float]:
+    """Direction towards the light, camera frame (x right, y down, z forward), any length but 0."""
+    bad = SceneSpecError("light", f"takes 3 finite numbers (x, y, z), got {_shown(value)}")
+    try:
+        parts = tuple(value)  # type: ignore[arg-type]
+    except TypeError:
+        raise bad from None
+    if len(parts) != 3 or not all(isinstance(c, numbers.Real) and not isinstance(c, (bool, np.bool_)) for c in parts):
+        raise bad
+    x, y, z = (float(c) for c in parts)
+    if not all(math.isfinite(c) for c in (x, y, z)):
+        raise bad
+    if not is_direction((x, y, z)):
+        raise SceneSpecError("light", NOT_A_DIRECTION)
+    return (x, y, z)
+
+
+def check_color(field: str, value: object) -> tuple[int, int, int]:
+    """RGB, each 0..255: three integers, or the text ``#rrggbb``."""
+    if isinstance(value, str):
+        t = value.strip()
+        try:
+            if t.startswith("#") and len(t) == 7:
+                return (int(t[1:3], 16), int(t[3:5], 16), int(t[5:7], 16))
+        except ValueError:
+            pass
+        raise SceneSpecError(field, f"takes R,G,B (0..255) or #rrggbb, got {value!r}")
+    try:
+        channels = tuple(value)  # type: ignore[arg-type]
+    except TypeError:
+        raise SceneSpecError(field, f"takes R,G,B (0..255) or #rrggbb, got {_shown(value)}") from None
+    if len(channels) != 3 or not all(
+        isinstance(c, numbers.Integral) and not isinstance(c, (bool, np.bool_)) and 0 <= int(c) <= 255
+        for c in channels
+    ):
+        raise SceneSpecError(field, f"takes R,G,B with each an integer in 0..255, got {_shown(value)}")
+    r, g, b = (int(c) for c in channels)
+    return (r, g, b)
+
+
+def check_switch(field: str, value: object, optional: bool = False) -> bool | None:
+    """True or False (or None where ``optional``): never a string or a number."""
+    if value is None and optional:
+        return None
+    if not isinstance(value, (bool, np.bool_)):
+        raise SceneSpecError(field, f"must be True or False, got {value!r}")
+    return bool(value)
+
+
+def look_of(color: tuple[int, int, int] | None = None, background: tuple[int, int, int] | None = None,
+            light: tuple[float, float, float] | None = None, antialias: bool | None = None,
+            grayscale: bool = False) -> Look:
+    """The look of checked values, each None taking the default: albedo (200, 200, 200),
+    background black, light (-1, -1, -2) in the camera frame, 4x MSAA on, colour."""
+    return Look(
+        albedo=Look.albedo if color is None else color,
+        background=Look.background if background is None else background,
+        light=DEFAULT_LIGHT if light is None else light,
+        antialias=True if antialias is None else antialias,
+        grayscale=grayscale,
+    )
+
+
+@dataclass(frozen=True)
+class SceneSpec:
+    """What to draw and how, checked on construction (raises :class:`SceneSpecError`).
+
+    object: ``clpr-cube`` (the 2018 cube, orthographic, flat colours), a SYMSOL solid (``tet
+    cube icosa cone cyl tetX cylO sphereX``) or ``mesh:PATH`` (OBJ, OFF, PLY, STL, GLB).
+    size: image side, px, 8..4096, for renderers of one size (a build takes ``--sizes``).
+    Camera (objects only): fov, full field of view in degrees, 1..170 (None: 30); distance, of
+    the camera from the object's origin in object units, in (1, 1000] (None: the unit sphere
+    fills 90% of the width). Look (objects only, but antialias): light, the direction towards
+    the light in the camera frame (x right, y down, z forward), any length but 0 (None: -1,-1,-2);
+    color, the albedo, and background, RGB 0..255 each (or ``#rrggbb``; None: 200,200,200 and
+    black); antialias, 4x MSAA (None: on for objects, off for the cube); grayscale, BT.601 luma
+    in R, G and B. layers (objects only): also render mask and depth.
+
+    Values are normalised: sequences become tuples, numpy scalars Python numbers.
+    """
+
+    object: str = CLPR_OBJECT
+    size: int = DEFAULT_SIZE
+    fov: float | None = None
+    distance: float | None = None
+    light: tuple[float, float, float] | None = None
+    color: tuple[int, int, int] | None = None
+    background: tuple[int, int, int] | None = None
+    antialias: bool | None = None
+    grayscale: bool = False
+    layers: bool = False
+
+    def __post_init__(self) -> None:
+        checked = {
+            "object": check_object(self.object),
+            "size": check_size(self.size),
+            "fov": None if self.fov is None else check_fov(self.fov),
+            "distance": None if self.distance is None else check_distance(self.distance),
+            "light": None if self.light is None else check_light(self.light),
+            "color": None if self.color is None else check_color("color", self.color),
+            "background": None if self.background is None else check_color("background", self.background),
+            "antialias": check_switch("antialias", self.antialias, optional=True),
+            "grayscale": check_switch("grayscale", self.grayscale),
+            "layers": check_switch("layers", self.layers),
+        }
+        for name, value in checked.items():
+            object.__setattr__(self, name, value)
+        if self.is_clpr:
+            given = [name for name in OBJECT_ONLY if checked[name] not in (None, False)]
+            if given:
+                why = "" if given[0] == "layers" else " (orthographic, flat colours)"
+                raise SceneSpecError(given[0], f"{why}; it applies to the SYMSOL solids and mesh files", conflict=True)
+
+    @classmethod
+    def create(cls, **options: Any) -> SceneSpec:
+        """A spec of keyword options; an unknown keyword is a one-line SceneSpecError too."""
+        names = [f.name for f in fields(cls)]
+        unknown = [key for key in options if key not in names]
+        if unknown:
+            raise SceneSpecError(unknown[0], f"not a scene option; the scene takes {', '.join(names)}")
+        return cls(**options)
+
+    @property
+    def is_clpr(self) -> bool:
+        return self.object == CLPR_OBJECT
+
+    @property
+    def is_mesh_file(self) -> bool:
+        return self.object.startswith(MESH_PREFIX)
+
+    def camera(self) -> Pinhole:
+        """The objects' pinhole camera (SCENES.md): fov in degrees, distance in object units."""
+        return Pinhole(fov_deg=DEFAULT_FOV_DEG if self.fov is None else self.fov, distance=self.distance)
+
+    def look(self) -> Look:
+        """The objects' look, each option left out taking its default."""
+        return look_of(self.color, self.background, self.light, self.antialias, self.grayscale)
+
+    def scene(self, read_mesh: MeshReader | None = None) -> Scene:
+        """The scene to draw. read_mesh reads ``mesh:PATH`` objects (the command line's
+        :func:`gpu_render.scene_options.read_mesh`); a file it refuses raises SceneSpecError
+        naming ``object``."""
+        if self.is_clpr:
+            return ClprScene(antialias=bool(self.antialias))
+        digest = ""
+        if self.is_mesh_file:
+            if read_mesh is None:
+                raise TypeError("SceneSpec.scene needs read_mesh to draw a mesh file")
+            try:
+                obj, digest = read_mesh(Path(self.object[len(MESH_PREFIX):]))
+            except (ValueError, OSError) as exc:
+                raise SceneSpecError("object", " ".join(str(exc).split())) from None
+        else:
+            obj = builtin_object(self.object)
+        return ObjectScene(obj, self.camera(), self.look(), digest)
