@@ -73,6 +73,8 @@ def needs(extra: str) -> Iterator[None]:
         raise
     except ImportError as exc:
         module = (exc.name or MAIN_MODULE[extra]).split(".")[0]
+        if module == "gpu_render":
+            raise  # a fault of this package, not a missing extra: no install can help
         raise MissingExtra(module, extra) from None
 
 

@@ -152,3 +152,22 @@ def test_needs_and_require_in_process() -> None:
         install_hint("numpy")  # a core dependency: no extra brings it
     with pytest.raises(MissingExtra, match=r"this needs no_such_module_here: pip install 'gpu_render\[bench\]'"):
         require("no_such_module_here", "bench")
+
+
+def test_a_broken_import_inside_the_package_is_not_called_a_missing_extra() -> None:
+    """An ImportError from gpu_render itself (a name moved between its modules) is a fault of the
+    package: it propagates as it is, never dressed as "this needs gpu_render: pip install ..."."""
+    broken = ImportError("cannot import name 'X' from 'gpu_render.scene_options'", name="gpu_render.scene_options")
+    with pytest.raises(ImportError) as caught:
+        with needs("serve"):
+            raise broken
+    assert caught.value is broken and not isinstance(caught.value, MissingExtra)
+
+
+def test_serve_starts_its_app_modules() -> None:
+    """Every module of the service imports (a moved name once made the command print an install
+    hint for gpu_render itself and never start)."""
+    import importlib
+
+    for name in ("app", "models", "scenes", "worker", "server", "render_process", "answers", "apidocs"):
+        importlib.import_module(f"gpu_render.serve.{name}")

@@ -127,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
     except ImportError as exc:
+        if (exc.name or "").split(".")[0] == "gpu_render":
+            raise  # a fault of this package, not a missing extra: no install can help
         print(f"{PROG}: error: {install_hint(exc.name or 'fastapi', 'serve')}", file=sys.stderr)
         return 2
     host, port = listener.getsockname()[:2]

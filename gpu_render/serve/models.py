@@ -21,7 +21,7 @@ from gpu_render.scene.camera import DEFAULT_FOV_DEG
 from gpu_render.scene.look import NOT_A_DIRECTION, is_direction
 from gpu_render.scene.scene import CLPR_OBJECT
 from gpu_render.scene.solids import BUILTIN_OBJECTS
-from gpu_render.scene_options import MAX_DISTANCE, MAX_FOV, MIN_FOV, OBJECT_ONLY
+from gpu_render.scene.spec import MAX_DISTANCE, MAX_FOV, MIN_FOV, OBJECT_ONLY
 
 #: What the service draws: the cube and the SYMSOL solids (no file a request names is opened).
 SERVED_OBJECTS = (CLPR_OBJECT, *BUILTIN_OBJECTS)
@@ -80,7 +80,7 @@ REQUEST_RULES: dict[str, Any] = {
         ]},
         {"anyOf": [
             {"required": ["object"], "properties": {"object": {"not": {"const": CLPR_OBJECT}}}},
-            {"properties": {name: {"type": "null"} for name in OBJECT_ONLY.values()}},
+            {"properties": {name: {"type": "null"} for name in OBJECT_ONLY if name != "layers"}},  # no layers served
         ]},
     ],
     "examples": [

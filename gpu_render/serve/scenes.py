@@ -1,13 +1,12 @@
-"""A request's scene, made by the build's own option code (:mod:`gpu_render.scene_options`), so a
-request and a build with the same options draw the same scene."""
+"""A request's scene, made by the one scene spec (:class:`gpu_render.scene.spec.SceneSpec`) that
+the build's options go through too, so a request and a build with the same options draw the same
+scene, and a refusal names the request's field."""
 
 from __future__ import annotations
 
-import argparse
-
 from gpu_render.errors import UsageError
 from gpu_render.scene.scene import Scene
-from gpu_render.scene_options import scene_from_args
+from gpu_render.scene.spec import SceneSpec
 from gpu_render.serve.models import SERVED_OBJECTS, RenderRequest
 
 #: Scenes kept made (one per object and look asked for); the oldest is forgotten past this.
@@ -32,14 +31,10 @@ class SceneCache:
                              "(build them with python -m gpu_render.build --object mesh:PATH)")
         if req.object not in SERVED_OBJECTS:
             raise UsageError(f"unknown object {req.object!r}: GET /objects lists what this service draws")
-        ns = argparse.Namespace(
-            object=req.object, fov=req.fov, distance=req.distance, light=req.light, color=req.color,
-            background=req.background, antialias=req.antialias, grayscale=req.grayscale,
-        )
-        try:
-            scene = scene_from_args(ns)
-        except UsageError as exc:  # the build's message names its --flags; a request names fields
-            raise UsageError(str(exc).replace("--object ", "object ").replace("--", "")) from None
+        spec = SceneSpec(object=req.object, size=req.size, fov=req.fov, distance=req.distance, light=req.light,
+                         color=req.color, background=req.background, antialias=req.antialias,
+                         grayscale=bool(req.grayscale))  # SceneSpecError (a UsageError) names the field
+        scene = spec.scene()  # no mesh files are served, so no reader
         if len(self._scenes) >= MAX_SCENES:
             self._scenes.pop(next(iter(self._scenes)))
         self._scenes[key] = scene
