@@ -60,13 +60,29 @@ def test_truncated_image(damaged: Path) -> None:
 
 
 def test_image_that_decodes_but_changed(damaged: Path) -> None:
-    """A re-encoded image still decodes, but the chunk checksum catches it."""
+    """A re-encoded image still decodes, but the checksum catches it, and names that one file."""
     path = damaged / "128" / "cube1_index_150.jpg"
     from PIL import Image
 
     Image.open(path).convert("RGB").save(path, quality=70)
     r = run_module("gpu_render.verify", damaged)
-    assert r.code == 1 and "chunk 1 (poses 100..199): files differ" in r.out
+    assert r.code == 1 and "FAILED: 1 problem(s):" in r.out
+    assert f"{path}: differs from the checksum the build recorded" in r.out
+    assert "chunk" not in r.out.split("FAILED")[1]
+
+
+def test_changed_image_of_an_earlier_manifest_names_its_chunk(damaged: Path) -> None:
+    """Chunk records written before they kept their files' short digests: the chunk is named."""
+    manifest = json.loads((damaged / "manifest.json").read_text())
+    for record in manifest["chunks"].values():
+        del record["digests"]
+    (damaged / "manifest.json").write_text(json.dumps(manifest))
+    from PIL import Image
+
+    path = damaged / "128" / "cube1_index_150.jpg"
+    Image.open(path).convert("RGB").save(path, quality=70)
+    r = run_module("gpu_render.verify", damaged)
+    assert r.code == 1 and "chunk 1 (poses 100..199," in r.out and "files differ from the checksum" in r.out
 
 
 def test_tampered_labels_row(damaged: Path) -> None:
@@ -121,7 +137,7 @@ def test_unfinished_build_is_one_problem_and_its_built_chunks_are_still_checked(
     (out / "32" / "cube1_index_7.jpg").write_bytes(b"not a jpeg")
     r = run_module("gpu_render.verify", out)
     assert r.code == 1 and "FAILED: 1 problem(s):" not in r.out
-    assert "cube1_index_7.jpg" in r.out and "chunk 0 (poses 0..99): files differ from the checksum" in r.out
+    assert f"{out / '32' / 'cube1_index_7.jpg'}: differs from the checksum the build recorded" in r.out
 
 
 def test_not_a_dataset(tmp_path: Path) -> None:

@@ -45,6 +45,7 @@ from gpu_render.dataset.layout import (
     LAYERS,
     SHARDS,
     chunk_digest,
+    chunk_record,
     file_digest,
     image_name,
     image_path,
@@ -55,7 +56,9 @@ from gpu_render.dataset.layout import (
     read_manifest,
     read_parts,
     read_progress,
+    whole_file_digest,
 )
+from gpu_render.dataset.owned import BuildFiles, build_files, real_folder, remove_build
 from gpu_render.dataset.existing import differences, ours_before_manifest, same_npy, same_npz
 from gpu_render.dataset.imagenet3d import write_annotations
 from gpu_render.dataset.write_spec import Plan, WriteSpec
@@ -132,13 +135,15 @@ class DatasetWriter:
                     f"({differences(found[0].get('signature'), signature)}); "
                     "use the same options to resume, another --out, or --overwrite to replace it"
                 )
-            for m in found:
-                self._remove_dataset(m)
+            old = [self._files_of(m) for m in found]  # every one is checked before anything is removed
+            for files in old:
+                remove_build(out, files)
             existing, parts = None, []
 
         if existing is not None and existing.get("complete"):
             self.complete = True  # leave a finished dataset exactly as it is
             return {int(k): v for k, v in existing.get("chunks", {}).items()}
+        self._check_folders()
         done = read_progress(out)
         self._write_record(complete=False, chunks=self._own(done))
         (out / PROGRESS).mkdir(exist_ok=True)
@@ -171,24 +176,38 @@ class DatasetWriter:
     def _own(self, chunks: dict[int, dict[str, Any]]) -> dict[int, dict[str, Any]]:
         return {k: v for k, v in chunks.items() if self.owns(k)}
 
-    def _remove_dataset(self, manifest: dict[str, Any]) -> None:
-        """--overwrite: remove what an earlier build wrote, and nothing else."""
-        sig = manifest.get("signature") or {}
-        if sig.get("layout") == "imagenet3d" and (self.out / str(sig.get("class"))).is_dir():
-            shutil.rmtree(self.out / str(sig.get("class")))
-        for size in sig.get("sizes", []):
-            folder = self.out / str(int(size))
-            if folder.is_dir():
-                shutil.rmtree(folder)
-            for final in (npy_path(self.out, int(size)), *(layer_path(self.out, k, int(size)) for k, _ in LAYERS)):
-                final.unlink(missing_ok=True)
-                partial_path(final).unlink(missing_ok=True)
-        for folder in (self.out / PROGRESS, self.out / SHARDS):
-            if folder.is_dir():
-                shutil.rmtree(folder)
-        (self.out / LABELS).unlink(missing_ok=True)
-        (self.out / POSES).unlink(missing_ok=True)
-        (self.out / MANIFEST).unlink(missing_ok=True)
+    @property
+    def files(self) -> BuildFiles:
+        """What this build writes in OUT (:mod:`gpu_render.dataset.owned`)."""
+        try:
+            return build_files(self.spec.signature)
+        except ValueError as exc:
+            raise UsageError(f"--out {self.out}: this build cannot name its files ({exc})") from None
+
+    def _files_of(self, manifest: dict[str, Any]) -> BuildFiles:
+        """--overwrite: what an earlier build of OUT wrote, as its manifest declares it; UsageError
+        (one line, nothing removed) when that is not a gpu_render.build dataset whose files lie in OUT."""
+        sig = manifest.get("signature")
+        preset = manifest.get("preset") or (sig.get("preset") if isinstance(sig, dict) else None)
+        if preset:
+            raise UsageError(f"--out {self.out} holds a --preset {preset} dataset, which --overwrite does not "
+                             "replace; remove it yourself, or choose another --out")
+        try:
+            return build_files(sig)
+        except ValueError as exc:
+            raise UsageError(f"--out {self.out}: --overwrite removed nothing, since the {MANIFEST} there does not "
+                             f"say safely which files are its own ({exc}); remove the old dataset yourself, "
+                             "or choose another --out") from None
+
+    def _check_folders(self) -> None:
+        """Refuse a folder this build would write into that is a symbolic link or a file: the
+        build writes, and removes its temporaries, only inside OUT."""
+        for folder in self.files.folders:
+            path = self.out / folder.path
+            if folder.path and os.path.lexists(path) and real_folder(self.out, folder.path) is None:
+                what = "a symbolic link" if path.is_symlink() else "not a folder"
+                raise UsageError(f"--out {self.out}: {path} is {what}; the build writes only into folders of "
+                                 "its own inside OUT: remove it, or choose another --out")
 
     def _remove_stale_temporaries(self) -> None:
         """Delete temporaries a killed build left behind (they never carry final names).
@@ -196,14 +215,12 @@ class DatasetWriter:
         A shard deletes only its own, since other shards may be writing beside it.
         """
         own = f"{TMP_MARK}{temporary_tag().rsplit('-', 1)[0]}-" if self.shard is not None else TMP_MARK
-        folders = [self.out, self.out / PROGRESS, self.out / SHARDS] + [self.out / str(s) for s in self.spec.sizes]
-        if self.spec.layout == "imagenet3d" and self.spec.class_name:
-            folders.append(self.out / self.spec.class_name)
-        for folder in folders:
-            if folder.is_dir():
+        for declared in self.files.folders:
+            folder = real_folder(self.out, declared.path)
+            if folder is not None:
                 with os.scandir(folder) as entries:
                     for entry in entries:
-                        if is_temporary(entry.name) and own in entry.name:
+                        if is_temporary(entry.name) and own in entry.name and entry.is_file(follow_symlinks=False):
                             os.unlink(entry.path)
 
     def _prepare_images(self, resume: bool) -> None:
@@ -259,13 +276,17 @@ class DatasetWriter:
         for final in self._partials:
             os.replace(partial_path(final), final)
         self._partials.clear()
-        self._write_record(complete=True, chunks=chunks, seconds=seconds)
+        # The files written whole (labels, layers) get a sha256 each: the chunks cover the images.
+        files = {name: whole_file_digest(self.out / name) for name in self.files.whole if (self.out / name).is_file()}
+        self._write_record(complete=True, chunks=chunks, seconds=seconds, files=files)
         for folder in (self.out / PROGRESS, self.out / SHARDS):
             if folder.is_dir():
                 shutil.rmtree(folder)
 
-    def _write_record(self, complete: bool, chunks: dict[int, dict[str, Any]], seconds: float | None = None) -> None:
-        """Write manifest.json, or this shard's part of it."""
+    def _write_record(self, complete: bool, chunks: dict[int, dict[str, Any]], seconds: float | None = None,
+                      files: dict[str, str] | None = None) -> None:
+        """Write manifest.json, or this shard's part of it. files: relative path -> sha256 of
+        each file written whole (sealing only)."""
         o = self.spec
         record = {
             "generator": GENERATOR,
@@ -283,6 +304,8 @@ class DatasetWriter:
         }
         if self.engine is not None:
             record["engine"] = self.engine
+        if files is not None:
+            record["files"] = files
         if self.shard is None:
             atomic_write_json(self.out / MANIFEST, record)
         else:
@@ -303,8 +326,10 @@ def write_chunk_record(out: Path, chunk: int, start: int, stop: int, digest: str
     """Record chunk ``chunk`` (poses ``start .. stop-1``) of OUT, whose files are all in place.
 
     Any process that wrote the chunk's files may record it (a local build's main process, a
-    Ray worker); the record is written atomically, so it exists whole or not at all.
+    Ray worker); the record is written atomically, so it exists whole or not at all. When
+    ``digest`` is a :class:`~gpu_render.dataset.layout.ChunkDigest` the record also keeps its
+    files' short digests (``digests``), by which verify names a changed file.
     """
-    record = {"chunk": chunk, "start": start, "stop": stop, "sha256": digest}
+    record = chunk_record({"chunk": chunk, "start": start, "stop": stop, "sha256": digest})
     atomic_write_json(out / PROGRESS / f"chunk_{chunk:06d}.json", record)
     return record

@@ -1,0 +1,255 @@
+"""Which files in OUT are a build's own: what ``--overwrite`` may remove, what ``verify``
+reports as extra, and which whole files a manifest keeps a sha256 of.
+
+Each layout declares, from its manifest's signature alone (so a manifest of any earlier
+version is understood), the folders it writes into and which names in each are its files
+(:class:`Folder`), and the files it writes whole, once (labels, layers: :attr:`BuildFiles.whole`).
+Every declared path is relative to OUT and made of plain names: a signature that would name
+``..``, an absolute path or a name with a slash is refused (ValueError), and nothing is ever
+followed through a symbolic link. So a damaged or hostile manifest cannot reach outside OUT.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from gpu_render.dataset.atomic import is_temporary
+from gpu_render.dataset.imagenet3d import annotation_file, image_file
+from gpu_render.dataset.layout import (
+    LABELS,
+    LAYERS,
+    MANIFEST,
+    POSES,
+    PROGRESS,
+    SHARDS,
+    image_name,
+    layer_path,
+    npy_path,
+    partial_path,
+)
+from gpu_render.dataset.lock import is_lock_file
+from gpu_render.dataset.wds import shard_name
+
+
+@dataclass(frozen=True)
+class Folder:
+    """A folder of OUT a build writes into. path: relative, '/'-separated ('' is OUT itself);
+    owns: whether a file of that name in the folder is one the build writes."""
+
+    path: str
+    owns: Callable[[str], bool]
+
+
+@dataclass(frozen=True)
+class BuildFiles:
+    """What one build writes in OUT: its folders (parents before children) and, as relative
+    paths, the files it writes whole and once, whose sha256 the manifest keeps (``files``)."""
+
+    folders: tuple[Folder, ...]
+    whole: tuple[str, ...] = ()
+
+    def folder(self, path: str) -> Folder | None:
+        return next((f for f in self.folders if f.path == path), None)
+
+    def owns(self, relative: str) -> bool:
+        """Whether ``relative`` (a file's path in OUT, '/'-separated) is one of the build's files."""
+        parent, _, name = relative.rpartition("/")
+        folder = self.folder(parent)
+        return folder is not None and (folder.owns(name) or is_temporary(name))
+
+
+def names(*wanted: str) -> Callable[[str], bool]:
+    """A Folder's ``owns``: exactly these names."""
+    chosen = frozenset(wanted)
+    return chosen.__contains__
+
+
+def numbered(name_of: Callable[[int], str], count: int, first: int = 0) -> Callable[[str], bool]:
+    """A Folder's ``owns``: ``name_of(i)`` for 0 <= i < count, whose name carries the number
+    i + first as its last run of digits (read back from the name: no set of ``count`` names is held)."""
+
+    def owns(name: str) -> bool:
+        found = re.findall(r"\d+", name)
+        i = int(found[-1]) - first if found else -1
+        return 0 <= i < count and name_of(i) == name
+
+    return owns
+
+
+def plain_name(value: Any, what: str) -> str:
+    """``value`` as one plain file name (not empty, '.', '..', no slash, no NUL); ValueError otherwise."""
+    text = str(value)
+    if not isinstance(value, (str, int)) or text in ("", ".", "..") or "/" in text or "\\" in text or "\0" in text:
+        raise ValueError(f"{what} {value!r} is not a plain name inside OUT")
+    return text
+
+
+def relative_path(path: str | Path, what: str) -> str:
+    """``path`` as a '/'-separated path inside OUT, every part a plain name; ValueError otherwise."""
+    pure = PurePosixPath(str(path))
+    if pure.is_absolute() or not pure.parts:
+        raise ValueError(f"{what} {str(path)!r} is not a path inside OUT")
+    return "/".join(plain_name(part, what) for part in pure.parts)
+
+
+def _positive_int(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{what} {value!r} is not a positive whole number")
+    return value
+
+
+def records() -> list[Folder]:
+    """The folders every build keeps while it runs: chunk records and shard parts."""
+    return [Folder(PROGRESS, lambda n: re.fullmatch(r"chunk_\d{6,}\.json", n) is not None),
+            Folder(SHARDS, lambda n: re.fullmatch(r"part-\d+-of-\d+\.json", n) is not None)]
+
+
+def build_files(sig: Any) -> BuildFiles:
+    """What a ``gpu_render.build`` dataset of signature ``sig`` writes (any format and layout).
+
+    Raises ValueError when the signature is not one this version reads, or names a path
+    outside OUT (e.g. a class ``../x``).
+    """
+    if not isinstance(sig, dict):
+        raise ValueError("the signature is not a mapping")
+    n = _positive_int(sig.get("pose_count"), "pose_count")
+    batch = _positive_int(sig.get("batch"), "batch")
+    sizes = sig.get("sizes")
+    if not isinstance(sizes, list) or not sizes:
+        raise ValueError(f"sizes {sizes!r} is not a list of image sizes")
+    sizes = [_positive_int(s, "size") for s in sizes]
+    fmt = sig.get("format")
+    if fmt not in ("jpg", "png", "npy", "wds"):
+        raise ValueError(f"format {fmt!r} is not one this version writes")
+    layout = sig.get("layout", "flat")
+    layers = bool(sig.get("layers")) or layout == "imagenet3d"
+    top = [MANIFEST, POSES] + ([] if sig.get("object") else [LABELS])
+    whole = list(top[1:])
+    folders: list[Folder] = []
+    for size in sizes:
+        arrays = [npy_path(Path(), size)] if fmt == "npy" else []
+        layer_files = [layer_path(Path(), kind, size) for kind, _ in LAYERS] if layers else []
+        for final in arrays + layer_files:
+            top += [final.name, partial_path(final).name]
+        whole += [p.name for p in layer_files]
+        if fmt in ("jpg", "png") and layout == "flat":
+            folders.append(Folder(str(size), numbered(lambda i, f=fmt: image_name(i, f), n, first=1)))
+        elif fmt == "wds":
+            folders.append(Folder(str(size), numbered(shard_name, (n + batch - 1) // batch)))
+    if layout == "imagenet3d":
+        folders += _per_pose_folders(sig, n, (image_file, annotation_file))
+    elif layout != "flat":
+        raise ValueError(f"layout {layout!r} is not one this version writes")
+    return BuildFiles((Folder("", names(*top)), *records(), *folders), tuple(whole))
+
+
+def _per_pose_folders(sig: dict[str, Any], n: int,
+                      where: Iterable[Callable[[Path, str, int], Path]]) -> list[Folder]:
+    """Folders of a layout that names each pose's files by functions (out, class, index) -> path:
+    every file of every pose, by exact name, grouped by folder."""
+    class_name = plain_name(sig.get("class"), "class")
+    by_folder: dict[str, set[str]] = {}
+    for path_of in where:
+        for i in range(n):
+            relative = relative_path(path_of(Path(), class_name, i), "a file of the layout")
+            parent, _, name = relative.rpartition("/")
+            by_folder.setdefault(parent, set()).add(name)
+    folders = []
+    for parent in sorted(by_folder, key=lambda p: p.count("/")):
+        for depth in range(1, parent.count("/") + 1):  # the folders above, holding only folders
+            above = parent.rsplit("/", depth)[0]
+            if above not in by_folder:
+                by_folder[above] = set()
+                folders.append(Folder(above, names()))
+        folders.append(Folder(parent, by_folder[parent].__contains__))
+    return folders
+
+
+# -- removing (--overwrite) -------------------------------------------------------------------
+
+
+def real_folder(out: Path, relative: str) -> Path | None:
+    """``out / relative`` when every part of it is a real folder (no symbolic link), else None."""
+    here = out
+    for part in relative.split("/") if relative else []:
+        here = here / part
+        try:
+            mode = os.lstat(here).st_mode
+        except FileNotFoundError:
+            return None
+        if not stat.S_ISDIR(mode):  # a symbolic link (even to a folder) or a file
+            return None
+    return here
+
+
+def remove_build(out: Path, files: BuildFiles) -> list[Path]:
+    """Remove the build's own files from ``out`` (manifest.json last), then those of its
+    folders left empty. Anything else stays: another's file, a folder the build never makes,
+    a symbolic link (never followed). Returns what stayed inside the build's folders."""
+    kept: list[Path] = []
+    for folder in sorted(files.folders, key=lambda f: -f.path.count("/") if f.path else 1):
+        here = real_folder(out, folder.path)
+        if here is None:
+            continue
+        last = []
+        with os.scandir(here) as entries:
+            for entry in entries:
+                mine = entry.is_file(follow_symlinks=False) and (folder.owns(entry.name) or is_temporary(entry.name))
+                if mine and folder.path == "" and entry.name == MANIFEST:
+                    last.append(entry.path)
+                elif mine:
+                    os.unlink(entry.path)
+                elif folder.path and not (entry.is_dir(follow_symlinks=False) and files.folder(
+                        f"{folder.path}/{entry.name}") is not None):
+                    kept.append(Path(entry.path))
+        if folder.path and _empty(here):
+            here.rmdir()
+        for path in last:
+            os.unlink(path)
+    return kept
+
+
+def _empty(folder: Path) -> bool:
+    with os.scandir(folder) as entries:
+        return next(entries, None) is None
+
+
+# -- finding extra files (verify) -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Extra:
+    """A path in OUT that is not the build's: ``inside`` when it lies in one of the build's own
+    folders (a reader of the layout would meet it), else at OUT's top level."""
+
+    path: Path
+    kind: str  # "file", "folder", "link" or "other"
+    inside: bool
+
+
+def extras(out: Path, files: BuildFiles) -> Iterator[Extra]:
+    """Everything in ``out`` the build does not write (lock files and temporaries are its own),
+    folders the build never makes as one entry each; symbolic links are never followed."""
+    for folder in files.folders:
+        here = real_folder(out, folder.path)
+        if here is None:
+            continue
+        with os.scandir(here) as entries:
+            for entry in sorted(entries, key=lambda e: e.name):
+                below = f"{folder.path}/{entry.name}" if folder.path else entry.name
+                if entry.is_symlink():
+                    yield Extra(Path(entry.path), "link", bool(folder.path))
+                elif entry.is_dir(follow_symlinks=False):
+                    if files.folder(below) is None:
+                        yield Extra(Path(entry.path), "folder", bool(folder.path))
+                elif not entry.is_file(follow_symlinks=False):
+                    yield Extra(Path(entry.path), "other", bool(folder.path))
+                elif not (folder.owns(entry.name) or is_temporary(entry.name) or
+                          (not folder.path and is_lock_file(entry.name))):
+                    yield Extra(Path(entry.path), "file", bool(folder.path))
