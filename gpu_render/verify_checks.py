@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import struct
+import tokenize
 import zipfile
 import zlib
 from collections.abc import Callable
@@ -20,10 +21,11 @@ from gpu_render.dataset.imagenet3d import image_file
 from gpu_render.dataset.layout import changed_files, chunk_digest, image_path, layer_path, whole_file_digest
 from gpu_render.dataset.owned import BuildFiles, extras, relative_path
 
-#: What reading a damaged .npy or .npz raises: numpy, zipfile, zlib and struct each have their
-#: own (a flipped flag bit even makes zipfile ask for a password: RuntimeError).
+#: What reading a damaged .npy or .npz raises: numpy (its header parser: SyntaxError,
+#: tokenize.TokenError), zipfile, zlib and struct each have their own, and a flipped flag bit
+#: makes zipfile ask for a password (RuntimeError).
 DAMAGED = (OSError, ValueError, EOFError, KeyError, SyntaxError, RuntimeError, OverflowError, MemoryError,
-           zipfile.BadZipFile, zlib.error, struct.error)
+           zipfile.BadZipFile, zlib.error, struct.error, tokenize.TokenError)
 
 LABEL_TOLERANCE = 1e-9
 #: Minimum share of agreeing pixels (no channel off by more than 8) per re-rendered image.
@@ -109,7 +111,7 @@ def load_npz(path: Path, report: Report) -> dict[str, np.ndarray] | None:
     """Every array of the .npz at ``path`` (read whole), or None after reporting, in one line,
     why it is missing or unreadable (a damaged zip, member or array header)."""
     try:
-        with np.load(path) as data:
+        with open(path, "rb") as f, np.load(f) as data:  # our own handle: numpy leaks its own when the zip is bad
             return {k: data[k] for k in data.files}
     except FileNotFoundError:
         report.problem(f"{path}: missing")

@@ -129,7 +129,7 @@ def build_files(sig: Any) -> BuildFiles:
         raise ValueError(f"format {fmt!r} is not one this version writes")
     layout = sig.get("layout", "flat")
     layers = bool(sig.get("layers")) or layout == "imagenet3d"
-    top = [MANIFEST, POSES] + ([] if sig.get("object") else [LABELS])
+    top = [MANIFEST] + ([] if sig.get("object") else [LABELS]) + [POSES]
     whole = list(top[1:])
     folders: list[Folder] = []
     for size in sizes:

@@ -135,7 +135,8 @@ class DatasetWriter:
                     f"({differences(found[0].get('signature'), signature)}); "
                     "use the same options to resume, another --out, or --overwrite to replace it"
                 )
-            old = [self._files_of(m) for m in found]  # every one is checked before anything is removed
+            old = [self._files_of(m) for m in found]  # all checked before anything is removed
+            self._check_folders()
             for files in old:
                 remove_build(out, files)
             existing, parts = None, []
