@@ -57,12 +57,6 @@ class BuildFiles:
     def folder(self, path: str) -> Folder | None:
         return next((f for f in self.folders if f.path == path), None)
 
-    def owns(self, relative: str) -> bool:
-        """Whether ``relative`` (a file's path in OUT, '/'-separated) is one of the build's files."""
-        parent, _, name = relative.rpartition("/")
-        folder = self.folder(parent)
-        return folder is not None and (folder.owns(name) or is_temporary(name))
-
 
 def names(*wanted: str) -> Callable[[str], bool]:
     """A Folder's ``owns``: exactly these names."""
@@ -143,39 +137,45 @@ def build_files(sig: Any) -> BuildFiles:
         elif fmt == "wds":
             folders.append(Folder(str(size), numbered(shard_name, (n + batch - 1) // batch)))
     if layout == "imagenet3d":
-        folders += _per_pose_folders(sig, n, (image_file, annotation_file))
+        per_pose, written_whole = _imagenet3d(sig, n)
+        folders += per_pose
+        whole += written_whole
     elif layout != "flat":
         raise ValueError(f"layout {layout!r} is not one this version writes")
     return BuildFiles((Folder("", names(*top)), *records(), *folders), tuple(whole))
 
 
-def _per_pose_folders(sig: dict[str, Any], n: int,
-                      where: Iterable[Callable[[Path, str, int], Path]]) -> list[Folder]:
-    """Folders of a layout that names each pose's files by functions (out, class, index) -> path:
-    every file of every pose, by exact name, grouped by folder."""
+def _imagenet3d(sig: dict[str, Any], n: int) -> tuple[list[Folder], list[str]]:
+    """--layout imagenet3d: the image and the annotation of each pose, where
+    :mod:`gpu_render.dataset.imagenet3d` puts them (its ``image_file`` and ``annotation_file``);
+    and the files it writes whole (none besides the layers)."""
     class_name = plain_name(sig.get("class"), "class")
+    files = [relative_path(path_of(Path(), class_name, i), "a file of the layout")
+             for path_of in (image_file, annotation_file) for i in range(n)]
+    return folders_holding(files), []
+
+
+def folders_holding(files: Iterable[str]) -> list[Folder]:
+    """The folders of ``files`` (relative paths inside OUT), each owning exactly their names,
+    and the folders above them (owning no file), shallowest first; OUT itself not included."""
     by_folder: dict[str, set[str]] = {}
-    for path_of in where:
-        for i in range(n):
-            relative = relative_path(path_of(Path(), class_name, i), "a file of the layout")
-            parent, _, name = relative.rpartition("/")
-            by_folder.setdefault(parent, set()).add(name)
-    folders = []
-    for parent in sorted(by_folder, key=lambda p: p.count("/")):
-        for depth in range(1, parent.count("/") + 1):  # the folders above, holding only folders
-            above = parent.rsplit("/", depth)[0]
-            if above not in by_folder:
-                by_folder[above] = set()
-                folders.append(Folder(above, names()))
-        folders.append(Folder(parent, by_folder[parent].__contains__))
-    return folders
+    for relative in files:
+        parent, _, name = relative.rpartition("/")
+        by_folder.setdefault(parent, set()).add(name)
+        while parent:
+            parent = parent.rpartition("/")[0]
+            if parent:
+                by_folder.setdefault(parent, set())
+    return [Folder(path, frozenset(by_folder[path]).__contains__)
+            for path in sorted(by_folder, key=lambda p: (p.count("/"), p)) if path]
 
 
 # -- removing (--overwrite) -------------------------------------------------------------------
 
 
-def real_folder(out: Path, relative: str) -> Path | None:
-    """``out / relative`` when every part of it is a real folder (no symbolic link), else None."""
+def blocking(out: Path, relative: str) -> Path | None:
+    """The first part of ``out / relative`` that exists but is not a real folder (a symbolic
+    link, even to a folder, or a file); None when every part there is is a real folder."""
     here = out
     for part in relative.split("/") if relative else []:
         here = here / part
@@ -183,36 +183,38 @@ def real_folder(out: Path, relative: str) -> Path | None:
             mode = os.lstat(here).st_mode
         except FileNotFoundError:
             return None
-        if not stat.S_ISDIR(mode):  # a symbolic link (even to a folder) or a file
-            return None
-    return here
+        if not stat.S_ISDIR(mode):
+            return here
+    return None
 
 
-def remove_build(out: Path, files: BuildFiles) -> list[Path]:
+def real_folder(out: Path, relative: str) -> Path | None:
+    """``out / relative`` when it exists and every part of it is a real folder, else None."""
+    here = out / relative if relative else out
+    return here if blocking(out, relative) is None and here.is_dir() else None
+
+
+def remove_build(out: Path, files: BuildFiles) -> None:
     """Remove the build's own files from ``out`` (manifest.json last), then those of its
     folders left empty. Anything else stays: another's file, a folder the build never makes,
-    a symbolic link (never followed). Returns what stayed inside the build's folders."""
-    kept: list[Path] = []
-    for folder in sorted(files.folders, key=lambda f: -f.path.count("/") if f.path else 1):
+    a symbolic link (never followed, never removed)."""
+    for folder in sorted(files.folders, key=lambda f: -f.path.count("/") if f.path else 1):  # deepest first
         here = real_folder(out, folder.path)
         if here is None:
             continue
         last = []
         with os.scandir(here) as entries:
             for entry in entries:
-                mine = entry.is_file(follow_symlinks=False) and (folder.owns(entry.name) or is_temporary(entry.name))
-                if mine and folder.path == "" and entry.name == MANIFEST:
-                    last.append(entry.path)
-                elif mine:
+                if not entry.is_file(follow_symlinks=False) or not (folder.owns(entry.name) or is_temporary(entry.name)):
+                    continue
+                if folder.path == "" and entry.name == MANIFEST:
+                    last.append(entry.path)  # while it is there, an interrupted removal is resumed
+                else:
                     os.unlink(entry.path)
-                elif folder.path and not (entry.is_dir(follow_symlinks=False) and files.folder(
-                        f"{folder.path}/{entry.name}") is not None):
-                    kept.append(Path(entry.path))
         if folder.path and _empty(here):
             here.rmdir()
         for path in last:
             os.unlink(path)
-    return kept
 
 
 def _empty(folder: Path) -> bool:

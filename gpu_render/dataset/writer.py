@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +59,7 @@ from gpu_render.dataset.layout import (
     read_progress,
     whole_file_digest,
 )
-from gpu_render.dataset.owned import BuildFiles, build_files, real_folder, remove_build
+from gpu_render.dataset.owned import BuildFiles, blocking, build_files, real_folder, remove_build
 from gpu_render.dataset.existing import differences, ours_before_manifest, same_npy, same_npz
 from gpu_render.dataset.imagenet3d import write_annotations
 from gpu_render.dataset.write_spec import Plan, WriteSpec
@@ -177,7 +178,7 @@ class DatasetWriter:
     def _own(self, chunks: dict[int, dict[str, Any]]) -> dict[int, dict[str, Any]]:
         return {k: v for k, v in chunks.items() if self.owns(k)}
 
-    @property
+    @cached_property
     def files(self) -> BuildFiles:
         """What this build writes in OUT (:mod:`gpu_render.dataset.owned`)."""
         try:
@@ -204,8 +205,8 @@ class DatasetWriter:
         """Refuse a folder this build would write into that is a symbolic link or a file: the
         build writes, and removes its temporaries, only inside OUT."""
         for folder in self.files.folders:
-            path = self.out / folder.path
-            if folder.path and os.path.lexists(path) and real_folder(self.out, folder.path) is None:
+            path = blocking(self.out, folder.path)
+            if path is not None:
                 what = "a symbolic link" if path.is_symlink() else "not a folder"
                 raise UsageError(f"--out {self.out}: {path} is {what}; the build writes only into folders of "
                                  "its own inside OUT: remove it, or choose another --out")

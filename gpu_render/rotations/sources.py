@@ -238,14 +238,17 @@ def load_rotation_file(path: Path) -> tuple[np.ndarray, str]:
     if data.shape[1:] == (3,):
         return euler_to_matrix(data).transpose(0, 2, 1), digest
     if data.shape[1:] == (4,):
-        norm = np.linalg.norm(data, axis=1)
-        off = np.flatnonzero(np.abs(norm - 1) > UNIT_TOLERANCE)
+        with np.errstate(over="ignore"):  # entries near the float64 limit give norm inf: refused below
+            norm = np.linalg.norm(data, axis=1)
+        off = np.flatnonzero(~(np.abs(norm - 1) <= UNIT_TOLERANCE))
         if len(off):
             raise ValueError(f"file:{path}: quaternion row {off[0]} has norm {norm[off[0]]:.6g}, not 1")
         return quaternion_to_matrix(data), digest
     if data.shape[1:] == (3, 3):
-        err = np.abs(data @ data.transpose(0, 2, 1) - np.eye(3)).max(axis=(1, 2))
-        off = np.flatnonzero((err > UNIT_TOLERANCE) | (np.linalg.det(data) < 0))
+        with np.errstate(over="ignore", invalid="ignore"):  # huge entries give inf or NaN: refused below
+            err = np.abs(data @ data.transpose(0, 2, 1) - np.eye(3)).max(axis=(1, 2))
+            det = np.linalg.det(data)
+        off = np.flatnonzero(~(err <= UNIT_TOLERANCE) | ~(det > 0))
         if len(off):
             raise ValueError(f"file:{path}: matrix row {off[0]} is not a rotation (orthonormal, det +1)")
         return data, digest
