@@ -5,10 +5,6 @@ where MSAA edges lie (pure functions and reads; no GL)."""
 from __future__ import annotations
 
 import io
-import struct
-import tokenize
-import zipfile
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,15 +13,10 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from gpu_render.dataset.existing import DAMAGED
 from gpu_render.dataset.imagenet3d import image_file
 from gpu_render.dataset.layout import changed_files, chunk_digest, image_path, layer_path, whole_file_digest
 from gpu_render.dataset.owned import BuildFiles, extras, relative_path
-
-#: What reading a damaged .npy or .npz raises: numpy (its header parser: SyntaxError,
-#: tokenize.TokenError), zipfile, zlib and struct each have their own, and a flipped flag bit
-#: makes zipfile ask for a password (RuntimeError).
-DAMAGED = (OSError, ValueError, EOFError, KeyError, SyntaxError, RuntimeError, OverflowError, MemoryError,
-           zipfile.BadZipFile, zlib.error, struct.error, tokenize.TokenError)
 
 LABEL_TOLERANCE = 1e-9
 #: Minimum share of agreeing pixels (no channel off by more than 8) per re-rendered image.

@@ -253,3 +253,19 @@ def test_manifest_of_an_earlier_version_still_verifies_and_resumes(good: dict[st
     assert run_module("gpu_render.verify", unfinished, "--reference", "0").code == 0
     sealed = json.loads((unfinished / "manifest.json").read_text())
     assert sealed["files"] == json.loads((good["jpg"] / "manifest.json").read_text())["files"]
+
+
+def test_resume_rewrites_damaged_label_files(good: dict[str, Path], tmp_path: Path) -> None:
+    """An unfinished build whose poses.npz and labels.npy were damaged: the same command
+    writes them again (no traceback) and the sealed dataset verifies."""
+    out = only_chunk_0_recorded(good["jpg"], tmp_path / "unfinished")
+    for name in ("poses.npz", "labels.npy"):
+        data = bytearray((out / name).read_bytes())
+        data[len(data) // 2] ^= 0x01
+        data[40] ^= 0xFF  # and a byte of the npy header (of poses.npz: of the zip's first header)
+        (out / name).write_bytes(bytes(data))
+    r = run_module("gpu_render.build", *ARGS, "--format", "jpg", "--out", out)
+    assert r.code == 0 and r.err == "", r.err
+    for name in ("poses.npz", "labels.npy"):
+        assert (out / name).read_bytes() == (good["jpg"] / name).read_bytes(), name
+    assert run_module("gpu_render.verify", out, "--reference", "0").code == 0

@@ -29,7 +29,8 @@ from gpu_render.presets.modelnet_tree import CadModel
 from gpu_render.presets.options import ModelNetOptions, SymsolOptions
 from gpu_render.scene.solids import builtin_object
 from gpu_render.verify import Report
-from gpu_render.verify_checks import DAMAGED, one_line
+from gpu_render.dataset.existing import DAMAGED
+from gpu_render.verify_checks import one_line
 
 LABEL_TOLERANCE = 1e-6  # absolute, float32 labels against a float64 recomputation
 LABEL_RTOL = 1e-6  # relative, for labels in pixels (intrinsics, principal point, viewport)
@@ -62,7 +63,7 @@ def verify_symsol_labels(out: Path, opts: SymsolOptions, parts: list[symsol.Shap
         mine = [p for p in parts if p.split == split]
         path = out / split_name / "rotations.npz"
         try:
-            with np.load(path) as rotations:
+            with open(path, "rb") as f, np.load(f) as rotations:  # numpy leaks its own handle on a bad zip
                 _files_are(report, path, rotations.files, [p.shape for p in mine])
                 for part in mine:
                     if part.shape in rotations.files:
@@ -71,7 +72,7 @@ def verify_symsol_labels(out: Path, opts: SymsolOptions, parts: list[symsol.Shap
             report.problem(f"{path}: not readable ({one_line(exc)})")
         path = out / split_name / "poses.npz"
         try:
-            with np.load(path) as poses:
+            with open(path, "rb") as f, np.load(f) as poses:
                 wanted: list[str] = []
                 for part in mine:
                     for name, want in symsol.poses_labels(opts, part).items():
@@ -147,7 +148,7 @@ def verify_npz_files(out: Path, opts: ModelNetOptions, models: list[CadModel], s
         labels = list(modelnet.view_labels(opts, [m for m in models if m.split == d.split], d.views))
         path = out / modelnet.NPZ_FOLDER / f"modelnet10_{npz_name}.npz"
         try:
-            with np.load(path) as data:
+            with open(path, "rb") as f, np.load(f) as data:
                 _files_are(report, path, data.files, ["imgs", "rots", "cat_ids"])
                 rots, cat_ids = modelnet.npz_labels(labels)
                 for key, want in (("rots", rots), ("cat_ids", cat_ids)):
