@@ -52,7 +52,7 @@ def decode_image(path: Path, size: int) -> tuple[np.ndarray | None, bytes | None
         with Image.open(io.BytesIO(data)) as im:
             im.load()
             pixels = np.asarray(im.convert("RGB"))
-    except (OSError, ValueError, SyntaxError) as exc:
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
         return None, data, f"{path}: does not decode ({exc})"
     if pixels.shape != (size, size, 3):
         return None, data, f"{path}: is {pixels.shape[1]}x{pixels.shape[0]}, expected {size}x{size}"

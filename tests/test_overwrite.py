@@ -123,3 +123,17 @@ def test_a_preset_dataset_is_not_replaced(tmp_path: Path) -> None:
     r = run_module("gpu_render.build", *REPLACEMENT, "--overwrite", "--out", out)
     assert r.code == 2 and "holds a --preset symsol dataset" in r.one_line_error()
     assert tree(out) == before
+
+
+def test_a_lock_file_that_is_a_symbolic_link_is_not_written_through(tmp_path: Path) -> None:
+    """OUT/.lock pointing at a file outside OUT: the build refuses (one line, exit 2) rather than
+    truncate that file and write its pid into it."""
+    out, victim = tmp_path / "out", tmp_path / "victim.txt"
+    assert build.main([*LAYOUTS["png"], "--out", str(out)]) == 0
+    victim.write_text("the user's")
+    (out / ".lock").symlink_to(victim)
+    for args in (LAYOUTS["png"], [*REPLACEMENT, "--overwrite"]):
+        before = tree(out)
+        r = run_module("gpu_render.build", *args, "--out", out)
+        assert r.code == 2 and f"{out / '.lock'} is a symbolic link" in r.one_line_error()
+        assert victim.read_text() == "the user's" and tree(out) == before

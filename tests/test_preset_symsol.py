@@ -240,6 +240,11 @@ def test_verify_catches_missing_truncated_and_changed_images(symsol: Path, tmp_p
     for name in ("cone_00002.png", "tetX_00003.png"):  # each changed file is named, nothing else
         assert f"{images / name}: differs from its checksum" in report
     assert report.count("differs from its checksum") == 2
+    # Re-rendering many images meets the damaged ones too: each is one more line, never a crash.
+    assert verify_main([str(out), "--reference", "300"]) == 1
+    report = capsys.readouterr().out
+    assert f"{images / 'cone_00002.png'}: does not decode" in report
+    assert f"{images / 'cube_00001.png'}: missing" in report
 
 
 def test_verify_checks_label_files_by_checksum_and_reports_extra_files(symsol: Path, tmp_path: Path,

@@ -29,6 +29,7 @@ from gpu_render.dataset.atomic import (
     atomic_save_npz,
     atomic_write_bytes,
     atomic_write_json,
+    create,
     is_temporary,
     replacing,
     set_temporary_tag,
@@ -120,7 +121,7 @@ class DatasetWriter:
             out.mkdir(parents=True, exist_ok=True)
             self._lock.acquire()  # before anything else in OUT is touched; UsageError if taken
             probe = temporary_name(os.path.join(out, "probe"))
-            os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644))
+            os.close(create(probe))
             os.unlink(probe)
         except OSError as exc:
             raise UsageError(f"--out {out} is not writable: {exc.strerror or exc}") from None
@@ -241,6 +242,10 @@ class DatasetWriter:
     def _prepare_array(self, final: Path, shape: tuple[int, ...], dtype: np.dtype, resume: bool) -> None:
         """Create (or, resuming, check) the ``.partial`` file an array grows in until the build is sealed."""
         partial = partial_path(final)
+        for path in (partial, final):
+            if path.is_symlink():  # the encoders would write through it
+                raise UsageError(f"--out {self.out}: {path} is a symbolic link; the build writes only files of its "
+                                 "own inside OUT: remove it, or choose another --out")
         if resume and partial.exists():
             mm = np.load(partial, mmap_mode="r")
             if mm.shape != shape or mm.dtype != dtype:

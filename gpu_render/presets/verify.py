@@ -13,7 +13,6 @@ from typing import Any
 import lmdb
 import numpy as np
 import simplejpeg
-from PIL import Image
 
 from gpu_render.dataset.layout import changed_files, chunk_digest, file_digest, read_manifest
 from gpu_render.dataset.mesh_files import load_mesh_file
@@ -29,7 +28,7 @@ from gpu_render.scene.camera import Pinhole
 from gpu_render.scene.look import Look
 from gpu_render.scene.solids import builtin_object
 from gpu_render.verify import CHANNEL_TOLERANCE, OBJECT_AGREEMENT, Report, edge_pixels
-from gpu_render.verify_checks import check_extras, check_whole_files, one_line
+from gpu_render.verify_checks import check_extras, check_whole_files, decode_image, one_line
 
 
 
@@ -122,10 +121,10 @@ def _verify_symsol(out: Path, opts: SymsolOptions, recorded: dict[int, Any], ref
         part = parts[int(rng.integers(len(parts)))]
         i = int(rng.integers(part.count))
         path = symsol.image_path(out, part.split_name, part.shape, i)
-        try:
-            got = np.asarray(Image.open(path).convert("RGB"))
-        except OSError:
-            continue  # reported above
+        got, _, problem = decode_image(path, opts.size)
+        if got is None:
+            report.problem(str(problem))  # missing, not an image, or not S x S
+            continue
         r = symsol.shape_rotations(opts, part)[i : i + 1]
         score = _agreement(got, render_scene(builtin_object(part.shape), opts.camera, opts.look, r, opts.size)[0])
         scores.append(score)
@@ -199,7 +198,16 @@ def _verify_modelnet(out: Path, opts: ModelNetOptions, sig: dict[str, Any], reco
         data = stored.get(main[model.split], {}).get(model.key(v + 1))
         if data is None:
             continue
-        got = np.repeat(simplejpeg.decode_jpeg(data, colorspace="GRAY"), 3, axis=2)
+        try:
+            grey = simplejpeg.decode_jpeg(data, colorspace="GRAY")
+        except ValueError as exc:
+            report.problem(f"{main[model.split]} {model.key(v + 1)}: does not decode ({one_line(exc)})")
+            continue
+        if grey.shape != (opts.size, opts.size, 1):
+            report.problem(f"{main[model.split]} {model.key(v + 1)}: is {grey.shape[1]}x{grey.shape[0]}, "
+                           f"expected {opts.size}x{opts.size}")
+            continue
+        got = np.repeat(grey, 3, axis=2)
         r = modelnet.model_rotations(opts, model)[v : v + 1]
         score = _agreement(got, render_scene(load_mesh_file(model.path), opts.camera, opts.look, r, opts.size)[0])
         scores.append(score)
