@@ -1,6 +1,6 @@
 """The layout of a dataset folder (OUT): file names, and reading what a build records.
 
-    manifest.json                  what was built, how, a checksum per chunk and per whole file
+    manifest.json                  what was built, how, checksums of its chunks and whole files
     labels.npy                     cLPR only: float64 (N, 8, 6)
     poses.npz                      every label array of the scene (see docs/LABELS.md)
     {size}/cube1_index_{i+1}.jpg   (or .png) one image per pose, 1-based names as in 2018
