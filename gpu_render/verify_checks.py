@@ -203,13 +203,15 @@ def check_chunks(recorded: dict[int, Any], chunks: dict[int, tuple[int, int]], d
         files = [digests[s].get(i) for s, i in order]
         if any(d is None for d in files):
             continue
-        if chunk_digest(files) == (record.get("sha256") if isinstance(record, dict) else None):  # type: ignore[arg-type]
+        recorded_sha = record.get("sha256") if isinstance(record, dict) else None
+        if chunk_digest(files) == recorded_sha:  # type: ignore[arg-type]
             matched += 1
             continue
         mismatched += 1
         changed = changed_files(record, files)  # type: ignore[arg-type]
         for at in changed or []:
-            report.problem(f"{where(*order[at])}: differs from the checksum the build recorded (changed since it was built)")
+            report.problem(f"{where(*order[at])}: differs from the checksum the build recorded "
+                           "(changed since it was built)")
         if not changed:
             report.problem(f"chunk {k} (poses {start}..{stop - 1}, {where(*order[0])} .. {where(*order[-1])}): "
                            "files differ from the checksum the build recorded")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import re
 import stat
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -35,6 +35,7 @@ from gpu_render.dataset.layout import (
 )
 from gpu_render.dataset.lock import is_lock_file
 from gpu_render.dataset.wds import shard_name
+from gpu_render.errors import UsageError
 
 
 @dataclass(frozen=True)
@@ -150,24 +151,39 @@ def _imagenet3d(sig: dict[str, Any], n: int) -> tuple[list[Folder], list[str]]:
     :mod:`gpu_render.dataset.imagenet3d` puts them (its ``image_file`` and ``annotation_file``);
     and the files it writes whole (none besides the layers)."""
     class_name = plain_name(sig.get("class"), "class")
-    files = [relative_path(path_of(Path(), class_name, i), "a file of the layout")
-             for path_of in (image_file, annotation_file) for i in range(n)]
-    return folders_holding(files), []
+    return per_pose_folders(n, [lambda i, f=f: f(Path(), class_name, i) for f in (image_file, annotation_file)]), []
 
 
-def folders_holding(files: Iterable[str]) -> list[Folder]:
-    """The folders of ``files`` (relative paths inside OUT), each owning exactly their names,
-    and the folders above them (owning no file), shallowest first; OUT itself not included."""
-    by_folder: dict[str, set[str]] = {}
-    for relative in files:
-        parent, _, name = relative.rpartition("/")
-        by_folder.setdefault(parent, set()).add(name)
-        while parent:
-            parent = parent.rpartition("/")[0]
-            if parent:
-                by_folder.setdefault(parent, set())
-    return [Folder(path, frozenset(by_folder[path]).__contains__)
-            for path in sorted(by_folder, key=lambda p: (p.count("/"), p)) if path]
+def per_pose_folders(n: int, kinds: list[Callable[[int], Path]]) -> list[Folder]:
+    """The folders of a layout's per-pose files: each kind maps pose i (0 <= i < n) to a path
+    relative to OUT, in a folder. A kind whose first and last poses share a folder (the number
+    in the name) is matched by name, without listing n names; any other is listed pose by pose."""
+    owners: dict[str, list[Callable[[str], bool]]] = {}
+    listed: dict[str, set[str]] = {}
+    for kind in kinds:
+        first, last = (relative_path(kind(i), "a file of the layout") for i in (0, n - 1))
+        if first.rpartition("/")[0] == last.rpartition("/")[0]:
+            owners.setdefault(first.rpartition("/")[0], []).append(numbered(lambda i, k=kind: k(i).name, n))
+            continue
+        for i in range(n):
+            parent, _, name = relative_path(kind(i), "a file of the layout").rpartition("/")
+            listed.setdefault(parent, set()).add(name)
+    for parent, found in listed.items():
+        owners.setdefault(parent, []).append(frozenset(found).__contains__)
+    if "" in owners:
+        raise ValueError("a layout's per-pose files lie in folders of OUT, not at its top")
+    return folders_of({p: (lambda name, o=tuple(o): any(own(name) for own in o)) for p, o in owners.items()})
+
+
+def folders_of(owners: dict[str, Callable[[str], bool]]) -> list[Folder]:
+    """Folders (relative paths, not OUT itself) with what each owns, and the folders above them
+    (owning no file), shallowest first."""
+    every = dict(owners)
+    for path in owners:
+        while "/" in path:
+            path = path.rpartition("/")[0]
+            every.setdefault(path, names())
+    return [Folder(path, every[path]) for path in sorted(every, key=lambda p: (p.count("/"), p))]
 
 
 # -- removing (--overwrite) -------------------------------------------------------------------
@@ -194,6 +210,34 @@ def real_folder(out: Path, relative: str) -> Path | None:
     return here if blocking(out, relative) is None and here.is_dir() else None
 
 
+def replaced_files(out: Path, manifest: dict[str, Any]) -> BuildFiles:
+    """--overwrite: what the earlier build of ``manifest`` (or shard part) wrote in OUT. Raises
+    UsageError (one line; nothing is removed) for a preset's dataset, or a manifest that does
+    not say safely which files are its own."""
+    sig = manifest.get("signature")
+    preset = manifest.get("preset") or (sig.get("preset") if isinstance(sig, dict) else None)
+    if preset:
+        raise UsageError(f"--out {out} holds a --preset {preset} dataset, which --overwrite does not replace; "
+                         "remove it yourself, or choose another --out")
+    try:
+        return build_files(sig)
+    except ValueError as exc:
+        raise UsageError(f"--out {out}: --overwrite removed nothing, since the {MANIFEST} there does not say "
+                         f"safely which files are its own ({exc}); remove the old dataset yourself, or choose "
+                         "another --out") from None
+
+
+def refuse_links(out: Path, files: BuildFiles) -> None:
+    """Raise UsageError (one line) when a folder a build of ``files`` writes into is, or lies
+    under, a symbolic link or a file: a build writes, and removes temporaries, only inside OUT."""
+    for folder in files.folders:
+        path = blocking(out, folder.path)
+        if path is not None:
+            what = "a symbolic link" if path.is_symlink() else "not a folder"
+            raise UsageError(f"--out {out}: {path} is {what}; the build writes only into folders of its own "
+                             "inside OUT: remove it, or choose another --out")
+
+
 def remove_build(out: Path, files: BuildFiles) -> None:
     """Remove the build's own files from ``out`` (manifest.json last), then those of its
     folders left empty. Anything else stays: another's file, a folder the build never makes,
@@ -205,7 +249,8 @@ def remove_build(out: Path, files: BuildFiles) -> None:
         last = []
         with os.scandir(here) as entries:
             for entry in entries:
-                if not entry.is_file(follow_symlinks=False) or not (folder.owns(entry.name) or is_temporary(entry.name)):
+                mine = folder.owns(entry.name) or is_temporary(entry.name)
+                if not mine or not entry.is_file(follow_symlinks=False):
                     continue
                 if folder.path == "" and entry.name == MANIFEST:
                     last.append(entry.path)  # while it is there, an interrupted removal is resumed

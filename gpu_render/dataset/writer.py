@@ -60,7 +60,14 @@ from gpu_render.dataset.layout import (
     read_progress,
     whole_file_digest,
 )
-from gpu_render.dataset.owned import BuildFiles, blocking, build_files, real_folder, remove_build
+from gpu_render.dataset.owned import (
+    BuildFiles,
+    build_files,
+    real_folder,
+    refuse_links,
+    remove_build,
+    replaced_files,
+)
 from gpu_render.dataset.existing import differences, ours_before_manifest, same_npy, same_npz
 from gpu_render.dataset.imagenet3d import write_annotations
 from gpu_render.dataset.write_spec import Plan, WriteSpec
@@ -137,8 +144,8 @@ class DatasetWriter:
                     f"({differences(found[0].get('signature'), signature)}); "
                     "use the same options to resume, another --out, or --overwrite to replace it"
                 )
-            old = [self._files_of(m) for m in found]  # all checked before anything is removed
-            self._check_folders()
+            old = [replaced_files(out, m) for m in found]  # all checked before anything is removed
+            refuse_links(out, self.files)
             for files in old:
                 remove_build(out, files)
             existing, parts = None, []
@@ -146,7 +153,7 @@ class DatasetWriter:
         if existing is not None and existing.get("complete"):
             self.complete = True  # leave a finished dataset exactly as it is
             return {int(k): v for k, v in existing.get("chunks", {}).items()}
-        self._check_folders()
+        refuse_links(out, self.files)
         done = read_progress(out)
         self._write_record(complete=False, chunks=self._own(done))
         (out / PROGRESS).mkdir(exist_ok=True)
@@ -186,31 +193,6 @@ class DatasetWriter:
             return build_files(self.spec.signature)
         except ValueError as exc:
             raise UsageError(f"--out {self.out}: this build cannot name its files ({exc})") from None
-
-    def _files_of(self, manifest: dict[str, Any]) -> BuildFiles:
-        """--overwrite: what an earlier build of OUT wrote, as its manifest declares it; UsageError
-        (one line, nothing removed) when that is not a gpu_render.build dataset whose files lie in OUT."""
-        sig = manifest.get("signature")
-        preset = manifest.get("preset") or (sig.get("preset") if isinstance(sig, dict) else None)
-        if preset:
-            raise UsageError(f"--out {self.out} holds a --preset {preset} dataset, which --overwrite does not "
-                             "replace; remove it yourself, or choose another --out")
-        try:
-            return build_files(sig)
-        except ValueError as exc:
-            raise UsageError(f"--out {self.out}: --overwrite removed nothing, since the {MANIFEST} there does not "
-                             f"say safely which files are its own ({exc}); remove the old dataset yourself, "
-                             "or choose another --out") from None
-
-    def _check_folders(self) -> None:
-        """Refuse a folder this build would write into that is a symbolic link or a file: the
-        build writes, and removes its temporaries, only inside OUT."""
-        for folder in self.files.folders:
-            path = blocking(self.out, folder.path)
-            if path is not None:
-                what = "a symbolic link" if path.is_symlink() else "not a folder"
-                raise UsageError(f"--out {self.out}: {path} is {what}; the build writes only into folders of "
-                                 "its own inside OUT: remove it, or choose another --out")
 
     def _remove_stale_temporaries(self) -> None:
         """Delete temporaries a killed build left behind (they never carry final names).

@@ -2,10 +2,10 @@
 
 A preset build writes ``OUT/manifest.json`` (``"preset"`` names it) first with
 ``complete: false``, records each chunk in ``OUT/.progress/chunk_{k:06d}.json`` once all of its
-images are in place, and seals the manifest with ``complete: true`` at the end, and with the
-sha256 of each file it wrote whole (``files``: the label files, pickles and npz files). A killed build
-is resumed by the same command: recorded chunks are skipped, the rest are written again (to
-the same bytes, since everything is seeded). Another command's dataset in OUT is refused.
+images are in place, and seals the manifest at the end with ``complete: true`` and the sha256
+of each file it wrote whole (``files``: label files, pickles, npz files). A killed build is
+resumed by the same command: recorded chunks are skipped, the rest are written again (to the
+same bytes, since everything is seeded). Another command's dataset in OUT is refused.
 """
 
 from __future__ import annotations
