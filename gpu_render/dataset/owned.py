@@ -149,15 +149,18 @@ def build_files(sig: Any) -> BuildFiles:
 def _imagenet3d(sig: dict[str, Any], n: int) -> tuple[list[Folder], list[str]]:
     """--layout imagenet3d: the image and the annotation of each pose, where
     :mod:`gpu_render.dataset.imagenet3d` puts them (its ``image_file`` and ``annotation_file``);
-    and the files it writes whole (none besides the layers)."""
+    and the files it writes whole besides the layers (none)."""
     class_name = plain_name(sig.get("class"), "class")
-    return per_pose_folders(n, [lambda i, f=f: f(Path(), class_name, i) for f in (image_file, annotation_file)]), []
+    kinds = [lambda i, f=f: f(Path(), class_name, i) for f in (image_file, annotation_file)]
+    whole: list[str] = []
+    return layout_folders(n, kinds, whole), whole
 
 
-def per_pose_folders(n: int, kinds: list[Callable[[int], Path]]) -> list[Folder]:
-    """The folders of a layout's per-pose files: each kind maps pose i (0 <= i < n) to a path
-    relative to OUT, in a folder. A kind whose first and last poses share a folder (the number
-    in the name) is matched by name, without listing n names; any other is listed pose by pose."""
+def layout_folders(n: int, kinds: list[Callable[[int], Path]], whole: list[str]) -> list[Folder]:
+    """The folders of a layout's files: per-pose files, each kind mapping pose i (0 <= i < n) to
+    a path relative to OUT, in a folder; and files written whole (relative paths). A kind whose
+    first and last poses share a folder (the number in the name) is matched by name, without
+    listing n names; any other is listed pose by pose."""
     owners: dict[str, list[Callable[[str], bool]]] = {}
     listed: dict[str, set[str]] = {}
     for kind in kinds:
@@ -168,10 +171,13 @@ def per_pose_folders(n: int, kinds: list[Callable[[int], Path]]) -> list[Folder]
         for i in range(n):
             parent, _, name = relative_path(kind(i), "a file of the layout").rpartition("/")
             listed.setdefault(parent, set()).add(name)
+    for relative in whole:
+        parent, _, name = relative_path(relative, "a file of the layout").rpartition("/")
+        listed.setdefault(parent, set()).add(name)
     for parent, found in listed.items():
         owners.setdefault(parent, []).append(frozenset(found).__contains__)
     if "" in owners:
-        raise ValueError("a layout's per-pose files lie in folders of OUT, not at its top")
+        raise ValueError("a layout's own files lie in folders of OUT, not at its top")
     return folders_of({p: (lambda name, o=tuple(o): any(own(name) for own in o)) for p, o in owners.items()})
 
 
