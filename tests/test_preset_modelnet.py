@@ -432,3 +432,20 @@ def test_verify_reads_a_damaged_pickle_as_one_problem(built: tuple[Path, Path], 
     assert verify_main([str(out), "--reference", "0"]) == 1
     report = capsys.readouterr().out
     assert f"{path}: not readable (" in report and "OK: complete" not in report
+
+
+def test_verify_reports_files_the_build_never_writes(built: tuple[Path, Path], tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    _, good = built
+    out = tmp_path / "copy"
+    shutil.copytree(good, out)
+    assert verify_main([str(out), "--reference", "0"]) == 0
+    report = capsys.readouterr().out
+    assert "checksums: 9 of 9 whole file(s) match the manifest" in report  # 3 databases' pickles, 3 npz
+    (out / "train_4V.Rawjpg.lmdb" / "old.mdb").write_bytes(b"x")
+    (out / "README.txt").write_text("the user's")
+    assert verify_main([str(out), "--reference", "0"]) == 1
+    report = capsys.readouterr().out
+    assert f"{out / 'train_4V.Rawjpg.lmdb' / 'old.mdb'}: a file the build never writes, inside" in report
+    assert f"extra: {out / 'README.txt'}: a file the build never writes (left alone; not a problem)" in report
+    assert "FAILED: 1 problem(s)" in report
