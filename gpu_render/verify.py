@@ -24,7 +24,8 @@ from gpu_render.rebuild import build_command
 from gpu_render.scene.solids import object_class
 from gpu_render.dataset.imagenet3d import check_annotations
 from gpu_render.dataset.imagenet3d_tree import check_tree
-from gpu_render.dataset.wds import shard_path
+from gpu_render.dataset.owned import build_files
+from gpu_render.dataset.wds import sample_key, shard_path
 from gpu_render.dataset.wds_verify import Expected, check_shards
 from gpu_render.scene.scene import Plan, Scene
 from gpu_render.scene_options import scene_from_description
@@ -36,8 +37,11 @@ from gpu_render.verify_checks import (
     OBJECT_AGREEMENT,
     REFERENCE_AGREEMENT,
     Report,
+    check_chunks,
+    check_extras,
     check_layers,
     check_poses_npz,
+    check_whole_files,
     decode_image,
     image_file_path,
     load_array,
@@ -47,7 +51,6 @@ from gpu_render.rotations.sources import parse_source
 from gpu_render.dataset.layout import (
     LABELS,
     POSES,
-    chunk_digest,
     file_digest,
     layer_path,
     npy_path,
@@ -80,6 +83,10 @@ def verify(
     sig = head.get("signature")
     if not isinstance(sig, dict) or "poses" not in sig:
         raise UsageError(f"{out}/manifest.json has no dataset signature this version understands")
+    try:
+        files = build_files(sig)
+    except ValueError as exc:
+        raise UsageError(f"{out}/manifest.json: {exc}") from None
     n, sizes, fmt, batch = int(sig["pose_count"]), [int(s) for s in sig["sizes"]], sig["format"], int(sig["batch"])
     report.say(f"{out}: {n} poses x sizes {','.join(map(str, sizes))} ({fmt}), built by gpu_render {head.get('version')}")
 
@@ -188,26 +195,17 @@ def verify(
 
     # -- checksums (full check only) --------------------------------------------------------
     if sample is None:
-        mismatched, matched = [], 0
-        for k, record in sorted(recorded.items()):
-            if k not in chunks:
-                continue
-            start, stop = chunks[k]
-            files = [digests[s].get(i) for s in sizes for i in range(start, stop)]
-            if any(d is None for d in files):
-                continue  # already reported as missing or unreadable
-            if chunk_digest(files) != record.get("sha256"):
-                mismatched.append(k)
-            else:
-                matched += 1
-        for k in mismatched:
-            report.problem(
-                f"chunk {k} (poses {chunks[k][0]}..{chunks[k][1] - 1}): files differ from the checksum the build recorded"
-            )
-        if not mismatched:
-            unchecked = len(recorded) - matched
-            report.say(f"checksums: {matched} chunk(s) match the manifest"
-                       + (f"; {unchecked} not checked (files missing or unreadable, above)" if unchecked else ""))
+        def where(size: int, i: int) -> str:
+            if fmt == "wds":
+                return f"{shard_path(out, size, i // batch)}: sample {sample_key(i)}"
+            if fmt == "npy":
+                return f"{npy_path(out, size)}: pose {i}"
+            return str(image_file_path(out, sig, size, i))
+
+        check_chunks(recorded, chunks, digests, sizes, where, report)
+    if complete:
+        check_whole_files(out, head, files, report)
+    check_extras(out, files, report)
 
     if sig.get("layers"):
         check_layers(out, n, sizes, report)

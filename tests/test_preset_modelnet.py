@@ -252,7 +252,7 @@ def test_verify_catches_missing_and_changed_views(built: tuple[Path, Path], tmp_
     assert verify_main([str(out), "--reference", "0"]) == 1
     report = capsys.readouterr().out
     assert "key chair_0002.v003 is missing" in report
-    assert "toilet_0001 differ from their checksum" in report
+    assert f"{out / 'train_4V.Rawjpg.lmdb'}: key toilet_0001.v002 differs from its checksum" in report
     assert "train_2V: 1 view(s) differ from train_4V's, e.g. toilet_0001.v002" in report
 
 
@@ -407,3 +407,45 @@ def test_limited_train_when_train_views_do_not_exceed_test(tmp_path: Path) -> No
     assert "no `train_{TEST}V` is written and `modelnet10_limited_train.npz` is made from `train_{TRAIN}V`" in text
     help_text = " ".join(run_module("gpu_render.build", "--preset", "modelnet10-so3", "--help").out.split())
     assert "only when TRAIN > TEST, else limited_train is train_TRAINV" in help_text
+
+
+def test_verify_reads_a_damaged_pickle_as_one_problem(built: tuple[Path, Path], tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """Every one-byte change of a pickle is reported (its checksum; and what unpickling makes of
+    it), naming the file; verify never stops on one."""
+    from gpu_render.presets.verify import verify_preset
+
+    _, good = built
+    out = tmp_path / "copy"
+    shutil.copytree(good, out)
+    path = out / "test_2V.Rawjpg.lmdb" / "viewID2quat.pkl"
+    data = path.read_bytes()
+    cases = [(at, x) for at in range(0, len(data), max(1, len(data) // 60)) for x in (0x01, 0xFF)]
+    for at, x in cases:
+        damaged = bytearray(data)
+        damaged[at] ^= x
+        path.write_bytes(bytes(damaged))
+        problems = verify_preset(out, reference=0).problems
+        assert f"{path}: differs from the sha256 the build recorded (changed since it was built)" in problems, (at, x)
+    assert len(cases) >= 100
+    path.write_bytes(data[: len(data) // 2])
+    assert verify_main([str(out), "--reference", "0"]) == 1
+    report = capsys.readouterr().out
+    assert f"{path}: not readable (" in report and "OK: complete" not in report
+
+
+def test_verify_reports_files_the_build_never_writes(built: tuple[Path, Path], tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    _, good = built
+    out = tmp_path / "copy"
+    shutil.copytree(good, out)
+    assert verify_main([str(out), "--reference", "0"]) == 0
+    report = capsys.readouterr().out
+    assert "checksums: 9 of 9 whole file(s) match the manifest" in report  # 3 databases' pickles, 3 npz
+    (out / "train_4V.Rawjpg.lmdb" / "old.mdb").write_bytes(b"x")
+    (out / "README.txt").write_text("the user's")
+    assert verify_main([str(out), "--reference", "0"]) == 1
+    report = capsys.readouterr().out
+    assert f"{out / 'train_4V.Rawjpg.lmdb' / 'old.mdb'}: a file the build never writes, inside" in report
+    assert f"extra: {out / 'README.txt'}: a file the build never writes (left alone; not a problem)" in report
+    assert "FAILED: 1 problem(s)" in report

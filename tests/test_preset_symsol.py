@@ -237,8 +237,36 @@ def test_verify_catches_missing_truncated_and_changed_images(symsol: Path, tmp_p
     assert verify_main([str(out), "--reference", "0"]) == 1
     report = capsys.readouterr().out
     assert "cube_00001.png: missing" in report
-    assert "cone_00000.png" in report or "cone_00002.png" in report
-    assert report.count("differ from their checksum") == 2  # the cone and the tetX chunks
+    for name in ("cone_00002.png", "tetX_00003.png"):  # each changed file is named, nothing else
+        assert f"{images / name}: differs from its checksum" in report
+    assert report.count("differs from its checksum") == 2
+    # Re-rendering many images meets the damaged ones too: each is one more line, never a crash.
+    assert verify_main([str(out), "--reference", "300"]) == 1
+    report = capsys.readouterr().out
+    assert f"{images / 'cone_00002.png'}: does not decode" in report
+    assert f"{images / 'cube_00001.png'}: missing" in report
+
+
+def test_verify_checks_label_files_by_checksum_and_reports_extra_files(symsol: Path, tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """A flipped byte in rotations.npz is one line (its checksum, and the zip it breaks), never a
+    traceback; a file beside the images fails, one beside the dataset is only reported."""
+    out = tmp_path / "copy"
+    shutil.copytree(symsol, out)
+    path = out / "test" / "rotations.npz"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+    (out / "train" / "images" / "cube_00099.png").write_bytes(b"stray")
+    (out / "notes.txt").write_text("the user's")
+    assert verify_main([str(out), "--reference", "0"]) == 1
+    report = capsys.readouterr().out
+    assert f"{path}: differs from the sha256 the build recorded" in report
+    assert f"{path}: not readable (Bad CRC-32" in report
+    assert f"{out / 'train' / 'images' / 'cube_00099.png'}: a file the build never writes" in report
+    assert f"extra: {out / 'notes.txt'}: a file the build never writes (left alone; not a problem)" in report
+    assert "checksums: 3 of 4 whole file(s) match the manifest" in report
+    assert "FAILED: 3 problem(s)" in report
 
 
 def test_load_and_torch_dataset_agree_with_the_files(symsol: Path) -> None:

@@ -162,7 +162,7 @@ def test_verify_catches_a_missing_truncated_or_tampered_sample(builds: dict[str,
     assert "shard-000001.tar: missing" in cases["missing"]
     assert "shard-000001.tar" in cases["truncated"]
     assert "sample 000009: json index is 8, expected 9" in cases["json"]
-    assert "chunk 1 (poses 8..15): files differ" in cases["image"]
+    assert "shard-000001.tar: sample 000009: differs from the checksum the build recorded" in cases["image"]
 
 
 def test_shards_then_seal_give_the_same_dataset(builds: dict[str, Path], tmp_path: Path) -> None:

@@ -58,7 +58,7 @@ def atomic_write_bytes(path: Path | str, data: bytes) -> None:
     buffered file objects and pathlib cost more per file than the system calls themselves.
     """
     with replacing(path) as tmp:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        fd = create(tmp)
         try:
             view = memoryview(data)
             while view:
@@ -71,14 +71,20 @@ def atomic_write_json(path: Path, obj: Any) -> None:
     atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
 
 
+def create(tmp: str) -> int:
+    """Open ``tmp`` for writing, created or truncated, never through a symbolic link (OSError
+    ELOOP there): a descriptor."""
+    return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+
+
 def atomic_save_npy(path: Path, array: np.ndarray) -> None:
-    with replacing(path) as tmp, open(tmp, "wb") as f:  # a file object: np.save would append ".npy" to a name
+    with replacing(path) as tmp, os.fdopen(create(tmp), "wb") as f:  # a file object: np.save would append ".npy"
         np.save(f, array)
 
 
 def atomic_save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
     """np.savez under a temporary name, then rename (numpy writes fixed zip timestamps: deterministic)."""
-    with replacing(path) as tmp, open(tmp, "wb") as f:
+    with replacing(path) as tmp, os.fdopen(create(tmp), "wb") as f:
         np.savez(f, **arrays)
 
 

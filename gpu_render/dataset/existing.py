@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import struct
+import tokenize
+import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -27,24 +31,32 @@ def ours_before_manifest(path: Path) -> bool:
     return False
 
 
+#: What reading a damaged .npy or .npz raises: numpy (its header parser: SyntaxError,
+#: tokenize.TokenError), zipfile, zlib and struct each have their own, and a flipped flag bit
+#: makes zipfile ask for a password (RuntimeError).
+DAMAGED = (OSError, ValueError, EOFError, KeyError, SyntaxError, RuntimeError, OverflowError, MemoryError,
+           zipfile.BadZipFile, zlib.error, struct.error, tokenize.TokenError)
+
+
 def same_npy(path: Path, array: np.ndarray) -> bool:
-    """Whether ``path`` is a readable .npy holding exactly ``array``."""
+    """Whether ``path`` is a readable .npy holding exactly ``array`` (a damaged one is not)."""
     if not path.exists():
         return False
     try:
         return bool(np.array_equal(np.load(path, mmap_mode="r"), array))
-    except (OSError, ValueError):
+    except DAMAGED:
         return False
 
 
 def same_npz(path: Path, arrays: dict[str, np.ndarray]) -> bool:
-    """Whether ``path`` is a readable .npz holding exactly ``arrays`` (same names, same values)."""
+    """Whether ``path`` is a readable .npz holding exactly ``arrays`` (same names, same values;
+    a damaged one is not)."""
     if not path.exists():
         return False
     try:
-        with np.load(path) as data:
+        with open(path, "rb") as f, np.load(f) as data:  # our own handle: numpy leaks its own on a bad zip
             return set(data.files) == set(arrays) and all(np.array_equal(data[k], v) for k, v in arrays.items())
-    except (OSError, ValueError):
+    except DAMAGED:
         return False
 
 

@@ -13,7 +13,6 @@ checked by verify (:func:`check_tree`). The split is a pure function of the pose
 from __future__ import annotations
 
 import math
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -115,21 +114,3 @@ def check_tree(out: Path, class_name: str, count: int, fraction: float, position
             what = "the object's triangles" if path.suffix == ".off" else f"the {path.stem.rsplit('_', 1)[-1]} split"
             problems.append(f"{path}: differs from {what}")
     return problems
-
-
-def class_folders(out: Path, class_name: str) -> list[Path]:
-    """The class's folders in OUT: images, annotations and CAD."""
-    return [out / IMAGES / class_name, out / ANNOTATIONS / class_name, out / CAD / class_name]
-
-
-def remove_tree(out: Path, class_name: str) -> None:
-    """--overwrite: remove the class's files of the layout, and its top folders once empty."""
-    for folder in class_folders(out, class_name):
-        if folder.is_dir():
-            shutil.rmtree(folder)
-    for split in SPLITS:
-        list_file(out, class_name, split).unlink(missing_ok=True)
-    for top in (IMAGES, ANNOTATIONS, CAD, LISTS):
-        folder = out / top
-        if folder.is_dir() and not any(folder.iterdir()):
-            folder.rmdir()

@@ -1,6 +1,6 @@
 """The layout of a dataset folder (OUT): file names, and reading what a build records.
 
-    manifest.json                  what was built, how, and a checksum per chunk
+    manifest.json                  what was built, how, checksums of its chunks and whole files
     labels.npy                     cLPR only: float64 (N, 8, 6)
     poses.npz                      every label array of the scene (see docs/LABELS.md)
     {size}/cube1_index_{i+1}.jpg   (or .png) one image per pose, 1-based names as in 2018
@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from collections.abc import Iterable
@@ -96,12 +97,34 @@ def read_progress(out: Path) -> dict[int, dict[str, Any]]:
     return done
 
 
-def chunk_digest(file_digests: Iterable[bytes]) -> str:
+#: Bytes of each file's sha256 that a chunk record keeps (``digests``), to name a changed file.
+SHORT_DIGEST = 4
+
+
+class ChunkDigest(str):
+    """A chunk's checksum (hex sha256, a plain ``str`` to every reader) that also carries the
+    first :data:`SHORT_DIGEST` bytes of each file digest it combines (``short``, concatenated in
+    the checksum's order), so that whoever records the chunk can keep them (:func:`chunk_record`)."""
+
+    short: bytes
+
+    def __new__(cls, hexdigest: str, short: bytes) -> ChunkDigest:  # noqa: PYI034
+        obj = super().__new__(cls, hexdigest)
+        obj.short = short
+        return obj
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return ChunkDigest, (str(self), self.short)
+
+
+def chunk_digest(file_digests: Iterable[bytes]) -> ChunkDigest:
     """A chunk's checksum: sha256 over the sha256 of each of its files, sizes then poses in order."""
     h = hashlib.sha256()
+    short = []
     for d in file_digests:
         h.update(d)
-    return h.hexdigest()
+        short.append(d[:SHORT_DIGEST])
+    return ChunkDigest(h.hexdigest(), b"".join(short))
 
 
 def file_digest(data: bytes) -> bytes:
@@ -109,3 +132,47 @@ def file_digest(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()
 
 
+def chunk_record(record: dict[str, Any]) -> dict[str, Any]:
+    """``record`` (a chunk's ``sha256`` and where it lies) as JSON keeps it: the checksum as a
+    plain str and, when it is a :class:`ChunkDigest`, ``digests``: base64 of its files' short
+    digests, which :func:`short_digests` reads back."""
+    digest = record.get("sha256")
+    out = dict(record)
+    if isinstance(digest, str):
+        out["sha256"] = str(digest)
+    if isinstance(digest, ChunkDigest) and digest.short:
+        out["digests"] = base64.b64encode(digest.short).decode("ascii")
+    return out
+
+
+def short_digests(record: Any) -> list[bytes] | None:
+    """The short digests a chunk record keeps, one per file in the checksum's order, or None
+    when it keeps none (records of earlier versions) or they do not read."""
+    text = record.get("digests") if isinstance(record, dict) else None
+    if not isinstance(text, str):
+        return None
+    try:
+        raw = base64.b64decode(text.encode("ascii"), validate=True)
+    except (ValueError, UnicodeError):
+        return None
+    if len(raw) % SHORT_DIGEST:
+        return None
+    return [raw[i : i + SHORT_DIGEST] for i in range(0, len(raw), SHORT_DIGEST)]
+
+
+def changed_files(record: Any, digests: list[bytes]) -> list[int] | None:
+    """Positions (in the checksum's order) of the files whose sha256 ``digests`` differ from
+    what chunk ``record`` keeps; None when the record keeps no short digests for that many files."""
+    short = short_digests(record)
+    if short is None or len(short) != len(digests):
+        return None
+    return [i for i, (d, s) in enumerate(zip(digests, short)) if d[:SHORT_DIGEST] != s]
+
+
+def whole_file_digest(path: Path, block: int = 1 << 24) -> str:
+    """Hex sha256 of the file at ``path``, read in blocks (a layer file may be many GB)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while data := f.read(block):
+            h.update(data)
+    return h.hexdigest()

@@ -11,6 +11,7 @@ is neither part of the dataset nor foreign to it.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
@@ -61,7 +62,13 @@ class BuildLock:
         if self._fd is not None:
             return
         while True:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            try:  # never through a symbolic link: the lock file's pid line would overwrite its target
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
+            except OSError as exc:
+                if exc.errno == errno.ELOOP:
+                    raise UsageError(f"--out {self.out}: {self.path} is a symbolic link, not a lock file of a "
+                                     "build; remove it") from None
+                raise
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:

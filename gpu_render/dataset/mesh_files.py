@@ -54,7 +54,8 @@ def load_mesh_file(path: Path, name: str | None = None) -> SceneObject:
         raise MeshFileError(f"{path}: no triangles in the mesh file ({_contents(scene)})")
     if not np.all(np.isfinite(vertices)):
         raise MeshFileError(f"{path}: the mesh file has NaN or infinite vertex coordinates")
-    faces, closed = _outward(vertices, faces)
+    with np.errstate(over="ignore", invalid="ignore"):  # trimesh rounds huge coordinates into int64; refused below
+        faces, closed = _outward(vertices, faces)
     try:
         return mesh_object(name or f"{MESH_PREFIX}{path}", vertices, faces, normals, closed=closed)
     except ValueError as exc:

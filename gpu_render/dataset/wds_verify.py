@@ -96,7 +96,7 @@ def _check_sample(path: Path, size: int, i: int, members: list[tuple[str, bytes]
         if pixels.shape != (size, size, 3):
             problems.append(f"{where}: image is {pixels.shape[1]}x{pixels.shape[0]}, expected {size}x{size}")
             pixels = None
-    except (OSError, ValueError, SyntaxError) as exc:
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
         problems.append(f"{where}: image does not decode ({exc})")
     try:
         label = json.loads(data["json"])

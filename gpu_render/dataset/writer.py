@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from gpu_render.dataset.atomic import (
     atomic_save_npz,
     atomic_write_bytes,
     atomic_write_json,
+    create,
     is_temporary,
     replacing,
     set_temporary_tag,
@@ -45,6 +47,7 @@ from gpu_render.dataset.layout import (
     LAYERS,
     SHARDS,
     chunk_digest,
+    chunk_record,
     file_digest,
     image_name,
     image_path,
@@ -55,10 +58,19 @@ from gpu_render.dataset.layout import (
     read_manifest,
     read_parts,
     read_progress,
+    whole_file_digest,
+)
+from gpu_render.dataset.owned import (
+    BuildFiles,
+    build_files,
+    real_folder,
+    refuse_links,
+    remove_build,
+    replaced_files,
 )
 from gpu_render.dataset.existing import differences, ours_before_manifest, same_npy, same_npz
 from gpu_render.dataset.imagenet3d import ANNOTATIONS, IMAGES, write_annotations
-from gpu_render.dataset.imagenet3d_tree import LISTS, class_folders, remove_tree, write_tree
+from gpu_render.dataset.imagenet3d_tree import write_tree
 from gpu_render.dataset.write_spec import Plan, WriteSpec
 from gpu_render.dataset.lock import BuildLock
 from gpu_render.errors import UsageError
@@ -117,7 +129,7 @@ class DatasetWriter:
             out.mkdir(parents=True, exist_ok=True)
             self._lock.acquire()  # before anything else in OUT is touched; UsageError if taken
             probe = temporary_name(os.path.join(out, "probe"))
-            os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644))
+            os.close(create(probe))
             os.unlink(probe)
         except OSError as exc:
             raise UsageError(f"--out {out} is not writable: {exc.strerror or exc}") from None
@@ -133,13 +145,16 @@ class DatasetWriter:
                     f"({differences(found[0].get('signature'), signature)}); "
                     "use the same options to resume, another --out, or --overwrite to replace it"
                 )
-            for m in found:
-                self._remove_dataset(m)
+            old = [replaced_files(out, m) for m in found]  # all checked before anything is removed
+            refuse_links(out, self.files)
+            for files in old:
+                remove_build(out, files)
             existing, parts = None, []
 
         if existing is not None and existing.get("complete"):
             self.complete = True  # leave a finished dataset exactly as it is
             return {int(k): v for k, v in existing.get("chunks", {}).items()}
+        refuse_links(out, self.files)
         done = read_progress(out)
         self._write_record(complete=False, chunks=self._own(done))
         (out / PROGRESS).mkdir(exist_ok=True)
@@ -172,27 +187,13 @@ class DatasetWriter:
     def _own(self, chunks: dict[int, dict[str, Any]]) -> dict[int, dict[str, Any]]:
         return {k: v for k, v in chunks.items() if self.owns(k)}
 
-    def _remove_dataset(self, manifest: dict[str, Any]) -> None:
-        """--overwrite: remove what an earlier build wrote, and nothing else."""
-        sig = manifest.get("signature") or {}
-        if sig.get("layout") == "imagenet3d":
-            if "val_fraction" in sig:
-                remove_tree(self.out, str(sig.get("class")))
-            elif (self.out / str(sig.get("class"))).is_dir():  # the earlier layout: OUT/{class}/
-                shutil.rmtree(self.out / str(sig.get("class")))
-        for size in sig.get("sizes", []):
-            folder = self.out / str(int(size))
-            if folder.is_dir():
-                shutil.rmtree(folder)
-            for final in (npy_path(self.out, int(size)), *(layer_path(self.out, k, int(size)) for k, _ in LAYERS)):
-                final.unlink(missing_ok=True)
-                partial_path(final).unlink(missing_ok=True)
-        for folder in (self.out / PROGRESS, self.out / SHARDS):
-            if folder.is_dir():
-                shutil.rmtree(folder)
-        (self.out / LABELS).unlink(missing_ok=True)
-        (self.out / POSES).unlink(missing_ok=True)
-        (self.out / MANIFEST).unlink(missing_ok=True)
+    @cached_property
+    def files(self) -> BuildFiles:
+        """What this build writes in OUT (:mod:`gpu_render.dataset.owned`)."""
+        try:
+            return build_files(self.spec.signature)
+        except ValueError as exc:
+            raise UsageError(f"--out {self.out}: this build cannot name its files ({exc})") from None
 
     def _remove_stale_temporaries(self) -> None:
         """Delete temporaries a killed build left behind (they never carry final names).
@@ -200,14 +201,12 @@ class DatasetWriter:
         A shard deletes only its own, since other shards may be writing beside it.
         """
         own = f"{TMP_MARK}{temporary_tag().rsplit('-', 1)[0]}-" if self.shard is not None else TMP_MARK
-        folders = [self.out, self.out / PROGRESS, self.out / SHARDS] + [self.out / str(s) for s in self.spec.sizes]
-        if self.spec.layout == "imagenet3d" and self.spec.class_name:
-            folders += [*class_folders(self.out, self.spec.class_name), self.out / LISTS]
-        for folder in folders:
-            if folder.is_dir():
+        for declared in self.files.folders:
+            folder = real_folder(self.out, declared.path)
+            if folder is not None:
                 with os.scandir(folder) as entries:
                     for entry in entries:
-                        if is_temporary(entry.name) and own in entry.name:
+                        if is_temporary(entry.name) and own in entry.name and entry.is_file(follow_symlinks=False):
                             os.unlink(entry.path)
 
     def _prepare_images(self, resume: bool) -> None:
@@ -227,6 +226,10 @@ class DatasetWriter:
     def _prepare_array(self, final: Path, shape: tuple[int, ...], dtype: np.dtype, resume: bool) -> None:
         """Create (or, resuming, check) the ``.partial`` file an array grows in until the build is sealed."""
         partial = partial_path(final)
+        for path in (partial, final):
+            if path.is_symlink():  # the encoders would write through it
+                raise UsageError(f"--out {self.out}: {path} is a symbolic link; the build writes only files of its "
+                                 "own inside OUT: remove it, or choose another --out")
         if resume and partial.exists():
             mm = np.load(partial, mmap_mode="r")
             if mm.shape != shape or mm.dtype != dtype:
@@ -268,13 +271,17 @@ class DatasetWriter:
         if self.spec.layout == "imagenet3d" and self.spec.cad_positions is not None:
             write_tree(self.out, str(self.spec.class_name), self.spec.pose_count, self.spec.val_fraction,
                        self.spec.cad_positions)
-        self._write_record(complete=True, chunks=chunks, seconds=seconds)
+        # The files written whole (labels, layers) get a sha256 each: the chunks cover the images.
+        files = {name: whole_file_digest(self.out / name) for name in self.files.whole if (self.out / name).is_file()}
+        self._write_record(complete=True, chunks=chunks, seconds=seconds, files=files)
         for folder in (self.out / PROGRESS, self.out / SHARDS):
             if folder.is_dir():
                 shutil.rmtree(folder)
 
-    def _write_record(self, complete: bool, chunks: dict[int, dict[str, Any]], seconds: float | None = None) -> None:
-        """Write manifest.json, or this shard's part of it."""
+    def _write_record(self, complete: bool, chunks: dict[int, dict[str, Any]], seconds: float | None = None,
+                      files: dict[str, str] | None = None) -> None:
+        """Write manifest.json, or this shard's part of it. files: relative path -> sha256 of
+        each file written whole (sealing only)."""
         o = self.spec
         record = {
             "generator": GENERATOR,
@@ -292,6 +299,8 @@ class DatasetWriter:
         }
         if self.engine is not None:
             record["engine"] = self.engine
+        if files is not None:
+            record["files"] = files
         if self.shard is None:
             atomic_write_json(self.out / MANIFEST, record)
         else:
@@ -312,8 +321,10 @@ def write_chunk_record(out: Path, chunk: int, start: int, stop: int, digest: str
     """Record chunk ``chunk`` (poses ``start .. stop-1``) of OUT, whose files are all in place.
 
     Any process that wrote the chunk's files may record it (a local build's main process, a
-    Ray worker); the record is written atomically, so it exists whole or not at all.
+    Ray worker); the record is written atomically, so it exists whole or not at all. When
+    ``digest`` is a :class:`~gpu_render.dataset.layout.ChunkDigest` the record also keeps its
+    files' short digests (``digests``), by which verify names a changed file.
     """
-    record = {"chunk": chunk, "start": start, "stop": stop, "sha256": digest}
+    record = chunk_record({"chunk": chunk, "start": start, "stop": stop, "sha256": digest})
     atomic_write_json(out / PROGRESS / f"chunk_{chunk:06d}.json", record)
     return record

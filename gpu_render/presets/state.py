@@ -2,9 +2,10 @@
 
 A preset build writes ``OUT/manifest.json`` (``"preset"`` names it) first with
 ``complete: false``, records each chunk in ``OUT/.progress/chunk_{k:06d}.json`` once all of its
-images are in place, and seals the manifest with ``complete: true`` at the end. A killed build
-is resumed by the same command: recorded chunks are skipped, the rest are written again (to
-the same bytes, since everything is seeded). Another command's dataset in OUT is refused.
+images are in place, and seals the manifest at the end with ``complete: true`` and the sha256
+of each file it wrote whole (``files``: label files, pickles, npz files). A killed build is
+resumed by the same command: recorded chunks are skipped, the rest are written again (to the
+same bytes, since everything is seeded). Another command's dataset in OUT is refused.
 """
 
 from __future__ import annotations
@@ -18,7 +19,15 @@ from typing import Any
 
 from gpu_render import __version__
 from gpu_render.dataset.atomic import atomic_write_json, is_temporary
-from gpu_render.dataset.layout import GENERATOR, MANIFEST, PROGRESS, read_manifest, read_progress
+from gpu_render.dataset.layout import (
+    GENERATOR,
+    MANIFEST,
+    PROGRESS,
+    chunk_record,
+    read_manifest,
+    read_progress,
+    whole_file_digest,
+)
 from gpu_render.dataset.lock import BuildLock, is_lock_file
 from gpu_render.errors import UsageError
 from gpu_render.dataset.existing import differences
@@ -87,14 +96,20 @@ class PresetState:
         return False
 
     def record(self, chunk: int, record: dict[str, Any]) -> None:
-        """Record a chunk whose files are all in place."""
-        record = {"chunk": chunk, **record}
+        """Record a chunk whose files are all in place (with its files' short digests when its
+        ``sha256`` is a :class:`~gpu_render.dataset.layout.ChunkDigest`)."""
+        record = chunk_record({"chunk": chunk, **record})
         atomic_write_json(self.out / PROGRESS / f"chunk_{chunk:06d}.json", record)
         self.done[chunk] = record
 
     def seal(self, seconds: float, extra: dict[str, Any] | None = None) -> None:
-        """Mark the dataset complete and drop the chunk records."""
-        self._write(complete=True, seconds=seconds, extra=extra)
+        """Mark the dataset complete, with a sha256 of each file it wrote whole, and drop the
+        chunk records."""
+        from gpu_render.presets.owned import preset_files  # it reads the presets' layouts, which use this module
+
+        whole = preset_files(self.signature).whole
+        files = {name: whole_file_digest(self.out / name) for name in whole if (self.out / name).is_file()}
+        self._write(complete=True, seconds=seconds, extra={**(extra or {}), "files": files})
         shutil.rmtree(self.out / PROGRESS, ignore_errors=True)
 
     def close(self) -> None:

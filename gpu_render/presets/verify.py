@@ -13,21 +13,22 @@ from typing import Any
 import lmdb
 import numpy as np
 import simplejpeg
-from PIL import Image
 
-from gpu_render.dataset.layout import chunk_digest, file_digest, read_manifest
+from gpu_render.dataset.layout import changed_files, chunk_digest, file_digest, read_manifest
 from gpu_render.dataset.mesh_files import load_mesh_file
 from gpu_render.errors import UsageError
 from gpu_render.presets import modelnet, symsol
 from gpu_render.presets.lmdb_store import db_name
 from gpu_render.presets.modelnet_tree import scan_tree, tree_record
 from gpu_render.presets.options import ModelNetOptions, SymsolOptions
+from gpu_render.presets.owned import preset_files
 from gpu_render.presets.verify_labels import verify_npz_files, verify_pickles, verify_symsol_labels
 from gpu_render.render.scene_reference import render_scene
 from gpu_render.scene.camera import Pinhole
 from gpu_render.scene.look import Look
 from gpu_render.scene.solids import builtin_object
 from gpu_render.verify import CHANNEL_TOLERANCE, OBJECT_AGREEMENT, Report, edge_pixels
+from gpu_render.verify_checks import check_extras, check_whole_files, decode_image, one_line
 
 
 
@@ -47,6 +48,10 @@ def verify_preset(out: Path, reference: int = 4, seed: int = 0) -> Report:
         raise UsageError(f"{out} holds no preset manifest")
     report = Report()
     sig = manifest["signature"]
+    try:
+        files = preset_files(sig)
+    except ValueError as exc:
+        raise UsageError(f"{out}/manifest.json: {exc}") from None
     if not manifest.get("complete"):
         report.problem(f"incomplete: re-run the build command of {out} to finish it")
         return report
@@ -56,6 +61,8 @@ def verify_preset(out: Path, reference: int = 4, seed: int = 0) -> Report:
         _verify_symsol(out, symsol_options(out, sig), recorded, reference, rng, report)
     else:
         _verify_modelnet(out, modelnet_options(out, sig), sig, recorded, reference, rng, report)
+    check_whole_files(out, manifest, files, report)
+    check_extras(out, files, report)
     return report
 
 
@@ -87,18 +94,25 @@ def _verify_symsol(out: Path, opts: SymsolOptions, recorded: dict[int, Any], ref
     for chunk in symsol.chunks(opts, parts):
         part = segments[max(s for s in starts if s <= chunk.start)]
         digests = []
-        for k in range(len(chunk.rotation)):
-            path = symsol.image_path(out, part.split_name, part.shape, chunk.start - part.start + k)
+        paths = [symsol.image_path(out, part.split_name, part.shape, chunk.start - part.start + k)
+                 for k in range(len(chunk.rotation))]
+        for path in paths:
             try:
                 digests.append(file_digest(path.read_bytes()))
-            except OSError:
+            except FileNotFoundError:
                 report.problem(f"{path}: missing")
+            except OSError as exc:
+                report.problem(f"{path}: unreadable ({exc.strerror or one_line(exc)})")
         record = recorded.get(chunk.key)
         if record is None:
             report.problem(f"chunk {chunk.key} is not recorded in the manifest")
-        elif len(digests) == len(chunk.rotation) and chunk_digest(digests) != record["sha256"]:
-            report.problem(f"{part.split_name}/images/{part.shape}_{chunk.start - part.start:05d}.png ..: "
-                           f"{len(digests)} image(s) differ from their checksum (truncated or changed)")
+        elif len(digests) == len(chunk.rotation) and chunk_digest(digests) != record.get("sha256"):
+            changed = changed_files(record, digests)
+            for at in changed or []:
+                report.problem(f"{paths[at]}: differs from its checksum (truncated or changed since it was built)")
+            if not changed:
+                report.problem(f"{paths[0]} .. {paths[-1].name}: {len(digests)} image(s) differ from their checksum "
+                               "(truncated or changed)")
         checked += len(digests)
     report.say(f"checksums: {checked} image(s) checked against the manifest")
     verify_symsol_labels(out, opts, parts, report)
@@ -107,10 +121,10 @@ def _verify_symsol(out: Path, opts: SymsolOptions, recorded: dict[int, Any], ref
         part = parts[int(rng.integers(len(parts)))]
         i = int(rng.integers(part.count))
         path = symsol.image_path(out, part.split_name, part.shape, i)
-        try:
-            got = np.asarray(Image.open(path).convert("RGB"))
-        except OSError:
-            continue  # reported above
+        got, _, problem = decode_image(path, opts.size)
+        if got is None:
+            report.problem(str(problem))  # missing, not an image, or not S x S
+            continue
         r = symsol.shape_rotations(opts, part)[i : i + 1]
         score = _agreement(got, render_scene(builtin_object(part.shape), opts.camera, opts.look, r, opts.size)[0])
         scores.append(score)
@@ -138,14 +152,18 @@ def _verify_modelnet(out: Path, opts: ModelNetOptions, sig: dict[str, Any], reco
         verify_pickles(folder, opts, d, split_models, report)
         labels = list(modelnet.view_labels(opts, split_models, d.views))
         values: dict[str, bytes] = {}
-        with env.begin() as txn:
-            for key, _, _ in labels:
-                data = txn.get(key.encode())
-                if data is None:
-                    report.problem(f"{folder}: key {key} is missing")
-                else:
-                    values[key] = bytes(data)
-        env.close()
+        try:
+            with env.begin() as txn:
+                for key, _, _ in labels:
+                    data = txn.get(key.encode())
+                    if data is None:
+                        report.problem(f"{folder}: key {key} is missing")
+                    else:
+                        values[key] = bytes(data)
+        except lmdb.Error as exc:
+            report.problem(f"{folder}: not readable ({one_line(exc)})")
+        finally:
+            env.close()
         stored[d.name] = values
     main = {0: f"train_{opts.views[0]}V", 1: f"test_{opts.views[1]}V"}
     checked = 0
@@ -156,8 +174,15 @@ def _verify_modelnet(out: Path, opts: ModelNetOptions, sig: dict[str, Any], reco
         record = recorded.get(k)
         if any(j is None for j in jpegs) or record is None:
             continue  # reported above
-        if chunk_digest(file_digest(j) for j in jpegs) != record["sha256"]:  # type: ignore[arg-type]
-            report.problem(f"{main[model.split]}: the views of {model.category}_{model.cad:04d} differ from their checksum")
+        digests = [file_digest(j) for j in jpegs]  # type: ignore[arg-type]
+        if chunk_digest(digests) != record.get("sha256"):
+            changed = changed_files(record, digests)
+            for at in changed or []:
+                report.problem(f"{out / db_name(main[model.split])}: key {model.key(at + 1)} differs from its checksum "
+                               "(changed since it was built)")
+            if not changed:
+                report.problem(f"{main[model.split]}: the views of {model.category}_{model.cad:04d} differ from their "
+                               "checksum")
         checked += views
     small = f"train_{opts.views[1]}V"
     if small != main[0] and small in stored:
@@ -173,7 +198,16 @@ def _verify_modelnet(out: Path, opts: ModelNetOptions, sig: dict[str, Any], reco
         data = stored.get(main[model.split], {}).get(model.key(v + 1))
         if data is None:
             continue
-        got = np.repeat(simplejpeg.decode_jpeg(data, colorspace="GRAY"), 3, axis=2)
+        try:
+            grey = simplejpeg.decode_jpeg(data, colorspace="GRAY")
+        except ValueError as exc:
+            report.problem(f"{main[model.split]} {model.key(v + 1)}: does not decode ({one_line(exc)})")
+            continue
+        if grey.shape != (opts.size, opts.size, 1):
+            report.problem(f"{main[model.split]} {model.key(v + 1)}: is {grey.shape[1]}x{grey.shape[0]}, "
+                           f"expected {opts.size}x{opts.size}")
+            continue
+        got = np.repeat(grey, 3, axis=2)
         r = modelnet.model_rotations(opts, model)[v : v + 1]
         score = _agreement(got, render_scene(load_mesh_file(model.path), opts.camera, opts.look, r, opts.size)[0])
         scores.append(score)

@@ -29,6 +29,8 @@ from gpu_render.presets.modelnet_tree import CadModel
 from gpu_render.presets.options import ModelNetOptions, SymsolOptions
 from gpu_render.scene.solids import builtin_object
 from gpu_render.verify import Report
+from gpu_render.dataset.existing import DAMAGED
+from gpu_render.verify_checks import one_line
 
 LABEL_TOLERANCE = 1e-6  # absolute, float32 labels against a float64 recomputation
 LABEL_RTOL = 1e-6  # relative, for labels in pixels (intrinsics, principal point, viewport)
@@ -61,16 +63,16 @@ def verify_symsol_labels(out: Path, opts: SymsolOptions, parts: list[symsol.Shap
         mine = [p for p in parts if p.split == split]
         path = out / split_name / "rotations.npz"
         try:
-            with np.load(path) as rotations:
+            with open(path, "rb") as f, np.load(f) as rotations:  # numpy leaks its own handle on a bad zip
                 _files_are(report, path, rotations.files, [p.shape for p in mine])
                 for part in mine:
                     if part.shape in rotations.files:
                         arrays += _compare_rotations(report, path, part, opts, rotations[part.shape])
-        except (OSError, ValueError, zipfile.BadZipFile) as exc:
-            report.problem(f"{path}: not readable ({exc})")
+        except DAMAGED as exc:
+            report.problem(f"{path}: not readable ({one_line(exc)})")
         path = out / split_name / "poses.npz"
         try:
-            with np.load(path) as poses:
+            with open(path, "rb") as f, np.load(f) as poses:
                 wanted: list[str] = []
                 for part in mine:
                     for name, want in symsol.poses_labels(opts, part).items():
@@ -80,8 +82,8 @@ def verify_symsol_labels(out: Path, opts: SymsolOptions, parts: list[symsol.Shap
                             compare(report, f"{path}: {key}", poses[key], np.asarray(want))
                             arrays += 1
                 _files_are(report, path, poses.files, wanted)
-        except (OSError, ValueError, zipfile.BadZipFile) as exc:
-            report.problem(f"{path}: not readable ({exc})")
+        except DAMAGED as exc:
+            report.problem(f"{path}: not readable ({one_line(exc)})")
     report.say(f"rotations.npz and poses.npz: {arrays} array(s) recomputed and compared")
 
 
@@ -120,15 +122,15 @@ def verify_pickles(folder: Path, opts: ModelNetOptions, d: modelnet.Database, mo
         try:
             with open(path, "rb") as f:
                 got = pickle.load(f, encoding="latin1")  # as Spherical Regression reads it
-        except (OSError, pickle.UnpicklingError, EOFError, ValueError) as exc:
-            report.problem(f"{path}: not readable ({exc})")
+        except Exception as exc:  # damaged pickle bytes can raise almost any exception; each is one problem
+            report.problem(f"{path}: not readable ({type(exc).__name__}: {one_line(exc)})")
             continue
         if not isinstance(got, dict) or list(got) != list(want):
             report.problem(f"{path}: its keys are not the views of the tree's models")
             continue
         try:
             values = np.array([np.asarray(v, dtype=np.float64) for v in got.values()])
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, OverflowError) as exc:
             report.problem(f"{path}: values are not arrays of one shape ({exc})")
             continue
         if len(want):
@@ -146,7 +148,7 @@ def verify_npz_files(out: Path, opts: ModelNetOptions, models: list[CadModel], s
         labels = list(modelnet.view_labels(opts, [m for m in models if m.split == d.split], d.views))
         path = out / modelnet.NPZ_FOLDER / f"modelnet10_{npz_name}.npz"
         try:
-            with np.load(path) as data:
+            with open(path, "rb") as f, np.load(f) as data:
                 _files_are(report, path, data.files, ["imgs", "rots", "cat_ids"])
                 rots, cat_ids = modelnet.npz_labels(labels)
                 for key, want in (("rots", rots), ("cat_ids", cat_ids)):
@@ -155,8 +157,8 @@ def verify_npz_files(out: Path, opts: ModelNetOptions, models: list[CadModel], s
             if (out / db_name(source)).is_dir():
                 sampled += _compare_images(path, [k for k, _, _ in labels], stored.get(source, {}), opts.size,
                                            rng, report)
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
-            report.problem(f"{path}: not readable ({exc})")
+        except DAMAGED as exc:
+            report.problem(f"{path}: not readable ({one_line(exc)})")
     report.say(f"pickles and npz files recomputed; {sampled} npz image(s) compared with their database's")
 
 

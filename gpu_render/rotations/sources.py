@@ -269,13 +269,16 @@ def rotation_matrices(data: np.ndarray, name: str) -> np.ndarray:
     if bad.any():
         raise ValueError(f"{name} has NaN or infinite values (row {np.flatnonzero(bad)[0]})")
     if a.ndim == 2:
-        norm = np.linalg.norm(a, axis=1)
-        off = np.flatnonzero(np.abs(norm - 1) > UNIT_TOLERANCE)
+        with np.errstate(over="ignore"):  # entries near the float64 limit give norm inf: refused below
+            norm = np.linalg.norm(a, axis=1)
+        off = np.flatnonzero(~(np.abs(norm - 1) <= UNIT_TOLERANCE))
         if len(off):
             raise ValueError(f"{name}: quaternion row {off[0]} has norm {norm[off[0]]:.6g}, not 1")
         return quaternion_to_matrix(a)
-    err = np.abs(a @ a.transpose(0, 2, 1) - np.eye(3)).max(axis=(1, 2))
-    off = np.flatnonzero((err > UNIT_TOLERANCE) | (np.linalg.det(a) < 0))
+    with np.errstate(over="ignore", invalid="ignore"):  # huge entries give inf or NaN: refused below
+        err = np.abs(a @ a.transpose(0, 2, 1) - np.eye(3)).max(axis=(1, 2))
+        det = np.linalg.det(a)
+    off = np.flatnonzero(~(err <= UNIT_TOLERANCE) | ~(det > 0))
     if len(off):
         raise ValueError(f"{name}: matrix row {off[0]} is not a rotation (orthonormal, det +1)")
     return a

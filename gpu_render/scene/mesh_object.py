@@ -46,8 +46,11 @@ def mesh_object(name: str, vertices: np.ndarray, faces: np.ndarray,
 
     corners = v[f]  # (F, 3, 3)
     used = corners.reshape(-1, 3)
-    centre = (used.min(axis=0) + used.max(axis=0)) / 2
-    radius = float(np.max(np.linalg.norm(used - centre, axis=1)))
+    with np.errstate(over="ignore", invalid="ignore"):  # coordinates near the float64 limit: refused below
+        centre = (used.min(axis=0) + used.max(axis=0)) / 2
+        radius = float(np.max(np.linalg.norm(used - centre, axis=1)))
+    if not np.isfinite(radius):
+        raise ValueError("the vertex coordinates are too large: the bounding sphere's radius overflows float64")
     if not radius > 0:
         raise ValueError("the bounding box has zero size (every vertex at one point)")
     scale = 1.0 / radius
