@@ -15,7 +15,8 @@ entry is a file's path relative to OUT, or ``PATH::PART`` for a part of a file:
   values of the keys that describe the run rather than the dataset (``VOLATILE``: time,
   seconds, renderer, host, version, ...) replaced by ``"<volatile>"``; the keys stay pinned,
   as does everything else (options, signature, chunk records). ``manifest.json::undrawn``
-  also masks the chunk checksums (they hash the images).
+  also masks the checksums that hash drawn pixels: the chunks' sha256 and per-image digests,
+  and the whole-file sha256s of ``files`` (each of those files has an entry of its own).
 - ``X.npz::M`` is member ``M`` of an npz archive, ``X.tar::M`` a member of a tar shard,
   ``data.mdb::keys`` the keys of an LMDB database in order, and
   ``annotations/....npz::fields except bbox`` an ImageNet3D annotation without its bbox.
@@ -111,10 +112,16 @@ def _masked(value: object, root: str, chunk_digests: bool) -> object:
     sha256) masked and the build folder's absolute path written as ROOT_MARK."""
     if isinstance(value, dict):
         out = {k: MASK if k in VOLATILE else _masked(v, root, chunk_digests) for k, v in value.items()}
+        if chunk_digests:
+            return out
         chunks = out.get("chunks")
-        if not chunk_digests and isinstance(chunks, dict):
+        if isinstance(chunks, dict):
             out["chunks"] = {k: {**c, "sha256": UNDRAWN_MASK} if isinstance(c, dict) and "sha256" in c else c
                              for k, c in chunks.items()}
+        if "digests" in out:  # each image's short digest
+            out["digests"] = UNDRAWN_MASK
+        if isinstance(out.get("files"), dict):  # a sha256 per file written whole: each is pinned on its own
+            out["files"] = {k: UNDRAWN_MASK for k in out["files"]}
         return out
     if isinstance(value, list):
         return [_masked(v, root, chunk_digests) for v in value]
