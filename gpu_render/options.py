@@ -201,8 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=FORMATS, default="jpg",
                    help="jpg (quality 100, 4:4:4), png, npy, or wds (WebDataset tar shards OUT/SIZE/shard-K.tar)")
     p.add_argument("--layout", choices=LAYOUTS, default="flat",
-                   help="flat (OUT/SIZE/...) or imagenet3d (OUT/CLASS/NAME.JPEG with NAME.npz annotations, "
-                   "as ImageNet3D's tools read; objects, one size, jpg)")
+                   help="flat (OUT/SIZE/...) or imagenet3d (OUT/images/CLASS/, OUT/annotations/CLASS/, "
+                   "OUT/lists/ and OUT/CAD/CLASS/, as ImageNet3D's tools read them; objects, one size, jpg)")
     p.add_argument("--val-fraction", type=fraction_type, default=None, metavar="F",
                    help=f"--layout imagenet3d: share of poses in the val list, in [0, 1) (default {DEFAULT_VAL_FRACTION:g})")
     p.add_argument("--image-format", choices=IMAGE_FORMATS, default=None,
@@ -256,10 +256,6 @@ def parse_build_args(argv: list[str] | None = None) -> BuildOptions:
             parser.error(f"--layout imagenet3d writes JPEG images; it cannot be combined with --format {ns.format}")
         if ns.sizes is not None and len(ns.sizes) != 1:
             parser.error("--layout imagenet3d writes one image size; give --sizes a single size")
-        if ns.shard is not None:
-            parser.error("--shard cannot be combined with --layout imagenet3d: its annotations come from "
-                         "the mask, one npy file per size, which shards cannot share")
-        ns.layers = True  # the mask gives each annotation's bbox
     elif ns.val_fraction is not None:
         parser.error("--val-fraction applies to --layout imagenet3d only")
     if ns.engine == "ray" and ns.shard is not None:

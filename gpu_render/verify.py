@@ -22,7 +22,7 @@ from gpu_render.arg_types import Parser
 from gpu_render.errors import UsageError
 from gpu_render.rebuild import build_command
 from gpu_render.scene.solids import object_class
-from gpu_render.dataset.imagenet3d import check_annotations
+from gpu_render.dataset.imagenet3d import cad_vertices, check_annotations
 from gpu_render.dataset.imagenet3d_tree import check_tree
 from gpu_render.dataset.owned import build_files
 from gpu_render.dataset.wds import sample_key, shard_path
@@ -52,7 +52,6 @@ from gpu_render.dataset.layout import (
     LABELS,
     POSES,
     file_digest,
-    layer_path,
     npy_path,
     read_manifest,
     read_parts,
@@ -210,13 +209,12 @@ def verify(
     if sig.get("layers"):
         check_layers(out, n, sizes, report)
     if sig.get("layout") == "imagenet3d" and plan is not None:
-        mask = load_array(layer_path(out, "mask", sizes[0]), report, mmap=True)
-        if mask is not None:
-            found = check_annotations(out, str(sig.get("class")), plan.rich_labels(tuple(sizes)), sizes[0], mask,
-                                      poses.tolist())
-            for problem in found:
-                report.problem(problem)
-            report.say(f"annotations: {len(poses)} npz files read as ImageNet3D's tools read them")
+        vertices = cad_vertices(getattr(plan, "object").positions)
+        found = check_annotations(out, str(sig.get("class")), plan.rich_labels(tuple(sizes)), sizes[0], vertices,
+                                  poses.tolist())
+        for problem in found:
+            report.problem(problem)
+        report.say(f"annotations: {len(poses)} npz files read as ImageNet3D's tools read them")
         if complete and isinstance(sig.get("val_fraction"), (int, float)):  # lists and CAD: written when sealed
             found = check_tree(out, str(sig.get("class")), n, float(sig["val_fraction"]),
                                getattr(plan, "object").positions)

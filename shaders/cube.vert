@@ -1,13 +1,14 @@
 #version 330 core
 // Instanced cLPR cube: one instance per pose, each drawn into its own atlas tile.
 // Frames: the cube frame and the 256 canvas are in pixels, x right, y down, z away from
-// the viewer. A pose maps a corner p (row vector) to q = p * M + t (see gpu_render.poses).
+// the viewer. A pose maps a corner p (row vector) to q = p * M + t (docs/CLPR.md,
+// gpu_render/scene/plan.py).
 //
 // Exactness: positions are snapped to the rasterizer's 1/256 px grid inside the tile, and the
 // target's sides are powers of two, so every window coordinate below is computed without
 // rounding. A pose therefore rasterizes identically in every tile of every batch.
 
-// Per vertex (static mesh built from gpu_render.mesh)
+// Per vertex (static mesh built by gpu_render/render/clpr_vertices.py)
 in vec3 in_node;     // the corner this vertex sits on, cube frame, canvas px
 in vec3 in_color;    // RGB in [0, 1]
 in vec2 in_corner;   // dot quads: unit quad corner in [-1, 1]^2; faces: (0, 0)

@@ -1,5 +1,5 @@
 #version 330 core
-// Any scene object under a pinhole camera (shared/spec/SCENES.md), one instance per pose, each
+// Any scene object under a pinhole camera (docs/SCENES.md), one instance per pose, each
 // drawn into its own tile of a one-column atlas one tile wide: tile k covers GL rows
 // [k S, (k + 1) S), counted up from the bottom, so where a tile lies never depends on the batch.
 // Frames: object frame; camera frame x right, y down, z forward. x_cam = R x_obj + t.

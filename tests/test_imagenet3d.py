@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 from cli import assert_build_refused, run_module
 from dataset import assert_same_dataset
+from imagenet3d_tools import cad_box, project, read_annotations, read_off
 
 import gpu_render
 from gpu_render import build, verify
@@ -61,38 +62,6 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return outs
 
 
-def read_annotations(path: Path) -> np.ndarray:
-    """As ImageNet3D's tools do: the object array of one dict per object."""
-    return dict(np.load(path, allow_pickle=True))["annotations"]
-
-
-def read_off(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """As ImageNet3D's tools read a CAD file: the vertex count from the first number of the
-    second line, then that many vertex lines (float32), then faces of four numbers (3 i j k)."""
-    lines = path.read_text().splitlines()
-    assert lines[0] == "OFF"
-    n = int(lines[1].split(" ")[0])
-    vertices = np.array([[float(x) for x in line.split()] for line in lines[2:2 + n]], dtype=np.float32)
-    faces = np.array([[int(x) for x in line.split()] for line in lines[2 + n:]], dtype=np.int32)
-    assert vertices.shape == (n, 3) and faces.shape[1] == 4 and (faces[:, 0] == 3).all()
-    return vertices, faces[:, 1:]
-
-
-def project(x: np.ndarray, a: dict) -> np.ndarray:
-    """FORMATS.md's PASCAL3D+ projection as ImageNet3D's tools apply it: ``viewport`` is the
-    focal length in pixels (``focal`` unused). x (P, 3) model frame; returns (P, 2) px."""
-    az, el, th, d, m = a["azimuth"], a["elevation"], a["theta"], a["distance"], a["viewport"]
-    c = d * np.array([np.cos(el) * np.sin(az), -np.cos(el) * np.cos(az), np.sin(el)])
-    phi = el - np.pi / 2
-    rx = np.array([[1, 0, 0], [0, np.cos(phi), -np.sin(phi)], [0, np.sin(phi), np.cos(phi)]])
-    rz = np.array([[np.cos(-az), -np.sin(-az), 0], [np.sin(-az), np.cos(-az), 0], [0, 0, 1]])
-    r = rx @ rz
-    p = (np.diag([m, m, -1.0]) @ (r @ x.T - (r @ c)[:, None])).T
-    u, v = p[:, 0] / p[:, 2], p[:, 1] / p[:, 2]
-    u, v = np.cos(th) * u - np.sin(th) * v, np.sin(th) * u + np.cos(th) * v
-    return np.stack([a["px"] + u, a["py"] - v], axis=1)
-
-
 def tree(out: Path) -> list[str]:
     return sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
 
@@ -101,22 +70,19 @@ def tree(out: Path) -> list[str]:
 def test_the_cad_projected_by_each_annotation_lands_on_its_bbox(built: dict[str, Path], which: str, cls: str,
                                                                   size: int) -> None:
     out = built[which]
-    mask = np.load(out / f"mask_{size}.npy")
     with np.load(out / "poses.npz") as poses:
         k, r, t = poses[f"intrinsics_{size}"], poses["matrix"], poses["translation"]
-    for i in range(len(mask)):
+    for i in range(len(r)):
         (a,) = read_annotations(out / "annotations" / cls / f"{cls}_{i:06d}.npz")
-        vertices, faces = read_off(out / "CAD" / a["class"] / f"{int(a['cad_index']):02d}.off")
-        assert faces.max() < len(vertices)
-        got = project(vertices.astype(np.float64), a)
-        box = np.array([got[:, 0].min(), got[:, 1].min(), got[:, 0].max(), got[:, 1].max()])
+        box = cad_box(out, a)
         assert np.abs(box - a["bbox"]).max() <= BBOX_TOLERANCE_PX, (i, box, a["bbox"])
+        assert np.abs(box - a["bbox"]).max() < PROJECTION_TOLERANCE_PX, (i, box, a["bbox"])  # and exactly
         # exact: the viewpoint puts each CAD vertex where the build's K, R, t put it
+        vertices, _ = read_off(out / "CAD" / a["class"] / f"{int(a['cad_index']):02d}.off")
+        got = project(vertices.astype(np.float64), a)
         cam = (r[i] @ vertices.T.astype(np.float64)).T + t[i]
         want = (k @ cam.T).T
         assert np.abs(got - want[:, :2] / want[:, 2:]).max() < PROJECTION_TOLERANCE_PX
-        rows, cols = np.nonzero(mask[i])
-        assert np.array_equal(a["bbox"], [cols.min(), rows.min(), cols.max(), rows.max()])
 
 
 def test_annotation_fields_have_the_readmes_types(built: dict[str, Path]) -> None:
@@ -151,7 +117,7 @@ def test_the_tree_is_where_imagenet3ds_tools_look(built: dict[str, Path], which:
     names = [f"{cls}_{i:06d}" for i in range(count)]
     size = json.loads((out / "manifest.json").read_text())["sizes"][0]
     assert tree(out) == sorted([
-        "manifest.json", "poses.npz", f"mask_{size}.npy", f"depth_{size}.npy", f"CAD/{cls}/01.off",
+        "manifest.json", "poses.npz", f"CAD/{cls}/01.off",
         f"lists/{cls}_imagenet_train.txt", f"lists/{cls}_imagenet_val.txt",
         *(f"images/{cls}/{n}.JPEG" for n in names), *(f"annotations/{cls}/{n}.npz" for n in names),
     ])
@@ -207,9 +173,28 @@ def test_a_ray_build_writes_the_same_tree(built: dict[str, Path], tmp_path: Path
     assert_same_dataset(tmp_path / "o", built["i3d"])
 
 
+def test_shards_built_apart_then_sealed_equal_one_build(built: dict[str, Path], tmp_path: Path) -> None:
+    """Each shard writes its own chunks' images and annotations (nothing needs another chunk's
+    pixels); the plain build seals the union with the lists and the CAD model."""
+    union = tmp_path / "union"
+    for k in range(2):
+        part = tmp_path / f"machine{k}"
+        r = run_module("gpu_render.build", *ARGS, "--layout", "imagenet3d", "--shard", f"{k}/2", "--out", part)
+        assert r.code == 0, r.err
+        chunks = [c for c in range(POSES // 4) if c % 2 == k]  # --batch 4
+        assert sorted(p.name for p in (part / "annotations" / OBJECT).iterdir()) == \
+            [f"{OBJECT}_{i:06d}.npz" for c in chunks for i in range(4 * c, 4 * c + 4)]
+        assert not (part / "lists").exists() and not (part / "CAD").exists()
+        shutil.copytree(part, union, dirs_exist_ok=True)
+    sealed = run_module("gpu_render.build", *ARGS, "--layout", "imagenet3d", "--out", union)
+    assert sealed.code == 0, sealed.err
+    assert_same_dataset(union, built["i3d"])
+    assert verify.verify(union, reference_poses=0).problems == []
+
+
 def test_verify_catches_missing_and_tampered_files(built: dict[str, Path], tmp_path: Path) -> None:
     found = {}
-    cases = ("image", "annotation", "azimuth", "height", "list", "split", "cad")
+    cases = ("image", "annotation", "azimuth", "height", "bbox", "list", "split", "cad")
     for case in cases:
         out = tmp_path / case
         shutil.copytree(built["i3d"], out)
@@ -220,9 +205,15 @@ def test_verify_catches_missing_and_tampered_files(built: dict[str, Path], tmp_p
             image.unlink()
         elif case == "annotation":
             npz.unlink()
-        elif case in ("azimuth", "height"):
+        elif case in ("azimuth", "height", "bbox"):
             annotations = read_annotations(npz)
-            annotations[0][case] = annotations[0][case] + 0.01 if case == "azimuth" else int(annotations[0][case])
+            a = annotations[0]
+            if case == "azimuth":
+                a[case] = a[case] + 0.01
+            elif case == "height":
+                a[case] = int(a[case])  # the value kept, the type not
+            else:
+                a[case] = a[case] + [0.0, 0.0, 1e-6, 0.0]
             with open(npz, "wb") as f:
                 np.savez(f, annotations=annotations)
         elif case == "list":
@@ -237,6 +228,7 @@ def test_verify_catches_missing_and_tampered_files(built: dict[str, Path], tmp_p
     assert f"{name}.npz: missing" in found["annotation"]
     assert f"{name}.npz: azimuth differ" in found["azimuth"]
     assert f"{name}.npz: height differ" in found["height"]
+    assert f"{name}.npz: bbox differ" in found["bbox"]
     assert f"{OBJECT}_imagenet_train.txt: missing" in found["list"]
     assert f"{OBJECT}_imagenet_train.txt: differs from the train split" in found["split"]
     assert "01.off: differs from the object's triangles" in found["cad"]
@@ -276,7 +268,7 @@ def test_overwrite_replaces_the_tree(built: dict[str, Path], tmp_path: Path) -> 
     (["--object", "cube", "--format", "png"], "cannot be combined with --format png"),
     (["--object", "cube", "--format", "wds"], "cannot be combined with --format wds"),
     (["--object", "cube", "--sizes", "32,64"], "one image size"),
-    (["--object", "cube", "--shard", "0/2"], "--shard cannot be combined with --layout imagenet3d"),
+    (["--object", "cube", "--shard", "0/2", "--layers"], "--shard cannot be combined with --layers"),
     (["--object", "cube", "--val-fraction", "1"], "argument --val-fraction: must be in [0, 1), got '1'"),
     (["--object", "cube", "--val-fraction", "-0.1"], "argument --val-fraction: must be in [0, 1)"),
     (["--object", "cube", "--val-fraction", "nan"], "argument --val-fraction: must be in [0, 1)"),

@@ -117,3 +117,40 @@ def test_reprs_are_short_and_say_what_is_loaded(cube: Path, symsol: Path, modeln
         assert text == (f"ModelNetSplit(path={str(modelnet)!r}, split='limited_train', "
                         f"database='train_1V.Rawjpg.lmdb', images={len(split)}, size=32)")
         assert len(split) == 2 * 2  # two training models of each category, one view each
+
+
+def test_torch_datasets_close_in_a_with_block(cube: Path, symsol: Path, modelnet: Path) -> None:
+    from gpu_render.dataset.torch_dataset import CLPRDataset
+    from gpu_render.presets.torch_dataset import PresetDataset
+
+    with CLPRDataset(cube, 16, label="matrix") as dataset:
+        image, label = dataset[5]
+        assert image.shape == (3, 16, 16) and label.shape == (3, 3)
+    assert dataset.data.poses.zip is None  # poses.npz is closed
+    with pytest.raises(ValueError, match="is closed"):
+        dataset[5]
+    dataset.close()  # twice is harmless
+    with PresetDataset(symsol, "train") as preset:
+        assert preset[4][0].shape == (3, 16, 16)
+    with pytest.raises(ValueError, match="is closed"):
+        preset[4]
+    with PresetDataset(modelnet, "train") as preset:
+        first = preset[0][0]
+    with gpu_render.load(modelnet, "train") as split:  # the database opens again in this process
+        assert np.array_equal(split.image(0)[..., 0], (first[0].numpy() * 255).round().astype(np.uint8))
+    preset.close()
+
+
+def test_torch_dataset_reprs_are_short_and_say_what_is_loaded(cube: Path, symsol: Path, modelnet: Path) -> None:
+    from gpu_render.dataset.torch_dataset import CLPRDataset
+    from gpu_render.presets.torch_dataset import PresetDataset
+
+    with CLPRDataset(cube, 8) as dataset:
+        assert repr(dataset) == (f"CLPRDataset(path={str(cube)!r}, object='clpr-cube', poses=343, size=8, "
+                                 "label='quaternion')")
+    with PresetDataset(symsol, "test") as preset:
+        assert repr(preset) == f"PresetDataset(path={str(symsol)!r}, split='test', images=2, size=16)"
+    with PresetDataset(modelnet, "limited_train") as preset:
+        assert repr(preset) == f"PresetDataset(path={str(modelnet)!r}, split='limited_train', images=4, size=32)"
+    for text in (repr(dataset), repr(preset)):
+        assert len(text) < MAX_REPR and "\n" not in text

@@ -223,3 +223,25 @@ def test_every_finite_source_streams_its_plan(tmp_path: Path) -> None:
         for name, want in (("quaternion", rich["quaternion"]), ("euler", rich["euler_clpr"]),
                            ("keypoints", rich["keypoints_16"]), ("labels", plan.labels)):
             assert np.array_equal(np.concatenate([labels[name] for _, labels in got]), want), (poses, name)
+
+
+def test_streaming_dataset_closes_in_a_with_block_and_shows_itself_in_one_line(tmp_path: Path) -> None:
+    with StreamingDataset("tetX", "random:6:2", 16, batch=4) as dataset:
+        image, labels = next(iter(dataset))
+        assert image.shape == (3, 16, 16) and labels["index"].item() == 0
+        stream = dataset._stream
+        assert stream is not None and stream._drawing is not None  # iterating here opened a GL context
+    assert stream._drawing is None  # released on leaving the block
+    dataset.close()  # twice is harmless
+    again, _ = next(iter(dataset))  # iterating again opens a new one
+    assert torch.equal(again, image)
+    dataset.close()
+    assert repr(dataset) == "StreamingDataset(object='tetX', poses='random:6:2', count=6, size=16, batch=4)"
+    path = tmp_path / "rotations.npy"
+    np.save(path, np.eye(3)[None].repeat(3, axis=0))
+    texts = [repr(StreamingDataset("cone", "random:inf:7", 32, batch=8)),
+             repr(StreamingDataset("clpr-cube", f"file:{path}", 16))]
+    assert texts[0] == "StreamingDataset(object='cone', poses='random:inf:7', count=inf, size=32, batch=8)"
+    assert texts[1] == ("StreamingDataset(object='clpr-cube', poses='file:rotations.npy', count=3, size=16, "
+                        f"batch={DEFAULT_BATCH})")
+    assert all(len(t) < 200 and "\n" not in t and str(tmp_path) not in t for t in texts)

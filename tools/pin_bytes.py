@@ -25,7 +25,8 @@ entry is a file's path relative to OUT, or ``PATH::PART`` for a part of a file:
   meshes, so that a change of the input is told apart from a change of the build.
 
 Entries that depend on the rendered pixels are *drawn* (:func:`drawn`): images, the arrays
-and containers holding them, the bboxes, the chunk checksums. They hold for the renderer the
+and containers holding them, the chunk checksums (an ImageNet3D annotation's bbox is the
+projected CAD model's, not drawn). They hold for the renderer the
 table was made on, Mesa llvmpipe; every other entry holds on any renderer.
 """
 
@@ -86,8 +87,7 @@ _DRAWN = re.compile(
     r"(\.(jpe?g|png|tar|mdb)$)"  # images, shards, LMDB databases of JPEGs
     r"|((^|/)(images|mask|depth)_\d+\.npy$)"  # npy images, --layers
     r"|(^manifest\.json$)"  # its chunk checksums hash the images
-    r"|(modelnet10_\w+\.npz(::imgs\.npy)?$)"  # image2sphere's arrays hold the images
-    r"|(^annotations/.*\.npz(::annotations\.npy)?$)",  # the bbox comes from the mask
+    r"|(modelnet10_\w+\.npz(::imgs\.npy)?$)",  # image2sphere's arrays hold the images
     re.IGNORECASE,
 )
 

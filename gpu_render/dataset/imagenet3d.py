@@ -10,9 +10,10 @@ read as ``dict(np.load(path, allow_pickle=True))['annotations']``, with the type
 README: ``azimuth``, ``elevation``, ``theta`` float radians in [0, 2π); ``distance`` float
 (object units); ``viewport`` int, the focal length in pixels (the tools' ``proj2d`` takes it
 as such); ``focal`` float 1.0; ``px``, ``py`` float and ``principal`` (2,) float64
-``[px, py]`` (pixels); ``bbox`` (4,) float64 x1, y1, x2, y2 from the aliased mask (inclusive
-pixel indices of the object's extreme columns and rows; all -1 when the object covers no
-pixel); ``height``, ``width`` numpy.uint16 (the image's, px); ``class`` str (the object's
+``[px, py]`` (pixels); ``bbox`` (4,) float64 x1, y1, x2, y2, the exact box of the projected
+CAD vertices clipped to the image (:func:`gpu_render.scene.camera.projected_boxes`; pixels in
+the principal point's convention: the image spans [0, W] x [0, H], pixel (col, row) covers
+[col, col+1) x [row, row+1); all -1 when the box misses the image); ``height``, ``width`` numpy.uint16 (the image's, px); ``class`` str (the object's
 name); ``cad_index`` int 1; ``object_status`` 'status_good'; ``dense`` 'dense_no' (one object
 per image); ``ignore`` int 0.
 
@@ -21,8 +22,9 @@ The focal length in pixels is a whole number: the build picks its camera so
 build's K, R, t.
 
 Images are written by encoder processes (:class:`Imagenet3dSink`); the annotations by the
-build's main process from the mask it renders (:func:`write_annotations`), before the chunk is
-recorded. Both through temporary names, then rename.
+process that renders the chunk (:class:`Annotations`), before the chunk is recorded. Both
+through temporary names, then rename. Nothing in an annotation depends on the pixels, so a
+shard writes its own chunks' annotations like any other file.
 """
 
 from __future__ import annotations
@@ -30,7 +32,6 @@ from __future__ import annotations
 import io
 import math
 import os
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
@@ -40,7 +41,7 @@ import numpy as np
 from gpu_render.dataset.atomic import atomic_write_bytes
 from gpu_render.dataset.encode import encode_jpeg
 from gpu_render.dataset.layout import file_digest
-from gpu_render.scene.camera import Pinhole
+from gpu_render.scene.camera import Pinhole, projected_boxes
 
 IMAGES, ANNOTATIONS = "images", "annotations"
 STATUS = "status_good"
@@ -89,17 +90,24 @@ def whole_focal(k: np.ndarray) -> int:
     return int(n)
 
 
-def bbox_from_mask(mask: np.ndarray) -> np.ndarray:
-    """(x1, y1, x2, y2) float64 of an (S, S) mask's nonzero pixels (column, row indices,
-    inclusive); (-1, -1, -1, -1) for an empty mask."""
-    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    if not len(rows):
-        return np.full(4, -1.0)
-    return np.array([cols[0], rows[0], cols[-1], rows[-1]], dtype=np.float64)
+def cad_vertices(positions: np.ndarray) -> np.ndarray:
+    """The CAD model's distinct corners (V, 3) float32, sorted, of triangles ``positions``
+    (T, 3, 3) (model frame, unitless): the vertices the OFF file lists, in its order."""
+    return np.unique(np.asarray(positions, dtype=np.float32).reshape(-1, 3), axis=0)
 
 
-def annotation(poses: dict[str, np.ndarray], index: int, size: int, mask: np.ndarray, class_name: str) -> dict[str, Any]:
-    """The one dict of pose ``index``'s ``annotations``: poses are poses.npz's arrays, mask (S, S)."""
+def bboxes(poses: dict[str, np.ndarray], size: int, vertices: np.ndarray, start: int, stop: int) -> np.ndarray:
+    """The ``bbox`` of poses ``start .. stop-1``: (stop - start, 4) float64 x1, y1, x2, y2,
+    pixels (the image is [0, S] x [0, S]), the box of the CAD ``vertices`` (V, 3) (model frame)
+    projected by poses.npz's ``matrix``, ``translation`` and ``intrinsics_{S}``, clipped to the
+    image (:func:`gpu_render.scene.camera.projected_boxes`)."""
+    return projected_boxes(vertices, poses["matrix"][start:stop], poses["translation"][start:stop],
+                           poses[f"intrinsics_{size}"], size, size)
+
+
+def annotation(poses: dict[str, np.ndarray], index: int, size: int, bbox: np.ndarray, class_name: str) -> dict[str, Any]:
+    """The one dict of pose ``index``'s ``annotations``: poses are poses.npz's arrays, bbox its
+    (4,) float64 box (:func:`bboxes`)."""
     px, py = float(poses[f"px_{size}"]), float(poses[f"py_{size}"])
     return {
         "azimuth": wrap_angle(poses["azimuth"][index]),
@@ -111,7 +119,7 @@ def annotation(poses: dict[str, np.ndarray], index: int, size: int, mask: np.nda
         "px": px,
         "py": py,
         "principal": np.array([px, py]),
-        "bbox": bbox_from_mask(mask),
+        "bbox": np.array(bbox, dtype=np.float64),
         "height": np.uint16(size),
         "width": np.uint16(size),
         "class": class_name,
@@ -131,24 +139,26 @@ def annotation_bytes(record: dict[str, Any]) -> bytes:
     return buf.getvalue()
 
 
-def write_annotations(out: Path, class_name: str, poses: dict[str, np.ndarray], size: int, start: int,
-                      mask: np.ndarray) -> None:
-    """Write the npz of poses ``start .. start+len(mask)-1``; mask (n, S, S) uint8."""
-    for k, m in enumerate(mask):
-        record = annotation(poses, start + k, size, m, class_name)
-        atomic_write_bytes(annotation_file(out, class_name, start + k), annotation_bytes(record))
+@dataclass(frozen=True, eq=False)
+class Annotations:
+    """Writes a build's annotation npz files, chunk by chunk (:meth:`write`).
 
+    out: OUT. class_name: the class. size: the image side S, px. poses: poses.npz's arrays
+    (N poses). vertices: the CAD model's (V, 3) float32, model frame (:func:`cad_vertices`).
+    """
 
-def annotating(write_layers: Callable[[int, int, np.ndarray, np.ndarray], None], out: Path, class_name: str,
-               poses: dict[str, np.ndarray]) -> Callable[[int, int, np.ndarray, np.ndarray], None]:
-    """A layer writer that, after ``write_layers(size, start, mask, depth)``, writes the
-    annotations of the same poses from their mask (n, S, S) uint8 (a Ray worker's chunks)."""
+    out: Path
+    class_name: str
+    size: int
+    poses: dict[str, np.ndarray]
+    vertices: np.ndarray
 
-    def write(size: int, start: int, mask: np.ndarray, depth: np.ndarray) -> None:
-        write_layers(size, start, mask, depth)
-        write_annotations(out, class_name, poses, size, start, mask)
-
-    return write
+    def write(self, start: int, stop: int) -> None:
+        """Write the npz of poses ``start .. stop-1``, each through a temporary name."""
+        boxes = bboxes(self.poses, self.size, self.vertices, start, stop)
+        for k, box in enumerate(boxes):
+            record = annotation(self.poses, start + k, self.size, box, self.class_name)
+            atomic_write_bytes(annotation_file(self.out, self.class_name, start + k), annotation_bytes(record))
 
 
 @dataclass(frozen=True)
@@ -173,10 +183,10 @@ class Imagenet3dSink:
         return digests
 
 
-def check_annotations(out: Path, class_name: str, poses: dict[str, np.ndarray], size: int, mask: np.ndarray,
+def check_annotations(out: Path, class_name: str, poses: dict[str, np.ndarray], size: int, vertices: np.ndarray,
                       indices: list[int], tolerance: float = 1e-9) -> list[str]:
     """Problems with the annotation npz of poses ``indices``, read as ImageNet3D's tools read
-    them, against poses.npz's arrays and the (N, S, S) mask: fields, types and values."""
+    them, against poses.npz's arrays and the CAD ``vertices`` (V, 3): fields, types and values."""
     problems = []
     for i in indices:
         path = annotation_file(out, class_name, i)
@@ -188,14 +198,14 @@ def check_annotations(out: Path, class_name: str, poses: dict[str, np.ndarray], 
         except (OSError, ValueError, KeyError, IndexError, EOFError) as exc:
             problems.append(f"{path}: unreadable ({exc})")
             continue
-        want = annotation(poses, i, size, np.asarray(mask[i]), class_name)
+        want = annotation(poses, i, size, bboxes(poses, size, vertices, i, i + 1)[0], class_name)
         if not isinstance(got, dict) or set(got) != set(want):
             problems.append(f"{path}: annotations[0] has not the fields {sorted(want)}")
             continue
         bad = [k for k, v in want.items()
                if not _same(got[k], v, tolerance, angle=k in ("azimuth", "elevation", "theta"))]
         if bad:
-            problems.append(f"{path}: {', '.join(bad)} differ from poses.npz and the mask (value or type)")
+            problems.append(f"{path}: {', '.join(bad)} differ from poses.npz and the CAD model (value or type)")
     return problems
 
 

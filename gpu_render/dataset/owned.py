@@ -124,7 +124,7 @@ def build_files(sig: Any) -> BuildFiles:
     if fmt not in ("jpg", "png", "npy", "wds"):
         raise ValueError(f"format {fmt!r} is not one this version writes")
     layout = sig.get("layout", "flat")
-    layers = bool(sig.get("layers")) or layout == "imagenet3d"
+    layers = bool(sig.get("layers"))  # an imagenet3d build before exact boxes recorded layers: true
     top = [MANIFEST] + ([] if sig.get("object") else [LABELS]) + [POSES]
     whole = list(top[1:])
     folders: list[Folder] = []

@@ -73,11 +73,34 @@ class CLPRDataset(Dataset):
         names = {"quaternion": "quaternion", "matrix": "matrix", "euler": "euler_clpr",
                  "keypoints": f"keypoints_{size}"}
         self._labels = np.asarray(self.data.labels) if label == "labels" else self.data.poses[names[label]]
+        self._closed = False
 
     def __len__(self) -> int:
         return len(self.data)
 
+    def close(self) -> None:
+        """Close the dataset's files (poses.npz); harmless twice. Items cannot be read after it.
+        ``with CLPRDataset(...) as dataset:`` closes on leaving."""
+        self.data.close()
+        self._closed = True
+
+    def __enter__(self) -> CLPRDataset:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        """One short line: class, path, what is drawn, pose count, size and label."""
+        obj = self.data.object
+        if obj.startswith("mesh:"):
+            obj = "mesh:" + Path(obj[5:]).name
+        return (f"{type(self).__name__}(path={str(self.data.root)!r}, object={obj!r}, poses={len(self)}, "
+                f"size={self.size}, label={self.label!r})")
+
     def __getitem__(self, index: int) -> tuple[torch.Tensor, ...]:
+        if self._closed:
+            raise ValueError(f"{self!r} is closed: make a new one to read it again")
         pixels = np.array(self.data.images[self.size][index])  # a writable copy for torch
         image = torch.from_numpy(pixels).permute(2, 0, 1).to(torch.float32).div_(255.0)
         if self.transform is not None:

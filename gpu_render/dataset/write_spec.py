@@ -21,8 +21,7 @@ class WriteSpec:
     image_format: the image files' encoding inside wds shards (jpg or png).
     class_name, class_index: the build's class, where it has one (wds json and cls).
     layout: ``flat`` (OUT/{size}/...) or ``imagenet3d`` (OUT/images/{class}/{name}.JPEG,
-    OUT/annotations/{class}/{name}.npz, OUT/lists/..., OUT/CAD/{class}/01.off; needs ``layers``,
-    whose mask gives each annotation's bbox).
+    OUT/annotations/{class}/{name}.npz, OUT/lists/..., OUT/CAD/{class}/01.off).
     val_fraction: imagenet3d: the share of poses in the val list.
     cad_positions: imagenet3d: the object's triangles (T, 3, 3) float32, object frame, for its CAD file.
     """

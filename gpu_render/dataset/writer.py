@@ -69,7 +69,7 @@ from gpu_render.dataset.owned import (
     replaced_files,
 )
 from gpu_render.dataset.existing import differences, ours_before_manifest, same_npy, same_npz
-from gpu_render.dataset.imagenet3d import ANNOTATIONS, IMAGES, write_annotations
+from gpu_render.dataset.imagenet3d import ANNOTATIONS, IMAGES, Annotations, cad_vertices
 from gpu_render.dataset.imagenet3d_tree import write_tree
 from gpu_render.dataset.write_spec import Plan, WriteSpec
 from gpu_render.dataset.lock import BuildLock
@@ -98,7 +98,8 @@ class DatasetWriter:
         self._partials: list[Path] = []  # npy files that grow under their .partial names
         self.complete = False  # open() found this very dataset already complete: nothing to write
         self._lock = BuildLock(spec.out, spec.shard)
-        self._poses: dict[str, np.ndarray] = {}  # layout imagenet3d: poses.npz's arrays, for the annotations
+        #: --layout imagenet3d: writes each chunk's annotations (set by :meth:`open`), else None.
+        self.annotations: Annotations | None = None
         self._layers = LayerFiles(spec.out)
         #: How the build ran, for the manifest: engine name, workers and each one's node and
         #: GL_RENDERER (set by the engine before :meth:`finalize`); None leaves it out.
@@ -165,8 +166,9 @@ class DatasetWriter:
                 atomic_save_npy(out / LABELS, plan.labels)
             if not same_npz(out / POSES, rich):
                 atomic_save_npz(out / POSES, rich)
-        if self.spec.layout == "imagenet3d":
-            self._poses = rich  # the annotations' viewpoint, written with each chunk's mask
+        if self.spec.layout == "imagenet3d" and self.spec.cad_positions is not None:
+            self.annotations = Annotations(out, str(self.spec.class_name), self.spec.sizes[0], rich,
+                                           cad_vertices(self.spec.cad_positions))
         self._prepare_images(resume=bool(done))
         return done
 
@@ -246,8 +248,6 @@ class DatasetWriter:
     def write_layers(self, size: int, start: int, mask: np.ndarray, depth: np.ndarray) -> None:
         """Write poses ``start ..`` of the layers at ``size``: mask (n, S, S) uint8, depth (n, S, S) float32."""
         self._layers.write(size, start, mask, depth)
-        if self.spec.layout == "imagenet3d":
-            write_annotations(self.out, str(self.spec.class_name), self._poses, size, start, mask)
 
     def finish_chunk(self, chunk: int, start: int, stop: int, digest: str) -> dict[str, Any]:
         """Record a chunk whose files are all in place."""

@@ -69,7 +69,8 @@ def run_local(options: BuildOptions, progress: bool = True) -> BuildResult:
                 return BuildResult(total, 0, 0.0, gl.renderer_name, complete_before=True)
             todo = [k for k in mine if k not in done]
             already = total - sum(chunks[k][1] - chunks[k][0] for k in todo)
-            pipeline = ChunkPipeline(options, plan, pool, gl.ctx, writer.write_layers)
+            annotate = writer.annotations.write if writer.annotations is not None else None
+            pipeline = ChunkPipeline(options, plan, pool, gl.ctx, writer.write_layers, annotate)
             bar = Progress(total, already, progress_title(options), enabled=progress)
             pending: deque[tuple[int, list[Task]]] = deque()
 

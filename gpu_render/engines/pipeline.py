@@ -28,6 +28,8 @@ from gpu_render.scene.scene import Plan
 
 #: Writes the mask (n, S, S) uint8 and depth (n, S, S) float32 of poses ``start ..`` at size S.
 LayerWrite = Callable[[int, int, np.ndarray, np.ndarray], None]
+#: Writes the per-pose files of poses ``start .. stop-1`` that need no pixels (ImageNet3D annotations).
+ChunkWrite = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -88,11 +90,12 @@ class ChunkPipeline:
 
     ctx: the GL context (made by the caller through gpu_render.render.context).
     write_layers: where ``--layers`` mask and depth rows go (None when the build has no layers).
+    annotate: writes each chunk's annotations (``--layout imagenet3d``), or None.
     """
 
     def __init__(
         self, options: BuildOptions, plan: Plan, pool: EncoderPool, ctx: moderngl.Context,
-        write_layers: LayerWrite | None,
+        write_layers: LayerWrite | None, annotate: ChunkWrite | None = None,
     ) -> None:
         self.options = options
         self.plan = plan
@@ -100,6 +103,7 @@ class ChunkPipeline:
         self.chunks = chunk_ranges(options.pose_count, options.batch)
         self.draw = backend(options.scene)
         self.write_layers = write_layers if options.layers else None
+        self.annotate = annotate
         self.renderers = {s: self.draw.renderer(ctx, s, slot_batch(options)) for s in options.sizes}
 
     def poses(self, k: int) -> int:
@@ -117,6 +121,8 @@ class ChunkPipeline:
             tasks += self.pool.submit(slot, size, start, stop - start)
             if self.write_layers is not None:
                 self.write_layers(size, start, *renderer.render_layers(instances))
+        if self.annotate is not None:
+            self.annotate(start, stop)
         return tasks
 
     def settle(self, k: int, tasks: list[Task]) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from typing import Any
 
 from gpu_render.dataset.atomic import set_temporary_tag
 from gpu_render.dataset.encoder_pool import Task
-from gpu_render.dataset.imagenet3d import annotating
+from gpu_render.dataset.imagenet3d import Annotations, cad_vertices
 from gpu_render.dataset.sink import LayerFiles
 from gpu_render.engines.pipeline import ChunkPipeline, LayerWrite, check_memory, start_pool, worker_record
 from gpu_render.options import BuildOptions
@@ -60,10 +60,12 @@ class RenderWorker:
         self.gl = Headless(self.choice.index)
         self.layers = LayerFiles(options.out)
         write_layers: LayerWrite = self.layers.write
-        if options.layout == "imagenet3d":  # each chunk's annotations come from its mask
-            write_layers = annotating(write_layers, options.out, str(options.class_name),
-                                      plan.rich_labels(options.sizes))
-        self.pipeline = ChunkPipeline(options, plan, self.pool, self.gl.ctx, write_layers)
+        annotate = None
+        if options.layout == "imagenet3d":  # this worker writes its chunks' annotations
+            vertices = cad_vertices(getattr(options.scene, "object").positions)
+            annotate = Annotations(options.out, str(options.class_name), options.sizes[0],
+                                   plan.rich_labels(options.sizes), vertices).write
+        self.pipeline = ChunkPipeline(options, plan, self.pool, self.gl.ctx, write_layers, annotate)
 
     def describe(self) -> dict[str, Any]:
         """This worker for the manifest: node, host, GL_RENDERER, EGL device choice, pid, encoders."""

@@ -39,6 +39,23 @@ class PresetDataset(Dataset):
     def __len__(self) -> int:
         return len(self.data)
 
+    def close(self) -> None:
+        """Close the split's files (:meth:`SymsolSplit.close`, :meth:`ModelNetSplit.close`);
+        harmless twice. ``with PresetDataset(...) as dataset:`` closes on leaving."""
+        self.data.close()
+
+    def __enter__(self) -> PresetDataset:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        """One short line: class, path, split, image count and size."""
+        data = self.data
+        return (f"{type(self).__name__}(path={str(data.root)!r}, split={data.split!r}, images={len(self)}, "
+                f"size={data.size})")
+
     def __getitem__(self, index: int) -> tuple[torch.Tensor, ...]:
         image = torch.from_numpy(np.array(self.data.image(index))).permute(2, 0, 1).to(torch.float32).div_(255.0)
         rotation = self.data.rotation(index)

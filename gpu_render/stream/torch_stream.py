@@ -13,6 +13,7 @@ the parent before a DataLoader with workers, or give the DataLoader
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -110,10 +111,29 @@ class StreamingDataset(IterableDataset):
                 yield image, {name: t[i].clone() for name, t in tensors.items()}
 
     def close(self) -> None:
-        """Release this process's GL context, if iterating here opened one. This does not make a
-        later fork safe (see the module docstring): use ``multiprocessing_context="spawn"``."""
+        """Release this process's GL context, if iterating here opened one; harmless twice.
+        Iterating again opens a new one. This does not make a later fork safe (see the module
+        docstring): use ``multiprocessing_context="spawn"``. ``with StreamingDataset(...) as
+        dataset:`` closes on leaving."""
         if self._stream is not None:
             self._stream.close()
+
+    def __enter__(self) -> StreamingDataset:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        """One short line: class, what is drawn, the pose source, poses per epoch, size and batch."""
+        o = self.options
+        obj = o.scene.object_name
+        if obj.startswith("mesh:"):
+            obj = "mesh:" + Path(obj[5:]).name
+        source = o.source.spec if o.source.kind != "file" else f"file:{Path(o.source.path).name}"
+        count = o.pose_count if o.finite else "inf"
+        return (f"{type(self).__name__}(object={obj!r}, poses={source!r}, count={count}, size={o.size}, "
+                f"batch={o.batch})")
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
