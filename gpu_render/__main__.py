@@ -44,8 +44,11 @@ def main(argv: list[str] | None = None) -> int:
     command = by_name.get(args[0])
     if command is None:
         known = ", ".join(by_name)
-        print(f"{prog_name(PROG)}: error: unknown command {args[0]!r}: the commands are {known} "
-              f"('{MAIN_SCRIPT} --help' lists them)", file=sys.stderr)
+        print(
+            f"{prog_name(PROG)}: error: unknown command {args[0]!r}: the commands are {known} "
+            f"('{MAIN_SCRIPT} --help' lists them)",
+            file=sys.stderr,
+        )
         return 2
     return int(importlib.import_module(command.main_module).main(args[1:]))
 

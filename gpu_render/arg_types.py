@@ -30,8 +30,9 @@ class Parser(argparse.ArgumentParser):
             kwargs.setdefault("prog", prog_name(module))
         super().__init__(*args, **kwargs)
         if module is not None:
-            self.add_argument("--version", action="version", version=version_line(),
-                              help="print gpu_render's version and exit")
+            self.add_argument(
+                "--version", action="version", version=version_line(), help="print gpu_render's version and exit"
+            )
 
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UsageError(message)

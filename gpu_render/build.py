@@ -48,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if any(a == "--preset" or a.startswith("--preset=") for a in args):  # benchmark layouts: gpu_render.presets
         from gpu_render.presets.cli import main as preset_main
+
         return preset_main(args)
     try:
         options = parse_build_args(argv)
@@ -57,10 +58,14 @@ def main(argv: list[str] | None = None) -> int:
     sizes = ",".join(str(s) for s in options.sizes)
     what = "poses" if options.shard is None else f"poses of shard {options.shard[0]}/{options.shard[1]}"
     if result.complete_before or (result.built == 0 and options.shard is not None):
-        print(f"{options.out} already holds all {result.poses} {what} x sizes {sizes} ({options.format}); nothing to do")
+        print(
+            f"{options.out} already holds all {result.poses} {what} x sizes {sizes} ({options.format}); nothing to do"
+        )
     elif result.built == 0:  # every chunk was built by shards or an earlier run: this run sealed it
-        print(f"sealed {options.out}: all {result.poses} {what} x sizes {sizes} ({options.format}) were already built; "
-              "wrote its labels and manifest.json")
+        print(
+            f"sealed {options.out}: all {result.poses} {what} x sizes {sizes} ({options.format}) were already built; "
+            "wrote its labels and manifest.json"
+        )
     else:
         print(
             f"built {result.built} of {result.poses} {what} x sizes {sizes} ({options.format}) into {options.out} "

@@ -50,8 +50,9 @@ class RenderClient:
         self._http = httpx.Client(base_url=url, headers=headers, timeout=timeout)
         self.retries = retries
 
-    def render(self, quaternions: Any = None, *, size: int = 64, object: str = "clpr-cube",
-               matrices: Any = None, **look: Any) -> np.ndarray:
+    def render(
+        self, quaternions: Any = None, *, size: int = 64, object: str = "clpr-cube", matrices: Any = None, **look: Any
+    ) -> np.ndarray:
         """Render N rotations: quaternions (N, 4) (w, x, y, z) or matrices (N, 3, 3) column-vector R.
 
         look: the request's look options (fov, distance, light, color, background, antialias,
@@ -132,7 +133,11 @@ def _images(r: httpx.Response) -> np.ndarray:
         images = np.load(io.BytesIO(r.content), allow_pickle=False)
     except (ValueError, EOFError, OSError) as exc:
         kind = r.headers.get("content-type", "no content type")
-        raise RenderError(r.status_code, f"the answer is not .npy images ({kind}, {len(r.content)} bytes): {exc}") from None
+        raise RenderError(
+            r.status_code, f"the answer is not .npy images ({kind}, {len(r.content)} bytes): {exc}"
+        ) from None
     if not (isinstance(images, np.ndarray) and images.dtype == np.uint8 and images.ndim == 4 and images.shape[-1] == 3):
-        raise RenderError(r.status_code, f"the answer is not (N, S, S, 3) uint8 images: {getattr(images, 'shape', '?')}")
+        raise RenderError(
+            r.status_code, f"the answer is not (N, S, S, 3) uint8 images: {getattr(images, 'shape', '?')}"
+        )
     return images

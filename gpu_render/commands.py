@@ -31,14 +31,31 @@ class Command:
 
 
 COMMANDS: tuple[Command, ...] = (
-    Command("build", "gpu_render.build", "gpu-render-build",
-            "render a dataset into OUT (the cLPR cube, a SYMSOL solid, a mesh file; --preset: a benchmark's layout)"),
-    Command("verify", "gpu_render.verify", "gpu-render-verify",
-            "check that a built dataset is complete and correct (exit 0), or list its problems (exit 1)"),
-    Command("preview", "gpu_render.preview", "gpu-render-preview",
-            "look at any scene live in a window, drawn by the build's renderer"),
-    Command("serve", "gpu_render.serve", "gpu-render-serve",
-            "answer render requests over HTTP (the [serve] extra)", entry="gpu_render.serve.__main__"),
+    Command(
+        "build",
+        "gpu_render.build",
+        "gpu-render-build",
+        "render a dataset into OUT (the cLPR cube, a SYMSOL solid, a mesh file; --preset: a benchmark's layout)",
+    ),
+    Command(
+        "verify",
+        "gpu_render.verify",
+        "gpu-render-verify",
+        "check that a built dataset is complete and correct (exit 0), or list its problems (exit 1)",
+    ),
+    Command(
+        "preview",
+        "gpu_render.preview",
+        "gpu-render-preview",
+        "look at any scene live in a window, drawn by the build's renderer",
+    ),
+    Command(
+        "serve",
+        "gpu_render.serve",
+        "gpu-render-serve",
+        "answer render requests over HTTP (the [serve] extra)",
+        entry="gpu_render.serve.__main__",
+    ),
 )
 
 #: The console script of ``python -m gpu_render``: the list of commands.

@@ -32,8 +32,14 @@ EXTRA_OF: dict[str, str] = {
 }
 
 #: Each extra's module, named when a missing module's name is unknown.
-MAIN_MODULE: dict[str, str] = {"torch": "torch", "ray": "ray", "serve": "fastapi", "tools": "scipy",
-                               "webdataset": "webdataset", "bench": "pyrender"}
+MAIN_MODULE: dict[str, str] = {
+    "torch": "torch",
+    "ray": "ray",
+    "serve": "fastapi",
+    "tools": "scipy",
+    "webdataset": "webdataset",
+    "bench": "pyrender",
+}
 
 
 def install_hint(module: str, extra: str | None = None) -> str:

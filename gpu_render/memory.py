@@ -47,8 +47,9 @@ def batch_bytes(batch: int, sizes: tuple[int, ...], slots: int, layers: bool, at
     return slots * images + staging + extra
 
 
-def largest_batch(available: int, sizes: tuple[int, ...], slots: int, layers: bool, atlas_side: int,
-                  ceiling: int = 2**31) -> int:
+def largest_batch(
+    available: int, sizes: tuple[int, ...], slots: int, layers: bool, atlas_side: int, ceiling: int = 2**31
+) -> int:
     """The largest batch (at most ``ceiling``) whose buffers (:func:`batch_bytes`) fit in
     ``available`` bytes; 0 if not even one pose's do. Pure."""
     low, high = 0, ceiling  # batch_bytes grows with the batch: bisect
@@ -89,8 +90,9 @@ def human(n: int) -> str:
     return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB"
 
 
-def check_batch(batch: int, sizes: tuple[int, ...], slots: int, layers: bool, atlas_side: int, what: str,
-                fix: str) -> None:
+def check_batch(
+    batch: int, sizes: tuple[int, ...], slots: int, layers: bool, atlas_side: int, what: str, fix: str
+) -> None:
     """Refuse (UsageError, one line) a batch whose buffers (:func:`batch_bytes`) do not fit in
     USABLE_SHARE of the available memory. what: names the batch (``--batch 512 at sizes 2048``);
     fix: how to use the batch that fits, with ``{batch}`` for it."""
@@ -119,8 +121,10 @@ def buffer_size(need: int, wanted: int) -> int:
         return wanted
     usable = int(found[0] * USABLE_SHARE)
     if need > usable:
-        raise MemoryError(f"the images need {human(need)} of shared memory, more than {USABLE_SHARE:.0%} of the "
-                          f"{human(found[0])} available ({found[1]})")
+        raise MemoryError(
+            f"the images need {human(need)} of shared memory, more than {USABLE_SHARE:.0%} of the "
+            f"{human(found[0])} available ({found[1]})"
+        )
     return wanted if wanted <= usable else need
 
 

@@ -141,10 +141,19 @@ class BuildOptions:
     def write_spec(self) -> WriteSpec:
         """What the writer is told about this build."""
         return WriteSpec(
-            out=self.out, sizes=self.sizes, format=self.format, pose_count=self.pose_count,
-            signature=self.dataset_signature(), described=self.as_json(), overwrite=self.overwrite,
-            shard=self.shard, layers=self.layers, image_format=self.image_format,
-            class_name=self.class_name, class_index=self.class_index, layout=self.layout,
+            out=self.out,
+            sizes=self.sizes,
+            format=self.format,
+            pose_count=self.pose_count,
+            signature=self.dataset_signature(),
+            described=self.as_json(),
+            overwrite=self.overwrite,
+            shard=self.shard,
+            layers=self.layers,
+            image_format=self.image_format,
+            class_name=self.class_name,
+            class_index=self.class_index,
+            layout=self.layout,
             val_fraction=self.val_fraction,
             cad_positions=None if self.is_clpr else getattr(self.scene, "object").positions,
         )
@@ -191,47 +200,121 @@ def build_parser() -> argparse.ArgumentParser:
         "python -m gpu_render.build --object cylO --poses random:5000 --sizes 224  |  "
         "python -m gpu_render.build --object mesh:chair.off --format png",
     )
-    p.add_argument("--poses", default=None, metavar="SOURCE",
-                   help="clpr, so3-grid:L, random:N[:SEED] or file:PATH (.npy of N x 3 Euler, "
-                   f"N x 4 quaternions or N x 3 x 3 matrices); default clpr for the cube, {OBJECT_POSES} for objects")
-    p.add_argument("--step", type=step_type, default=None, metavar="S",
-                   help="clpr grid step in radians (default 0.1: 250047 poses)")
-    p.add_argument("--sizes", type=sizes_type, default=None, metavar="A,B,...",
-                   help=f"image sizes, px (default 32,64,128,256 for the cube, {OBJECT_SIZE} for objects)")
-    p.add_argument("--format", choices=FORMATS, default="jpg",
-                   help="jpg (quality 100, 4:4:4), png, npy, or wds (WebDataset tar shards OUT/SIZE/shard-K.tar)")
-    p.add_argument("--layout", choices=LAYOUTS, default="flat",
-                   help="flat (OUT/SIZE/...) or imagenet3d (OUT/images/CLASS/, OUT/annotations/CLASS/, "
-                   "OUT/lists/ and OUT/CAD/CLASS/, as ImageNet3D's tools read them; objects, one size, jpg)")
-    p.add_argument("--val-fraction", type=fraction_type, default=None, metavar="F",
-                   help=f"--layout imagenet3d: share of poses in the val list, in [0, 1) (default {DEFAULT_VAL_FRACTION:g})")
-    p.add_argument("--image-format", choices=IMAGE_FORMATS, default=None,
-                   help="--format wds: the shards' image encoding (default jpg)")
-    p.add_argument("--out", type=Path, default=None, metavar="DIR",
-                   help="output folder (default ./clpr for the cube, ./NAME for an object, ./mesh-STEM for a mesh file)")
-    p.add_argument("--limit", type=at_least(1), default=None, metavar="N", help="build only the first N poses")
-    p.add_argument("--batch", type=at_least(1), default=DEFAULT_BATCH, metavar="N", help="poses per chunk (default 512)")
-    p.add_argument("--device", type=at_least(0), default=0, metavar="N",
-                   help="GPU: the CUDA device N's EGL device (EGL_CUDA_DEVICE_NV), else EGL device N (default 0)")
-    add_scene_arguments(p)
-    p.add_argument("--layers", action="store_true", default=None,
-                   help="objects: also write mask_{S}.npy (uint8, 255 on the object) and depth_{S}.npy "
-                   "(float32 camera z, 0 on the background)")
     p.add_argument(
-        "--workers", type=at_least(1, MAX_WORKERS), default=os.cpu_count() or 1, metavar="N", help="encoder processes (default: cores)"
+        "--poses",
+        default=None,
+        metavar="SOURCE",
+        help="clpr, so3-grid:L, random:N[:SEED] or file:PATH (.npy of N x 3 Euler, "
+        f"N x 4 quaternions or N x 3 x 3 matrices); default clpr for the cube, {OBJECT_POSES} for objects",
+    )
+    p.add_argument(
+        "--step",
+        type=step_type,
+        default=None,
+        metavar="S",
+        help="clpr grid step in radians (default 0.1: 250047 poses)",
+    )
+    p.add_argument(
+        "--sizes",
+        type=sizes_type,
+        default=None,
+        metavar="A,B,...",
+        help=f"image sizes, px (default 32,64,128,256 for the cube, {OBJECT_SIZE} for objects)",
+    )
+    p.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="jpg",
+        help="jpg (quality 100, 4:4:4), png, npy, or wds (WebDataset tar shards OUT/SIZE/shard-K.tar)",
+    )
+    p.add_argument(
+        "--layout",
+        choices=LAYOUTS,
+        default="flat",
+        help="flat (OUT/SIZE/...) or imagenet3d (OUT/images/CLASS/, OUT/annotations/CLASS/, "
+        "OUT/lists/ and OUT/CAD/CLASS/, as ImageNet3D's tools read them; objects, one size, jpg)",
+    )
+    p.add_argument(
+        "--val-fraction",
+        type=fraction_type,
+        default=None,
+        metavar="F",
+        help=f"--layout imagenet3d: share of poses in the val list, in [0, 1) (default {DEFAULT_VAL_FRACTION:g})",
+    )
+    p.add_argument(
+        "--image-format",
+        choices=IMAGE_FORMATS,
+        default=None,
+        help="--format wds: the shards' image encoding (default jpg)",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="output folder (default ./clpr for the cube, ./NAME for an object, ./mesh-STEM for a mesh file)",
+    )
+    p.add_argument("--limit", type=at_least(1), default=None, metavar="N", help="build only the first N poses")
+    p.add_argument(
+        "--batch", type=at_least(1), default=DEFAULT_BATCH, metavar="N", help="poses per chunk (default 512)"
+    )
+    p.add_argument(
+        "--device",
+        type=at_least(0),
+        default=0,
+        metavar="N",
+        help="GPU: the CUDA device N's EGL device (EGL_CUDA_DEVICE_NV), else EGL device N (default 0)",
+    )
+    add_scene_arguments(p)
+    p.add_argument(
+        "--layers",
+        action="store_true",
+        default=None,
+        help="objects: also write mask_{S}.npy (uint8, 255 on the object) and depth_{S}.npy "
+        "(float32 camera z, 0 on the background)",
+    )
+    p.add_argument(
+        "--workers",
+        type=at_least(1, MAX_WORKERS),
+        default=os.cpu_count() or 1,
+        metavar="N",
+        help="encoder processes (default: cores)",
     )
     p.add_argument("--overwrite", action="store_true", help="replace a dataset in OUT built with other options")
-    p.add_argument("--shard", type=shard_type, default=None, metavar="K/N", help="build only shard K of N (K/N, 0-based); jpg, png and wds")
-    p.add_argument("--preset", choices=PRESETS, default=None,
-                   help="write a benchmark's own layout instead: SYMSOL (image2sphere) or ModelNet10-SO3 "
-                   "(LMDB, with --meshes DIR); its own options: --preset NAME --help")
-    p.add_argument("--engine", choices=ENGINES, default="local",
-                   help="local: this machine's --device; ray: one worker per GPU of a Ray cluster (pip install 'gpu_render[ray]')")
-    p.add_argument("--ray-address", default=None, metavar="HOST:PORT",
-                   help="--engine ray: the cluster to join (default $RAY_ADDRESS, else a local Ray instance)")
-    p.add_argument("--worker-cpus", type=at_least(1, MAX_WORKERS), default=None, metavar="N",
-                   help="--engine ray: CPUs per worker, its render process plus its encoders "
-                   "(default: the cluster's CPUs per GPU; 2 on a CPU-only cluster)")
+    p.add_argument(
+        "--shard",
+        type=shard_type,
+        default=None,
+        metavar="K/N",
+        help="build only shard K of N (K/N, 0-based); jpg, png and wds",
+    )
+    p.add_argument(
+        "--preset",
+        choices=PRESETS,
+        default=None,
+        help="write a benchmark's own layout instead: SYMSOL (image2sphere) or ModelNet10-SO3 "
+        "(LMDB, with --meshes DIR); its own options: --preset NAME --help",
+    )
+    p.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="local",
+        help="local: this machine's --device; ray: one worker per GPU of a Ray cluster (pip install 'gpu_render[ray]')",
+    )
+    p.add_argument(
+        "--ray-address",
+        default=None,
+        metavar="HOST:PORT",
+        help="--engine ray: the cluster to join (default $RAY_ADDRESS, else a local Ray instance)",
+    )
+    p.add_argument(
+        "--worker-cpus",
+        type=at_least(1, MAX_WORKERS),
+        default=None,
+        metavar="N",
+        help="--engine ray: CPUs per worker, its render process plus its encoders "
+        "(default: the cluster's CPUs per GPU; 2 on a CPU-only cluster)",
+    )
     return p
 
 
@@ -242,16 +325,21 @@ def parse_build_args(argv: list[str] | None = None) -> BuildOptions:
     if ns.image_format is not None and ns.format != "wds":
         parser.error(f"--image-format applies to --format wds only; --format {ns.format} already names the encoding")
     if ns.shard is not None and ns.format == "npy":
-        parser.error("--shard needs --format jpg or png (or wds): npy keeps one file per size, which shards cannot share")
+        parser.error(
+            "--shard needs --format jpg or png (or wds): npy keeps one file per size, which shards cannot share"
+        )
     if ns.shard is not None and ns.overwrite:
         parser.error("--overwrite cannot be combined with --shard: replace the dataset with a plain build first")
     if ns.shard is not None and ns.layers:
-        parser.error("--shard cannot be combined with --layers: the layers are one npy file per size, "
-                     "which shards cannot share")
+        parser.error(
+            "--shard cannot be combined with --layers: the layers are one npy file per size, which shards cannot share"
+        )
     if ns.layout == "imagenet3d":
         if ns.object == CLPR_OBJECT:
-            parser.error(f"--layout imagenet3d needs a perspective object (a SYMSOL solid or a mesh file), "
-                         f"not --object {CLPR_OBJECT}")
+            parser.error(
+                f"--layout imagenet3d needs a perspective object (a SYMSOL solid or a mesh file), "
+                f"not --object {CLPR_OBJECT}"
+            )
         if ns.format != "jpg":
             parser.error(f"--layout imagenet3d writes JPEG images; it cannot be combined with --format {ns.format}")
         if ns.sizes is not None and len(ns.sizes) != 1:
@@ -288,8 +376,10 @@ def parse_build_args(argv: list[str] | None = None) -> BuildOptions:
         val_fraction=DEFAULT_VAL_FRACTION if ns.val_fraction is None else ns.val_fraction,
     )
     if options.layout == "imagenet3d" and (options.class_name or ".").startswith("."):
-        parser.error(f"--layout imagenet3d names its folders after the class, and {options.class_name!r} starts "
-                     "with a dot; rename the mesh file")
+        parser.error(
+            f"--layout imagenet3d names its folders after the class, and {options.class_name!r} starts "
+            "with a dot; rename the mesh file"
+        )
     per_pose = PLAN_BYTES_PER_POSE + (0 if clpr else 72 * len(getattr(scene, "object").symmetry))
     # Only the grid is computed up to --limit; other sources are made whole, then cut.
     if options.source.kind == "clpr":
@@ -305,5 +395,5 @@ def default_out(object_name: str) -> Path:
     if object_name == CLPR_OBJECT:
         return Path("clpr")
     if object_name.startswith("mesh:"):
-        return Path("mesh-" + Path(object_name[len("mesh:"):]).stem)
+        return Path("mesh-" + Path(object_name[len("mesh:") :]).stem)
     return Path(object_name)

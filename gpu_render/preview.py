@@ -177,17 +177,34 @@ class Preview:
 
 
 def build_parser() -> Parser:
-    p = Parser(module="gpu_render.preview",
-               description="Look at the cLPR cube or any --object live, on the build's renderer.")
+    p = Parser(
+        module="gpu_render.preview", description="Look at the cLPR cube or any --object live, on the build's renderer."
+    )
     p.add_argument("--size", type=at_least(MIN_SIZE), default=512, metavar="PX", help="window size, px (default 512)")
-    p.add_argument("--poses", default="clpr", metavar="SOURCE",
-                   help="clpr (default), so3-grid:L, random:N[:SEED] or file:PATH, as in the build")
+    p.add_argument(
+        "--poses",
+        default="clpr",
+        metavar="SOURCE",
+        help="clpr (default), so3-grid:L, random:N[:SEED] or file:PATH, as in the build",
+    )
     p.add_argument("--step", type=step_type, default=None, metavar="S", help="clpr grid step in radians (default 0.1)")
-    p.add_argument("--labels", type=Path, default=None, metavar="FILE", help="play back the rotations of a cLPR labels .npy")
-    p.add_argument("--pose", type=at_least(0), nargs="+", default=None, metavar="I",
-                   help="pose (or labels row) to start at; with --screenshot, the poses to save")
-    p.add_argument("--screenshot", default=None, metavar="PATH",
-                   help="draw --pose once, save the window to this PNG and exit; '{pose}' in it names each pose")
+    p.add_argument(
+        "--labels", type=Path, default=None, metavar="FILE", help="play back the rotations of a cLPR labels .npy"
+    )
+    p.add_argument(
+        "--pose",
+        type=at_least(0),
+        nargs="+",
+        default=None,
+        metavar="I",
+        help="pose (or labels row) to start at; with --screenshot, the poses to save",
+    )
+    p.add_argument(
+        "--screenshot",
+        default=None,
+        metavar="PATH",
+        help="draw --pose once, save the window to this PNG and exit; '{pose}' in it names each pose",
+    )
     p.add_argument("--screenshot-dir", type=Path, default=Path("."), metavar="DIR", help="where S saves screenshots")
     add_scene_arguments(p)  # --object, camera and look, as in the build; --antialias starts with MSAA (A toggles it)
     return p

@@ -16,7 +16,12 @@ class Progress:
     """Counts items (``unit``: poses, images) done out of ``total``, ``initial`` of them before this run."""
 
     def __init__(
-        self, total: int, initial: int, desc: str, enabled: bool = True, stream: TextIO | None = None,
+        self,
+        total: int,
+        initial: int,
+        desc: str,
+        enabled: bool = True,
+        stream: TextIO | None = None,
         unit: str = "pose",
     ) -> None:
         self.stream = stream or sys.stderr

@@ -59,8 +59,15 @@ class Renderer:
     in this process; :meth:`close` (or leaving the ``with`` block) frees it.
     """
 
-    def __init__(self, object: str = CLPR_OBJECT, size: int = DEFAULT_SIZE, *, batch: int = DEFAULT_BATCH,
-                 device: int = 0, **look: Any) -> None:
+    def __init__(
+        self,
+        object: str = CLPR_OBJECT,
+        size: int = DEFAULT_SIZE,
+        *,
+        batch: int = DEFAULT_BATCH,
+        device: int = 0,
+        **look: Any,
+    ) -> None:
         self.spec = SceneSpec.create(object=object, size=size, **look)
         self.batch = _count("batch", batch, 1)
         self.device = _count("device", device, 0)

@@ -31,9 +31,22 @@ from gpu_render.scene.spec import (
     look_of,
 )
 
-__all__ = ["MAX_DISTANCE", "MAX_FOV", "MIN_FOV", "OBJECT_POSES", "OBJECT_SIZE", "add_scene_arguments",
-           "cli_message", "look_from_args", "parse_scene", "read_mesh", "scene_from_args", "scene_from_description",
-           "scene_of", "spec_from_args"]
+__all__ = [
+    "MAX_DISTANCE",
+    "MAX_FOV",
+    "MIN_FOV",
+    "OBJECT_POSES",
+    "OBJECT_SIZE",
+    "add_scene_arguments",
+    "cli_message",
+    "look_from_args",
+    "parse_scene",
+    "read_mesh",
+    "scene_from_args",
+    "scene_from_description",
+    "scene_of",
+    "spec_from_args",
+]
 
 #: Default image size of scene objects (the cLPR cube keeps 32,64,128,256).
 OBJECT_SIZE = DEFAULT_SIZE
@@ -99,21 +112,52 @@ def distance_type(text: str) -> float:
 def add_scene_arguments(p: argparse.ArgumentParser) -> None:
     """``--object`` and the camera and look options. Defaults are None: the spec decides."""
     names = " ".join(BUILTIN_OBJECTS)
-    p.add_argument("--object", default=CLPR_OBJECT, metavar="NAME",
-                   help=f"{CLPR_OBJECT} (default, the 2018 cube), a SYMSOL solid ({names}) or mesh:PATH "
-                   "(OBJ, OFF, PLY, STL, GLB)")
-    p.add_argument("--fov", type=fov_type, default=None, metavar="DEG",
-                   help=f"objects: field of view, degrees (default {DEFAULT_FOV_DEG:g})")
-    p.add_argument("--distance", type=distance_type, default=None, metavar="D",
-                   help="objects: camera distance, object units (default: the unit sphere fills 90%% of the width)")
-    p.add_argument("--light", type=light_type, default=None, metavar="X,Y,Z",
-                   help="objects: direction towards the light, camera frame (default -1,-1,-2: upper left, in front)")
-    p.add_argument("--color", type=color_type, default=None, metavar="R,G,B", help="objects: albedo (default 200,200,200)")
-    p.add_argument("--background", type=color_type, default=None, metavar="R,G,B",
-                   help="objects: background colour (default 0,0,0)")
-    p.add_argument("--antialias", action=argparse.BooleanOptionalAction, default=None,
-                   help="4x MSAA (default: on for objects, off for the aliased 2018 cube)")
-    p.add_argument("--grayscale", action="store_true", default=None, help="objects: grey images (BT.601 luma in R, G and B)")
+    p.add_argument(
+        "--object",
+        default=CLPR_OBJECT,
+        metavar="NAME",
+        help=f"{CLPR_OBJECT} (default, the 2018 cube), a SYMSOL solid ({names}) or mesh:PATH (OBJ, OFF, PLY, STL, GLB)",
+    )
+    p.add_argument(
+        "--fov",
+        type=fov_type,
+        default=None,
+        metavar="DEG",
+        help=f"objects: field of view, degrees (default {DEFAULT_FOV_DEG:g})",
+    )
+    p.add_argument(
+        "--distance",
+        type=distance_type,
+        default=None,
+        metavar="D",
+        help="objects: camera distance, object units (default: the unit sphere fills 90%% of the width)",
+    )
+    p.add_argument(
+        "--light",
+        type=light_type,
+        default=None,
+        metavar="X,Y,Z",
+        help="objects: direction towards the light, camera frame (default -1,-1,-2: upper left, in front)",
+    )
+    p.add_argument(
+        "--color", type=color_type, default=None, metavar="R,G,B", help="objects: albedo (default 200,200,200)"
+    )
+    p.add_argument(
+        "--background",
+        type=color_type,
+        default=None,
+        metavar="R,G,B",
+        help="objects: background colour (default 0,0,0)",
+    )
+    p.add_argument(
+        "--antialias",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="4x MSAA (default: on for objects, off for the aliased 2018 cube)",
+    )
+    p.add_argument(
+        "--grayscale", action="store_true", default=None, help="objects: grey images (BT.601 luma in R, G and B)"
+    )
 
 
 def spec_from_args(ns: argparse.Namespace) -> SceneSpec:
@@ -121,8 +165,14 @@ def spec_from_args(ns: argparse.Namespace) -> SceneSpec:
     UsageError (one line, the options spelled with ``--``)."""
     try:
         return SceneSpec(
-            object=ns.object, fov=ns.fov, distance=ns.distance, light=ns.light, color=ns.color,
-            background=ns.background, antialias=ns.antialias, grayscale=bool(ns.grayscale),
+            object=ns.object,
+            fov=ns.fov,
+            distance=ns.distance,
+            light=ns.light,
+            color=ns.color,
+            background=ns.background,
+            antialias=ns.antialias,
+            grayscale=bool(ns.grayscale),
             layers=bool(getattr(ns, "layers", None)),
         )
     except SceneSpecError as exc:
@@ -164,10 +214,16 @@ def scene_from_description(desc: dict[str, Any], antialias: bool) -> Scene:
     if name == CLPR_OBJECT:
         return scene_of(SceneSpec(antialias=antialias))
     try:
-        spec = SceneSpec(object=name, fov=float(desc["fov"]), distance=float(desc["distance"]),
-                         light=tuple(desc["light"]), color=tuple(desc["color"]),  # type: ignore[arg-type]
-                         background=tuple(desc["background"]), antialias=antialias,  # type: ignore[arg-type]
-                         grayscale=bool(desc["grayscale"]))
+        spec = SceneSpec(
+            object=name,
+            fov=float(desc["fov"]),
+            distance=float(desc["distance"]),
+            light=tuple(desc["light"]),
+            color=tuple(desc["color"]),  # type: ignore[arg-type]
+            background=tuple(desc["background"]),
+            antialias=antialias,  # type: ignore[arg-type]
+            grayscale=bool(desc["grayscale"]),
+        )
     except SceneSpecError as exc:
         raise UsageError(f"the manifest's scene is not one a build makes: {exc}") from None
     scene = scene_of(spec)

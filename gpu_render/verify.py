@@ -64,7 +64,11 @@ __all__ = ["CHANNEL_TOLERANCE", "OBJECT_AGREEMENT", "Report", "edge_pixels", "ma
 
 
 def verify(
-    out: Path, sample: int | None = None, reference_poses: int = 4, seed: int = 0, workers: int = 2,
+    out: Path,
+    sample: int | None = None,
+    reference_poses: int = 4,
+    seed: int = 0,
+    workers: int = 2,
     progress: bool = False,
 ) -> Report:
     """Check the dataset in ``out``; raises UsageError when it is not a gpu_render dataset.
@@ -87,7 +91,9 @@ def verify(
     except ValueError as exc:
         raise UsageError(f"{out}/manifest.json: {exc}") from None
     n, sizes, fmt, batch = int(sig["pose_count"]), [int(s) for s in sig["sizes"]], sig["format"], int(sig["batch"])
-    report.say(f"{out}: {n} poses x sizes {','.join(map(str, sizes))} ({fmt}), built by gpu_render {head.get('version')}")
+    report.say(
+        f"{out}: {n} poses x sizes {','.join(map(str, sizes))} ({fmt}), built by gpu_render {head.get('version')}"
+    )
 
     # -- completeness ---------------------------------------------------------------------
     chunks = {k: (k * batch, min(n, (k + 1) * batch)) for k in range((n + batch - 1) // batch)}
@@ -136,8 +142,11 @@ def verify(
         built[chunks[k][0] : chunks[k][1]] = False
     candidates = np.flatnonzero(built)
     rng = np.random.default_rng(seed)
-    poses = (candidates if sample is None or sample >= len(candidates)
-             else np.sort(rng.choice(candidates, sample, replace=False)))
+    poses = (
+        candidates
+        if sample is None or sample >= len(candidates)
+        else np.sort(rng.choice(candidates, sample, replace=False))
+    )
     decoded: dict[int, dict[int, np.ndarray]] = {s: {} for s in sizes}
     digests: dict[int, dict[int, bytes]] = {s: {} for s in sizes}
     keep = set(rng.choice(poses, min(reference_poses, len(poses)), replace=False).tolist()) if len(poses) else set()
@@ -186,14 +195,16 @@ def verify(
                 bar.update(1)
     bar.close()
     if len(candidates) < n:
-        checked = (f"the {len(poses)} poses" if sample is None else f"a random {len(poses)} of the {len(candidates)} poses") \
-            + f" of the built chunks ({n} in all)"
+        checked = (
+            f"the {len(poses)} poses" if sample is None else f"a random {len(poses)} of the {len(candidates)} poses"
+        ) + f" of the built chunks ({n} in all)"
     else:
         checked = f"all {n} poses" if sample is None else f"a random {len(poses)} of {n} poses"
     report.say(f"files: {checked} checked at {len(sizes)} size(s)")
 
     # -- checksums (full check only) --------------------------------------------------------
     if sample is None:
+
         def where(size: int, i: int) -> str:
             if fmt == "wds":
                 return f"{shard_path(out, size, i // batch)}: sample {sample_key(i)}"
@@ -210,14 +221,16 @@ def verify(
         check_layers(out, n, sizes, report)
     if sig.get("layout") == "imagenet3d" and plan is not None:
         vertices = cad_vertices(getattr(plan, "object").positions)
-        found = check_annotations(out, str(sig.get("class")), plan.rich_labels(tuple(sizes)), sizes[0], vertices,
-                                  poses.tolist())
+        found = check_annotations(
+            out, str(sig.get("class")), plan.rich_labels(tuple(sizes)), sizes[0], vertices, poses.tolist()
+        )
         for problem in found:
             report.problem(problem)
         report.say(f"annotations: {len(poses)} npz files read as ImageNet3D's tools read them")
         if complete and isinstance(sig.get("val_fraction"), (int, float)):  # lists and CAD: written when sealed
-            found = check_tree(out, str(sig.get("class")), n, float(sig["val_fraction"]),
-                               getattr(plan, "object").positions)
+            found = check_tree(
+                out, str(sig.get("class")), n, float(sig["val_fraction"]), getattr(plan, "object").positions
+            )
             for problem in found:
                 report.problem(problem)
             if not found:

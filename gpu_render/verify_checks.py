@@ -119,13 +119,19 @@ def check_layers(out: Path, n: int, sizes: list[int], report: Report) -> None:
         if mask is None or depth is None:
             continue
         if mask.shape != (n, size, size) or mask.dtype != np.uint8:
-            report.problem(f"{layer_path(out, 'mask', size)}: {mask.dtype} {mask.shape}, expected uint8 {(n, size, size)}")
+            report.problem(
+                f"{layer_path(out, 'mask', size)}: {mask.dtype} {mask.shape}, expected uint8 {(n, size, size)}"
+            )
         elif depth.shape != (n, size, size) or depth.dtype != np.float32:
-            report.problem(f"{layer_path(out, 'depth', size)}: {depth.dtype} {depth.shape}, expected float32 {(n, size, size)}")
+            report.problem(
+                f"{layer_path(out, 'depth', size)}: {depth.dtype} {depth.shape}, expected float32 {(n, size, size)}"
+            )
         elif not np.array_equal(mask == 255, depth > 0) or not np.isin(mask, (0, 255)).all():
             report.problem(f"{layer_path(out, 'mask', size)}: the mask is not exactly where depth > 0")
         else:
-            report.say(f"layers {size}: mask and depth agree ({float((mask == 255).mean()):.1%} of pixels on the object)")
+            report.say(
+                f"layers {size}: mask and depth agree ({float((mask == 255).mean()):.1%} of pixels on the object)"
+            )
 
 
 def check_poses_npz(path: Path, expected: dict[str, np.ndarray], report: Report) -> None:
@@ -149,8 +155,10 @@ def check_whole_files(out: Path, manifest: dict[str, Any], files: BuildFiles, re
     if not isinstance(recorded, dict):
         unchecked = [name for name in files.whole if (out / name).is_file()]
         if unchecked:
-            report.say(f"checksums: {', '.join(unchecked)} not checksummed (gpu_render {manifest.get('version')} "
-                       "recorded no sha256 of whole files); checked against a fresh computation only")
+            report.say(
+                f"checksums: {', '.join(unchecked)} not checksummed (gpu_render {manifest.get('version')} "
+                "recorded no sha256 of whole files); checked against a fresh computation only"
+            )
         return
     matched = 0
     for name, want in sorted(recorded.items()):
@@ -188,8 +196,14 @@ def check_extras(out: Path, files: BuildFiles, report: Report) -> None:
             report.say(f"extra: {extra.path}: {what} the build never writes (left alone; not a problem)")
 
 
-def check_chunks(recorded: dict[int, Any], chunks: dict[int, tuple[int, int]], digests: dict[int, dict[int, bytes]],
-                 sizes: list[int], where: Callable[[int, int], str], report: Report) -> None:
+def check_chunks(
+    recorded: dict[int, Any],
+    chunks: dict[int, tuple[int, int]],
+    digests: dict[int, dict[int, bytes]],
+    sizes: list[int],
+    where: Callable[[int, int], str],
+    report: Report,
+) -> None:
     """Each recorded chunk's checksum against its files' sha256 ``digests`` (size -> pose ->
     digest); a changed file is named by ``where(size, pose)`` when the record keeps its files'
     short digests, else the chunk's poses are. Chunks with a file missing or unreadable (reported
@@ -210,12 +224,17 @@ def check_chunks(recorded: dict[int, Any], chunks: dict[int, tuple[int, int]], d
         mismatched += 1
         changed = changed_files(record, files)  # type: ignore[arg-type]
         for at in changed or []:
-            report.problem(f"{where(*order[at])}: differs from the checksum the build recorded "
-                           "(changed since it was built)")
+            report.problem(
+                f"{where(*order[at])}: differs from the checksum the build recorded (changed since it was built)"
+            )
         if not changed:
-            report.problem(f"chunk {k} (poses {start}..{stop - 1}, {where(*order[0])} .. {where(*order[-1])}): "
-                           "files differ from the checksum the build recorded")
+            report.problem(
+                f"chunk {k} (poses {start}..{stop - 1}, {where(*order[0])} .. {where(*order[-1])}): "
+                "files differ from the checksum the build recorded"
+            )
     if not mismatched:
         unchecked = len(recorded) - matched
-        report.say(f"checksums: {matched} chunk(s) match the manifest"
-                   + (f"; {unchecked} not checked (files missing or unreadable, above)" if unchecked else ""))
+        report.say(
+            f"checksums: {matched} chunk(s) match the manifest"
+            + (f"; {unchecked} not checked (files missing or unreadable, above)" if unchecked else "")
+        )

@@ -20,8 +20,8 @@ def read_off(path: Path) -> tuple[np.ndarray, np.ndarray]:
     lines = path.read_text().splitlines()
     assert lines[0] == "OFF"
     n = int(lines[1].split(" ")[0])
-    vertices = np.array([[float(x) for x in line.split()] for line in lines[2:2 + n]], dtype=np.float32)
-    faces = np.array([[int(x) for x in line.split()] for line in lines[2 + n:]], dtype=np.int32)
+    vertices = np.array([[float(x) for x in line.split()] for line in lines[2 : 2 + n]], dtype=np.float32)
+    faces = np.array([[int(x) for x in line.split()] for line in lines[2 + n :]], dtype=np.int32)
     assert vertices.shape == (n, 3) and faces.shape[1] == 4 and (faces[:, 0] == 3).all()
     return vertices, faces[:, 1:]
 

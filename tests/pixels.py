@@ -45,5 +45,3 @@ def assert_agree(name: str, got: np.ndarray, want: np.ndarray, each: float, medi
             f"{name}: pixel agreement min {scores.min():.5f} (pose {worst}), median {np.median(scores):.5f}; "
             f"wanted each >= {each}" + (f", median >= {median}" if median is not None else "") + f"; diff: {path}"
         )
-
-

@@ -121,8 +121,21 @@ def test_manifest(built: tuple[str, Path, str]) -> None:
 
 def test_limit_and_batch_make_chunks(tmp_path: Path) -> None:
     out = tmp_path / "o"
-    r = run_module("gpu_render.build", "--step", "0.5", "--limit", "50", "--batch", "16", "--sizes", "32",
-                   "--format", "png", "--out", out)
+    r = run_module(
+        "gpu_render.build",
+        "--step",
+        "0.5",
+        "--limit",
+        "50",
+        "--batch",
+        "16",
+        "--sizes",
+        "32",
+        "--format",
+        "png",
+        "--out",
+        out,
+    )
     assert r.code == 0, r.err
     m = json.loads((out / "manifest.json").read_text())
     assert m["pose_count"] == 50
@@ -144,8 +157,20 @@ def test_rerun_of_a_complete_build_writes_nothing(tmp_path: Path) -> None:
 
 def test_antialias_option(tmp_path: Path) -> None:
     out = tmp_path / "o"
-    r = run_module("gpu_render.build", "--step", "1.0", "--limit", "8", "--sizes", "64", "--format", "npy",
-                   "--antialias", "--out", out)
+    r = run_module(
+        "gpu_render.build",
+        "--step",
+        "1.0",
+        "--limit",
+        "8",
+        "--sizes",
+        "64",
+        "--format",
+        "npy",
+        "--antialias",
+        "--out",
+        out,
+    )
     assert r.code == 0, r.err
     images = np.load(out / "images_64.npy")
     aliased = reference.render(expected_labels(1.0, 8)[..., :3], 64)
@@ -218,8 +243,14 @@ def test_other_options_refuse_to_mix(tmp_path: Path) -> None:
 
 def test_no_opengl_says_what_to_install(tmp_path: Path) -> None:
     # glvnd finds no EGL vendor at all: what a machine without any driver looks like.
-    r = run_module("gpu_render.build", "--step", "1.0", "--out", tmp_path / "o",
-                   env={"__EGL_VENDOR_LIBRARY_FILENAMES": str(tmp_path / "none.json")})
+    r = run_module(
+        "gpu_render.build",
+        "--step",
+        "1.0",
+        "--out",
+        tmp_path / "o",
+        env={"__EGL_VENDOR_LIBRARY_FILENAMES": str(tmp_path / "none.json")},
+    )
     assert r.code == 2
     line = r.one_line_error()
     assert "no headless OpenGL" in line and "apt-get install" in line

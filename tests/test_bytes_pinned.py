@@ -45,14 +45,17 @@ def test_every_layout_writes_the_pinned_bytes(built: tuple[Path, Table], pinned:
     _, table = built
     full = pin_bytes.PINNED_RENDERER in table["renderer"]
     changed = pin_bytes.differences(pinned, table, with_drawn=full)
-    compared = {name: [e for e in b["entries"] if full or not pin_bytes.drawn(e)]
-                for name, b in pinned["builds"].items()}
+    compared = {
+        name: [e for e in b["entries"] if full or not pin_bytes.drawn(e)] for name, b in pinned["builds"].items()
+    }
     assert not changed, (
         f"{len(changed)} of the {sum(map(len, compared.values()))} pinned entries differ from "
         f"{pin_bytes.TABLE.relative_to(REPO)} "
         f"(rendered by {table['renderer']}; pinned on {pinned['renderer']}"
-        f"{'' if full else '; drawn entries not compared'}):\n  " + "\n  ".join(changed)
-        + f"\nIf this change of the output is intended, regenerate the table: {pin_bytes.REGENERATE}")
+        f"{'' if full else '; drawn entries not compared'}):\n  "
+        + "\n  ".join(changed)
+        + f"\nIf this change of the output is intended, regenerate the table: {pin_bytes.REGENERATE}"
+    )
     assert all(compared.values())  # every build and the demo tree was compared
 
 
@@ -68,11 +71,17 @@ def test_the_table_pins_every_layout_on_llvmpipe(pinned: Table) -> None:
     assert {"images_32.npy", "images_64.npy"} <= set(entries["cube-npy"])
     assert {"32/shard-000002.tar", "32/shard-000002.tar::000011.json"} <= set(entries["cube-wds"])
     assert {"mask_32.npy", "depth_32.npy", "32/cube1_index_6.png"} <= set(entries["tetX-layers"])
-    assert {"lists/icosa_imagenet_val.txt", "CAD/icosa/01.off",
-            "annotations/icosa/icosa_000005.npz::fields except bbox"} <= set(entries["icosa-imagenet3d"])
+    assert {
+        "lists/icosa_imagenet_val.txt",
+        "CAD/icosa/01.off",
+        "annotations/icosa/icosa_000005.npz::fields except bbox",
+    } <= set(entries["icosa-imagenet3d"])
     assert {"train/rotations.npz", "test/images/cylO_00001.png"} <= set(entries["symsol"])
-    assert {"train_3V.Rawjpg.lmdb/data.mdb::keys", "test_2V.Rawjpg.lmdb/viewID2quat.pkl",
-            "modelnet10/modelnet10_limited_train.npz::rots.npy"} <= set(entries["modelnet10-so3"])
+    assert {
+        "train_3V.Rawjpg.lmdb/data.mdb::keys",
+        "test_2V.Rawjpg.lmdb/viewID2quat.pkl",
+        "modelnet10/modelnet10_limited_train.npz::rots.npy",
+    } <= set(entries["modelnet10-so3"])
     assert not any(pin_bytes.is_volatile_file(e) for b in entries.values() for e in b)
 
 
@@ -99,22 +108,30 @@ def test_a_changed_file_is_named_and_run_values_are_not(built: tuple[Path, Table
     tampered = copy.deepcopy(table)
     tampered["builds"]["cube-npy"]["entries"] = pin_bytes.digest_tree(out, tmp_path)
     assert pin_bytes.differences(table, tampered, with_drawn=True) == [
-        "cube-npy/labels.npy: changed", "cube-npy/manifest.json: changed", "cube-npy/manifest.json::undrawn: changed"]
+        "cube-npy/labels.npy: changed",
+        "cube-npy/manifest.json: changed",
+        "cube-npy/manifest.json::undrawn: changed",
+    ]
 
 
 def test_off_llvmpipe_only_the_drawn_entries_are_left_out(pinned: Table) -> None:
     """What a renderer other than llvmpipe compares: a changed image, mask or shard is not
     named, a changed label, pose file, list, annotation or shard json still is."""
     other = copy.deepcopy(pinned)
-    changes = {("cube-jpg", "32/cube1_index_1.jpg"): True, ("tetX-layers", "mask_32.npy"): True,
-               ("cube-wds", "64/shard-000001.tar"): True, ("cube-wds", "64/shard-000001.tar::000005.jpg"): True,
-               ("icosa-imagenet3d", "annotations/icosa/icosa_000000.npz"): False,  # its bbox is the CAD's
-               ("cube-jpg", "manifest.json"): True,
-               ("cube-jpg", "labels.npy"): False, ("symsol", "train/poses.npz"): False,
-               ("icosa-imagenet3d", "lists/icosa_imagenet_train.txt"): False,
-               ("cube-wds", "64/shard-000001.tar::000005.json"): False,
-               ("icosa-imagenet3d", "annotations/icosa/icosa_000000.npz::fields except bbox"): False,
-               ("cube-jpg", "manifest.json::undrawn"): False}
+    changes = {
+        ("cube-jpg", "32/cube1_index_1.jpg"): True,
+        ("tetX-layers", "mask_32.npy"): True,
+        ("cube-wds", "64/shard-000001.tar"): True,
+        ("cube-wds", "64/shard-000001.tar::000005.jpg"): True,
+        ("icosa-imagenet3d", "annotations/icosa/icosa_000000.npz"): False,  # its bbox is the CAD's
+        ("cube-jpg", "manifest.json"): True,
+        ("cube-jpg", "labels.npy"): False,
+        ("symsol", "train/poses.npz"): False,
+        ("icosa-imagenet3d", "lists/icosa_imagenet_train.txt"): False,
+        ("cube-wds", "64/shard-000001.tar::000005.json"): False,
+        ("icosa-imagenet3d", "annotations/icosa/icosa_000000.npz::fields except bbox"): False,
+        ("cube-jpg", "manifest.json::undrawn"): False,
+    }
     for (name, entry), is_drawn in changes.items():
         assert pin_bytes.drawn(entry) is is_drawn, entry
         other["builds"][name]["entries"][entry] = "0" * 64

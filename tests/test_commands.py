@@ -23,8 +23,12 @@ from gpu_render.commands import COMMANDS, MAIN_SCRIPT, prog_name
 
 VERSION_LINE = f"gpu_render {__version__}"
 #: Every way to start a command: (python -m module, its extra arguments).
-STARTS = [("gpu_render", []), *((c.module, []) for c in COMMANDS),
-          ("gpu_render.build", ["--preset", "symsol"]), ("gpu_render.build", ["--preset", "modelnet10-so3"])]
+STARTS = [
+    ("gpu_render", []),
+    *((c.module, []) for c in COMMANDS),
+    ("gpu_render.build", ["--preset", "symsol"]),
+    ("gpu_render.build", ["--preset", "modelnet10-so3"]),
+]
 
 
 def test_python_m_gpu_render_lists_the_commands() -> None:
@@ -88,15 +92,21 @@ def test_prog_name() -> None:
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The wheel, installed into a folder of its own: (its site folder; scripts in site/bin)."""
     tmp = tmp_path_factory.mktemp("installed")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp / "wheels"), str(REPO)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp / "wheels"), str(REPO)],
+        check=True,
+        capture_output=True,
+    )
     (wheel,) = (tmp / "wheels").glob("gpu_render-*.whl")
     with zipfile.ZipFile(wheel) as z:
         metadata = z.read(f"gpu_render-{__version__}.dist-info/METADATA").decode()
     assert f"\nVersion: {__version__}\n" in metadata
     site = tmp / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), str(wheel)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), str(wheel)],
+        check=True,
+        capture_output=True,
+    )
     return site
 
 

@@ -166,10 +166,24 @@ def test_a_local_build_logs_the_index_fallback_and_records_it(tmp_path: Path) ->
     """A CUDA device asked for (CUDA_VISIBLE_DEVICES) on Mesa, which reports none: the index is
     used, one warning line says so, and the manifest records the choice."""
     out = tmp_path / "o"
-    r = run_module("gpu_render.build", "--step", "1.0", "--sizes", "8", "--limit", "12", "--workers", "1",
-                   "--out", out, env={"CUDA_VISIBLE_DEVICES": "0"})
+    r = run_module(
+        "gpu_render.build",
+        "--step",
+        "1.0",
+        "--sizes",
+        "8",
+        "--limit",
+        "12",
+        "--workers",
+        "1",
+        "--out",
+        out,
+        env={"CUDA_VISIBLE_DEVICES": "0"},
+    )
     assert r.code == 0, r.err
-    assert r.err.strip().splitlines() == ["--device 0: EGL device 0 by index (no EGL device reports EGL_CUDA_DEVICE_NV)"]
+    assert r.err.strip().splitlines() == [
+        "--device 0: EGL device 0 by index (no EGL device reports EGL_CUDA_DEVICE_NV)"
+    ]
     engine = json.loads((out / "manifest.json").read_text())["engine"]
     assert engine["name"] == "local" and engine["worker_count"] == 1
     (worker,) = engine["workers"]

@@ -54,8 +54,9 @@ API = [
 
 
 @pytest.mark.parametrize(("blocked", "statement", "module", "extra"), API, ids=[a[1].split()[1] for a in API])
-def test_python_api_raises_import_error_with_the_hint(blocked: set[str], statement: str, module: str,
-                                                      extra: str) -> None:
+def test_python_api_raises_import_error_with_the_hint(
+    blocked: set[str], statement: str, module: str, extra: str
+) -> None:
     code = f"""
 try:
     {statement}
@@ -71,8 +72,10 @@ else:
 
 
 def module_main(module: str, *args: str) -> str:
-    return (f"import runpy, sys\nsys.argv = [{module!r}, *{list(args)!r}]\n"
-            f"runpy.run_module({module!r}, run_name='__main__')")
+    return (
+        f"import runpy, sys\nsys.argv = [{module!r}, *{list(args)!r}]\n"
+        f"runpy.run_module({module!r}, run_name='__main__')"
+    )
 
 
 def test_serve_without_fastapi_is_one_line_and_exit_2() -> None:
@@ -89,25 +92,39 @@ def test_serve_without_uvicorn_names_uvicorn() -> None:
 
 def test_build_on_ray_without_ray_is_one_line_and_exit_2(tmp_path: Path) -> None:
     out = tmp_path / "o"
-    p = run_without({"ray"}, module_main("gpu_render.build", "--step", "1.0", "--sizes", "8", "--engine", "ray",
-                                         "--out", str(out)))
+    p = run_without(
+        {"ray"}, module_main("gpu_render.build", "--step", "1.0", "--sizes", "8", "--engine", "ray", "--out", str(out))
+    )
     assert p.returncode == 2
     assert one_line(p) == "gpu_render.build: error: --engine ray: this needs ray: pip install 'gpu_render[ray]'"
     assert not out.exists()
 
 
-@pytest.mark.parametrize(("tool", "blocked", "args", "line"), [
-    ("so3_coverage.py", {"scipy"}, ["--sources", "random:10"],
-     "so3_coverage: error: this needs scipy: pip install 'gpu_render[tools]'"),
-    ("bench_wds.py", {"webdataset"}, ["--shards", "1", "--per-shard", "1"],
-     "bench_wds: error: this needs webdataset: pip install 'gpu_render[webdataset]'"),
-])
+@pytest.mark.parametrize(
+    ("tool", "blocked", "args", "line"),
+    [
+        (
+            "so3_coverage.py",
+            {"scipy"},
+            ["--sources", "random:10"],
+            "so3_coverage: error: this needs scipy: pip install 'gpu_render[tools]'",
+        ),
+        (
+            "bench_wds.py",
+            {"webdataset"},
+            ["--shards", "1", "--per-shard", "1"],
+            "bench_wds: error: this needs webdataset: pip install 'gpu_render[webdataset]'",
+        ),
+    ],
+)
 def test_tools_without_their_extra(tmp_path: Path, tool: str, blocked: set[str], args: list[str], line: str) -> None:
     out = tmp_path / "x.png"
-    code = (f"import runpy, sys\nsys.path.insert(0, {str(REPO / 'tools')!r})\n"
-            f"sys.argv = [{tool!r}, *{args!r}, '--out', {str(out)!r}] if {tool!r} == 'so3_coverage.py' "
-            f"else [{tool!r}, *{args!r}]\n"
-            f"runpy.run_path({str(REPO / 'tools' / tool)!r}, run_name='__main__')")
+    code = (
+        f"import runpy, sys\nsys.path.insert(0, {str(REPO / 'tools')!r})\n"
+        f"sys.argv = [{tool!r}, *{args!r}, '--out', {str(out)!r}] if {tool!r} == 'so3_coverage.py' "
+        f"else [{tool!r}, *{args!r}]\n"
+        f"runpy.run_path({str(REPO / 'tools' / tool)!r}, run_name='__main__')"
+    )
     p = run_without(blocked, code, cwd=tmp_path)
     assert p.returncode == 2 and one_line(p) == line
     assert list(tmp_path.iterdir()) == []

@@ -165,8 +165,9 @@ def test_a_stopped_encoder_stops_the_build_and_resume_gives_the_same_bytes(
 def test_a_bad_stall_bound_is_one_line(tmp_path: Path, value: str) -> None:
     r = run_module("gpu_render.build", *TINY, "--out", tmp_path / "o", env={"GPU_RENDER_ENCODER_STALL_SECONDS": value})
     assert r.code == 2
-    assert r.one_line_error() == (f"gpu_render.build: error: GPU_RENDER_ENCODER_STALL_SECONDS must be a number of "
-                                  f"seconds above 0, got {value!r}")
+    assert r.one_line_error() == (
+        f"gpu_render.build: error: GPU_RENDER_ENCODER_STALL_SECONDS must be a number of seconds above 0, got {value!r}"
+    )
 
 
 @pytest.fixture
@@ -332,7 +333,10 @@ def _capped(*args: str | Path) -> Run:
 
     p = subprocess.run(
         [sys.executable, "-m", "gpu_render.build", *map(str, args)],
-        capture_output=True, text=True, timeout=120, preexec_fn=cap,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=cap,
     )
     return Run(p.returncode, p.stdout, p.stderr)
 

@@ -51,15 +51,45 @@ BUILD_VALUES: dict[str, list[str]] = {
     "--workers": ["1", "2", "0", "2000", "x", "1024"],
     "--device": ["0", "1", "-1", "7", "x"],
     "--poses": [
-        "clpr", "so3-grid:0", "so3-grid:1", "so3-grid:9", "so3-grid:x", "so3-grid:", "random:5", "random:5:3",
-        "random:0", "random:99999999999", "random:-3", "random:5:x", "random:inf", "random:inf:3", "random:inf:x",
-        "file:rot.npy", "file:bad.npy",
-        "file:afile", "file:missing.npy", "file:", "file:empty", "healpix", "",
+        "clpr",
+        "so3-grid:0",
+        "so3-grid:1",
+        "so3-grid:9",
+        "so3-grid:x",
+        "so3-grid:",
+        "random:5",
+        "random:5:3",
+        "random:0",
+        "random:99999999999",
+        "random:-3",
+        "random:5:x",
+        "random:inf",
+        "random:inf:3",
+        "random:inf:x",
+        "file:rot.npy",
+        "file:bad.npy",
+        "file:afile",
+        "file:missing.npy",
+        "file:",
+        "file:empty",
+        "healpix",
+        "",
     ],
     "--shard": ["0/2", "1/2", "2/2", "x", "0/0", "-1/2", "1", "0/1"],
     "--out": OUTS,
-    "--object": ["clpr-cube", "cube", "tetX", "cylO", "sphereX", "bogus", "", "mesh:box.off", "mesh:afile",
-                 "mesh:missing.obj", "mesh:"],
+    "--object": [
+        "clpr-cube",
+        "cube",
+        "tetX",
+        "cylO",
+        "sphereX",
+        "bogus",
+        "",
+        "mesh:box.off",
+        "mesh:afile",
+        "mesh:missing.obj",
+        "mesh:",
+    ],
     "--fov": ["45", "0", "170", "x", "nan"],
     "--distance": ["3", "1", "0", "x", "inf"],
     "--light": ["1,1,1", "0,0,0", "1,1", "nan,1,1"],
@@ -205,7 +235,7 @@ def _out_of(argv: list[str]) -> str:
     obj = _last(argv, "--object") or "clpr-cube"
     if obj == "clpr-cube":
         return "clpr"
-    return "mesh-" + Path(obj[len("mesh:"):]).stem if obj.startswith("mesh:") else obj
+    return "mesh-" + Path(obj[len("mesh:") :]).stem if obj.startswith("mesh:") else obj
 
 
 def _inside(path: str, out: Path) -> bool:

@@ -43,8 +43,10 @@ def l_block(path: Path) -> Path:
     """An L of two boxes (no symmetry) as an OFF file."""
     import trimesh
 
-    parts = [trimesh.creation.box(extents=(2.0, 0.6, 0.6)).apply_translation((0.0, 0.0, 0.0)),
-             trimesh.creation.box(extents=(0.6, 1.6, 0.6)).apply_translation((0.7, 1.1, 0.0))]
+    parts = [
+        trimesh.creation.box(extents=(2.0, 0.6, 0.6)).apply_translation((0.0, 0.0, 0.0)),
+        trimesh.creation.box(extents=(0.6, 1.6, 0.6)).apply_translation((0.7, 1.1, 0.0)),
+    ]
     trimesh.util.concatenate(parts).export(path)
     return path
 
@@ -57,8 +59,27 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     fov = json.loads((outs["i3d"] / "manifest.json").read_text())["signature"]["fov"]
     assert build.main([*ARGS, "--format", "jpg", "--fov", repr(fov), "--out", str(outs["jpg"])]) == 0
     mesh = l_block(root / f"{MESH_CLASS}.off")
-    assert build.main(["--object", f"mesh:{mesh}", "--poses", "random:10:9", "--sizes", "64", "--workers", "2",
-                       "--layout", "imagenet3d", "--val-fraction", "0.3", "--out", str(outs["mesh"])]) == 0
+    assert (
+        build.main(
+            [
+                "--object",
+                f"mesh:{mesh}",
+                "--poses",
+                "random:10:9",
+                "--sizes",
+                "64",
+                "--workers",
+                "2",
+                "--layout",
+                "imagenet3d",
+                "--val-fraction",
+                "0.3",
+                "--out",
+                str(outs["mesh"]),
+            ]
+        )
+        == 0
+    )
     return outs
 
 
@@ -67,8 +88,9 @@ def tree(out: Path) -> list[str]:
 
 
 @pytest.mark.parametrize("which, cls, size", [("i3d", OBJECT, SIZE), ("mesh", MESH_CLASS, 64)])
-def test_the_cad_projected_by_each_annotation_lands_on_its_bbox(built: dict[str, Path], which: str, cls: str,
-                                                                  size: int) -> None:
+def test_the_cad_projected_by_each_annotation_lands_on_its_bbox(
+    built: dict[str, Path], which: str, cls: str, size: int
+) -> None:
     out = built[which]
     with np.load(out / "poses.npz") as poses:
         k, r, t = poses[f"intrinsics_{size}"], poses["matrix"], poses["translation"]
@@ -111,16 +133,23 @@ def test_annotation_fields_have_the_readmes_types(built: dict[str, Path]) -> Non
 
 
 @pytest.mark.parametrize("which, cls, count, fraction", [("i3d", OBJECT, POSES, 0.1), ("mesh", MESH_CLASS, 10, 0.3)])
-def test_the_tree_is_where_imagenet3ds_tools_look(built: dict[str, Path], which: str, cls: str, count: int,
-                                                  fraction: float) -> None:
+def test_the_tree_is_where_imagenet3ds_tools_look(
+    built: dict[str, Path], which: str, cls: str, count: int, fraction: float
+) -> None:
     out = built[which]
     names = [f"{cls}_{i:06d}" for i in range(count)]
     size = json.loads((out / "manifest.json").read_text())["sizes"][0]
-    assert tree(out) == sorted([
-        "manifest.json", "poses.npz", f"CAD/{cls}/01.off",
-        f"lists/{cls}_imagenet_train.txt", f"lists/{cls}_imagenet_val.txt",
-        *(f"images/{cls}/{n}.JPEG" for n in names), *(f"annotations/{cls}/{n}.npz" for n in names),
-    ])
+    assert tree(out) == sorted(
+        [
+            "manifest.json",
+            "poses.npz",
+            f"CAD/{cls}/01.off",
+            f"lists/{cls}_imagenet_train.txt",
+            f"lists/{cls}_imagenet_val.txt",
+            *(f"images/{cls}/{n}.JPEG" for n in names),
+            *(f"annotations/{cls}/{n}.npz" for n in names),
+        ]
+    )
     assert os.listdir(out / "images") == os.listdir(out / "annotations") == [cls]  # the tools' class list
     listed = {}
     for split in ("train", "val"):
@@ -147,7 +176,10 @@ def test_the_split_is_stable_and_follows_the_fraction() -> None:
 def test_loader_verify_and_determinism(built: dict[str, Path], tmp_path: Path) -> None:
     out = built["i3d"]
     for image in (out / "images" / OBJECT).iterdir():
-        assert image.read_bytes() == (built["jpg"] / str(SIZE) / f"cube1_index_{int(image.stem[-6:]) + 1}.jpg").read_bytes()
+        assert (
+            image.read_bytes()
+            == (built["jpg"] / str(SIZE) / f"cube1_index_{int(image.stem[-6:]) + 1}.jpg").read_bytes()
+        )
     with gpu_render.load(out) as data, gpu_render.load(built["jpg"]) as files:
         assert np.array_equal(data.images[SIZE][2:7], files.images[SIZE][2:7])
     report = verify.verify(out, reference_poses=1)
@@ -165,8 +197,19 @@ def test_a_ray_build_writes_the_same_tree(built: dict[str, Path], tmp_path: Path
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     env.update(RAY_TMPDIR=ray_tmp, RAY_AUTH_MODE="disabled", RAY_USAGE_STATS_ENABLED="0")
     try:
-        r = run_module("gpu_render.build", *ARGS, "--layout", "imagenet3d", "--engine", "ray", "--worker-cpus", "1",
-                       "--out", tmp_path / "o", env=env)
+        r = run_module(
+            "gpu_render.build",
+            *ARGS,
+            "--layout",
+            "imagenet3d",
+            "--engine",
+            "ray",
+            "--worker-cpus",
+            "1",
+            "--out",
+            tmp_path / "o",
+            env=env,
+        )
     finally:
         shutil.rmtree(ray_tmp, ignore_errors=True)
     assert r.code == 0, r.err
@@ -182,8 +225,9 @@ def test_shards_built_apart_then_sealed_equal_one_build(built: dict[str, Path], 
         r = run_module("gpu_render.build", *ARGS, "--layout", "imagenet3d", "--shard", f"{k}/2", "--out", part)
         assert r.code == 0, r.err
         chunks = [c for c in range(POSES // 4) if c % 2 == k]  # --batch 4
-        assert sorted(p.name for p in (part / "annotations" / OBJECT).iterdir()) == \
-            [f"{OBJECT}_{i:06d}.npz" for c in chunks for i in range(4 * c, 4 * c + 4)]
+        assert sorted(p.name for p in (part / "annotations" / OBJECT).iterdir()) == [
+            f"{OBJECT}_{i:06d}.npz" for c in chunks for i in range(4 * c, 4 * c + 4)
+        ]
         assert not (part / "lists").exists() and not (part / "CAD").exists()
         shutil.copytree(part, union, dirs_exist_ok=True)
     sealed = run_module("gpu_render.build", *ARGS, "--layout", "imagenet3d", "--out", union)
@@ -247,8 +291,9 @@ def test_the_focal_length_is_a_whole_number_of_pixels() -> None:
 
 
 def test_the_printed_command_rebuilds_the_same_signature(tmp_path: Path) -> None:
-    options = parse_build_args([*ARGS, "--layout", "imagenet3d", "--val-fraction", "0.25", "--fov", "40",
-                                "--out", str(tmp_path / "o")])
+    options = parse_build_args(
+        [*ARGS, "--layout", "imagenet3d", "--val-fraction", "0.25", "--fov", "40", "--out", str(tmp_path / "o")]
+    )
     assert options.dataset_signature()["val_fraction"] == 0.25
     again = parse_build_args(shlex.split(build_command(options.dataset_signature(), options.out))[3:])
     assert again.dataset_signature() == options.dataset_signature()
@@ -263,31 +308,40 @@ def test_overwrite_replaces_the_tree(built: dict[str, Path], tmp_path: Path) -> 
     assert len(val) == 6 and verify.verify(out, reference_poses=0).problems == []
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--step", "1.0"], "--layout imagenet3d needs a perspective object"),
-    (["--object", "cube", "--format", "png"], "cannot be combined with --format png"),
-    (["--object", "cube", "--format", "wds"], "cannot be combined with --format wds"),
-    (["--object", "cube", "--sizes", "32,64"], "one image size"),
-    (["--object", "cube", "--shard", "0/2", "--layers"], "--shard cannot be combined with --layers"),
-    (["--object", "cube", "--val-fraction", "1"], "argument --val-fraction: must be in [0, 1), got '1'"),
-    (["--object", "cube", "--val-fraction", "-0.1"], "argument --val-fraction: must be in [0, 1)"),
-    (["--object", "cube", "--val-fraction", "nan"], "argument --val-fraction: must be in [0, 1)"),
-    (["--object", "cube", "--val-fraction", "x"], "argument --val-fraction: must be a number in [0, 1), got 'x'"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--step", "1.0"], "--layout imagenet3d needs a perspective object"),
+        (["--object", "cube", "--format", "png"], "cannot be combined with --format png"),
+        (["--object", "cube", "--format", "wds"], "cannot be combined with --format wds"),
+        (["--object", "cube", "--sizes", "32,64"], "one image size"),
+        (["--object", "cube", "--shard", "0/2", "--layers"], "--shard cannot be combined with --layers"),
+        (["--object", "cube", "--val-fraction", "1"], "argument --val-fraction: must be in [0, 1), got '1'"),
+        (["--object", "cube", "--val-fraction", "-0.1"], "argument --val-fraction: must be in [0, 1)"),
+        (["--object", "cube", "--val-fraction", "nan"], "argument --val-fraction: must be in [0, 1)"),
+        (["--object", "cube", "--val-fraction", "x"], "argument --val-fraction: must be a number in [0, 1), got 'x'"),
+    ],
+)
 def test_bad_combinations_are_refused(args: list[str], message: str, tmp_path: Path) -> None:
     assert_build_refused([*args, "--layout", "imagenet3d"], message, tmp_path / "o")
 
 
 def test_val_fraction_needs_the_layout(tmp_path: Path) -> None:
-    assert_build_refused(["--object", "cube", "--val-fraction", "0.2"], "--val-fraction applies to --layout imagenet3d only",
-                         tmp_path / "o")
+    assert_build_refused(
+        ["--object", "cube", "--val-fraction", "0.2"],
+        "--val-fraction applies to --layout imagenet3d only",
+        tmp_path / "o",
+    )
 
 
 def test_killed_build_resumes_to_the_same_bytes(built: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "o"
     args = [*ARGS[:-3], "2", "--workers", "1", "--layout", "imagenet3d"]  # 6 chunks, one process
-    proc = subprocess.Popen([sys.executable, "-m", "gpu_render.build", *args, "--out", str(out)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gpu_render.build", *args, "--out", str(out)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 60
         while proc.poll() is None and time.monotonic() < deadline:
@@ -313,8 +367,11 @@ def test_killed_build_resumes_to_the_same_bytes(built: dict[str, Path], tmp_path
 
 def test_a_class_starting_with_a_dot_is_refused(tmp_path: Path) -> None:
     mesh = l_block(tmp_path / ".hidden.off")
-    assert_build_refused(["--object", f"mesh:{mesh}", "--sizes", "32", "--layout", "imagenet3d"],
-                         "'.hidden' starts with a dot", tmp_path / "o")
+    assert_build_refused(
+        ["--object", f"mesh:{mesh}", "--sizes", "32", "--layout", "imagenet3d"],
+        "'.hidden' starts with a dot",
+        tmp_path / "o",
+    )
 
 
 def test_an_angle_in_the_annotation_is_wrapped() -> None:

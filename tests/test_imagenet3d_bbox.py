@@ -47,16 +47,34 @@ def builds(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], Pa
     for name, spec in objects.items():
         for camera, args in CAMERAS.items():
             out = root / f"{name}-{camera}"
-            assert build.main(["--object", spec, *args, "--layout", "imagenet3d", "--layers", "--batch", "32",
-                               "--workers", "1", "--out", str(out)]) == 0
+            assert (
+                build.main(
+                    [
+                        "--object",
+                        spec,
+                        *args,
+                        "--layout",
+                        "imagenet3d",
+                        "--layers",
+                        "--batch",
+                        "32",
+                        "--workers",
+                        "1",
+                        "--out",
+                        str(out),
+                    ]
+                )
+                == 0
+            )
             outs[(name, camera)] = out
     return outs
 
 
 @pytest.mark.parametrize("name", ["tetX", "cone", "needle"])
 @pytest.mark.parametrize("camera", list(CAMERAS))
-def test_the_projected_cad_lands_on_the_bbox_and_holds_the_mask(builds: dict[tuple[str, str], Path], name: str,
-                                                                camera: str) -> None:
+def test_the_projected_cad_lands_on_the_bbox_and_holds_the_mask(
+    builds: dict[tuple[str, str], Path], name: str, camera: str
+) -> None:
     out = builds[(name, camera)]
     size = int(CAMERAS[camera][3])
     cls = "needle" if name == "needle" else name
@@ -93,12 +111,14 @@ def test_a_thin_tip_reaches_beyond_the_covered_pixels(builds: dict[tuple[str, st
 
 
 def test_image_boxes_clip_to_the_image_and_mark_an_object_outside() -> None:
-    pixels = np.array([
-        [[10.0, 20.0], [30.5, 5.25], [12.0, 40.0]],   # inside a 64 x 48 image
-        [[-5.0, -3.0], [70.0, 50.0], [20.0, 20.0]],   # crosses every border
-        [[65.0, 10.0], [80.0, 20.0], [70.0, 30.0]],   # wholly right of the image
-        [[0.0, 0.0], [0.0, 0.0], [0.0, 0.0]],         # a point on the corner
-    ])
+    pixels = np.array(
+        [
+            [[10.0, 20.0], [30.5, 5.25], [12.0, 40.0]],  # inside a 64 x 48 image
+            [[-5.0, -3.0], [70.0, 50.0], [20.0, 20.0]],  # crosses every border
+            [[65.0, 10.0], [80.0, 20.0], [70.0, 30.0]],  # wholly right of the image
+            [[0.0, 0.0], [0.0, 0.0], [0.0, 0.0]],  # a point on the corner
+        ]
+    )
     got = image_boxes(pixels, 64, 48)
     assert got.dtype == np.float64 and got.shape == (4, 4)
     assert got[0].tolist() == [10.0, 5.25, 30.5, 40.0]
@@ -122,9 +142,20 @@ def test_projected_boxes_use_the_principal_points_convention() -> None:
     q = rng.normal(size=(50, 4))
     q /= np.linalg.norm(q, axis=1, keepdims=True)
     w, x, y, z = q.T
-    r = np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y),
-                  2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
-                  2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], axis=1).reshape(-1, 3, 3)
+    r = np.stack(
+        [
+            1 - 2 * (y * y + z * z),
+            2 * (x * y - w * z),
+            2 * (x * z + w * y),
+            2 * (x * y + w * z),
+            1 - 2 * (x * x + z * z),
+            2 * (y * z - w * x),
+            2 * (x * z - w * y),
+            2 * (y * z + w * x),
+            1 - 2 * (x * x + y * y),
+        ],
+        axis=1,
+    ).reshape(-1, 3, 3)
     points = rng.uniform(-0.5, 0.5, size=(200, 3))
     whole = projected_boxes(points, r, np.array([0.0, 0.0, d]), k, size, size)
     import gpu_render.scene.camera as camera

@@ -30,30 +30,73 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "gpu_render"
 ENTRY_POINTS = {"gpu_render.build", "gpu_render.verify", "gpu_render.preview"}
-CLI = {*ENTRY_POINTS, "gpu_render.options", "gpu_render.scene_options", "gpu_render.rebuild", "gpu_render.verify_checks",
-       "gpu_render.stopped", "gpu_render.preview_poses", "gpu_render.preview_loops",
-       "gpu_render.serve", "gpu_render.client"}
+CLI = {
+    *ENTRY_POINTS,
+    "gpu_render.options",
+    "gpu_render.scene_options",
+    "gpu_render.rebuild",
+    "gpu_render.verify_checks",
+    "gpu_render.stopped",
+    "gpu_render.preview_poses",
+    "gpu_render.preview_loops",
+    "gpu_render.serve",
+    "gpu_render.client",
+}
 COMMANDS = {*ENTRY_POINTS, "gpu_render.options"}
 ENGINES = "gpu_render.engines"
 PRESETS = "gpu_render.presets"
 STREAM = "gpu_render.stream"
 
 FORBIDDEN = {
-    "rotations": {"gpu_render.scene", "gpu_render.render", "gpu_render.dataset", "moderngl", ENGINES, PRESETS, STREAM, *CLI},
+    "rotations": {
+        "gpu_render.scene",
+        "gpu_render.render",
+        "gpu_render.dataset",
+        "moderngl",
+        ENGINES,
+        PRESETS,
+        STREAM,
+        *CLI,
+    },
     "scene": {"gpu_render.render", "gpu_render.dataset", "moderngl", "glfw", "trimesh", ENGINES, PRESETS, STREAM, *CLI},
     "render": {"gpu_render.dataset", ENGINES, PRESETS, STREAM, *CLI},
     "dataset": {"gpu_render.render", "moderngl", "glfw", ENGINES, PRESETS, STREAM, *CLI},
     "engines": {*ENTRY_POINTS, "gpu_render.serve", "gpu_render.client", PRESETS, STREAM},
     "presets": {"gpu_render.build", "gpu_render.preview", "gpu_render.serve", "gpu_render.client", STREAM},
-    "serve": {"gpu_render.build", "gpu_render.verify", "gpu_render.preview", "gpu_render.options",
-              "gpu_render.client", ENGINES, PRESETS, STREAM},
-    "stream": {"gpu_render.dataset", "moderngl", "glfw", "gpu_render.serve", "gpu_render.client", ENGINES, PRESETS,
-               *COMMANDS},
+    "serve": {
+        "gpu_render.build",
+        "gpu_render.verify",
+        "gpu_render.preview",
+        "gpu_render.options",
+        "gpu_render.client",
+        ENGINES,
+        PRESETS,
+        STREAM,
+    },
+    "stream": {
+        "gpu_render.dataset",
+        "moderngl",
+        "glfw",
+        "gpu_render.serve",
+        "gpu_render.client",
+        ENGINES,
+        PRESETS,
+        *COMMANDS,
+    },
 }
 #: Single modules with rules of their own, by path under gpu_render/.
 MODULE_FORBIDDEN = {
-    "client.py": {"gpu_render.render", "gpu_render.dataset", "gpu_render.serve", "gpu_render.scene", "moderngl",
-                  "glfw", "fastapi", "uvicorn", STREAM},
+    "client.py": {
+        "gpu_render.render",
+        "gpu_render.dataset",
+        "gpu_render.serve",
+        "gpu_render.scene",
+        "moderngl",
+        "glfw",
+        "fastapi",
+        "uvicorn",
+        STREAM,
+    },
 }
 
 
@@ -128,7 +171,8 @@ def top_level_imports(path: Path) -> set[str]:
 def test_ray_is_imported_only_where_it_is_used() -> None:
     """``--engine local`` and every other command work without the [ray] extra installed."""
     eager = [
-        str(p.relative_to(PACKAGE.parent)) for p in sorted(PACKAGE.rglob("*.py"))
+        str(p.relative_to(PACKAGE.parent))
+        for p in sorted(PACKAGE.rglob("*.py"))
         if any(n == "ray" or n.startswith("ray.") for n in top_level_imports(p))
     ]
     assert eager == []
@@ -137,7 +181,8 @@ def test_ray_is_imported_only_where_it_is_used() -> None:
 
 def test_only_the_torch_module_of_stream_imports_torch() -> None:
     importers = sorted(
-        path.name for path in (PACKAGE / "stream").rglob("*.py")
+        path.name
+        for path in (PACKAGE / "stream").rglob("*.py")
         if any(name == "torch" or name.startswith("torch.") for name in imports_of(path))
     )
     assert importers == ["torch_stream.py"]

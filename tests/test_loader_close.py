@@ -25,8 +25,23 @@ def modelnet(tmp_path_factory: pytest.TempPathFactory) -> Path:
     base = tmp_path_factory.mktemp("mn")
     subprocess.run([sys.executable, str(REPO / "tools" / "demo_modelnet_tree.py"), str(base / "tree")], check=True)
     out = base / "ModelNet10-SO3"
-    r = run_module("gpu_render.build", "--preset", "modelnet10-so3", "--meshes", base / "tree", "--categories",
-                   "chair,table", "--views", "2,1", "--sizes", "32", "--workers", "1", "--out", out)
+    r = run_module(
+        "gpu_render.build",
+        "--preset",
+        "modelnet10-so3",
+        "--meshes",
+        base / "tree",
+        "--categories",
+        "chair,table",
+        "--views",
+        "2,1",
+        "--sizes",
+        "32",
+        "--workers",
+        "1",
+        "--out",
+        out,
+    )
     assert r.code == 0, r.err
     return out
 
@@ -34,8 +49,21 @@ def modelnet(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def symsol(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("sym") / "symsol"
-    r = run_module("gpu_render.build", "--preset", "symsol", "--shapes", "cube,tetX", "--views", "3,1",
-                   "--sizes", "16", "--workers", "1", "--out", out)
+    r = run_module(
+        "gpu_render.build",
+        "--preset",
+        "symsol",
+        "--shapes",
+        "cube,tetX",
+        "--views",
+        "3,1",
+        "--sizes",
+        "16",
+        "--workers",
+        "1",
+        "--out",
+        out,
+    )
     assert r.code == 0, r.err
     return out
 
@@ -43,8 +71,21 @@ def symsol(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module", params=["jpg", "wds"])
 def cube(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp(f"cube-{request.param}") / "o"
-    r = run_module("gpu_render.build", "--step", "1.0", "--sizes", "8,16", "--batch", "64", "--format",
-                   request.param, "--workers", "1", "--out", out)
+    r = run_module(
+        "gpu_render.build",
+        "--step",
+        "1.0",
+        "--sizes",
+        "8,16",
+        "--batch",
+        "64",
+        "--format",
+        request.param,
+        "--workers",
+        "1",
+        "--out",
+        out,
+    )
     assert r.code == 0, r.err
     return out
 
@@ -114,8 +155,10 @@ def test_reprs_are_short_and_say_what_is_loaded(cube: Path, symsol: Path, modeln
     with gpu_render.load(modelnet, "limited_train") as split:
         text = repr(split)
         assert len(text) < MAX_REPR
-        assert text == (f"ModelNetSplit(path={str(modelnet)!r}, split='limited_train', "
-                        f"database='train_1V.Rawjpg.lmdb', images={len(split)}, size=32)")
+        assert text == (
+            f"ModelNetSplit(path={str(modelnet)!r}, split='limited_train', "
+            f"database='train_1V.Rawjpg.lmdb', images={len(split)}, size=32)"
+        )
         assert len(split) == 2 * 2  # two training models of each category, one view each
 
 
@@ -146,8 +189,9 @@ def test_torch_dataset_reprs_are_short_and_say_what_is_loaded(cube: Path, symsol
     from gpu_render.presets.torch_dataset import PresetDataset
 
     with CLPRDataset(cube, 8) as dataset:
-        assert repr(dataset) == (f"CLPRDataset(path={str(cube)!r}, object='clpr-cube', poses=343, size=8, "
-                                 "label='quaternion')")
+        assert repr(dataset) == (
+            f"CLPRDataset(path={str(cube)!r}, object='clpr-cube', poses=343, size=8, label='quaternion')"
+        )
     with PresetDataset(symsol, "test") as preset:
         assert repr(preset) == f"PresetDataset(path={str(symsol)!r}, split='test', images=2, size=16)"
     with PresetDataset(modelnet, "limited_train") as preset:

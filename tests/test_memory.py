@@ -68,8 +68,10 @@ def test_the_default_2048_build_needs_about_19_gb() -> None:
     assert 19e9 < need < 20e9
 
 
-@pytest.mark.parametrize("text, value", [("123", 123), ("512M", 512 * 2**20), ("1.5G", 3 * 2**29), ("2GiB", 2**31),
-                                         (" 64k ", 65536), ("1T", 2**40)])
+@pytest.mark.parametrize(
+    "text, value",
+    [("123", 123), ("512M", 512 * 2**20), ("1.5G", 3 * 2**29), ("2GiB", 2**31), (" 64k ", 65536), ("1T", 2**40)],
+)
 def test_parse_bytes(text: str, value: int) -> None:
     assert memory.parse_bytes(text) == value
 
@@ -126,8 +128,10 @@ def test_the_build_refuses_a_batch_that_does_not_fit_and_names_one_that_does(tmp
 def test_a_bad_memory_limit_is_one_line(tmp_path: Path) -> None:
     r = run_module("gpu_render.build", *BIG, "--out", tmp_path / "o", env={memory.LIMIT_ENV: "half"})
     assert r.code == 2
-    assert r.one_line_error() == "gpu_render.build: error: GPU_RENDER_MEMORY_LIMIT must be a number of bytes " \
-                                 "(or with K, M, G or T), got 'half'"
+    assert (
+        r.one_line_error() == "gpu_render.build: error: GPU_RENDER_MEMORY_LIMIT must be a number of bytes "
+        "(or with K, M, G or T), got 'half'"
+    )
 
 
 def test_out_of_memory_does_not_suggest_a_rerun(tmp_path: Path) -> None:
@@ -139,12 +143,21 @@ def test_out_of_memory_does_not_suggest_a_rerun(tmp_path: Path) -> None:
 
     out = tmp_path / "o"
     cmd = [sys.executable, "-m", "gpu_render.build", *BIG, "--sizes", "4096", "--batch", "40", "--out", str(out)]
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=120, preexec_fn=cap, check=False,
-                       env={**os.environ, memory.LIMIT_ENV: "1T"})  # the check passes: the kernel refuses
+    p = subprocess.run(
+        cmd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=cap,
+        check=False,
+        env={**os.environ, memory.LIMIT_ENV: "1T"},
+    )  # the check passes: the kernel refuses
     line = Run(p.returncode, p.stdout, p.stderr).one_line_error()
     assert p.returncode == 2
-    assert line == ("gpu_render.build: error: out of memory: Cannot allocate memory; free memory, or use a smaller "
-                    "--batch (in a new --out) or fewer --sizes")
+    assert line == (
+        "gpu_render.build: error: out of memory: Cannot allocate memory; free memory, or use a smaller "
+        "--batch (in a new --out) or fewer --sizes"
+    )
 
 
 def test_report_stop_on_memory_errors(capsys: pytest.CaptureFixture[str]) -> None:

@@ -178,7 +178,11 @@ def test_mesh_object_is_pure_normalisation() -> None:
     np.testing.assert_allclose(smooth.normals[~corner_is_2], np.tile([0, 0, 1.0], (int((~corner_is_2).sum()), 1)))
     face_normals = np.repeat(obj.normals[:, :1], 3, axis=1)
     np.testing.assert_allclose(smooth.normals[corner_is_2], face_normals[corner_is_2], atol=1e-6)
-    for bad in ((vertices, np.zeros((0, 3), dtype=int), None), (vertices, faces + 5, None),
-                (vertices, faces, np.ones((2, 3))), (np.zeros((3, 3)), faces[:1], None)):
+    for bad in (
+        (vertices, np.zeros((0, 3), dtype=int), None),
+        (vertices, faces + 5, None),
+        (vertices, faces, np.ones((2, 3))),
+        (np.zeros((3, 3)), faces[:1], None),
+    ):
         with pytest.raises(ValueError):
             mesh_object("bad", *bad)

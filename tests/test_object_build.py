@@ -100,13 +100,29 @@ def test_builds_are_deterministic_and_shards_equal_one_build(cylo_png: Path, tmp
 
 
 def test_kill_9_then_resume_gives_the_same_bytes(tmp_path: Path) -> None:
-    args = ("--object", "tetX", "--poses", "random:400:1", "--sizes", "64", "--batch", "20", "--workers", "1",
-            "--format", "npy", "--layers")
+    args = (
+        "--object",
+        "tetX",
+        "--poses",
+        "random:400:1",
+        "--sizes",
+        "64",
+        "--batch",
+        "20",
+        "--workers",
+        "1",
+        "--format",
+        "npy",
+        "--layers",
+    )
     clean = tmp_path / "clean"
     build(*args, "--out", clean)
     out = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, "-m", "gpu_render.build", *args, "--out", str(out)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gpu_render.build", *args, "--out", str(out)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 120
     try:
         while proc.poll() is None and time.monotonic() < deadline:
@@ -127,8 +143,20 @@ def test_kill_9_then_resume_gives_the_same_bytes(tmp_path: Path) -> None:
 
 def test_layers_and_npy(tmp_path: Path) -> None:
     out = tmp_path / "cube"
-    build("--object", "cube", "--poses", "random:30:2", "--sizes", "64", "--format", "npy", "--layers",
-          "--no-antialias", "--out", out)
+    build(
+        "--object",
+        "cube",
+        "--poses",
+        "random:30:2",
+        "--sizes",
+        "64",
+        "--format",
+        "npy",
+        "--layers",
+        "--no-antialias",
+        "--out",
+        out,
+    )
     images = np.load(out / "images_64.npy")
     mask, depth = np.load(out / "mask_64.npy"), np.load(out / "depth_64.npy")
     assert mask.shape == depth.shape == (30, 64, 64) and mask.dtype == np.uint8 and depth.dtype == np.float32
@@ -149,8 +177,21 @@ def test_jpg_grey_mesh_file_with_loader_and_torch(tmp_path: Path) -> None:
     path = tmp_path / "capsule.ply"
     mesh.export(path)
     out = tmp_path / "capsule"
-    build("--object", f"mesh:{path}", "--poses", "so3-grid:0", "--sizes", "32", "--format", "jpg", "--grayscale",
-          "--background", "255,255,255", "--out", out)
+    build(
+        "--object",
+        f"mesh:{path}",
+        "--poses",
+        "so3-grid:0",
+        "--sizes",
+        "32",
+        "--format",
+        "jpg",
+        "--grayscale",
+        "--background",
+        "255,255,255",
+        "--out",
+        out,
+    )
     data = gpu_render.load(out)
     assert len(data) == 72 and data.object == f"mesh:{path}" and data.labels is None
     image = data.images[32][5]
@@ -193,8 +234,10 @@ def test_torch_dataset_gives_equivalents(cylo_png: Path, tmp_path: Path) -> None
 def _bad_mesh_files(tmp: Path) -> dict[str, Path]:
     (tmp / "empty.off").write_text("")
     (tmp / "garbage.stl").write_bytes(b"\x00\x01 not a mesh at all" * 3)
-    (tmp / "points.ply").write_text("ply\nformat ascii 1.0\nelement vertex 2\nproperty float x\nproperty float y\n"
-                                    "property float z\nend_header\n0 0 0\n1 1 1\n")
+    (tmp / "points.ply").write_text(
+        "ply\nformat ascii 1.0\nelement vertex 2\nproperty float x\nproperty float y\n"
+        "property float z\nend_header\n0 0 0\n1 1 1\n"
+    )
     (tmp / "notes.txt").write_text("hello")
     return {name: tmp / name for name in ("empty.off", "garbage.stl", "points.ply", "notes.txt", "missing.obj")}
 
@@ -226,12 +269,15 @@ def test_options_that_make_no_sense_are_refused(tmp_path: Path, args: list[str],
     assert_build_refused(args, message, tmp_path / "out")
 
 
-@pytest.mark.parametrize("args", [
-    ["--object", "icosa"],  # the default light, (-1, -1, -2), starts with a minus
-    ["--object", "cylO", "--light", "0.5,-1,-2", "--grayscale", "--layers", "--format", "npy", "--sizes", "32,64"],
-    ["--object", "tetX", "--format", "wds", "--image-format", "png", "--poses", "random:30:4", "--limit", "20"],
-    ["--step", "0.5", "--antialias"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--object", "icosa"],  # the default light, (-1, -1, -2), starts with a minus
+        ["--object", "cylO", "--light", "0.5,-1,-2", "--grayscale", "--layers", "--format", "npy", "--sizes", "32,64"],
+        ["--object", "tetX", "--format", "wds", "--image-format", "png", "--poses", "random:30:4", "--limit", "20"],
+        ["--step", "0.5", "--antialias"],
+    ],
+)
 def test_printed_build_command_rebuilds_the_same_dataset(args: list[str], tmp_path: Path) -> None:
     """The command a shard build prints for sealing (and that refusals suggest) parses back to
     options of the very same dataset signature."""

@@ -128,10 +128,25 @@ def _check_common(labels: dict, r: np.ndarray, sizes: tuple[int, ...]) -> None:
         np.testing.assert_allclose(k, [[f, 0, s / 2], [0, f, s / 2], [0, 0, 1]])
 
 
-COMMON = {"matrix", "quaternion", "translation", "intrinsics_64", "intrinsics_512",
-          # the PASCAL3D+ / ImageNet3D viewpoint (tests/test_viewpoint.py checks the values)
-          "azimuth", "elevation", "theta", "distance", "viewport",
-          "focal_64", "focal_512", "px_64", "px_512", "py_64", "py_512"}
+COMMON = {
+    "matrix",
+    "quaternion",
+    "translation",
+    "intrinsics_64",
+    "intrinsics_512",
+    # the PASCAL3D+ / ImageNet3D viewpoint (tests/test_viewpoint.py checks the values)
+    "azimuth",
+    "elevation",
+    "theta",
+    "distance",
+    "viewport",
+    "focal_64",
+    "focal_512",
+    "px_64",
+    "px_512",
+    "py_64",
+    "py_512",
+}
 SIZES = (64, 512)
 
 
@@ -176,8 +191,22 @@ def test_scene_labels_sphere_x(poses: np.ndarray) -> None:
 
 def test_scene_labels_mesh_file(poses: np.ndarray) -> None:
     corners = np.array([(x, y, z) for x in (0, 2) for y in (0, 4) for z in (0, 6)], dtype=np.float64) + 10
-    faces = np.array([[0, 1, 3], [0, 3, 2], [4, 6, 7], [4, 7, 5], [0, 4, 5], [0, 5, 1],
-                      [2, 3, 7], [2, 7, 6], [0, 2, 6], [0, 6, 4], [1, 5, 7], [1, 7, 3]])
+    faces = np.array(
+        [
+            [0, 1, 3],
+            [0, 3, 2],
+            [4, 6, 7],
+            [4, 7, 5],
+            [0, 4, 5],
+            [0, 5, 1],
+            [2, 3, 7],
+            [2, 7, 6],
+            [0, 2, 6],
+            [0, 6, 4],
+            [1, 5, 7],
+            [1, 7, 3],
+        ]
+    )
     obj = mesh_object("box.obj", corners, faces)
     labels = scene_labels(obj, CAMERA, poses[:10], SIZES)
     assert set(labels) == COMMON | {"object_centre", "object_scale"}

@@ -77,8 +77,9 @@ def test_manifest_naming_a_folder_outside_out_is_refused(place: str, tmp_path: P
     (victim / "victim_000000.JPEG").write_bytes(b"the user's")
     assert build.main([*LAYOUTS["png"], "--out", str(out)]) == 0
     manifest = json.loads((out / "manifest.json").read_text())
-    manifest["signature"].update(layout="imagenet3d", object="tetX",
-                                 **{"class": str(victim) if place == "absolute" else place})
+    manifest["signature"].update(
+        layout="imagenet3d", object="tetX", **{"class": str(victim) if place == "absolute" else place}
+    )
     (out / "manifest.json").write_text(json.dumps(manifest))
     before, outside = tree(out), tree(victim)
     r = run_module("gpu_render.build", *REPLACEMENT, "--overwrite", "--out", out)
@@ -120,8 +121,21 @@ def test_symbolic_links_in_out_are_not_followed(tmp_path: Path) -> None:
 
 def test_a_preset_dataset_is_not_replaced(tmp_path: Path) -> None:
     out = tmp_path / "symsol"
-    r = run_module("gpu_render.build", "--preset", "symsol", "--views", "1,1", "--shapes", "cube", "--sizes", "16",
-                   "--workers", "1", "--out", out)
+    r = run_module(
+        "gpu_render.build",
+        "--preset",
+        "symsol",
+        "--views",
+        "1,1",
+        "--shapes",
+        "cube",
+        "--sizes",
+        "16",
+        "--workers",
+        "1",
+        "--out",
+        out,
+    )
     assert r.code == 0, r.err
     before = tree(out)
     r = run_module("gpu_render.build", *REPLACEMENT, "--overwrite", "--out", out)

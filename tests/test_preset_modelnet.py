@@ -35,8 +35,16 @@ CATEGORIES = ("bathtub", "chair", "toilet")
 MODELS = {"train": (1, 2), "test": (7,)}
 VIEWS = (4, 2)
 SIZE = 224
-ARGS = ("--preset", "modelnet10-so3", "--categories", ",".join(CATEGORIES), "--views", f"{VIEWS[0]},{VIEWS[1]}",
-        "--workers", "1")  # a later --views overrides
+ARGS = (
+    "--preset",
+    "modelnet10-so3",
+    "--categories",
+    ",".join(CATEGORIES),
+    "--views",
+    f"{VIEWS[0]},{VIEWS[1]}",
+    "--workers",
+    "1",
+)  # a later --views overrides
 ROT_TOL = 1e-6
 #: Reference parity of a JPEG image of an antialiased object, away from the reference's edges.
 CHANNEL_TOLERANCE = 8
@@ -102,16 +110,30 @@ def read_database(folder: Path) -> tuple[dict[str, np.ndarray], dict, dict, dict
 def test_layout(built: tuple[Path, Path]) -> None:
     _, out = built
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["manifest.json", "modelnet10", "test_2V.Rawjpg.lmdb", "train_2V.Rawjpg.lmdb", "train_4V.Rawjpg.lmdb"]
+    assert names == [
+        "manifest.json",
+        "modelnet10",
+        "test_2V.Rawjpg.lmdb",
+        "train_2V.Rawjpg.lmdb",
+        "train_4V.Rawjpg.lmdb",
+    ]
     for name in ("train_4V", "train_2V", "test_2V"):
         assert sorted(p.name for p in (out / f"{name}.Rawjpg.lmdb").iterdir()) == [
-            "data.mdb", "lock.mdb", "viewID2euler.pkl", "viewID2quat.pkl"]
+            "data.mdb",
+            "lock.mdb",
+            "viewID2euler.pkl",
+            "viewID2quat.pkl",
+        ]
     assert sorted(p.name for p in (out / "modelnet10").iterdir()) == [
-        "modelnet10_limited_train.npz", "modelnet10_test.npz", "modelnet10_train.npz"]
+        "modelnet10_limited_train.npz",
+        "modelnet10_test.npz",
+        "modelnet10_train.npz",
+    ]
 
 
-@pytest.mark.parametrize(("name", "split", "views"), [("train_4V", "train", 4), ("train_2V", "train", 2),
-                                                      ("test_2V", "test", 2)])
+@pytest.mark.parametrize(
+    ("name", "split", "views"), [("train_4V", "train", 4), ("train_2V", "train", 2), ("test_2V", "test", 2)]
+)
 def test_database_read_as_the_benchmarks_do(built: tuple[Path, Path], name: str, split: str, views: int) -> None:
     tree, out = built
     images, quats, eulers, _ = read_database(out / f"{name}.Rawjpg.lmdb")
@@ -187,7 +209,17 @@ def test_bad_trees_are_refused_with_one_line(tmp_path: Path, capsys: pytest.Capt
         (empty / "chair" / split).mkdir(parents=True)
     cases.append((["--categories", "chair", "--meshes", str(empty)], "no train meshes"))
     for extra, message in cases:
-        args = ["--preset", "modelnet10-so3", "--views", "2,1", "--out", str(tmp_path / "o"), "--meshes", str(tree), *extra]
+        args = [
+            "--preset",
+            "modelnet10-so3",
+            "--views",
+            "2,1",
+            "--out",
+            str(tmp_path / "o"),
+            "--meshes",
+            str(tree),
+            *extra,
+        ]
         assert build_main(args) == 2, extra
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and message in err[0], (extra, err)
@@ -215,8 +247,10 @@ def test_unreadable_mesh_stops_then_resumes(built: tuple[Path, Path], tmp_path: 
     before = sorted(p.name for p in out.rglob("*"))
     r = run_module("gpu_render.build", *ARGS, "--meshes", tree, "--out", out)
     assert r.code == 2
-    assert ("the mesh tree changed since this build started (9 models then, 10 now; model 0 was "
-            "bathtub/train/bathtub_0001.off, is now bathtub/train/bathtub_0000.off)") in r.one_line_error()
+    assert (
+        "the mesh tree changed since this build started (9 models then, 10 now; model 0 was "
+        "bathtub/train/bathtub_0001.off, is now bathtub/train/bathtub_0000.off)"
+    ) in r.one_line_error()
     assert sorted(p.name for p in out.rglob("*")) == before
     added.unlink()
     broken.write_bytes(saved)
@@ -227,16 +261,21 @@ def test_unreadable_mesh_stops_then_resumes(built: tuple[Path, Path], tmp_path: 
         _, q, _, raw = read_database(out / f"{name}.Rawjpg.lmdb")
         _, q0, _, raw0 = read_database(good_out / f"{name}.Rawjpg.lmdb")
         assert raw == raw0
-        assert (out / f"{name}.Rawjpg.lmdb" / "viewID2quat.pkl").read_bytes() == \
-            (good_out / f"{name}.Rawjpg.lmdb" / "viewID2quat.pkl").read_bytes()
+        assert (out / f"{name}.Rawjpg.lmdb" / "viewID2quat.pkl").read_bytes() == (
+            good_out / f"{name}.Rawjpg.lmdb" / "viewID2quat.pkl"
+        ).read_bytes()
     for npz in ("train", "limited_train", "test"):
-        a, b = np.load(out / "modelnet10" / f"modelnet10_{npz}.npz"), np.load(good_out / "modelnet10" / f"modelnet10_{npz}.npz")
+        a, b = (
+            np.load(out / "modelnet10" / f"modelnet10_{npz}.npz"),
+            np.load(good_out / "modelnet10" / f"modelnet10_{npz}.npz"),
+        )
         assert all(np.array_equal(a[k], b[k]) for k in ("imgs", "rots", "cat_ids"))
     assert not (out / ".progress").exists()
 
 
-def test_verify_catches_missing_and_changed_views(built: tuple[Path, Path], tmp_path: Path,
-                                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_verify_catches_missing_and_changed_views(
+    built: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     _, good = built
     out = tmp_path / "copy"
     shutil.copytree(good, out)
@@ -277,8 +316,11 @@ def test_killed_build_resumes_to_the_same_content(tmp_path: Path) -> None:
     tree = make_tree(tmp_path / "ModelNet10")
     args = [*ARGS, "--views", "30,1", "--sizes", "32", "--meshes", str(tree)]
     out = tmp_path / "killed"
-    p = subprocess.Popen([sys.executable, "-m", "gpu_render.build", *args, "--out", str(out)],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    p = subprocess.Popen(
+        [sys.executable, "-m", "gpu_render.build", *args, "--out", str(out)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and p.poll() is None:
         if len(list((out / ".progress").glob("chunk_*.json"))) >= 2:
@@ -326,8 +368,9 @@ def test_lmdb_map_grows_as_it_fills(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     env.close()
 
 
-def test_verify_recomputes_pickles_and_npz_files(built: tuple[Path, Path], tmp_path: Path,
-                                                 capsys: pytest.CaptureFixture[str]) -> None:
+def test_verify_recomputes_pickles_and_npz_files(
+    built: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Changed labels are caught, naming the file and the array: zeroed Euler angles, and an
     image2sphere npz rewritten with black images, identity rotations and one class."""
     _, good = built
@@ -341,8 +384,12 @@ def test_verify_recomputes_pickles_and_npz_files(built: tuple[Path, Path], tmp_p
     npz = out / "modelnet10" / "modelnet10_test.npz"
     with np.load(npz) as data:
         n = len(data["rots"])
-        np.savez_compressed(npz, imgs=np.zeros_like(data["imgs"]), rots=np.tile(np.eye(3, dtype=np.float32), (n, 1, 1)),
-                            cat_ids=np.full(n, 9, dtype=np.int64))
+        np.savez_compressed(
+            npz,
+            imgs=np.zeros_like(data["imgs"]),
+            rots=np.tile(np.eye(3, dtype=np.float32), (n, 1, 1)),
+            cat_ids=np.full(n, 9, dtype=np.int64),
+        )
     assert verify_main([str(out), "--reference", "0"]) == 1
     report = capsys.readouterr().out
     assert "train_2V.Rawjpg.lmdb/viewID2euler.pkl: values differs from a fresh computation" in report
@@ -352,8 +399,9 @@ def test_verify_recomputes_pickles_and_npz_files(built: tuple[Path, Path], tmp_p
     assert "OK: complete and correct" not in report
 
 
-def test_mesh_names_duplicates_and_unreadable_folders(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_mesh_names_duplicates_and_unreadable_folders(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """NNNN is exactly four digits; two files of one number in a split, and a folder that cannot
     be listed, are one line naming them, exit 2, nothing written (checked before anything starts)."""
     tree = make_tree(tmp_path / "t", ("chair",))
@@ -361,8 +409,18 @@ def test_mesh_names_duplicates_and_unreadable_folders(tmp_path: Path, capsys: py
     out = tmp_path / "o"
 
     def refused(message: str) -> None:
-        args = ["--preset", "modelnet10-so3", "--views", "2,1", "--categories", "chair", "--meshes", str(tree),
-                "--out", str(out)]
+        args = [
+            "--preset",
+            "modelnet10-so3",
+            "--views",
+            "2,1",
+            "--categories",
+            "chair",
+            "--meshes",
+            str(tree),
+            "--out",
+            str(out),
+        ]
         assert build_main(args) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and message in err[0], (message, err)
@@ -394,8 +452,20 @@ def test_limited_train_when_train_views_do_not_exceed_test(tmp_path: Path) -> No
 
     tree = make_tree(tmp_path / "ModelNet10", ("chair",))
     out = tmp_path / "out"
-    r = run_module("gpu_render.build", *ARGS, "--categories", "chair", "--views", "1,2", "--sizes", "32",
-                   "--meshes", tree, "--out", out)
+    r = run_module(
+        "gpu_render.build",
+        *ARGS,
+        "--categories",
+        "chair",
+        "--views",
+        "1,2",
+        "--sizes",
+        "32",
+        "--meshes",
+        tree,
+        "--out",
+        out,
+    )
     assert r.code == 0, r.err
     assert sorted(p.name for p in out.glob("*.lmdb")) == ["test_2V.Rawjpg.lmdb", "train_1V.Rawjpg.lmdb"]
     train, limited = (np.load(out / "modelnet10" / f"modelnet10_{n}.npz") for n in ("train", "limited_train"))
@@ -409,8 +479,9 @@ def test_limited_train_when_train_views_do_not_exceed_test(tmp_path: Path) -> No
     assert "only when TRAIN > TEST, else limited_train is train_TRAINV" in help_text
 
 
-def test_verify_reads_a_damaged_pickle_as_one_problem(built: tuple[Path, Path], tmp_path: Path,
-                                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_verify_reads_a_damaged_pickle_as_one_problem(
+    built: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Every one-byte change of a pickle is reported (its checksum; and what unpickling makes of
     it), naming the file; verify never stops on one."""
     from gpu_render.presets.verify import verify_preset
@@ -434,8 +505,9 @@ def test_verify_reads_a_damaged_pickle_as_one_problem(built: tuple[Path, Path], 
     assert f"{path}: not readable (" in report and "OK: complete" not in report
 
 
-def test_verify_reports_files_the_build_never_writes(built: tuple[Path, Path], tmp_path: Path,
-                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_verify_reports_files_the_build_never_writes(
+    built: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     _, good = built
     out = tmp_path / "copy"
     shutil.copytree(good, out)

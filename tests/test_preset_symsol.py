@@ -30,8 +30,20 @@ VIEWS = (5, 3)
 SIZE = 64
 #: Size and look changed from the defaults (224 px, black): the layout must stay loadable.
 BACKGROUND = (0, 0, 255)
-ARGS = ("--preset", "symsol", "--views", f"{VIEWS[0]},{VIEWS[1]}", "--sizes", str(SIZE), "--batch", "1",
-        "--background", ",".join(map(str, BACKGROUND)), "--workers", "1")
+ARGS = (
+    "--preset",
+    "symsol",
+    "--views",
+    f"{VIEWS[0]},{VIEWS[1]}",
+    "--sizes",
+    str(SIZE),
+    "--batch",
+    "1",
+    "--background",
+    ",".join(map(str, BACKGROUND)),
+    "--workers",
+    "1",
+)
 #: float32 labels against float64 recomputation.
 ROT_TOL = 1e-6
 #: Reference parity, as verify's for antialiased objects: no channel off by more than 8 on this
@@ -52,8 +64,9 @@ def symsol(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def read_like_symsol_dataset(root: Path, split: str, shape: str, num_views: int | None,
-                             rng: np.random.Generator) -> tuple[int, np.ndarray, np.ndarray]:
+def read_like_symsol_dataset(
+    root: Path, split: str, shape: str, num_views: int | None, rng: np.random.Generator
+) -> tuple[int, np.ndarray, np.ndarray]:
     """What image2sphere's SymsolDataset does for one item (FORMATS.md): load rotations.npz,
     slice [:num_views], take one row of [i] at random, open {shape}_{i:05d}.png as RGB."""
     rotations = np.load(root / split / "rotations.npz")[shape][:num_views]
@@ -117,8 +130,9 @@ def _maps_onto(g: np.ndarray, points: np.ndarray) -> bool:
 def test_equivalent_sets_are_the_spec_groups(symsol: Path) -> None:
     """R^T E_k for every listed E_k is, element by element, the group SCENES.md names."""
     tet = np.array([[1, 1, 1], [1, -1, -1], [-1, 1, -1], [-1, -1, 1]], dtype=np.float64)
-    icosa = np.array([np.roll(v, k) for k in range(3) for v in
-                      ([0, a, b * PHI] for a in (1, -1) for b in (1, -1))], dtype=np.float64)
+    icosa = np.array(
+        [np.roll(v, k) for k in range(3) for v in ([0, a, b * PHI] for a in (1, -1) for b in (1, -1))], dtype=np.float64
+    )
     rot = np.load(symsol / "train" / "rotations.npz")
     for shape, k in GROUP_SIZES.items():
         sets = rot[shape].astype(np.float64)
@@ -169,8 +183,9 @@ def test_subset_draws_the_full_builds_rotations(symsol: Path, tmp_path: Path) ->
     for split in ("train", "test"):
         a = (out / split / "images" / "icosa_00002.png").read_bytes()
         assert a == (symsol / split / "images" / "icosa_00002.png").read_bytes()
-        np.testing.assert_array_equal(np.load(out / split / "rotations.npz")["icosa"],
-                                      np.load(symsol / split / "rotations.npz")["icosa"])
+        np.testing.assert_array_equal(
+            np.load(out / split / "rotations.npz")["icosa"], np.load(symsol / split / "rotations.npz")["icosa"]
+        )
 
 
 def test_killed_build_resumes_to_the_same_bytes(symsol: Path, tmp_path: Path) -> None:
@@ -221,8 +236,9 @@ def test_refusals(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert sorted(p.name for p in (tmp_path / "foreign").iterdir()) == ["notes.txt"]
 
 
-def test_verify_catches_missing_truncated_and_changed_images(symsol: Path, tmp_path: Path,
-                                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_verify_catches_missing_truncated_and_changed_images(
+    symsol: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "copy"
     shutil.copytree(symsol, out)
     assert verify_main([str(out), "--reference", "2"]) == 0
@@ -247,8 +263,9 @@ def test_verify_catches_missing_truncated_and_changed_images(symsol: Path, tmp_p
     assert f"{images / 'cube_00001.png'}: missing" in report
 
 
-def test_verify_checks_label_files_by_checksum_and_reports_extra_files(symsol: Path, tmp_path: Path,
-                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_verify_checks_label_files_by_checksum_and_reports_extra_files(
+    symsol: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """A flipped byte in rotations.npz is one line (its checksum, and the zip it breaks), never a
     traceback; a file beside the images fails, one beside the dataset is only reported."""
     out = tmp_path / "copy"
@@ -298,8 +315,9 @@ def test_load_and_torch_dataset_agree_with_the_files(symsol: Path) -> None:
             want_set = poses[f"{shape}_visual_equivalents"][off[2] : off[3]]
         assert eq.shape == (MAX_GROUP, 3, 3) and int(count) == len(want_set), shape
         np.testing.assert_allclose(eq[:count].numpy(), want_set, atol=ROT_TOL)
-        np.testing.assert_allclose(eq[count:].numpy(), np.broadcast_to(want_set[0], (MAX_GROUP - len(want_set), 3, 3)),
-                                   atol=ROT_TOL)
+        np.testing.assert_allclose(
+            eq[count:].numpy(), np.broadcast_to(want_set[0], (MAX_GROUP - len(want_set), 3, 3)), atol=ROT_TOL
+        )
     with pytest.raises(ValueError, match="splits train and test"):
         load(symsol, "val")
 
@@ -366,8 +384,9 @@ def test_torch_dataset_with_equivalents_in_a_plain_dataloader(symsol: Path) -> N
     assert seen == len(ds) == VIEWS[1] * len(SYMSOL_SHAPES)
 
 
-def test_out_is_checked_before_free_space(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_out_is_checked_before_free_space(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """An OUT that cannot be written is named as such, not as a full disk (/proc has 0 bytes
     free); a refusal for space leaves no OUT behind; sizes read as a person would write them."""
     from gpu_render.presets import symsol as symsol_module
@@ -384,8 +403,13 @@ def test_out_is_checked_before_free_space(tmp_path: Path, capsys: pytest.Capture
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "No space left on device for rotations.npz: 1024.0 TiB needed" in err[0], err
     assert not out.exists()
-    assert [readable_bytes(n) for n in (0, 512, 1536, 3 << 20, 5 << 30)] == ["0 B", "512 B", "1.5 KiB", "3.0 MiB",
-                                                                          "5.0 GiB"]
+    assert [readable_bytes(n) for n in (0, 512, 1536, 3 << 20, 5 << 30)] == [
+        "0 B",
+        "512 B",
+        "1.5 KiB",
+        "3.0 MiB",
+        "5.0 GiB",
+    ]
 
 
 def test_readme_names_the_shapes_with_visual_equivalents(symsol: Path) -> None:

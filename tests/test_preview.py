@@ -64,8 +64,19 @@ def test_labels_playback_frames_match(ctx, display: str, tmp_path: Path) -> None
     euler = np.array([[0.3, 1.2, 2.5], [4.0, 0.1, 5.9], [6.2, 3.3, 0.7]])
     labels = clpr_labels(euler, posed_corners(euler_to_matrix(euler)))
     np.save(tmp_path / "three.npy", labels)
-    code, out, err = preview(display, "--size", "96", "--labels", tmp_path / "three.npy", "--pose", "0", "1", "2",
-                             "--screenshot", tmp_path / "frame_{pose}.png")
+    code, out, err = preview(
+        display,
+        "--size",
+        "96",
+        "--labels",
+        tmp_path / "three.npy",
+        "--pose",
+        "0",
+        "1",
+        "2",
+        "--screenshot",
+        tmp_path / "frame_{pose}.png",
+    )
     assert code == 0, err
     want = offscreen(ctx, euler, 96)
     got = np.stack([shot(tmp_path / f"frame_{i}.png") for i in range(3)])
@@ -164,8 +175,23 @@ def test_drag_rotates_the_cube(ctx, display: str, tmp_path: Path) -> None:
     try:
         app.wait_title("pose 0/")
         w = app.window
-        xdotool(display, "mousemove", "--window", w, "100", "100", "mousedown", "1",
-                "mousemove", "--window", w, "150", "100", "mouseup", "1")
+        xdotool(
+            display,
+            "mousemove",
+            "--window",
+            w,
+            "100",
+            "100",
+            "mousedown",
+            "1",
+            "mousemove",
+            "--window",
+            w,
+            "150",
+            "100",
+            "mouseup",
+            "1",
+        )
         title = app.wait_title("(dragged)")
         img = app.screenshot()
     finally:
@@ -192,8 +218,13 @@ def test_resize_keeps_the_cube_centred_and_square(ctx, display: str, tmp_path: P
 
 def test_no_display(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
-    p = subprocess.run([sys.executable, "-m", "gpu_render.preview", "--pose", "1", "--screenshot", str(tmp_path / "x.png")],
-                       env=env, capture_output=True, text=True, timeout=60)
+    p = subprocess.run(
+        [sys.executable, "-m", "gpu_render.preview", "--pose", "1", "--screenshot", str(tmp_path / "x.png")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert p.returncode == 2
     lines = p.stderr.strip().splitlines()
     assert len(lines) == 1 and "no display" in lines[0] and "xvfb-run" in lines[0] and "gpu_render.build" in lines[0]
@@ -246,16 +277,21 @@ def test_preview_takes_any_pose_source(ctx, display: str, tmp_path: Path) -> Non
     assert code == 2 and "--step applies to --poses clpr only" in err
 
 
-@pytest.mark.parametrize("name, extra", [("cylO", []), ("tetX", ["--fov", "40", "--light", "1,0,-1", "--no-antialias"])])
-def test_object_screenshot_equals_the_build_render(ctx, display: str, tmp_path: Path, name: str, extra: list[str]) -> None:
+@pytest.mark.parametrize(
+    "name, extra", [("cylO", []), ("tetX", ["--fov", "40", "--light", "1,0,-1", "--no-antialias"])]
+)
+def test_object_screenshot_equals_the_build_render(
+    ctx, display: str, tmp_path: Path, name: str, extra: list[str]
+) -> None:
     """Any --object, shaded, in the window: the same pixels as the build's renderer offscreen."""
     from gpu_render.render.backends import backend
     from gpu_render.rotations.sources import PoseSource
     from gpu_render.scene_options import parse_scene
 
     path = tmp_path / "object.png"
-    code, out, err = preview(display, "--object", name, "--poses", "random:8:3", "--pose", "5", "--size", "160",
-                             "--screenshot", path, *extra)
+    code, out, err = preview(
+        display, "--object", name, "--poses", "random:8:3", "--pose", "5", "--size", "160", "--screenshot", path, *extra
+    )
     assert code == 0, err
     got = shot(path)
     scene = parse_scene(["--object", name, *extra])

@@ -36,10 +36,35 @@ CLPR = ["--step", "0.5", "--sizes", "32", "--batch", "256", "--format", "jpg", "
 #: Many small chunks: a build that lasts long enough to be interrupted twice, even when the
 #: test's polling gets the CPU late on a busy 2-core machine (120 chunks).
 SLOW_POSES, SLOW_BATCH = 2400, 20
-SLOW = ["--step", "0.3", "--limit", str(SLOW_POSES), "--sizes", "32", "--batch", str(SLOW_BATCH), "--format", "jpg",
-        "--workers", "1"]
-OBJECT = ["--object", "icosa", "--poses", "random:120:3", "--sizes", "32", "--batch", "40", "--format", "npy",
-          "--layers", "--workers", "1"]
+SLOW = [
+    "--step",
+    "0.3",
+    "--limit",
+    str(SLOW_POSES),
+    "--sizes",
+    "32",
+    "--batch",
+    str(SLOW_BATCH),
+    "--format",
+    "jpg",
+    "--workers",
+    "1",
+]
+OBJECT = [
+    "--object",
+    "icosa",
+    "--poses",
+    "random:120:3",
+    "--sizes",
+    "32",
+    "--batch",
+    "40",
+    "--format",
+    "npy",
+    "--layers",
+    "--workers",
+    "1",
+]
 RAY = ["--engine", "ray", "--worker-cpus", "1"]
 #: Seconds a head may take to start, and a build to finish, on a busy 2-core machine.
 START_SECONDS = 60
@@ -95,8 +120,9 @@ def start_head(ray_tmp: str, unshared: Path | None = None) -> tuple[subprocess.P
     if unshared is not None:
         argv = ["unshare", "--mount", "sh", "-c", f"mount -t tmpfs none {unshared} && {script}"]
     with open(Path(ray_tmp) / "head.log", "w") as log:
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=ray_env(ray_tmp),
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            argv, stdout=log, stderr=subprocess.STDOUT, env=ray_env(ray_tmp), start_new_session=True
+        )
     deadline = time.monotonic() + START_SECONDS
     while "block forever" not in (Path(ray_tmp) / "head.log").read_text():
         if proc.poll() is not None or time.monotonic() > deadline:
@@ -121,8 +147,13 @@ def head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Head]:
 
 
 def build(*args: str | Path, env: dict[str, str]) -> Run:
-    p = subprocess.run([sys.executable, "-m", "gpu_render.build", *map(str, args)], capture_output=True,
-                       text=True, env=env, timeout=BUILD_SECONDS)
+    p = subprocess.run(
+        [sys.executable, "-m", "gpu_render.build", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=BUILD_SECONDS,
+    )
     return Run(p.returncode, p.stdout, p.stderr)
 
 
@@ -336,9 +367,7 @@ def test_three_killed_workers_are_replaced_and_the_build_completes(
     assert len(engine(out)["workers"]) == 2
 
 
-def test_a_cluster_with_no_live_node_stops_the_build_within_a_minute(
-    tmp_path: Path, local: dict[str, Path]
-) -> None:
+def test_a_cluster_with_no_live_node_stops_the_build_within_a_minute(tmp_path: Path, local: dict[str, Path]) -> None:
     """Ray's agent killed on the only node: the raylet goes with it, and every worker. The build
     exits 2 within 60 s with one line naming what is left and the command that resumes it on
     this machine, and that command finishes the dataset byte-identical to a local build."""
@@ -348,8 +377,9 @@ def test_a_cluster_with_no_live_node_stops_the_build_within_a_minute(
         head, address = start_head(ray_tmp)
         try:
             cmd = [sys.executable, "-m", "gpu_render.build", *SLOW, *RAY, "--ray-address", address, "--out", str(out)]
-            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                    env=ray_env(ray_tmp))
+            proc = subprocess.Popen(
+                cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ray_env(ray_tmp)
+            )
             try:
                 wait_for_records(out, 2, proc)
                 agent = [pid for pid in process_group(head.pid) if cmdline(pid).startswith(b"ray::DashboardAgent")]
@@ -377,8 +407,9 @@ def test_a_cluster_with_no_live_node_stops_the_build_within_a_minute(
     assert marker in line, line
     resume = shlex.split(line.split(marker, 1)[1])
     assert resume[:3] == ["python", "-m", "gpu_render.build"] and "--engine" not in resume
-    r = subprocess.run([sys.executable, *resume[1:]], capture_output=True, text=True, timeout=BUILD_SECONDS,
-                       check=False)
+    r = subprocess.run(
+        [sys.executable, *resume[1:]], capture_output=True, text=True, timeout=BUILD_SECONDS, check=False
+    )
     assert r.returncode == 0, r.stderr
     assert_same_dataset(out, local["slow"])
     assert engine(out)["name"] == "local"
@@ -408,13 +439,17 @@ def test_one_line_names_an_actor_death_without_rays_ids() -> None:
     from ray.exceptions import ActorDiedError
 
     died = ActorDiedError()
-    died.error_msg = ("The actor died unexpectedly before finishing this task.\n\tclass_name: RenderWorker\n"
-                      "\tactor_id: 8e058015235a335f3501a7ff01000000\n\tpid: 12875\nThe actor is dead because its "
-                      "owner has died. Owner Id: 01000000ffffffffffffffffffffffffffffffffffffffffffffffff Owner "
-                      "worker exit type: SYSTEM_ERROR Worker exit detail: Owner's node has crashed.")
-    assert one_line(died) == ("ActorDiedError: The actor died unexpectedly before finishing this task. The actor is "
-                              "dead because its owner has died. Owner Id: ... Owner worker exit type: SYSTEM_ERROR "
-                              "Worker exit detail: Owner's node has crashed.")
+    died.error_msg = (
+        "The actor died unexpectedly before finishing this task.\n\tclass_name: RenderWorker\n"
+        "\tactor_id: 8e058015235a335f3501a7ff01000000\n\tpid: 12875\nThe actor is dead because its "
+        "owner has died. Owner Id: 01000000ffffffffffffffffffffffffffffffffffffffffffffffff Owner "
+        "worker exit type: SYSTEM_ERROR Worker exit detail: Owner's node has crashed."
+    )
+    assert one_line(died) == (
+        "ActorDiedError: The actor died unexpectedly before finishing this task. The actor is "
+        "dead because its owner has died. Owner Id: ... Owner worker exit type: SYSTEM_ERROR "
+        "Worker exit detail: Owner's node has crashed."
+    )
 
 
 def test_a_worker_whose_buffers_do_not_fit_its_node_is_one_line(tmp_path: Path) -> None:
@@ -422,13 +457,21 @@ def test_a_worker_whose_buffers_do_not_fit_its_node_is_one_line(tmp_path: Path) 
     and the build says which --batch fits, without suggesting a rerun."""
     ray_tmp = tempfile.mkdtemp(prefix="grray", dir="/tmp")
     try:
-        r = build(*CLPR, *RAY, "--sizes", "512", "--out", tmp_path / "o",
-                  env={**ray_env(ray_tmp), "GPU_RENDER_MEMORY_LIMIT": "256M"})
+        r = build(
+            *CLPR,
+            *RAY,
+            "--sizes",
+            "512",
+            "--out",
+            tmp_path / "o",
+            env={**ray_env(ray_tmp), "GPU_RENDER_MEMORY_LIMIT": "256M"},
+        )
     finally:
         shutil.rmtree(ray_tmp, ignore_errors=True)
     assert r.code == 2
     line = r.one_line_error()
-    assert line.startswith("gpu_render.build: error: a Ray worker could not start: --batch 256 at sizes 512 "
-                           "(2 chunks in flight) needs "), line
+    assert line.startswith(
+        "gpu_render.build: error: a Ray worker could not start: --batch 256 at sizes 512 (2 chunks in flight) needs "
+    ), line
     fit = largest_batch(int(256 * 2**20 * USABLE_SHARE), (512,), 2, False, MAX_ATLAS_SIDE)
     assert line.endswith(f"use --batch {fit} or less (in a new --out: a dataset resumes only with its own --batch)")

@@ -106,7 +106,12 @@ def test_readme_example_runs(name: str, tmp_path: Path, display: str) -> None:
     if name == "objects":
         assert (tmp_path / "preview.png").is_file()
         assert sorted(p.name for p in (tmp_path / "mesh-duck").iterdir()) == [
-            "128", "depth_128.npy", "manifest.json", "mask_128.npy", "poses.npz"]
+            "128",
+            "depth_128.npy",
+            "manifest.json",
+            "mask_128.npy",
+            "poses.npz",
+        ]
         written = sum(f.stat().st_size for f in (tmp_path / "mesh-duck").rglob("*") if f.is_file())
         assert 1e6 < written < 10e6  # the mesh example writes a few MB, as written (100 poses)
     if name == "presets":
@@ -115,8 +120,19 @@ def test_readme_example_runs(name: str, tmp_path: Path, display: str) -> None:
 
 def test_tiny_scale_rewrites() -> None:
     argv = tiny_command("python -m gpu_render.build --object cylO --poses random:1000 --sizes 224   # into ./cylO")
-    assert argv == [sys.executable, "-m", "gpu_render.build", "--object", "cylO", "--poses", f"random:{TINY_POSES}",
-                    "--sizes", "224", "--workers", "1"]
+    assert argv == [
+        sys.executable,
+        "-m",
+        "gpu_render.build",
+        "--object",
+        "cylO",
+        "--poses",
+        f"random:{TINY_POSES}",
+        "--sizes",
+        "224",
+        "--workers",
+        "1",
+    ]
     assert tiny_command("python -m gpu_render.build --object x --poses random:100:3")[6] == "random:100:3"
     assert tiny_command("   # a comment") is None
     assert tiny_python("x", "for a in b:\n    ...  # note\n") == "for a in b:\n    break\n\n"
@@ -126,8 +142,13 @@ def test_the_example_mesh_is_what_make_duck_makes(tmp_path: Path) -> None:
     import numpy as np
     import trimesh
 
-    p = subprocess.run([sys.executable, str(REPO / "examples" / "make_duck.py"), str(tmp_path / "duck.ply")],
-                       capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120)
+    p = subprocess.run(
+        [sys.executable, str(REPO / "examples" / "make_duck.py"), str(tmp_path / "duck.ply")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        timeout=120,
+    )
     assert p.returncode == 0, p.stderr
     paths = (REPO / "examples" / "duck.ply", tmp_path / "duck.ply")
     shipped, made = (trimesh.load(path, process=False) for path in paths)

@@ -30,8 +30,20 @@ def build_npy(out: Path, rotations: np.ndarray, size: int, *options: str | Path)
     out.parent.mkdir(parents=True, exist_ok=True)
     source = out.parent / f"{out.name}-rotations.npy"
     np.save(source, rotations)
-    r = run_module("gpu_render.build", "--poses", f"file:{source}", "--format", "npy", "--sizes", str(size),
-                   "--workers", "1", "--out", out, *options)
+    r = run_module(
+        "gpu_render.build",
+        "--poses",
+        f"file:{source}",
+        "--format",
+        "npy",
+        "--sizes",
+        str(size),
+        "--workers",
+        "1",
+        "--out",
+        out,
+        *options,
+    )
     assert r.code == 0, r.err
     return out
 
@@ -61,11 +73,36 @@ def test_symsol_solid_with_look_and_layers_equals_an_npy_build(tmp_path: Path) -
     40 poses in chunks of 16. On llvmpipe these poses drawn in one atlas differ from the build in
     a few pixels, so the comparison also pins the build's chunks and atlas tiles."""
     matrices = quaternion_to_matrix(random_quaternions(40, 5))
-    look = {"fov": 40.0, "distance": 3.5, "light": (0.5, -1.0, -2.0), "color": (30, 200, 90),
-            "background": (10, 20, 30), "antialias": True, "grayscale": False, "layers": True}
-    out = build_npy(tmp_path / "cylO", matrices, 64, "--object", "cylO", "--fov", "40", "--distance", "3.5",
-                    "--light", "0.5,-1,-2", "--color", "30,200,90", "--background", "10,20,30", "--layers",
-                    "--batch", "16")
+    look = {
+        "fov": 40.0,
+        "distance": 3.5,
+        "light": (0.5, -1.0, -2.0),
+        "color": (30, 200, 90),
+        "background": (10, 20, 30),
+        "antialias": True,
+        "grayscale": False,
+        "layers": True,
+    }
+    out = build_npy(
+        tmp_path / "cylO",
+        matrices,
+        64,
+        "--object",
+        "cylO",
+        "--fov",
+        "40",
+        "--distance",
+        "3.5",
+        "--light",
+        "0.5,-1,-2",
+        "--color",
+        "30,200,90",
+        "--background",
+        "10,20,30",
+        "--layers",
+        "--batch",
+        "16",
+    )
     with Renderer("cylO", 64, batch=16, **look) as r:
         images, labels = r.render(matrices)
     assert np.array_equal(images, np.load(out / "images_64.npy"))
@@ -97,33 +134,39 @@ def tet() -> Renderer:
         yield r
 
 
-@pytest.mark.parametrize("rotations, message", [
-    (np.zeros((2, 3)), "rotations must be (N, 3, 3) rotation matrices or (N, 4) unit quaternions"),
-    (np.eye(3), "got shape (3, 3)"),
-    (np.zeros((0, 4)), "with N >= 1, got shape (0, 4)"),
-    ([[1, 0, 0, 0], [1, 0, 0]], "rotations is not an array of numbers"),
-    (np.array([["a", "b", "c", "d"]]), "rotations must hold real numbers"),
-    (np.array([[1.0, 0, 0, 0], [np.nan, 0, 0, 1]]), "rotations has NaN or infinite values (row 1)"),
-    (np.array([[1.0, 0, 0, 0], [0.6, 0, 0, 0.6]]), "rotations: quaternion row 1 has norm 0.848528, not 1"),
-    (np.stack([np.eye(3), -np.eye(3)]), "rotations: matrix row 1 is not a rotation"),
-    (np.stack([np.eye(3), 2 * np.eye(3)]), "rotations: matrix row 1 is not a rotation"),
-])
+@pytest.mark.parametrize(
+    "rotations, message",
+    [
+        (np.zeros((2, 3)), "rotations must be (N, 3, 3) rotation matrices or (N, 4) unit quaternions"),
+        (np.eye(3), "got shape (3, 3)"),
+        (np.zeros((0, 4)), "with N >= 1, got shape (0, 4)"),
+        ([[1, 0, 0, 0], [1, 0, 0]], "rotations is not an array of numbers"),
+        (np.array([["a", "b", "c", "d"]]), "rotations must hold real numbers"),
+        (np.array([[1.0, 0, 0, 0], [np.nan, 0, 0, 1]]), "rotations has NaN or infinite values (row 1)"),
+        (np.array([[1.0, 0, 0, 0], [0.6, 0, 0, 0.6]]), "rotations: quaternion row 1 has norm 0.848528, not 1"),
+        (np.stack([np.eye(3), -np.eye(3)]), "rotations: matrix row 1 is not a rotation"),
+        (np.stack([np.eye(3), 2 * np.eye(3)]), "rotations: matrix row 1 is not a rotation"),
+    ],
+)
 def test_bad_rotations_are_one_line_value_errors(tet: Renderer, rotations: object, message: str) -> None:
     with pytest.raises(ValueError) as info:
         tet.render(rotations)
     assert message in str(info.value) and "\n" not in str(info.value)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"object": "dodeca"}, "object: unknown object 'dodeca'"),
-    ({"object": "clpr-cube", "fov": 40}, "fov makes no sense for object clpr-cube"),
-    ({"object": "clpr-cube", "layers": True}, "layers makes no sense for object clpr-cube"),
-    ({"object": "icosa", "size": 4}, "size: must be an image side of 8..4096 px, got 4"),
-    ({"object": "icosa", "light": (0, 0, 0)}, "light: must be a direction"),
-    ({"object": "icosa", "shininess": 2}, "shininess: not a scene option"),
-    ({"object": "icosa", "antialias": "yes"}, "antialias: must be True or False"),
-    ({"object": "mesh:missing.obj"}, "object: missing.obj: no such mesh file"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"object": "dodeca"}, "object: unknown object 'dodeca'"),
+        ({"object": "clpr-cube", "fov": 40}, "fov makes no sense for object clpr-cube"),
+        ({"object": "clpr-cube", "layers": True}, "layers makes no sense for object clpr-cube"),
+        ({"object": "icosa", "size": 4}, "size: must be an image side of 8..4096 px, got 4"),
+        ({"object": "icosa", "light": (0, 0, 0)}, "light: must be a direction"),
+        ({"object": "icosa", "shininess": 2}, "shininess: not a scene option"),
+        ({"object": "icosa", "antialias": "yes"}, "antialias: must be True or False"),
+        ({"object": "mesh:missing.obj"}, "object: missing.obj: no such mesh file"),
+    ],
+)
 def test_bad_options_are_one_line_errors_in_python_spelling(kwargs: dict, message: str) -> None:
     with pytest.raises(SceneSpecError) as info:
         Renderer(**kwargs)
@@ -131,8 +174,10 @@ def test_bad_options_are_one_line_errors_in_python_spelling(kwargs: dict, messag
     assert isinstance(info.value, ValueError) and message in text and "\n" not in text and "--" not in text
 
 
-@pytest.mark.parametrize("kwargs, message", [({"batch": 0}, "batch: must be an integer >= 1"),
-                                             ({"device": -1}, "device: must be an integer >= 0")])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [({"batch": 0}, "batch: must be an integer >= 1"), ({"device": -1}, "device: must be an integer >= 0")],
+)
 def test_bad_batch_and_device(kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         Renderer("tet", 16, **kwargs)
@@ -172,9 +217,11 @@ def test_default_batch_is_the_builds() -> None:
 
 
 def test_import_stays_light_until_renderer_is_used() -> None:
-    code = ("import sys, gpu_render; assert 'moderngl' not in sys.modules and 'numpy' not in sys.modules; "
-            "from gpu_render import Renderer, SceneSpec; assert 'moderngl' in sys.modules; "
-            "assert Renderer.__module__ == 'gpu_render.renderer' and SceneSpec.__module__ == 'gpu_render.scene.spec'")
+    code = (
+        "import sys, gpu_render; assert 'moderngl' not in sys.modules and 'numpy' not in sys.modules; "
+        "from gpu_render import Renderer, SceneSpec; assert 'moderngl' in sys.modules; "
+        "assert Renderer.__module__ == 'gpu_render.renderer' and SceneSpec.__module__ == 'gpu_render.scene.spec'"
+    )
     r = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert gpu_render.Renderer is Renderer
@@ -185,8 +232,8 @@ def test_import_stays_light_until_renderer_is_used() -> None:
 def test_the_readmes_python_example_runs() -> None:
     """The README's "Python" section, run as written, with ``quaternions`` an (N, 4) array."""
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    section = readme[readme.index("## Python\n"):]
-    code = section[section.index("```python\n") + len("```python\n"):section.index("```\n", 10)]
+    section = readme[readme.index("## Python\n") :]
+    code = section[section.index("```python\n") + len("```python\n") : section.index("```\n", 10)]
     assert "from gpu_render import Renderer" in code and len(code.strip().splitlines()) == 3
     names: dict[str, object] = {"quaternions": random_quaternions(3, 1)}
     exec(compile(code, "README.md", "exec"), names)  # noqa: S102 - the README, run as a reader would

@@ -137,7 +137,18 @@ def test_concurrent_shards_share_one_out(tmp_path: Path, clean: dict[str, Path])
     out = tmp_path / "shared"
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "gpu_render.build", *ARGS, "--format", "jpg", "--shard", f"{k}/3", "--out", str(out)],
+            [
+                sys.executable,
+                "-m",
+                "gpu_render.build",
+                *ARGS,
+                "--format",
+                "jpg",
+                "--shard",
+                f"{k}/3",
+                "--out",
+                str(out),
+            ],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
@@ -167,8 +178,9 @@ def test_changed_options_refuse_to_resume(tmp_path: Path) -> None:
     assert _kill_when(out, "jpg", _chunks_recorded(2)) == -signal.SIGKILL
     for changed in (("--sizes", "32,64"), ("--batch", "32"), ("--format", "png"), ("--antialias",)):
         args = dict(zip(ARGS[::2], ARGS[1::2]))
-        r = run_module("gpu_render.build", *[x for k, v in args.items() for x in (k, v)], "--format", "jpg",
-                       *changed, "--out", out)
+        r = run_module(
+            "gpu_render.build", *[x for k, v in args.items() for x in (k, v)], "--format", "jpg", *changed, "--out", out
+        )
         assert r.code == 2 and "other options" in r.one_line_error(), changed
     assert json.loads((out / "manifest.json").read_text())["signature"]["sizes"] == [32, 64, 96]
 
@@ -202,8 +214,12 @@ def test_injected_disk_full_stops_cleanly_and_resumes(
 
 def _mount_tmpfs(where: Path, size: str) -> bool:
     where.mkdir(parents=True, exist_ok=True)
-    return subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
-                          capture_output=True).returncode == 0
+    return (
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)], capture_output=True
+        ).returncode
+        == 0
+    )
 
 
 @pytest.mark.parametrize("fmt, room", [("jpg", "3m"), ("npy", "1m")])
@@ -246,6 +262,6 @@ def test_a_shards_encoders_name_their_temporaries_after_the_shard(
     out = tmp_path / "out"
     assert build.main([*ARGS, "--format", "jpg", "--shard", "1/2", "--workers", "2", "--out", str(out)]) == 0
     names = log.read_text().split()
-    images = [n for n in names if n.endswith(".jpg" + n[n.index(".tmp-"):])]
+    images = [n for n in names if n.endswith(".jpg" + n[n.index(".tmp-") :])]
     assert images and len(images) > len(names) // 2  # the encoders' own writes are among them
     assert all(".tmp-s1of2-" in n for n in names), sorted({n for n in names if ".tmp-s1of2-" not in n})[:3]

@@ -78,6 +78,7 @@ def test_triangles_face_outward(name: str) -> None:
 
 def test_solid_volumes() -> None:
     """The solids are the stated shapes at circumradius 1 (volume from the signed sum)."""
+
     def volume(name: str) -> float:
         p = builtin_object(name).positions.astype(np.float64)
         return float(np.einsum("ti,ti->t", p[:, 0], np.cross(p[:, 1], p[:, 2])).sum() / 6)
@@ -181,8 +182,9 @@ def test_every_group_element_maps_the_mesh_onto_itself(name: str) -> None:
     g = g[::7] if len(g) > 60 else g
     p = obj.positions.astype(np.float64)
     key = np.concatenate([p.mean(axis=1), _geometric_normals(obj.positions)], axis=1)
-    moved_key = np.concatenate([np.einsum("gij,tj->gti", g, key[:, :3]),
-                                np.einsum("gij,tj->gti", g, key[:, 3:])], axis=2)
+    moved_key = np.concatenate(
+        [np.einsum("gij,tj->gti", g, key[:, :3]), np.einsum("gij,tj->gti", g, key[:, 3:])], axis=2
+    )
     dist, _ = cKDTree(key).query(moved_key.reshape(-1, 6))
     assert dist.max() < 1e-5
 

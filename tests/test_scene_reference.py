@@ -70,11 +70,45 @@ def octahedron() -> SceneObject:
 def icosphere(levels: int) -> SceneObject:
     """Unit sphere, 20 * 4**levels triangles, smooth normals (= positions)."""
     p = (1 + 5**0.5) / 2
-    v = np.array([(-1, p, 0), (1, p, 0), (-1, -p, 0), (1, -p, 0), (0, -1, p), (0, 1, p),
-                  (0, -1, -p), (0, 1, -p), (p, 0, -1), (p, 0, 1), (-p, 0, -1), (-p, 0, 1)], float)
-    f = [(0, 11, 5), (0, 5, 1), (0, 1, 7), (0, 7, 10), (0, 10, 11), (1, 5, 9), (5, 11, 4), (11, 10, 2),
-         (10, 7, 6), (7, 1, 8), (3, 9, 4), (3, 4, 2), (3, 2, 6), (3, 6, 8), (3, 8, 9), (4, 9, 5),
-         (2, 4, 11), (6, 2, 10), (8, 6, 7), (9, 8, 1)]
+    v = np.array(
+        [
+            (-1, p, 0),
+            (1, p, 0),
+            (-1, -p, 0),
+            (1, -p, 0),
+            (0, -1, p),
+            (0, 1, p),
+            (0, -1, -p),
+            (0, 1, -p),
+            (p, 0, -1),
+            (p, 0, 1),
+            (-p, 0, -1),
+            (-p, 0, 1),
+        ],
+        float,
+    )
+    f = [
+        (0, 11, 5),
+        (0, 5, 1),
+        (0, 1, 7),
+        (0, 7, 10),
+        (0, 10, 11),
+        (1, 5, 9),
+        (5, 11, 4),
+        (11, 10, 2),
+        (10, 7, 6),
+        (7, 1, 8),
+        (3, 9, 4),
+        (3, 4, 2),
+        (3, 2, 6),
+        (3, 6, 8),
+        (3, 8, 9),
+        (4, 9, 5),
+        (2, 4, 11),
+        (6, 2, 10),
+        (8, 6, 7),
+        (9, 8, 1),
+    ]
     tri = v[np.array(f)]
     tri /= np.linalg.norm(tri, axis=-1, keepdims=True)
     for _ in range(levels):
@@ -126,9 +160,11 @@ def brute_force(uv: np.ndarray, z: np.ndarray, size: int) -> tuple[np.ndarray, n
         area2 = (u1 - u0) * (v2 - v0) - (v1 - v0) * (u2 - u0)
         if abs(area2) <= 1e-12:
             continue
-        lam = [((u2 - u1) * (v - v1) - (v2 - v1) * (u - u1)) / area2,
-               ((u0 - u2) * (v - v2) - (v0 - v2) * (u - u2)) / area2,
-               ((u1 - u0) * (v - v0) - (v1 - v0) * (u - u0)) / area2]
+        lam = [
+            ((u2 - u1) * (v - v1) - (v2 - v1) * (u - u1)) / area2,
+            ((u0 - u2) * (v - v2) - (v0 - v2) * (u - u2)) / area2,
+            ((u1 - u0) * (v - v0) - (v1 - v0) * (u - u0)) / area2,
+        ]
         inside = (lam[0] >= 0) & (lam[1] >= 0) & (lam[2] >= 0)
         depth = 1 / (lam[0] / z[t, 0] + lam[1] / z[t, 1] + lam[2] / z[t, 2])
         win = inside & (depth < best_z)
@@ -391,5 +427,6 @@ def test_spherex_mark_shows_only_when_it_faces_the_camera() -> None:
 
 def test_builtin_tetx_red_face_matches_the_test_tetrahedron() -> None:
     rs = rotations(6, seed=10)
-    np.testing.assert_array_equal(render_scene(builtin_object("tetX"), CAMERA, Look(), rs, 64),
-                                  render_scene(tet_x(), CAMERA, Look(), rs, 64))
+    np.testing.assert_array_equal(
+        render_scene(builtin_object("tetX"), CAMERA, Look(), rs, 64), render_scene(tet_x(), CAMERA, Look(), rs, 64)
+    )

@@ -53,8 +53,15 @@ def _object(name: str, offcentre_mesh: SceneObject) -> SceneObject:
     return offcentre_mesh if name == "mesh" else builtin_object(name)
 
 
-def _gpu(ctx: moderngl.Context, obj: SceneObject, look: Look, r: np.ndarray, size: int,
-         camera: Pinhole = CAMERA, batch: int | None = None) -> np.ndarray:
+def _gpu(
+    ctx: moderngl.Context,
+    obj: SceneObject,
+    look: Look,
+    r: np.ndarray,
+    size: int,
+    camera: Pinhole = CAMERA,
+    batch: int | None = None,
+) -> np.ndarray:
     with SceneRenderer(ctx, obj, camera, look, size, batch=batch) as renderer:
         return renderer.render(r, camera.translation)
 
@@ -85,7 +92,9 @@ def test_layers_match_cpu_reference(ctx: moderngl.Context) -> None:
 
 
 def test_grayscale_and_colours_match_reference(ctx: moderngl.Context) -> None:
-    look = Look(albedo=(40, 180, 90), background=(20, 30, 250), light=(1.0, -2.0, -1.0), antialias=False, grayscale=True)
+    look = Look(
+        albedo=(40, 180, 90), background=(20, 30, 250), light=(1.0, -2.0, -1.0), antialias=False, grayscale=True
+    )
     obj, r = builtin_object("tetX"), rotations(3, seed=9)
     got = _gpu(ctx, obj, look, r, 64)
     assert_agree("scene-grey", got, render_scene(obj, CAMERA, look, r, 64), each=PARITY)
@@ -133,8 +142,11 @@ def test_silhouette_matches_projection_with_written_labels(
         got = mask[i] > 0
         iou = _iou(got, want)
         if iou < SILHOUETTE_IOU:
-            save_diff(f"silhouette-{name}-{i}", np.repeat(got[..., None] * 255, 3, -1).astype(np.uint8),
-                      np.repeat(want[..., None] * 255, 3, -1).astype(np.uint8))
+            save_diff(
+                f"silhouette-{name}-{i}",
+                np.repeat(got[..., None] * 255, 3, -1).astype(np.uint8),
+                np.repeat(want[..., None] * 255, 3, -1).astype(np.uint8),
+            )
         assert iou >= SILHOUETTE_IOU, (name, i, iou)
 
 
@@ -209,7 +221,9 @@ def _mesh_file(tmp_path_factory: pytest.TempPathFactory, mesh: trimesh.Trimesh, 
     return load_mesh_file(path)
 
 
-def test_closed_non_convex_mesh_matches_reference(ctx: moderngl.Context, tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_closed_non_convex_mesh_matches_reference(
+    ctx: moderngl.Context, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     """A torus: culled back faces, but front faces hide each other, so the depth test stays on."""
     obj = _mesh_file(tmp_path_factory, trimesh.creation.torus(1.0, 0.35, major_sections=24, minor_sections=12), "torus")
     assert obj.closed and not obj.convex
@@ -221,8 +235,9 @@ def test_closed_non_convex_mesh_matches_reference(ctx: moderngl.Context, tmp_pat
 
 def test_open_surface_shows_both_sides(ctx: moderngl.Context, tmp_path_factory: pytest.TempPathFactory) -> None:
     """An open mesh is never culled: a square seen from behind is drawn, as the reference draws it."""
-    square = trimesh.Trimesh(vertices=[[-1, -1, 0], [1, -1, 0], [1, 1, 0], [-1, 1, 0]], faces=[[0, 1, 2], [0, 2, 3]],
-                             process=False)
+    square = trimesh.Trimesh(
+        vertices=[[-1, -1, 0], [1, -1, 0], [1, 1, 0], [-1, 1, 0]], faces=[[0, 1, 2], [0, 2, 3]], process=False
+    )
     obj = _mesh_file(tmp_path_factory, square, "square")
     assert not obj.closed
     flip = np.diag([1.0, -1.0, -1.0])  # turned about x: the camera (on +z of the object) sees its back

@@ -54,8 +54,22 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, np.ndarray]:
         OBJECT: ["--object", OBJECT, "--poses", f"random:{OBJECT_POSES}:{SEED}"],
     }
     with ThreadPoolExecutor(len(builds)) as pool:  # two builds side by side
-        runs = {name: pool.submit(run_module, "gpu_render.build", *args, "--sizes", str(SIZE), "--format", "npy",
-                                  "--workers", "1", "--out", root / name) for name, args in builds.items()}
+        runs = {
+            name: pool.submit(
+                run_module,
+                "gpu_render.build",
+                *args,
+                "--sizes",
+                str(SIZE),
+                "--format",
+                "npy",
+                "--workers",
+                "1",
+                "--out",
+                root / name,
+            )
+            for name, args in builds.items()
+        }
     for name, run in runs.items():
         assert run.result().code == 0, run.result().err
     return {name: np.load(root / name / f"images_{SIZE}.npy") for name in builds}
@@ -66,8 +80,17 @@ def servers() -> Iterator[dict[str, Server]]:
     """Two servers, started side by side: "main" (a token, small limits) for most tests, and
     "stop" for the SIGTERM test, whose batching window (STOP_WINDOW_S) keeps requests in flight."""
     started = {
-        "main": launch("--window-ms", "10", "--max-body-bytes", str(MAX_BODY), "--max-poses", "64",
-                       "--max-size", "256", token=TOKEN),
+        "main": launch(
+            "--window-ms",
+            "10",
+            "--max-body-bytes",
+            str(MAX_BODY),
+            "--max-poses",
+            "64",
+            "--max-size",
+            "256",
+            token=TOKEN,
+        ),
         "stop": launch("--window-ms", str(int(STOP_WINDOW_S * 1000))),
     }
     try:
@@ -82,8 +105,9 @@ def server(servers: dict[str, Server]) -> Server:
     return servers["main"]
 
 
-def test_concurrent_clients_get_the_builds_bytes_in_fewer_draws(server: Server, quaternions: np.ndarray,
-                                                                  built: dict[str, np.ndarray]) -> None:
+def test_concurrent_clients_get_the_builds_bytes_in_fewer_draws(
+    server: Server, quaternions: np.ndarray, built: dict[str, np.ndarray]
+) -> None:
     before = httpx.get(server.url + "/metrics", headers=server.headers()).text
     client = RenderClient(server.url, token=TOKEN)
 
@@ -92,7 +116,11 @@ def test_concurrent_clients_get_the_builds_bytes_in_fewer_draws(server: Server, 
         for j in range(PER_CLIENT):
             i = c * PER_CLIENT + j
             image = client.render(quaternions[i : i + 1], size=SIZE)
-            if image.shape != (1, SIZE, SIZE, 3) or image.dtype != np.uint8 or image[0].tobytes() != built["cube"][i].tobytes():
+            if (
+                image.shape != (1, SIZE, SIZE, 3)
+                or image.dtype != np.uint8
+                or image[0].tobytes() != built["cube"][i].tobytes()
+            ):
                 wrong.append(i)
         return wrong
 
@@ -100,8 +128,9 @@ def test_concurrent_clients_get_the_builds_bytes_in_fewer_draws(server: Server, 
         wrong = [i for w in pool.map(one_client, range(CLIENTS)) for i in w]
     assert wrong == []
     after = httpx.get(server.url + "/metrics", headers=server.headers()).text
-    requests = (metric(after, "gpu_render_requests_total", endpoint="/render", status="200")
-                - metric(before, "gpu_render_requests_total", endpoint="/render", status="200"))
+    requests = metric(after, "gpu_render_requests_total", endpoint="/render", status="200") - metric(
+        before, "gpu_render_requests_total", endpoint="/render", status="200"
+    )
     draws = metric(after, "gpu_render_draws_total") - metric(before, "gpu_render_draws_total")
     assert requests == CLIENTS * PER_CLIENT
     assert 0 < draws < requests, (draws, requests)
@@ -119,8 +148,9 @@ def test_object_exact_in_the_builds_tiles_and_close_in_others(server: Server, bu
     shifted = client.render(np.concatenate([random_quaternions(1, 99), q]), size=SIZE, object=OBJECT)[1:]
     # One pose per request, concurrently: merged into draws where a pose may land in another tile.
     with ThreadPoolExecutor(OBJECT_POSES) as pool:
-        singles = np.stack(list(pool.map(lambda i: client.render(q[i : i + 1], size=SIZE, object=OBJECT)[0],
-                                         range(OBJECT_POSES))))
+        singles = np.stack(
+            list(pool.map(lambda i: client.render(q[i : i + 1], size=SIZE, object=OBJECT)[0], range(OBJECT_POSES)))
+        )
     for images in (shifted, singles):
         for i, image in enumerate(images):
             want = built[OBJECT][i]
@@ -143,8 +173,9 @@ BAD = {
 }
 
 
-def test_bad_input_is_refused_while_others_are_served(server: Server, quaternions: np.ndarray,
-                                                      built: dict[str, np.ndarray]) -> None:
+def test_bad_input_is_refused_while_others_are_served(
+    server: Server, quaternions: np.ndarray, built: dict[str, np.ndarray]
+) -> None:
     client = RenderClient(server.url, token=TOKEN)
     stop = threading.Event()
     served: list[bool] = []
@@ -159,8 +190,9 @@ def test_bad_input_is_refused_while_others_are_served(server: Server, quaternion
     good.start()
     try:
         for what, (body, status, limit) in BAD.items():
-            r = httpx.post(server.url + "/render", content=body,
-                           headers={**server.headers(), "content-type": "application/json"})
+            r = httpx.post(
+                server.url + "/render", content=body, headers={**server.headers(), "content-type": "application/json"}
+            )
             assert r.status_code == status, (what, r.status_code, r.text)
             error = r.json()
             assert isinstance(error["error"], str) and error["error"], what
@@ -207,8 +239,9 @@ def test_bad_options_end_in_one_line(server: Server) -> None:
     assert f"cannot listen on 127.0.0.1:{port}" in r.one_line_error()
 
 
-def test_sigterm_answers_requests_in_flight_then_exits_0(servers: dict[str, Server], quaternions: np.ndarray,
-                                                          built: dict[str, np.ndarray]) -> None:
+def test_sigterm_answers_requests_in_flight_then_exits_0(
+    servers: dict[str, Server], quaternions: np.ndarray, built: dict[str, np.ndarray]
+) -> None:
     # A 30 s batching window keeps the requests in flight, however slowly they arrive, until the
     # signal comes: the shutdown ends the window, draws them and answers them.
     s = servers["stop"]
@@ -234,10 +267,11 @@ def test_sigterm_answers_requests_in_flight_then_exits_0(servers: dict[str, Serv
         httpx.get(s.url + "/healthz", timeout=2)
 
 
-def test_quaternions_and_matrices_draw_the_same(server: Server, quaternions: np.ndarray, built: dict[str, np.ndarray]) -> None:
+def test_quaternions_and_matrices_draw_the_same(
+    server: Server, quaternions: np.ndarray, built: dict[str, np.ndarray]
+) -> None:
     from gpu_render.rotations.quaternion import quaternion_to_matrix
 
     client = RenderClient(server.url, token=TOKEN)
     by_matrix = client.render(matrices=quaternion_to_matrix(quaternions[:4]), size=SIZE)
     assert by_matrix.tobytes() == built["cube"][:4].tobytes()
-

@@ -58,7 +58,9 @@ def test_openapi_describes_every_request_field(client: TestClient) -> None:
     assert fields["quaternions"]["minItems"] == 1 and "null" not in str(fields["quaternions"])
     assert fields["size"]["maximum"] == ServeOptions().max_size and fields["size"]["minimum"] == 8
     assert "must be 1 within" in fields["quaternions"]["description"]
-    assert fields["quaternions"]["items"]["items"]["maximum"] == fields["matrices"]["items"]["items"]["items"]["maximum"]
+    assert (
+        fields["quaternions"]["items"]["items"]["maximum"] == fields["matrices"]["items"]["items"]["items"]["maximum"]
+    )
     assert all(example["size"] <= ServeOptions().max_size for example in schema["examples"])
     assert list(paths["/metrics"]["get"]["responses"]["200"]["content"]) == ["text/plain"]
     assert client.get("/metrics").headers["content-type"].startswith("text/plain")
@@ -76,8 +78,18 @@ def test_png_and_jpg_are_the_npy_image_encoded_as_the_build_encodes(client: Test
             r = client.post("/render", json={"object": obj, "quaternions": q, "size": SIZE, "format": fmt})
             assert r.status_code == 200 and r.headers["content-type"] == media
             assert r.content == ENCODERS[fmt](image)
-        assert np.array_equal(np.asarray(Image.open(io.BytesIO(client.post(
-            "/render", json={"object": obj, "quaternions": q, "size": SIZE, "format": "png"}).content))), image)
+        assert np.array_equal(
+            np.asarray(
+                Image.open(
+                    io.BytesIO(
+                        client.post(
+                            "/render", json={"object": obj, "quaternions": q, "size": SIZE, "format": "png"}
+                        ).content
+                    )
+                )
+            ),
+            image,
+        )
 
 
 def test_objects_and_healthz(client: TestClient) -> None:
@@ -121,8 +133,9 @@ def test_batching_off_draws_each_request_alone() -> None:
     with TestClient(create_app(ServeOptions(batching=False))) as c:
         q = random_quaternions(6, 9).tolist()
         with ThreadPoolExecutor(6) as pool:
-            codes = list(pool.map(lambda i: c.post("/render", json={"quaternions": [q[i]], "size": SIZE}).status_code,
-                                  range(6)))
+            codes = list(
+                pool.map(lambda i: c.post("/render", json={"quaternions": [q[i]], "size": SIZE}).status_code, range(6))
+            )
         assert codes == [200] * 6
         text = c.get("/metrics").text
         assert metric(text, "gpu_render_draws_total") == 6
@@ -135,8 +148,13 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 #: Numbers, those of hundreds of digits among them (a 309-digit size raised OverflowError: a 500).
-NUMBERS = st.one_of(st.integers(-300, 300), st.floats(allow_nan=True, allow_infinity=True), st.sampled_from([0.5, 1, 0]),
-                    st.integers(10**300, 10**400), st.integers(-(10**400), -(10**300)))
+NUMBERS = st.one_of(
+    st.integers(-300, 300),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from([0.5, 1, 0]),
+    st.integers(10**300, 10**400),
+    st.integers(-(10**400), -(10**300)),
+)
 JSON = st.recursive(
     st.one_of(st.none(), st.booleans(), NUMBERS, st.text(max_size=6)),
     lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=6), inner, max_size=3)),
@@ -144,17 +162,26 @@ JSON = st.recursive(
 )
 FIELDS = {
     "object": st.one_of(st.sampled_from(["clpr-cube", "cylO", "tetX", "sphereX", "mesh:x.off", "", "CYLO"]), JSON),
-    "quaternions": st.one_of(st.lists(st.lists(NUMBERS, min_size=3, max_size=5), max_size=3),
-                             st.just([[1, 0, 0, 0]]), st.just([[0.5, 0.5, 0.5, 0.5]]), JSON),
-    "matrices": st.one_of(st.just([[[1, 0, 0], [0, 1, 0], [0, 0, 1]]]), st.lists(st.lists(st.lists(NUMBERS, max_size=4),
-                                                                                            max_size=4), max_size=2), JSON),
+    "quaternions": st.one_of(
+        st.lists(st.lists(NUMBERS, min_size=3, max_size=5), max_size=3),
+        st.just([[1, 0, 0, 0]]),
+        st.just([[0.5, 0.5, 0.5, 0.5]]),
+        JSON,
+    ),
+    "matrices": st.one_of(
+        st.just([[[1, 0, 0], [0, 1, 0], [0, 0, 1]]]),
+        st.lists(st.lists(st.lists(NUMBERS, max_size=4), max_size=4), max_size=2),
+        JSON,
+    ),
     "size": st.one_of(st.integers(-5, 80), st.just(8), JSON),
     "format": st.one_of(st.sampled_from(["npy", "png", "jpg", "gif"]), JSON),
-    "fov": st.one_of(NUMBERS, JSON), "distance": st.one_of(NUMBERS, JSON),
+    "fov": st.one_of(NUMBERS, JSON),
+    "distance": st.one_of(NUMBERS, JSON),
     "light": st.one_of(st.lists(NUMBERS, min_size=3, max_size=3), JSON),
     "color": st.one_of(st.lists(st.integers(-2, 260), min_size=3, max_size=3), JSON),
     "background": st.one_of(st.lists(st.integers(-2, 260), min_size=3, max_size=3), JSON),
-    "antialias": st.one_of(st.booleans(), JSON), "grayscale": st.one_of(st.booleans(), JSON),
+    "antialias": st.one_of(st.booleans(), JSON),
+    "grayscale": st.one_of(st.booleans(), JSON),
     "bogus": JSON,
 }
 BODIES = st.one_of(
@@ -203,15 +230,31 @@ def test_a_light_the_renderer_cannot_normalise_is_a_422_not_a_500(small_client: 
 def test_scalars_are_not_coerced_from_strings_or_booleans(small_client: TestClient) -> None:
     """true is not the number 1, "16" is not the integer 16, and "yes" is not true."""
     q = [[1, 0, 0, 0]]
-    for body in ({"quaternions": [[True, False, False, False]]}, {"quaternions": [["1", 0, 0, 0]]},
-                 {"quaternions": q, "size": "16"}, {"quaternions": q, "size": True}, {"quaternions": q, "antialias": "yes"},
-                 {"quaternions": q, "antialias": 1}, {"object": "cylO", "quaternions": q, "color": [True, 0, 0]},
-                 {"object": "cylO", "quaternions": q, "fov": "40"}, {"matrices": [[[True, 0, 0], [0, 1, 0], [0, 0, 1]]]}):
+    for body in (
+        {"quaternions": [[True, False, False, False]]},
+        {"quaternions": [["1", 0, 0, 0]]},
+        {"quaternions": q, "size": "16"},
+        {"quaternions": q, "size": True},
+        {"quaternions": q, "antialias": "yes"},
+        {"quaternions": q, "antialias": 1},
+        {"object": "cylO", "quaternions": q, "color": [True, 0, 0]},
+        {"object": "cylO", "quaternions": q, "fov": "40"},
+        {"matrices": [[[True, 0, 0], [0, 1, 0], [0, 0, 1]]]},
+    ):
         r = small_client.post("/render", json={"size": 8, **body})
         assert r.status_code == 422, (body, r.status_code)
         assert r.json()["error"], body
-    ok = small_client.post("/render", json={"object": "cylO", "quaternions": [[1.0, 0, 0, 0]], "size": 8, "fov": 40,
-                                            "light": [1, 2.5, 3], "antialias": False})
+    ok = small_client.post(
+        "/render",
+        json={
+            "object": "cylO",
+            "quaternions": [[1.0, 0, 0, 0]],
+            "size": 8,
+            "fov": 40,
+            "light": [1, 2.5, 3],
+            "antialias": False,
+        },
+    )
     assert ok.status_code == 200, ok.text
 
 
@@ -248,17 +291,21 @@ def test_the_bearer_scheme_is_case_insensitive_and_the_token_is_not() -> None:
         assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer", header
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--token", "two words"], "argument --token: must be printable ASCII"),
-    (["--token", " padded "], "argument --token: must be printable ASCII"),
-    (["--token", "caf\u00e9"], "argument --token: must be printable ASCII"),
-    (["--token", "a\nb"], "argument --token: must be printable ASCII"),
-    (["--max-size", "5000"], "argument --max-size: must be at most 4096"),
-    (["--max-inflight-bytes", "1000000"], "argument --max-inflight-bytes: must be at least 67108992"),
-    (["--header-timeout", "0"], "argument --header-timeout: must be a positive number"),
-])
-def test_options_the_service_could_not_honour_end_in_one_line(args: list[str], message: str,
-                                                               capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--token", "two words"], "argument --token: must be printable ASCII"),
+        (["--token", " padded "], "argument --token: must be printable ASCII"),
+        (["--token", "caf\u00e9"], "argument --token: must be printable ASCII"),
+        (["--token", "a\nb"], "argument --token: must be printable ASCII"),
+        (["--max-size", "5000"], "argument --max-size: must be at most 4096"),
+        (["--max-inflight-bytes", "1000000"], "argument --max-inflight-bytes: must be at least 67108992"),
+        (["--header-timeout", "0"], "argument --header-timeout: must be a positive number"),
+    ],
+)
+def test_options_the_service_could_not_honour_end_in_one_line(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     """A token no HTTP client can send (it started, and refused every request); a max size past
     the build's 4096 (it started, and drew what the GL allowed; past GL_MAX_TEXTURE_SIZE, a 500)."""
     from gpu_render.serve.__main__ import main
@@ -307,8 +354,14 @@ def test_client_sends_numpy_values_and_refuses_what_it_cannot_send(small_client:
 
     client = RenderClient("http://testserver")
     client._http = small_client
-    images = client.render(np.array([[1.0, 0, 0, 0]]), size=np.int64(8), object="cylO",
-                           color=np.array([255, 0, 0]), fov=np.float32(40), antialias=np.bool_(False))
+    images = client.render(
+        np.array([[1.0, 0, 0, 0]]),
+        size=np.int64(8),
+        object="cylO",
+        color=np.array([255, 0, 0]),
+        fov=np.float32(40),
+        antialias=np.bool_(False),
+    )
     assert images.shape == (1, 8, 8, 3) and images.dtype == np.uint8
     with pytest.raises(TypeError, match="format"):
         client.render([[1, 0, 0, 0]], size=8, format="png")
@@ -319,9 +372,11 @@ def test_client_sends_numpy_values_and_refuses_what_it_cannot_send(small_client:
 def test_client_retries_a_503_after_the_seconds_it_says() -> None:
     """503 with Retry-After (the server's answer bytes are spent, or its render process restarts):
     sent again up to ``retries`` times; without Retry-After, or past them, RenderError."""
-    answers = [httpx.Response(503, json={"error": "busy", "limit": "max_inflight_bytes"}, headers={"retry-after": "0"}),
-               httpx.Response(503, json={"error": "busy"}, headers={"retry-after": "0.01"}),
-               httpx.Response(200, content=_npy(np.zeros((1, 8, 8, 3), np.uint8)))]
+    answers = [
+        httpx.Response(503, json={"error": "busy", "limit": "max_inflight_bytes"}, headers={"retry-after": "0"}),
+        httpx.Response(503, json={"error": "busy"}, headers={"retry-after": "0.01"}),
+        httpx.Response(200, content=_npy(np.zeros((1, 8, 8, 3), np.uint8))),
+    ]
     sent: list[int] = []
 
     def serve(request: httpx.Request) -> httpx.Response:

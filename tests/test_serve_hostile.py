@@ -46,11 +46,36 @@ RSS_SLACK = 24 << 20
 @pytest.fixture(scope="module")
 def servers() -> Iterator[dict[str, Server]]:
     started = {
-        "slow": launch("--header-timeout", str(HEAD_S), "--body-timeout", str(BODY_S), "--keep-alive-timeout",
-                       str(IDLE_S), "--max-head-bytes", str(MAX_HEAD), "--max-size", "32", "--max-poses", "4"),
-        "memory": launch("--max-size", str(MEM_SIZE), "--max-poses", str(MEM_POSES), "--max-draw-poses", str(MEM_POSES),
-                         "--max-response-bytes", str(MEM_ANSWER), "--max-inflight-bytes", str(MEM_INFLIGHT),
-                         "--send-timeout", str(MEM_SEND_S), "--window-ms", "0"),
+        "slow": launch(
+            "--header-timeout",
+            str(HEAD_S),
+            "--body-timeout",
+            str(BODY_S),
+            "--keep-alive-timeout",
+            str(IDLE_S),
+            "--max-head-bytes",
+            str(MAX_HEAD),
+            "--max-size",
+            "32",
+            "--max-poses",
+            "4",
+        ),
+        "memory": launch(
+            "--max-size",
+            str(MEM_SIZE),
+            "--max-poses",
+            str(MEM_POSES),
+            "--max-draw-poses",
+            str(MEM_POSES),
+            "--max-response-bytes",
+            str(MEM_ANSWER),
+            "--max-inflight-bytes",
+            str(MEM_INFLIGHT),
+            "--send-timeout",
+            str(MEM_SEND_S),
+            "--window-ms",
+            "0",
+        ),
     }
     try:
         yield {name: wait_ready(s) for name, s in started.items()}
@@ -160,7 +185,7 @@ def open_slow(server: Server, kind: str) -> Slow:
         "partial head": b"POST /render HTTP/1.1\r\nHost: x\r\n",
         "dribbling head": head[:1],
         "partial body": b"POST /render HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                        b"Content-Length: 100\r\n\r\n{\"quat",
+        b'Content-Length: 100\r\n\r\n{"quat',
         "idle keep-alive": head,  # answered, then left idle
     }[kind]
     c = socket.create_connection(address(server))
@@ -195,7 +220,11 @@ def test_slow_and_idle_connections_are_closed_in_time_while_others_are_served(se
     finally:
         for c in conns:
             c.sock.close()
-    late = [(c.kind, c.closed - c.opened) for c in conns if c.closed is None or c.closed - c.opened > c.deadline() + CLOSE_SLACK_S]
+    late = [
+        (c.kind, c.closed - c.opened)
+        for c in conns
+        if c.closed is None or c.closed - c.opened > c.deadline() + CLOSE_SLACK_S
+    ]
     assert late == [], late
     early = [(c.kind, round(c.closed - c.opened, 3)) for c in conns if c.closed - c.opened < c.deadline() - 0.05]  # type: ignore[operator]
     assert early == [], early
@@ -211,8 +240,10 @@ def test_slow_and_idle_connections_are_closed_in_time_while_others_are_served(se
     heads = SLOW["silent"] + SLOW["partial head"] + SLOW["dribbling head"]
     assert metric(text, "gpu_render_connections_closed_total", reason="header_timeout") == heads
     worst = max(c.closed - c.opened - c.deadline() for c in conns)  # type: ignore[operator]
-    print(f"\n{len(conns)} slow connections held; a normal client served meanwhile; each closed at most "
-          f"{worst:.2f} s past its deadline (header {HEAD_S:g} s, body {BODY_S:g} s, keep-alive {IDLE_S:g} s)")
+    print(
+        f"\n{len(conns)} slow connections held; a normal client served meanwhile; each closed at most "
+        f"{worst:.2f} s past its deadline (header {HEAD_S:g} s, body {BODY_S:g} s, keep-alive {IDLE_S:g} s)"
+    )
 
 
 def wait_closed(conns: list[Slow], give_up: float) -> None:
@@ -259,8 +290,9 @@ def test_unread_large_answers_keep_memory_bounded(servers: dict[str, Server]) ->
     warm = post_json(s, body)  # the renderer made, the shared image buffer touched: the baseline
     assert warm.status_code == 200 and len(warm.content) == MEM_ANSWER + 128
     baseline = rss_bytes(s.process.pid)
-    request = (b"POST /render HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
-               % len(body)) + body
+    request = (
+        b"POST /render HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body)
+    ) + body
     socks = []
     try:
         for _ in range(MEM_CLIENTS):
@@ -297,6 +329,8 @@ def test_unread_large_answers_keep_memory_bounded(servers: dict[str, Server]) ->
             c.close()
     after = post_json(s, body)
     assert after.status_code == 200 and after.content == warm.content
-    print(f"\n{MEM_CLIENTS} unread {MEM_ANSWER >> 20} MiB answers: {MEM_HELD} held, {MEM_CLIENTS - MEM_HELD} "
-          f"refused 503; server memory {baseline / 2**20:.0f} -> {peak / 2**20:.0f} MiB (bound "
-          f"+{(MEM_INFLIGHT + RSS_SLACK) / 2**20:.0f} MiB)")
+    print(
+        f"\n{MEM_CLIENTS} unread {MEM_ANSWER >> 20} MiB answers: {MEM_HELD} held, {MEM_CLIENTS - MEM_HELD} "
+        f"refused 503; server memory {baseline / 2**20:.0f} -> {peak / 2**20:.0f} MiB (bound "
+        f"+{(MEM_INFLIGHT + RSS_SLACK) / 2**20:.0f} MiB)"
+    )

@@ -70,11 +70,14 @@ def maps_gl(pid: int) -> bool:
 
 @pytest.fixture(scope="module")
 def servers() -> Iterator[dict[str, Server]]:
-    """"kill": its render process is killed; "crash": the server itself is killed; "stall": gets
+    """ "kill": its render process is killed; "crash": the server itself is killed; "stall": gets
     SIGTERM while a client stalls mid-request. Started side by side."""
-    started = {"kill": launch("--window-ms", str(KILL_WINDOW_MS), "--max-restarts", str(KILL_RESTARTS)),
-               "crash": launch("--max-draw-poses", "4"), "stall": launch("--max-render-seconds", str(STALL_RENDER_S)),
-               "restart": launch("--max-render-seconds", str(RESTART_RENDER_S))}
+    started = {
+        "kill": launch("--window-ms", str(KILL_WINDOW_MS), "--max-restarts", str(KILL_RESTARTS)),
+        "crash": launch("--max-draw-poses", "4"),
+        "stall": launch("--max-render-seconds", str(STALL_RENDER_S)),
+        "restart": launch("--max-render-seconds", str(RESTART_RENDER_S)),
+    }
     try:
         yield {name: wait_ready(s) for name, s in started.items()}
     finally:
@@ -128,8 +131,9 @@ def test_a_killed_render_process_is_restarted_until_its_restarts_are_spent(serve
     before = client.render([[0, 1, 0, 0]], size=SIZE)
     with ThreadPoolExecutor(1) as pool:
         # A request waiting out the batching window when the render process dies.
-        waiting = pool.submit(httpx.post, s.url + "/render", json={"quaternions": [[1, 0, 0, 0]], "size": SIZE},
-                              timeout=60)
+        waiting = pool.submit(
+            httpx.post, s.url + "/render", json={"quaternions": [[1, 0, 0, 0]], "size": SIZE}, timeout=60
+        )
         time.sleep(KILL_WINDOW_MS / 1000 / 3)
         assert not waiting.done()
         os.kill(pid, signal.SIGKILL)
@@ -167,7 +171,8 @@ def test_a_killed_render_process_is_restarted_until_its_restarts_are_spent(serve
 
 
 def test_a_request_queued_behind_a_hung_draw_is_served_once_the_render_process_is_killed(
-        servers: dict[str, Server]) -> None:
+    servers: dict[str, Server],
+) -> None:
     """A render process stuck in a draw (SIGSTOP), then killed: the draw's request has had its
     408, and the request queued behind it is drawn by the restarted render process."""
     s = servers["restart"]
@@ -203,8 +208,13 @@ def test_render_process_dies_with_a_killed_server(servers: dict[str, Server]) ->
 
 def test_no_opengl_at_start_up_is_one_line_exit_2(tmp_path: Path) -> None:
     # glvnd finds no EGL vendor at all: what a machine without any driver looks like.
-    r = run_module("gpu_render.serve", "--port", "0", env={"__EGL_VENDOR_LIBRARY_FILENAMES": str(tmp_path / "none.json")},
-                   timeout=60)
+    r = run_module(
+        "gpu_render.serve",
+        "--port",
+        "0",
+        env={"__EGL_VENDOR_LIBRARY_FILENAMES": str(tmp_path / "none.json")},
+        timeout=60,
+    )
     assert r.code == 2
     line = r.one_line_error()
     assert line.startswith("gpu_render.serve: error: ") and "no headless OpenGL" in line
@@ -271,8 +281,10 @@ def test_sigterm_exits_0_while_a_client_stalls_mid_request(servers: dict[str, Se
     s = servers["stall"]
     host, port = s.url.removeprefix("http://").rsplit(":", 1)
     with socket.create_connection((host, int(port))) as stalled:
-        stalled.sendall(b"POST /render HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                        b"Content-Length: 500\r\n\r\n{\"quaternions\": ")
+        stalled.sendall(
+            b"POST /render HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b'Content-Length: 500\r\n\r\n{"quaternions": '
+        )
         time.sleep(0.2)  # the server has the request's head and waits for its body
         s.process.send_signal(signal.SIGTERM)
         signalled = time.monotonic()

@@ -70,8 +70,13 @@ def test_schema_driven_requests_render_images_and_never_fail(server: Server) -> 
     # The unit norm cannot be said in JSON Schema: a schema-valid quaternion of another norm is
     # refused (422), as its description says, so schemathesis' "valid data is accepted" check is
     # replaced by the WORDS_ONLY assertion below. Every other check runs.
-    @settings(max_examples=RENDER_EXAMPLES, deadline=None, database=None, derandomize=True,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=RENDER_EXAMPLES,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+    )
     @given(case=positive)
     def valid(case: schemathesis.Case) -> None:
         response = case.call(timeout=30)
@@ -91,8 +96,13 @@ def test_schema_driven_requests_render_images_and_never_fail(server: Server) -> 
     unstated = [e for e in refused if not WORDS_ONLY.search(e)]
     assert unstated == [], unstated  # a refusal for a rule the schema does not state
 
-    @settings(max_examples=NEGATIVE_EXAMPLES, deadline=None, database=None, derandomize=True,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=NEGATIVE_EXAMPLES,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+    )
     @given(case=render.as_strategy(generation_mode=GenerationMode.NEGATIVE))
     def invalid(case: schemathesis.Case) -> None:
         response = case.call(timeout=30)
@@ -105,8 +115,13 @@ def test_schema_driven_requests_render_images_and_never_fail(server: Server) -> 
     for path, method in (("/objects", "GET"), ("/healthz", "GET"), ("/metrics", "GET")):
         operation = schema[path][method]
 
-        @settings(max_examples=OTHER_EXAMPLES, deadline=None, database=None, derandomize=True,
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=OTHER_EXAMPLES,
+            deadline=None,
+            database=None,
+            derandomize=True,
+            suppress_health_check=list(HealthCheck),
+        )
         @given(case=operation.as_strategy())
         def other(case: schemathesis.Case) -> None:
             response = case.call(timeout=30)
@@ -119,8 +134,10 @@ def test_schema_driven_requests_render_images_and_never_fail(server: Server) -> 
     assert fives == 0, statuses
     text = httpx.get(server.url + "/metrics").text  # the server's own count agrees: no 500 at all
     assert metric(text, "gpu_render_requests_total", endpoint="/render", status="500") == 0
-    print(f"\nschemathesis: {sum(statuses.values())} requests, 5xx: {fives}; POST /render: {len(drawn)} answered 200 "
-          f"({sum(drawn)} images), statuses {dict(sorted(renders.items()))}")
+    print(
+        f"\nschemathesis: {sum(statuses.values())} requests, 5xx: {fives}; POST /render: {len(drawn)} answered 200 "
+        f"({sum(drawn)} images), statuses {dict(sorted(renders.items()))}"
+    )
 
 
 def chromium() -> str:
@@ -134,10 +151,22 @@ def test_docs_page_lists_the_operations_with_no_network(server: Server) -> None:
     every host but 127.0.0.1 unresolvable: the operations appear, so nothing else was needed."""
     with tempfile.TemporaryDirectory() as profile:
         dom = subprocess.run(
-            [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", f"--user-data-dir={profile}",
-             "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1", "--virtual-time-budget=15000",
-             "--dump-dom", server.url + "/docs"],
-            capture_output=True, text=True, timeout=120, check=False,  # its exit status says nothing of the page
+            [
+                chromium(),
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                f"--user-data-dir={profile}",
+                "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+                "--virtual-time-budget=15000",
+                "--dump-dom",
+                server.url + "/docs",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,  # its exit status says nothing of the page
         ).stdout
     assert "swagger-ui" in dom, dom[:500]
     for path in OPERATIONS:

@@ -19,7 +19,9 @@ def test_the_cube_shaders_are_files() -> None:
 
 
 def test_vertex_error_names_file_and_line(ctx: moderngl.Context, tmp_path: Path) -> None:
-    (tmp_path / "bad.vert").write_text("#version 330 core\nin vec2 p;\n\nvoid main() { gl_Position = vec4(q, 0.0, 1.0); }\n")
+    (tmp_path / "bad.vert").write_text(
+        "#version 330 core\nin vec2 p;\n\nvoid main() { gl_Position = vec4(q, 0.0, 1.0); }\n"
+    )
     (tmp_path / "bad.frag").write_text(GOOD_FRAG)
     with pytest.raises(ShaderError) as err:
         load_program(ctx, "bad", tmp_path)

@@ -61,7 +61,7 @@ def matched_angles(ours: np.ndarray, theirs: np.ndarray) -> tuple[np.ndarray, bo
     """Degrees from each of ``ours`` to its nearest in ``theirs``, and whether that matching is
     one to one. Angles from the matrices' difference, exact near zero."""
     qa, qb = matrix_to_quaternion(ours), matrix_to_quaternion(theirs)
-    nearest = np.concatenate([np.abs(qa[k:k + 1024] @ qb.T).argmax(1) for k in range(0, len(qa), 1024)])
+    nearest = np.concatenate([np.abs(qa[k : k + 1024] @ qb.T).argmax(1) for k in range(0, len(qa), 1024)])
     chord = np.linalg.norm(ours - theirs[nearest], axis=(1, 2)) / (2 * np.sqrt(2))
     return np.degrees(2 * np.arcsin(np.clip(chord, 0, 1))), len(np.unique(nearest)) == len(nearest)
 

@@ -161,8 +161,15 @@ def test_build_with_a_grid_source(tmp_path: Path) -> None:
     labels = np.load(out / "labels.npy")
     assert labels.shape == (72, 8, 6)
     with np.load(out / "poses.npz") as poses:
-        assert set(poses.files) == {"quaternion", "matrix", "euler_clpr", "keypoints_32", "keypoints_64",
-                                    "node_visible", "face_visible"}
+        assert set(poses.files) == {
+            "quaternion",
+            "matrix",
+            "euler_clpr",
+            "keypoints_32",
+            "keypoints_64",
+            "node_visible",
+            "face_visible",
+        }
         assert np.allclose(poses["matrix"], so3_grid(0), atol=1e-12)
     m = json.loads((out / "manifest.json").read_text())
     assert m["signature"]["poses"] == "so3-grid:0" and m["pose_count"] == 72

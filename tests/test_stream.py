@@ -38,8 +38,22 @@ def builds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     outs = {}
     for name, obj in stream_loader.FINITE:
         out = root / name
-        args = ["--object", obj, "--poses", stream_loader.POSES, "--sizes", str(stream_loader.SIZE),
-                "--format", "npy", "--batch", str(stream_loader.BATCH), "--workers", "1", "--out", str(out)]
+        args = [
+            "--object",
+            obj,
+            "--poses",
+            stream_loader.POSES,
+            "--sizes",
+            str(stream_loader.SIZE),
+            "--format",
+            "npy",
+            "--batch",
+            str(stream_loader.BATCH),
+            "--workers",
+            "1",
+            "--out",
+            str(out),
+        ]
         assert build_main(args) == 0
         outs[name] = out
     return outs
@@ -58,7 +72,8 @@ def loaded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, np.ndarray]:
 
 @pytest.mark.parametrize("name", [name for name, _ in stream_loader.FINITE])
 def test_two_workers_give_each_pose_once_byte_identical_to_the_npy_build(
-        name: str, builds: dict[str, Path], loaded: dict[str, np.ndarray]) -> None:
+    name: str, builds: dict[str, Path], loaded: dict[str, np.ndarray]
+) -> None:
     index = loaded[f"{name}_index"]
     assert sorted(index.tolist()) == list(range(300))  # every pose once, none twice
     # both workers took part, in turns: the loader's first batch of 50 is worker 0's (chunk 0),
@@ -77,7 +92,8 @@ def test_two_workers_give_each_pose_once_byte_identical_to_the_npy_build(
 
 
 def test_object_labels_carry_class_and_equivalents_as_the_build_stores_them(
-        builds: dict[str, Path], loaded: dict[str, np.ndarray]) -> None:
+    builds: dict[str, Path], loaded: dict[str, np.ndarray]
+) -> None:
     index, poses = loaded["cylO_index"], load(builds["cylO"]).poses
     assert (loaded["cylO_class"] == 6).all()  # SYMSOL: tet cube icosa cone cyl tetX cylO sphereX
     eq, count = loaded["cylO_equivalents"], loaded["cylO_equivalent_count"]
@@ -88,7 +104,7 @@ def test_object_labels_carry_class_and_equivalents_as_the_build_stores_them(
         want = flat[offsets[i] : offsets[i + 1]]
         assert count[row] == len(want)
         assert np.array_equal(eq[row, : len(want)], want)
-        assert (eq[row, len(want):] == want[0]).all()  # padded with the pose's own R
+        assert (eq[row, len(want) :] == want[0]).all()  # padded with the pose's own R
     assert "class" not in {k[5:] for k in loaded if k.startswith("clpr_")}
     assert loaded["clpr_labels"].shape == (300, 8, 6) and loaded["clpr_keypoints"].shape == (300, 8, 2)
 
@@ -121,8 +137,9 @@ def test_after_the_parent_has_drawn_spawned_workers_stream_the_same(loaded: dict
 
 def test_render_stream_worker_takes_every_other_chunk(builds: dict[str, Path]) -> None:
     npy = load(builds["cylO"]).images[stream_loader.SIZE]
-    with RenderStream("cylO", stream_loader.POSES, stream_loader.SIZE, batch=stream_loader.BATCH,
-                      worker=1, workers=2) as stream:
+    with RenderStream(
+        "cylO", stream_loader.POSES, stream_loader.SIZE, batch=stream_loader.BATCH, worker=1, workers=2
+    ) as stream:
         batches = list(stream)
     assert [labels["index"][0] for _, labels in batches] == [64, 192]
     for images, labels in batches:
@@ -142,20 +159,23 @@ def test_default_batch_is_the_builds() -> None:
     assert stream_options_module.DEFAULT_BATCH == DEFAULT_BATCH
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"object": "dodeca"}, "object: unknown object 'dodeca'"),
-    ({"poses": "random:infinite"}, "poses: random takes N[:SEED]"),
-    ({"poses": "fibonacci:3"}, "poses: unknown pose source"),
-    ({"poses": "random:10", "step": 0.5}, "step: applies to poses 'clpr' only"),
-    ({"size": 4}, "size: must be an image side of 8..4096 px"),
-    ({"object": "clpr-cube", "light": (1, 0, 0)}, "light makes no sense for object clpr-cube"),
-    ({"object": "cylO", "fov": 200}, "fov: must be 1..170 degrees"),
-    ({"object": "cylO", "shininess": 3}, "unknown option 'shininess'"),
-    ({"batch": 0}, "batch: must be an integer >= 1"),
-    ({"object": "cylO", "antialias": "no"}, "antialias: must be True or False, got 'no'"),
-    ({"object": "cylO", "grayscale": 1}, "grayscale: must be True or False, got 1"),
-    ({"object": "cylO", "poses": "random:inf", "size": 224, "batch": 10**9}, "GiB of images per chunk"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"object": "dodeca"}, "object: unknown object 'dodeca'"),
+        ({"poses": "random:infinite"}, "poses: random takes N[:SEED]"),
+        ({"poses": "fibonacci:3"}, "poses: unknown pose source"),
+        ({"poses": "random:10", "step": 0.5}, "step: applies to poses 'clpr' only"),
+        ({"size": 4}, "size: must be an image side of 8..4096 px"),
+        ({"object": "clpr-cube", "light": (1, 0, 0)}, "light makes no sense for object clpr-cube"),
+        ({"object": "cylO", "fov": 200}, "fov: must be 1..170 degrees"),
+        ({"object": "cylO", "shininess": 3}, "unknown option 'shininess'"),
+        ({"batch": 0}, "batch: must be an integer >= 1"),
+        ({"object": "cylO", "antialias": "no"}, "antialias: must be True or False, got 'no'"),
+        ({"object": "cylO", "grayscale": 1}, "grayscale: must be True or False, got 1"),
+        ({"object": "cylO", "poses": "random:inf", "size": 224, "batch": 10**9}, "GiB of images per chunk"),
+    ],
+)
 def test_bad_options_are_one_line_usage_errors(kwargs: dict, message: str) -> None:
     for make in (RenderStream, StreamingDataset):
         with pytest.raises(UsageError) as info:
@@ -220,8 +240,12 @@ def test_every_finite_source_streams_its_plan(tmp_path: Path) -> None:
         stream.close()
         index = np.concatenate([labels["index"] for _, labels in got])
         assert index.tolist() == list(range(len(plan.matrix))), poses
-        for name, want in (("quaternion", rich["quaternion"]), ("euler", rich["euler_clpr"]),
-                           ("keypoints", rich["keypoints_16"]), ("labels", plan.labels)):
+        for name, want in (
+            ("quaternion", rich["quaternion"]),
+            ("euler", rich["euler_clpr"]),
+            ("keypoints", rich["keypoints_16"]),
+            ("labels", plan.labels),
+        ):
             assert np.array_equal(np.concatenate([labels[name] for _, labels in got]), want), (poses, name)
 
 
@@ -239,9 +263,12 @@ def test_streaming_dataset_closes_in_a_with_block_and_shows_itself_in_one_line(t
     assert repr(dataset) == "StreamingDataset(object='tetX', poses='random:6:2', count=6, size=16, batch=4)"
     path = tmp_path / "rotations.npy"
     np.save(path, np.eye(3)[None].repeat(3, axis=0))
-    texts = [repr(StreamingDataset("cone", "random:inf:7", 32, batch=8)),
-             repr(StreamingDataset("clpr-cube", f"file:{path}", 16))]
+    texts = [
+        repr(StreamingDataset("cone", "random:inf:7", 32, batch=8)),
+        repr(StreamingDataset("clpr-cube", f"file:{path}", 16)),
+    ]
     assert texts[0] == "StreamingDataset(object='cone', poses='random:inf:7', count=inf, size=32, batch=8)"
-    assert texts[1] == ("StreamingDataset(object='clpr-cube', poses='file:rotations.npy', count=3, size=16, "
-                        f"batch={DEFAULT_BATCH})")
+    assert texts[1] == (
+        f"StreamingDataset(object='clpr-cube', poses='file:rotations.npy', count=3, size=16, batch={DEFAULT_BATCH})"
+    )
     assert all(len(t) < 200 and "\n" not in t and str(tmp_path) not in t for t in texts)

@@ -42,14 +42,36 @@ def test_bench_runs_every_stage_and_writes_json(tmp_path: Path) -> None:
 
     out, scratch = tmp_path / "bench.json", tmp_path / "scratch"
     scratch.mkdir()
-    p = _tool("bench.py", "--step", "1.5", "--sizes", "16,32", "--repeat", "2", "--batch", "40", "--json", out,
-              "--tmp", scratch)
+    p = _tool(
+        "bench.py",
+        "--step",
+        "1.5",
+        "--sizes",
+        "16,32",
+        "--repeat",
+        "2",
+        "--batch",
+        "40",
+        "--json",
+        out,
+        "--tmp",
+        scratch,
+    )
     assert p.returncode == 0, p.stderr
     assert list(scratch.iterdir()) == []  # every run's output is gone once the bench ends
     report = json.loads(out.read_text())
     stages = set(report["results"])
-    assert {"labels", "render 16", "render 32", "encode jpg", "encode png", "floor (Pillow)", "write jpg",
-            "build jpg", "ratio build/floor"} <= stages
+    assert {
+        "labels",
+        "render 16",
+        "render 32",
+        "encode jpg",
+        "encode png",
+        "floor (Pillow)",
+        "write jpg",
+        "build jpg",
+        "ratio build/floor",
+    } <= stages
     assert report["poses"] == 125 and report["sizes"] == [16, 32]
     build = report["results"]["build jpg"]
     assert build["peak_rss_mib"] > 0 and len(build["runs"]) == len(build["cpu_runs"]) == 2
@@ -62,8 +84,9 @@ def test_so3_coverage_ranks_the_sources(tmp_path: Path) -> None:
     import json
 
     out, table = tmp_path / "cov.png", tmp_path / "cov.json"
-    p = _tool("so3_coverage.py", "--sources", "clpr,so3-grid:1,random:2000:1", "--step", "0.5",
-              "--out", out, "--json", table)
+    p = _tool(
+        "so3_coverage.py", "--sources", "clpr,so3-grid:1,random:2000:1", "--step", "0.5", "--out", out, "--json", table
+    )
     assert p.returncode == 0, p.stderr
     rows = {r["source"]: r for r in json.loads(table.read_text())}
     grid, rand, euler = rows["so3-grid:1"], rows["random:2000:1"], rows["clpr --step 0.5"]
@@ -109,8 +132,13 @@ def _gpu_check(results: Path, **env: str) -> subprocess.CompletedProcess[str]:
 
     full_env = {k: v for k, v in os.environ.items() if k not in ("ALLOW_ANY_RENDERER", "STEPS", "WORKERS")}
     full_env.update(GPU_CHECK_PYTHON=sys.executable, QUICK="1", **env)
-    return subprocess.run(["bash", str(REPO / "tools" / "gpu_check.sh"), str(results)], env=full_env,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        ["bash", str(REPO / "tools" / "gpu_check.sh"), str(results)],
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_gpu_check_probe_stops_unless_the_renderer_is_nvidia(tmp_path: Path) -> None:
@@ -145,8 +173,13 @@ def test_gpu_check_runs_its_steps_into_the_results_folder(tmp_path: Path) -> Non
     assert (res / "steps.tsv").read_text().split("\t")[:2] == ["readback", "0"]
     report = json.loads((res / "readback.json").read_text())
     assert set(report["results"]) == {"64", "256"} and report["poses"] == 256
-    assert {f.name for f in res.iterdir()} == {"gpu-check.log", "machine.txt", "renderer.txt", "steps.tsv",
-                                               "readback.json"}
+    assert {f.name for f in res.iterdir()} == {
+        "gpu-check.log",
+        "machine.txt",
+        "renderer.txt",
+        "steps.tsv",
+        "readback.json",
+    }
 
 
 def test_gpu_check_bad_input_is_one_line_and_keeps_results(tmp_path: Path) -> None:
@@ -154,7 +187,8 @@ def test_gpu_check_bad_input_is_one_line_and_keeps_results(tmp_path: Path) -> No
     exit 2, and nothing already there is touched."""
     p = _gpu_check(tmp_path / "a", STEPS="readback nonsense")
     assert p.returncode == 2 and p.stderr.strip().splitlines() == [
-        "gpu_check.sh: unknown step 'nonsense' in STEPS (steps: readback tests builds wds symsol stream serve scene)"]
+        "gpu_check.sh: unknown step 'nonsense' in STEPS (steps: readback tests builds wds symsol stream serve scene)"
+    ]
     assert not (tmp_path / "a").exists()
     kept = tmp_path / "kept"
     kept.mkdir()
@@ -166,8 +200,12 @@ def test_gpu_check_bad_input_is_one_line_and_keeps_results(tmp_path: Path) -> No
 
 
 def test_demo_modelnet_tree_writes_the_tree_and_help_writes_nothing(tmp_path: Path) -> None:
-    p = subprocess.run([sys.executable, str(REPO / "tools" / "demo_modelnet_tree.py"), "--help"], cwd=tmp_path,
-                       capture_output=True, text=True)
+    p = subprocess.run(
+        [sys.executable, str(REPO / "tools" / "demo_modelnet_tree.py"), "--help"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
     assert p.returncode == 0 and "usage:" in p.stdout and list(tmp_path.iterdir()) == []
     p = _tool("demo_modelnet_tree.py", tmp_path / "tree")
     assert p.returncode == 0, p.stderr

@@ -120,8 +120,9 @@ def test_incomplete_build_says_what_is_missing_and_how_to_finish(good: dict[str,
     assert run_module("gpu_render.verify", out).code == 0
 
 
-def test_unfinished_build_is_one_problem_and_its_built_chunks_are_still_checked(good: dict[str, Path],
-                                                                                 tmp_path: Path) -> None:
+def test_unfinished_build_is_one_problem_and_its_built_chunks_are_still_checked(
+    good: dict[str, Path], tmp_path: Path
+) -> None:
     """A build stopped after chunk 0: the files of the chunks not built yet are one "incomplete"
     line, not a line each; a damaged file of the built chunk is still caught."""
     out = only_chunk_0_recorded(good["jpg"], tmp_path / "partial")
@@ -151,8 +152,12 @@ def test_not_a_dataset(tmp_path: Path) -> None:
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A dataset small enough to verify hundreds of times: 4 poses at 16 px."""
     out = tmp_path_factory.mktemp("tiny") / "o"
-    assert run_module("gpu_render.build", "--step", "1.0", "--limit", "4", "--sizes", "16", "--workers", "1",
-                      "--out", out).code == 0
+    assert (
+        run_module(
+            "gpu_render.build", "--step", "1.0", "--limit", "4", "--sizes", "16", "--workers", "1", "--out", out
+        ).code
+        == 0
+    )
     return out
 
 

@@ -15,8 +15,7 @@ from gpu_render.scene.camera import Pinhole, project
 from gpu_render.scene.mesh_object import mesh_object
 from gpu_render.scene.object_labels import scene_labels
 from gpu_render.scene.solids import builtin_object
-from gpu_render.scene.viewpoint import (VIEWPORT, pascal3d_project, rotation_from_viewpoint,
-                                        viewpoint_from_rotation)
+from gpu_render.scene.viewpoint import VIEWPORT, pascal3d_project, rotation_from_viewpoint, viewpoint_from_rotation
 
 FLIP = np.diag([1.0, -1.0, -1.0])
 
@@ -52,8 +51,11 @@ def test_round_trip_random_rotations() -> None:
     _check_ranges(a, e, th)
     np.testing.assert_allclose(rotation_from_viewpoint(a, e, th), r, atol=1e-12)
     # the identity itself, written out with scipy's rotations
-    rhs = (Rotation.from_euler("z", th[:, None]) * Rotation.from_euler("x", (e - np.pi / 2)[:, None])
-           * Rotation.from_euler("z", -a[:, None])).as_matrix()
+    rhs = (
+        Rotation.from_euler("z", th[:, None])
+        * Rotation.from_euler("x", (e - np.pi / 2)[:, None])
+        * Rotation.from_euler("z", -a[:, None])
+    ).as_matrix()
     np.testing.assert_allclose(FLIP @ r, rhs, atol=1e-12)
 
 
@@ -107,13 +109,16 @@ def test_known_poses() -> None:
     """
     c, s = np.cos(0.3), np.sin(0.3)
     h = np.sqrt(3) / 2
-    r = np.array([
-        np.eye(3),
-        [[1, 0, 0], [0, 0, -1], [0, 1, 0]],
-        [[0, 1, 0], [0, 0, -1], [-1, 0, 0]],
-        [[c, 0, -s], [-s, 0, -c], [0, 1, 0]],
-        [[1, 0, 0], [0, -0.5, -h], [0, h, -0.5]],
-    ], dtype=np.float64)
+    r = np.array(
+        [
+            np.eye(3),
+            [[1, 0, 0], [0, 0, -1], [0, 1, 0]],
+            [[0, 1, 0], [0, 0, -1], [-1, 0, 0]],
+            [[c, 0, -s], [-s, 0, -c], [0, 1, 0]],
+            [[1, 0, 0], [0, -0.5, -h], [0, h, -0.5]],
+        ],
+        dtype=np.float64,
+    )
     want = np.array([[0, -np.pi / 2, 0], [0, 0, 0], [np.pi / 2, 0, 0], [0, 0, 0.3], [0, np.pi / 6, 0]])
     d = 4.0
     centre = -np.einsum("nji,j->ni", r, [0, 0, d])
@@ -137,8 +142,9 @@ def test_annotation_alone_projects_like_k_r_t(name: str, camera: Pinhole) -> Non
     within 1e-6 px of its projection with the build's K, R, t."""
     obj = _mesh() if name == "mesh" else builtin_object(name)
     points = np.unique(obj.positions.reshape(-1, 3).astype(np.float64), axis=0)
-    r = np.concatenate([Rotation.random(300, random_state=11).as_matrix(), _gimbal_rotations(),
-                        _near_gimbal_rotations()])
+    r = np.concatenate(
+        [Rotation.random(300, random_state=11).as_matrix(), _gimbal_rotations(), _near_gimbal_rotations()]
+    )
     sizes = (64, 224, 512)
     labels = scene_labels(obj, camera, r, sizes)
     for key in ("azimuth", "elevation", "theta", "distance"):
@@ -149,9 +155,17 @@ def test_annotation_alone_projects_like_k_r_t(name: str, camera: Pinhole) -> Non
         for key in (f"focal_{size}", f"px_{size}", f"py_{size}"):
             assert labels[key].dtype == np.float64 and labels[key].shape == ()
         assert float(labels[f"px_{size}"]) == float(labels[f"py_{size}"]) == size / 2
-        got = pascal3d_project(points, labels["azimuth"], labels["elevation"], labels["theta"],
-                               labels["distance"], labels[f"focal_{size}"], labels["viewport"],
-                               labels[f"px_{size}"], labels[f"py_{size}"])
+        got = pascal3d_project(
+            points,
+            labels["azimuth"],
+            labels["elevation"],
+            labels["theta"],
+            labels["distance"],
+            labels[f"focal_{size}"],
+            labels["viewport"],
+            labels[f"px_{size}"],
+            labels[f"py_{size}"],
+        )
         want = project(points, labels["matrix"], labels["translation"], labels[f"intrinsics_{size}"])
         assert got.shape == want.shape == (len(r), len(points), 2)
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)

@@ -176,8 +176,11 @@ def test_shards_then_seal_give_the_same_dataset(builds: dict[str, Path], tmp_pat
 def test_killed_build_resumes_to_the_same_bytes(builds: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "o"
     args = [*ARGS[:-1], "1", "--batch", "2", "--format", "wds"]  # 12 chunks, one process: time to land a kill
-    proc = subprocess.Popen([sys.executable, "-m", "gpu_render.build", *args, "--out", str(out)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gpu_render.build", *args, "--out", str(out)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 60
         while proc.poll() is None and time.monotonic() < deadline:
@@ -197,10 +200,13 @@ def test_killed_build_resumes_to_the_same_bytes(builds: dict[str, Path], tmp_pat
     assert wds_module.shard_path(out, 32, 11).exists()
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--format", "npy", "--image-format", "png"], "--image-format applies to --format wds only"),
-    (["--format", "jpg", "--image-format", "jpg"], "--image-format applies to --format wds only"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--format", "npy", "--image-format", "png"], "--image-format applies to --format wds only"),
+        (["--format", "jpg", "--image-format", "jpg"], "--image-format applies to --format wds only"),
+    ],
+)
 def test_bad_combinations_are_refused(args: list[str], message: str, tmp_path: Path) -> None:
     assert_build_refused([*ARGS, *args], message, tmp_path / "o")
 
@@ -233,8 +239,24 @@ def test_bench_wds_smoke(tmp_path: Path) -> None:
 
     scratch = tmp_path / "scratch"
     scratch.mkdir()
-    p = subprocess.run([sys.executable, str(REPO / "tools" / "bench_wds.py"), "--shards", "2", "--per-shard", "8",
-                        "--size", "16", "--repeat", "1", "--tmp", str(scratch)], capture_output=True, text=True)
+    p = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "tools" / "bench_wds.py"),
+            "--shards",
+            "2",
+            "--per-shard",
+            "8",
+            "--size",
+            "16",
+            "--repeat",
+            "1",
+            "--tmp",
+            str(scratch),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert p.returncode == 0, p.stderr
     assert "tarfile" in p.stdout and "TarWriter" in p.stdout and "same samples read back: True" in p.stdout
     assert list(scratch.iterdir()) == []

@@ -45,8 +45,11 @@ def test_wheel_carries_shaders_and_renders(tmp_path: Path) -> None:
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     p = subprocess.run(
-        [sys.executable, "-c", PROBE], cwd=elsewhere, env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"},
-        capture_output=True, text=True,
+        [sys.executable, "-c", PROBE],
+        cwd=elsewhere,
+        env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
     )
     assert p.returncode == 0, p.stderr
     module_file, shaders, colours = p.stdout.split()

@@ -40,6 +40,8 @@ def virtual_display() -> Iterator[str]:
 def xdotool(display: str, *args: str, check: bool = True) -> str:
     tool = shutil.which("xdotool")
     assert tool, "xdotool is not installed: the key-event tests need it (apt-get install -y xdotool)"
-    p = subprocess.run([tool, *args], capture_output=True, text=True, env={**os.environ, "DISPLAY": display}, timeout=30)
+    p = subprocess.run(
+        [tool, *args], capture_output=True, text=True, env={**os.environ, "DISPLAY": display}, timeout=30
+    )
     assert p.returncode == 0 or not check, p.stderr
     return p.stdout.strip()

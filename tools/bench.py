@@ -46,35 +46,51 @@ from gpu_render.rotations.sources import PoseSource
 from gpu_render.render.clpr_renderer import Renderer, default_batch
 from gpu_render.dataset.writer import atomic_write_bytes, image_name
 
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--step", type=step_type, default=0.3)
     p.add_argument("--sizes", type=sizes_type, default=(32, 64, 128, 256))
-    p.add_argument("--format", choices=("jpg", "png", "npy", "wds"), default="jpg", help="format of the end-to-end build")
+    p.add_argument(
+        "--format", choices=("jpg", "png", "npy", "wds"), default="jpg", help="format of the end-to-end build"
+    )
     p.add_argument("--batch", type=int, default=BuildOptions.batch)
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     p.add_argument("--repeat", type=int, default=3, help="runs per stage; the median is reported")
     p.add_argument("--device", type=int, default=0)
-    p.add_argument("--stages", default="labels,render,encode,floor,write,build",
-                   help="comma-separated subset of the stages to run")
+    p.add_argument(
+        "--stages", default="labels,render,encode,floor,write,build", help="comma-separated subset of the stages to run"
+    )
     p.add_argument("--tmp", type=Path, default=None, help="scratch folder (default: a new one in the system temp)")
     p.add_argument("--json", type=Path, default=None, help="write the results here")
-    p.add_argument("--mode", choices=("build", "scene"), default="build",
-                   help="build: the stages above (default); scene: the scene renderer against pyrender")
+    p.add_argument(
+        "--mode",
+        choices=("build", "scene"),
+        default="build",
+        help="build: the stages above (default); scene: the scene renderer against pyrender",
+    )
     scene = p.add_argument_group("scene mode")
-    scene.add_argument("--objects", default="icosa,mesh20k",
-                       help="comma-separated: built-in solids, mesh20k (generated, 20480 triangles) or mesh file paths")
+    scene.add_argument(
+        "--objects",
+        default="icosa,mesh20k",
+        help="comma-separated: built-in solids, mesh20k (generated, 20480 triangles) or mesh file paths",
+    )
     scene.add_argument("--scene-size", type=int, default=224, help="image side, px (default 224)")
     scene.add_argument("--poses", type=int, default=256, help="random poses rendered per run by ours (default 256)")
-    scene.add_argument("--pyrender-poses", type=int, default=None,
-                       help="the first N of them for pyrender (default: all)")
-    scene.add_argument("--scene-batch", type=int, default=None,
-                       help="poses per draw call (default: a full atlas column)")
+    scene.add_argument(
+        "--pyrender-poses", type=int, default=None, help="the first N of them for pyrender (default: all)"
+    )
+    scene.add_argument(
+        "--scene-batch", type=int, default=None, help="poses per draw call (default: a full atlas column)"
+    )
     scene.add_argument("--seed", type=int, default=0, help="seed of the random poses")
     scene.add_argument("--images", type=Path, default=None, help="save pose 0 from each renderer here, as PNG")
     scene.add_argument("--no-pyrender", action="store_true", help="time our side only")
-    scene.add_argument("--pyrender-platform", default="egl,osmesa",
-                       help="PYOPENGL_PLATFORM values to try in order (default egl,osmesa)")
+    scene.add_argument(
+        "--pyrender-platform",
+        default="egl,osmesa",
+        help="PYOPENGL_PLATFORM values to try in order (default egl,osmesa)",
+    )
     p.add_argument("--pyrender-worker", type=Path, default=None, help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     if a.pyrender_worker is not None:
@@ -88,8 +104,14 @@ def main(argv: list[str] | None = None) -> int:
 
         return scene_main(a, argv)
     stages = set(a.stages.split(","))
-    options = BuildOptions(source=PoseSource("clpr", step=a.step), sizes=a.sizes, format=a.format, batch=a.batch, workers=a.workers,
-                           device=a.device)
+    options = BuildOptions(
+        source=PoseSource("clpr", step=a.step),
+        sizes=a.sizes,
+        format=a.format,
+        batch=a.batch,
+        workers=a.workers,
+        device=a.device,
+    )
     n = options.pose_count
     results: dict[str, dict[str, float]] = {}
 
@@ -100,8 +122,11 @@ def main(argv: list[str] | None = None) -> int:
             results[name]["images"] = images
         print(f"  {name:<14} {med:8.3f} s  {n / med:10.0f} poses/s", flush=True)
 
-    print(f"gpu_render {__version__} bench: {n} poses, sizes {','.join(map(str, a.sizes))}, "
-          f"batch {a.batch}, {a.workers} workers", flush=True)
+    print(
+        f"gpu_render {__version__} bench: {n} poses, sizes {','.join(map(str, a.sizes))}, "
+        f"batch {a.batch}, {a.workers} workers",
+        flush=True,
+    )
     plan = PosePlan.from_source(options.source, options.pose_count)
     if "labels" in stages:
         record("labels", [timed(lambda: PosePlan.from_source(options.source, n)) for _ in range(a.repeat)])
@@ -116,8 +141,9 @@ def main(argv: list[str] | None = None) -> int:
 
             def render_all(size: int, each=None) -> None:
                 for start, stop in chunks:
-                    out = renderers[size].render(plan.matrix[start:stop], plan.translation[start:stop],
-                                                 out=buffers[size][: stop - start])
+                    out = renderers[size].render(
+                        plan.matrix[start:stop], plan.translation[start:stop], out=buffers[size][: stop - start]
+                    )
                     if each is not None:
                         each(size, start, out)
 
@@ -142,14 +168,18 @@ def main(argv: list[str] | None = None) -> int:
             total_images = n * len(a.sizes)
             if "encode" in stages:
                 for fmt, encode in ENCODERS.items():
+
                     def enc(size: int, start: int, images: np.ndarray, encode=encode) -> None:
                         for im in images:
                             encode(im)
+
                     record(f"encode {fmt}", [stage_over_images(enc) for _ in range(a.repeat)], total_images)
             if "floor" in stages:
+
                 def floor(size: int, start: int, images: np.ndarray) -> None:
                     for im in images:
                         pillow_floor(im)
+
                 record("floor (Pillow)", [stage_over_images(floor) for _ in range(a.repeat)], total_images)
             if "write" in stages:
                 fmt = a.format if a.format in ENCODERS else "jpg"
@@ -181,9 +211,25 @@ def main(argv: list[str] | None = None) -> int:
             walls, cpus, runs = [], [], []
             for r in range(a.repeat):
                 out = scratch / f"build{r}"
-                cmd = [sys.executable, "-m", "gpu_render.build", "--step", repr(a.step), "--sizes",
-                       ",".join(map(str, a.sizes)), "--format", a.format, "--batch", str(a.batch),
-                       "--workers", str(a.workers), "--device", str(a.device), "--out", str(out)]
+                cmd = [
+                    sys.executable,
+                    "-m",
+                    "gpu_render.build",
+                    "--step",
+                    repr(a.step),
+                    "--sizes",
+                    ",".join(map(str, a.sizes)),
+                    "--format",
+                    a.format,
+                    "--batch",
+                    str(a.batch),
+                    "--workers",
+                    str(a.workers),
+                    "--device",
+                    str(a.device),
+                    "--out",
+                    str(out),
+                ]
                 before = resource.getrusage(resource.RUSAGE_CHILDREN)
                 t0 = time.perf_counter()
                 proc = subprocess.run(cmd, capture_output=True, text=True)
@@ -196,10 +242,19 @@ def main(argv: list[str] | None = None) -> int:
                 runs.append(json.loads((out / "manifest.json").read_text())["seconds"])
             peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # KiB -> MiB on Linux
             record(name, runs)
-            results[name].update({"wall_with_startup": statistics.median(walls), "cpu_seconds": statistics.median(cpus),
-                                  "cpu_runs": cpus, "peak_rss_mib": peak})
-            print(f"  {'':<14} wall {statistics.median(walls):.3f} s with process start-up; "
-                  f"CPU {statistics.median(cpus):.2f} s; peak RSS {peak:.0f} MiB", flush=True)
+            results[name].update(
+                {
+                    "wall_with_startup": statistics.median(walls),
+                    "cpu_seconds": statistics.median(cpus),
+                    "cpu_runs": cpus,
+                    "peak_rss_mib": peak,
+                }
+            )
+            print(
+                f"  {'':<14} wall {statistics.median(walls):.3f} s with process start-up; "
+                f"CPU {statistics.median(cpus):.2f} s; peak RSS {peak:.0f} MiB",
+                flush=True,
+            )
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 

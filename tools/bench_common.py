@@ -44,10 +44,16 @@ def code_version() -> str:
     """The commit measured, with ``+changes`` when the package or the shaders differ from it."""
     repo = Path(__file__).resolve().parent.parent
     try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=repo, capture_output=True, text=True,
-                              check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "gpu_render", "shaders"], cwd=repo,
-                               capture_output=True, text=True, check=True).stdout.strip()
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=repo, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "gpu_render", "shaders"],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return head + ("+changes" if dirty else "")
@@ -56,9 +62,12 @@ def code_version() -> str:
 def report_head(renderer: str, command: str) -> dict[str, str]:
     """What every benchmark report opens with: the date, this machine, the GL renderer and the
     command that made it."""
-    return {"date": time.strftime("%Y-%m-%d"),
-            "machine": f"{platform.node()} {platform.machine()}, {os.cpu_count()} cores",
-            "renderer": renderer, "command": command}
+    return {
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": f"{platform.node()} {platform.machine()}, {os.cpu_count()} cores",
+        "renderer": renderer,
+        "command": command,
+    }
 
 
 def write_report(path: Path | None, report: dict) -> None:

@@ -68,10 +68,16 @@ def main(argv: list[str] | None = None) -> int:
     def record(name: str, runs: list[float]) -> None:
         med = statistics.median(runs)
         results[name] = {"seconds": med, "images_per_s": n / med, "runs": runs}
-        print(f"  {name:<12} {med:8.3f} s  {n / med:8.0f} images/s   runs {' '.join(f'{r:.3f}' for r in runs)}", flush=True)
+        print(
+            f"  {name:<12} {med:8.3f} s  {n / med:8.0f} images/s   runs {' '.join(f'{r:.3f}' for r in runs)}",
+            flush=True,
+        )
 
-    print(f"gpu_render {__version__} bench_presets: symsol, {n} images of {a.size} px "
-          f"({len(a.shapes)} shapes x {a.views[0]}+{a.views[1]}), {a.workers} workers", flush=True)
+    print(
+        f"gpu_render {__version__} bench_presets: symsol, {n} images of {a.size} px "
+        f"({len(a.shapes)} shapes x {a.views[0]}+{a.views[1]}), {a.workers} workers",
+        flush=True,
+    )
     with Headless() as gl:
         renderer_name = gl.renderer_name
 
@@ -115,8 +121,23 @@ def main(argv: list[str] | None = None) -> int:
         walls, cpus = [], []
         for r in range(a.repeat):
             out = scratch / f"symsol{r}"
-            cmd = [sys.executable, "-m", "gpu_render.build", "--preset", "symsol", "--views", f"{a.views[0]},{a.views[1]}",
-                   "--shapes", ",".join(a.shapes), "--sizes", str(a.size), "--workers", str(a.workers), "--out", str(out)]
+            cmd = [
+                sys.executable,
+                "-m",
+                "gpu_render.build",
+                "--preset",
+                "symsol",
+                "--views",
+                f"{a.views[0]},{a.views[1]}",
+                "--shapes",
+                ",".join(a.shapes),
+                "--sizes",
+                str(a.size),
+                "--workers",
+                str(a.workers),
+                "--out",
+                str(out),
+            ]
             before = resource.getrusage(resource.RUSAGE_CHILDREN)
             proc = subprocess.run(cmd, capture_output=True, text=True)
             after = resource.getrusage(resource.RUSAGE_CHILDREN)

@@ -46,8 +46,11 @@ def pyrender_worker(spec_path: Path) -> int:
         print(install_hint(exc.name or "pyrender", "bench"), file=sys.stderr)
         return 2
     except Exception as exc:  # PyOpenGL could not load this platform's library (ImportError, ValueError)
-        print(f"pyrender cannot load OpenGL with PYOPENGL_PLATFORM={os.environ.get('PYOPENGL_PLATFORM')} "
-              f"({' '.join(str(exc).split()) or type(exc).__name__})", file=sys.stderr)
+        print(
+            f"pyrender cannot load OpenGL with PYOPENGL_PLATFORM={os.environ.get('PYOPENGL_PLATFORM')} "
+            f"({' '.join(str(exc).split()) or type(exc).__name__})",
+            file=sys.stderr,
+        )
         return 3
     import trimesh
 
@@ -59,8 +62,11 @@ def pyrender_worker(spec_path: Path) -> int:
     try:
         renderer = pyrender.OffscreenRenderer(size, size)
     except Exception as exc:
-        print(f"pyrender has no OpenGL context with PYOPENGL_PLATFORM={os.environ.get('PYOPENGL_PLATFORM')} "
-              f"({' '.join(str(exc).split()) or type(exc).__name__})", file=sys.stderr)
+        print(
+            f"pyrender has no OpenGL context with PYOPENGL_PLATFORM={os.environ.get('PYOPENGL_PLATFORM')} "
+            f"({' '.join(str(exc).split()) or type(exc).__name__})",
+            file=sys.stderr,
+        )
         return 3
     try:
         obj = scene_object(spec["object"], Path(spec["folder"]))
@@ -69,14 +75,20 @@ def pyrender_worker(spec_path: Path) -> int:
         positions = np.asarray(obj.positions, dtype=np.float64).reshape(-1, 3)
         tri = trimesh.Trimesh(vertices=positions, faces=np.arange(len(positions)).reshape(-1, 3), process=False)
         material = pyrender.MetallicRoughnessMaterial(
-            baseColorFactor=[*((c / 255.0) ** 2.2 for c in look.albedo), 1.0], metallicFactor=0.0, roughnessFactor=1.0)
-        scene = pyrender.Scene(bg_color=[*(c / 255.0 for c in look.background), 1.0],
-                               ambient_light=[PYRENDER_AMBIENT] * 3)
+            baseColorFactor=[*((c / 255.0) ** 2.2 for c in look.albedo), 1.0], metallicFactor=0.0, roughnessFactor=1.0
+        )
+        scene = pyrender.Scene(
+            bg_color=[*(c / 255.0 for c in look.background), 1.0], ambient_light=[PYRENDER_AMBIENT] * 3
+        )
         node = scene.add(pyrender.Mesh.from_trimesh(tri, material=material, smooth=False))
         k = camera.intrinsics(size)
         d = camera.d
-        scene.add(pyrender.IntrinsicsCamera(k[0, 0], k[1, 1], k[0, 2], k[1, 2], znear=max(d - 1.0 - DEPTH_MARGIN, 1e-3),
-                                            zfar=d + 1.0 + DEPTH_MARGIN), pose=np.eye(4))
+        scene.add(
+            pyrender.IntrinsicsCamera(
+                k[0, 0], k[1, 1], k[0, 2], k[1, 2], znear=max(d - 1.0 - DEPTH_MARGIN, 1e-3), zfar=d + 1.0 + DEPTH_MARGIN
+            ),
+            pose=np.eye(4),
+        )
         # The camera sits at the origin of pyrender's world, so world = OpenGL camera frame. A
         # directional light shines along its node's -z: put +z on the direction towards the light.
         towards = CV_TO_GL @ look.light_unit
@@ -106,16 +118,27 @@ def pyrender_worker(spec_path: Path) -> int:
         samples = np.zeros(1, dtype=np.int32)
         GL.glBindRenderbuffer(GL.GL_RENDERBUFFER, renderer._renderer._main_cb_ms)
         GL.glGetRenderbufferParameteriv(GL.GL_RENDERBUFFER, GL.GL_RENDERBUFFER_SAMPLES, samples)
-        print(json.dumps({"ready": True, "renderer": GL.glGetString(GL.GL_RENDERER).decode(),
-                          "version": GL.glGetString(GL.GL_VERSION).decode(),
-                          "platform": os.environ.get("PYOPENGL_PLATFORM"), "msaa_samples": int(samples[0]),
-                          "pyrender": pyrender.__version__}), flush=True)
+        print(
+            json.dumps(
+                {
+                    "ready": True,
+                    "renderer": GL.glGetString(GL.GL_RENDERER).decode(),
+                    "version": GL.glGetString(GL.GL_VERSION).decode(),
+                    "platform": os.environ.get("PYOPENGL_PLATFORM"),
+                    "msaa_samples": int(samples[0]),
+                    "pyrender": pyrender.__version__,
+                }
+            ),
+            flush=True,
+        )
         for line in sys.stdin:
             if line.strip() != "run":
                 break
             t0, c0 = time.perf_counter(), time.process_time()
             run()
-            print(json.dumps({"seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0}), flush=True)
+            print(
+                json.dumps({"seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0}), flush=True
+            )
     finally:
         renderer.delete()
     return 0
@@ -131,9 +154,15 @@ class PyrenderProcess:
         self.stderr_path = folder / f"pyrender-{tag}.err"
         env = {**os.environ, "PYOPENGL_PLATFORM": gl_platform}
         with open(self.stderr_path, "w") as err:
-            cmd = [sys.executable, str(Path(__file__).resolve().parent / "bench.py"), "--pyrender-worker", str(spec_path)]
-            self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, text=True,
-                                         env=env)
+            cmd = [
+                sys.executable,
+                str(Path(__file__).resolve().parent / "bench.py"),
+                "--pyrender-worker",
+                str(spec_path),
+            ]
+            self.proc = subprocess.Popen(
+                cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, text=True, env=env
+            )
         self.cpu: list[float] = []
         self.info = self._reply()
 

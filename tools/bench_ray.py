@@ -26,8 +26,9 @@ from typing import Any
 
 def run(args: list[str], out: Path, env: dict[str, str]) -> dict[str, Any]:
     t0 = time.perf_counter()
-    p = subprocess.run([sys.executable, "-m", "gpu_render.build", *args, "--out", str(out)], capture_output=True,
-                       text=True, env=env)
+    p = subprocess.run(
+        [sys.executable, "-m", "gpu_render.build", *args, "--out", str(out)], capture_output=True, text=True, env=env
+    )
     wall = time.perf_counter() - t0
     if p.returncode != 0:
         raise SystemExit(f"bench_ray: build failed: {p.stderr.strip()}")
@@ -38,9 +39,15 @@ def run(args: list[str], out: Path, env: dict[str, str]) -> dict[str, Any]:
     workers = engine.get("worker_count", 1)
     steady = manifest["seconds"] - startup
     return {
-        "engine": engine.get("name"), "workers": workers, "poses": poses, "wall_s": round(wall, 3),
-        "build_s": manifest["seconds"], "startup_s": startup, "steady_s": round(steady, 3),
-        "poses_per_s": round(poses / manifest["seconds"], 1), "steady_poses_per_s": round(poses / steady, 1),
+        "engine": engine.get("name"),
+        "workers": workers,
+        "poses": poses,
+        "wall_s": round(wall, 3),
+        "build_s": manifest["seconds"],
+        "startup_s": startup,
+        "steady_s": round(steady, 3),
+        "poses_per_s": round(poses / manifest["seconds"], 1),
+        "steady_poses_per_s": round(poses / steady, 1),
         "steady_poses_per_s_per_worker": round(poses / steady / workers, 1),
     }
 
@@ -61,8 +68,9 @@ def main() -> None:
     scratch = Path(tempfile.mkdtemp(prefix="bench-ray-"))
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     env["RAY_TMPDIR"] = str(scratch / "ray")
-    configs = [("local", [])] + [(f"ray --worker-cpus {c}", ["--engine", "ray", "--worker-cpus", c])
-                                 for c in ns.worker_cpus.split(",")]
+    configs = [("local", [])] + [
+        (f"ray --worker-cpus {c}", ["--engine", "ray", "--worker-cpus", c]) for c in ns.worker_cpus.split(",")
+    ]
     results = []
     try:
         for name, extra in configs:
@@ -71,14 +79,21 @@ def main() -> None:
             best["config"] = name
             best["steady_runs"] = [r["steady_poses_per_s"] for r in runs]
             results.append(best)
-            print(f"{name:>22}: {best['workers']} worker(s), {best['poses']} poses in {best['build_s']:.1f} s "
-                  f"({best['poses_per_s']:.0f} poses/s; start-up {best['startup_s']:.1f} s; steady "
-                  f"{best['steady_poses_per_s']:.0f} poses/s = {best['steady_poses_per_s_per_worker']:.0f} per worker; "
-                  f"median of {statistics.median(best['steady_runs']):.0f})")
+            print(
+                f"{name:>22}: {best['workers']} worker(s), {best['poses']} poses in {best['build_s']:.1f} s "
+                f"({best['poses_per_s']:.0f} poses/s; start-up {best['startup_s']:.1f} s; steady "
+                f"{best['steady_poses_per_s']:.0f} poses/s = {best['steady_poses_per_s_per_worker']:.0f} per worker; "
+                f"median of {statistics.median(best['steady_runs']):.0f})"
+            )
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     if ns.json:
-        ns.json.write_text(json.dumps({"args": vars(ns) | {"json": str(ns.json)}, "cpus": os.cpu_count(), "results": results}, indent=2) + "\n")
+        ns.json.write_text(
+            json.dumps(
+                {"args": vars(ns) | {"json": str(ns.json)}, "cpus": os.cpu_count(), "results": results}, indent=2
+            )
+            + "\n"
+        )
 
 
 if __name__ == "__main__":

@@ -105,8 +105,11 @@ def main(argv: list[str] | None = None) -> int:
     instances = pose_instances(grid.matrix[pick], grid.translation[pick])
     results: dict[str, dict[str, object]] = {}
     with Headless(a.device) as gl:
-        print(f"gpu_render {__version__} readback bench on {gl.renderer_name}: {a.poses} poses, "
-              f"ring {a.ring}, {a.repeat} runs", flush=True)
+        print(
+            f"gpu_render {__version__} readback bench on {gl.renderer_name}: {a.poses} poses, "
+            f"ring {a.ring}, {a.repeat} runs",
+            flush=True,
+        )
         for s in a.sizes:
             with Renderer(gl.ctx, s) as renderer:
                 runs: dict[str, list[float]] = {name: [] for name in PATHS}
@@ -120,13 +123,24 @@ def main(argv: list[str] | None = None) -> int:
                     for name in PATHS:
                         runs[name].append(run_path(name, renderer, instances, a.ring)[0])
                 rate: Callable[[str], float] = lambda name: a.poses / statistics.median(runs[name])  # noqa: E731
-                results[str(s)] = {name: {"poses_per_s": rate(name), "runs_s": runs[name],
-                                          "ratio_to_rgb": rate(name) / rate("rgb")} for name in PATHS}
-                print(f"  {s:4d} px  " + "  ".join(f"{n} {rate(n):9.0f}/s ({rate(n) / rate('rgb'):.2f}x)"
-                                                   for n in PATHS), flush=True)
+                results[str(s)] = {
+                    name: {"poses_per_s": rate(name), "runs_s": runs[name], "ratio_to_rgb": rate(name) / rate("rgb")}
+                    for name in PATHS
+                }
+                print(
+                    f"  {s:4d} px  " + "  ".join(f"{n} {rate(n):9.0f}/s ({rate(n) / rate('rgb'):.2f}x)" for n in PATHS),
+                    flush=True,
+                )
         renderer_name = gl.renderer_name
-    write_report(a.json, {**report_head(renderer_name, " ".join(["bench_readback.py", *(argv or sys.argv[1:])])),
-                          "poses": a.poses, "ring": a.ring, "results": results})
+    write_report(
+        a.json,
+        {
+            **report_head(renderer_name, " ".join(["bench_readback.py", *(argv or sys.argv[1:])])),
+            "poses": a.poses,
+            "ring": a.ring,
+            "results": results,
+        },
+    )
     return 0
 
 

@@ -43,6 +43,8 @@ from gpu_render.dataset.writer import atomic_write_bytes
 SCENE_TARGET_RATIO = 5.0
 #: Subdivision level of the generated mesh's icosphere: 20 * 4**5 = 20480 triangles.
 MESH20K_LEVEL = 5
+
+
 def mesh20k(folder: Path) -> Path:
     """Write the benchmark's 20k-triangle mesh to ``folder/mesh20k.off`` and return the path.
 
@@ -83,8 +85,12 @@ def scene_poses(n: int, seed: int) -> np.ndarray:
     return quaternion_to_matrix(random_quaternions(n, seed))
 
 
-def scene_breakdown(renderer, rotation: np.ndarray, translation: np.ndarray,  # noqa: ANN001 - a SceneRenderer
-                    repeat: int) -> dict[str, float]:
+def scene_breakdown(
+    renderer,
+    rotation: np.ndarray,
+    translation: np.ndarray,  # noqa: ANN001 - a SceneRenderer
+    repeat: int,
+) -> dict[str, float]:
     """Where our render + readback time goes: seconds per pass over all poses, medians of
     ``repeat``: clear (a draw of no instances), draw (instance upload and the draw, less the
     clear), resolve (MSAA to single-sampled), readback (glReadPixels RGB and the flipping copy)."""
@@ -144,8 +150,11 @@ def scene_main(a: argparse.Namespace, argv: list[str] | None) -> int:
     pyrender_info: dict | None = None
     if a.images:
         a.images.mkdir(parents=True, exist_ok=True)
-    print(f"gpu_render {__version__} bench, scene mode: {size} px, {n} poses ours (batch {batch}), "
-          f"{'no pyrender' if a.no_pyrender else f'{m} poses pyrender'}, {a.repeat} runs", flush=True)
+    print(
+        f"gpu_render {__version__} bench, scene mode: {size} px, {n} poses ours (batch {batch}), "
+        f"{'no pyrender' if a.no_pyrender else f'{m} poses pyrender'}, {a.repeat} runs",
+        flush=True,
+    )
 
     load_before = os.getloadavg()  # the machine may be shared: what else ran shows here
     scratch = Path(tempfile.mkdtemp(prefix="gpu_render-bench-scene-", dir=a.tmp))
@@ -158,10 +167,14 @@ def scene_main(a: argparse.Namespace, argv: list[str] | None) -> int:
                 worker: PyrenderProcess | None = None
                 if not a.no_pyrender:
                     own = name == "mesh20k" or name in BUILTIN_OBJECTS
-                    spec = {"object": name if own else str(Path(name).resolve()),
-                            "folder": str(scratch), "poses": str(scratch / "poses.npy"), "size": size,
-                            "image": str(a.images / f"{Path(name).name}-pyrender.png") if a.images else None}
-                    for gl_platform in ([chosen_platform] if chosen_platform else platforms):
+                    spec = {
+                        "object": name if own else str(Path(name).resolve()),
+                        "folder": str(scratch),
+                        "poses": str(scratch / "poses.npy"),
+                        "size": size,
+                        "image": str(a.images / f"{Path(name).name}-pyrender.png") if a.images else None,
+                    }
+                    for gl_platform in [chosen_platform] if chosen_platform else platforms:
                         worker = PyrenderProcess(spec, scratch, gl_platform)
                         if worker.info is not None:
                             chosen_platform, pyrender_info = gl_platform, worker.info
@@ -174,8 +187,11 @@ def scene_main(a: argparse.Namespace, argv: list[str] | None) -> int:
                         platform_notes[gl_platform] = f"fails: {reason}"
                         worker = None
                     if worker is None:
-                        print(f"bench: pyrender has no OpenGL context on any of {', '.join(platforms)} "
-                              f"({'; '.join(f'{k}: {v}' for k, v in platform_notes.items())})", file=sys.stderr)
+                        print(
+                            f"bench: pyrender has no OpenGL context on any of {', '.join(platforms)} "
+                            f"({'; '.join(f'{k}: {v}' for k, v in platform_notes.items())})",
+                            file=sys.stderr,
+                        )
                         return 1
                 try:
                     with SceneRenderer(gl.ctx, obj, camera, look, size, batch=batch) as renderer:
@@ -209,15 +225,27 @@ def scene_main(a: argparse.Namespace, argv: list[str] | None) -> int:
                 finally:
                     if worker is not None:
                         worker.close()
-                entry: dict = {"triangles": obj.triangle_count, "msaa_samples": samples,
-                               "ours": {"poses": n, "seconds": statistics.median(ours_runs),
-                                        "poses_per_s": n / statistics.median(ours_runs), "runs": ours_runs},
-                               "ours_breakdown_seconds": breakdown}
+                entry: dict = {
+                    "triangles": obj.triangle_count,
+                    "msaa_samples": samples,
+                    "ours": {
+                        "poses": n,
+                        "seconds": statistics.median(ours_runs),
+                        "poses_per_s": n / statistics.median(ours_runs),
+                        "runs": ours_runs,
+                    },
+                    "ours_breakdown_seconds": breakdown,
+                }
                 line = f"  {name:<10} {obj.triangle_count:6d} tri  ours {n / statistics.median(ours_runs):9.0f} poses/s"
                 if worker is not None:
                     med = statistics.median(py_runs)
-                    entry["pyrender"] = {"poses": m, "seconds": med, "poses_per_s": m / med, "runs": py_runs,
-                                         "msaa_samples": pyrender_info["msaa_samples"] if pyrender_info else None}
+                    entry["pyrender"] = {
+                        "poses": m,
+                        "seconds": med,
+                        "poses_per_s": m / med,
+                        "runs": py_runs,
+                        "msaa_samples": pyrender_info["msaa_samples"] if pyrender_info else None,
+                    }
                     entry["ratio"] = entry["ours"]["poses_per_s"] / entry["pyrender"]["poses_per_s"]
                     # Run r of each side ran back to back, so their ratio cancels slow drifts in load.
                     paired = [(n / o) / (m / q) for o, q in zip(ours_runs, py_runs)]
@@ -228,13 +256,17 @@ def scene_main(a: argparse.Namespace, argv: list[str] | None) -> int:
                     cpu_ratio = (statistics.median(worker.cpu) / m) / (statistics.median(ours_cpu) / n)
                     entry["cpu_seconds"] = {"ours": ours_cpu, "pyrender": worker.cpu}
                     entry["cpu_ratio"] = cpu_ratio
-                    line += (f"  pyrender {m / med:8.0f} poses/s  ratio {entry['ratio']:5.2f}"
-                             f" (paired runs: median {entry['ratio_paired']['median']:.2f},"
-                             f" {min(paired):.2f}..{max(paired):.2f}; CPU-s per pose ratio {cpu_ratio:.2f})")
+                    line += (
+                        f"  pyrender {m / med:8.0f} poses/s  ratio {entry['ratio']:5.2f}"
+                        f" (paired runs: median {entry['ratio_paired']['median']:.2f},"
+                        f" {min(paired):.2f}..{max(paired):.2f}; CPU-s per pose ratio {cpu_ratio:.2f})"
+                    )
                 results[name] = entry
                 print(line, flush=True)
-                print("  " + " " * 10 + "  ours per pass: " + ", ".join(f"{k} {v:.3f} s" for k, v in breakdown.items()),
-                      flush=True)
+                print(
+                    "  " + " " * 10 + "  ours per pass: " + ", ".join(f"{k} {v:.3f} s" for k, v in breakdown.items()),
+                    flush=True,
+                )
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -254,8 +286,9 @@ def scene_main(a: argparse.Namespace, argv: list[str] | None) -> int:
         "seed": a.seed,
         "look": {"antialias": look.antialias, "albedo": list(look.albedo), "light": list(look.light)},
         "target_ratio": SCENE_TARGET_RATIO,
-        "pyrender": None if a.no_pyrender else {"platform": chosen_platform, "platforms_tried": platform_notes,
-                                                **(pyrender_info or {})},
+        "pyrender": None
+        if a.no_pyrender
+        else {"platform": chosen_platform, "platforms_tried": platform_notes, **(pyrender_info or {})},
         "results": results,
     }
     if a.json:

@@ -56,8 +56,9 @@ def render_pid(url: str) -> int | None:
 def start(extra: list[str]) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    p = subprocess.Popen([sys.executable, "-m", "gpu_render.serve", "--port", str(port), "--max-poses", "64", *extra],
-                         env=env)
+    p = subprocess.Popen(
+        [sys.executable, "-m", "gpu_render.serve", "--port", str(port), "--max-poses", "64", *extra], env=env
+    )
     url = f"http://127.0.0.1:{port}"
     for _ in range(600):
         try:
@@ -93,8 +94,11 @@ async def post(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, reque
 async def load(url: str, bodies: list[bytes], clients: int, seconds: float, max_requests: int) -> dict[str, float]:
     """``clients`` connections post bodies back to back until ``seconds`` pass or ``max_requests`` are sent."""
     host, port = url.rsplit("/", 1)[1].split(":")
-    requests = [b"POST /render HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
-                % (host.encode(), len(b), b) for b in bodies]
+    requests = [
+        b"POST /render HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+        % (host.encode(), len(b), b)
+        for b in bodies
+    ]
     latencies: list[float] = []
     sent = 0
     connections = [await asyncio.open_connection(host, int(port), limit=1 << 26) for _ in range(clients)]
@@ -119,8 +123,13 @@ async def load(url: str, bodies: list[bytes], clients: int, seconds: float, max_
     for _, writer in connections:
         writer.close()
     lat = np.asarray(latencies)
-    return {"requests": len(lat), "seconds": wall, "rps": len(lat) / wall,
-            "p50_ms": float(np.percentile(lat, 50) * 1000), "p99_ms": float(np.percentile(lat, 99) * 1000)}
+    return {
+        "requests": len(lat),
+        "seconds": wall,
+        "rps": len(lat) / wall,
+        "p50_ms": float(np.percentile(lat, 50) * 1000),
+        "p99_ms": float(np.percentile(lat, 99) * 1000),
+    }
 
 
 def main() -> int:
@@ -138,8 +147,13 @@ def main() -> int:
     clients = [int(c) for c in a.clients.split(",")]
     poses = [int(n) for n in a.poses.split(",")]
     q = random_quaternions(4096, 11)
-    bodies = {n: [json.dumps({"object": a.object, "size": a.size, "quaternions": q[i:i + n].tolist()}).encode()
-                  for i in range(0, 4096 - n + 1, n)][:256] for n in poses}
+    bodies = {
+        n: [
+            json.dumps({"object": a.object, "size": a.size, "quaternions": q[i : i + n].tolist()}).encode()
+            for i in range(0, 4096 - n + 1, n)
+        ][:256]
+        for n in poses
+    }
     servers = {"batching": start(["--window-ms", str(a.window_ms)]), "no_batching": start(["--no-batching"])}
     runs: dict[str, list[dict[str, float]]] = {}
     render_pids = {mode: render_pid(url) for mode, (_, url) in servers.items()}
@@ -155,13 +169,18 @@ def main() -> int:
                         child0 = cpu_seconds(child) if child else 0.0
                         result = asyncio.run(load(url, bodies[n], c, a.seconds, a.max_requests))
                         result["server_cpu_ms"] = (cpu_seconds(proc.pid) - cpu0) * 1000 / result["requests"]
-                        result["render_cpu_ms"] = (cpu_seconds(child) - child0) * 1000 / result["requests"] if child else 0.0
+                        result["render_cpu_ms"] = (
+                            (cpu_seconds(child) - child0) * 1000 / result["requests"] if child else 0.0
+                        )
                         result["client_cpu_ms"] = (time.process_time() - own0) * 1000 / result["requests"]
                         runs.setdefault(f"{mode} c={c} n={n}", []).append(result)
-                        print(f"repeat {r} {mode:11s} clients {c:2d} poses {n:2d}: {result['rps']:8.1f} req/s "
-                              f"p50 {result['p50_ms']:7.1f} ms p99 {result['p99_ms']:7.1f} ms; CPU per request: server "
-                              f"{result['server_cpu_ms']:.2f} ms, render process {result['render_cpu_ms']:.2f} ms, "
-                              f"client {result['client_cpu_ms']:.2f} ms", flush=True)
+                        print(
+                            f"repeat {r} {mode:11s} clients {c:2d} poses {n:2d}: {result['rps']:8.1f} req/s "
+                            f"p50 {result['p50_ms']:7.1f} ms p99 {result['p99_ms']:7.1f} ms; CPU per request: server "
+                            f"{result['server_cpu_ms']:.2f} ms, render process {result['render_cpu_ms']:.2f} ms, "
+                            f"client {result['client_cpu_ms']:.2f} ms",
+                            flush=True,
+                        )
     finally:
         for proc, _ in servers.values():
             proc.terminate()
@@ -172,25 +191,45 @@ def main() -> int:
             row: dict[str, object] = {"clients": c, "poses": n}
             for mode in servers:
                 rs = runs[f"{mode} c={c} n={n}"]
-                row[mode] = {k: statistics.median(x[k] for x in rs)
-                             for k in ("rps", "p50_ms", "p99_ms", "server_cpu_ms", "render_cpu_ms", "client_cpu_ms")}
+                row[mode] = {
+                    k: statistics.median(x[k] for x in rs)
+                    for k in ("rps", "p50_ms", "p99_ms", "server_cpu_ms", "render_cpu_ms", "client_cpu_ms")
+                }
                 row[mode]["poses_per_s"] = row[mode]["rps"] * n  # type: ignore[index]
             row["ratio"] = row["batching"]["rps"] / row["no_batching"]["rps"]  # type: ignore[index]
             table.append(row)
-    print(f"\n{a.object} {a.size} px, medians of {a.repeat} runs (each <= {a.seconds:g} s, <= {a.max_requests} requests)")
+    print(
+        f"\n{a.object} {a.size} px, medians of {a.repeat} runs (each <= {a.seconds:g} s, <= {a.max_requests} requests)"
+    )
     print("clients poses | batching: req/s  p50 ms  p99 ms | off: req/s  p50 ms  p99 ms | ratio")
     for row in table:
         b, o = row["batching"], row["no_batching"]
-        print(f"{row['clients']:7d} {row['poses']:5d} | {b['rps']:14.1f} {b['p50_ms']:7.1f} {b['p99_ms']:7.1f} | "  # type: ignore[index]
-              f"{o['rps']:10.1f} {o['p50_ms']:7.1f} {o['p99_ms']:7.1f} | {row['ratio']:5.2f}")  # type: ignore[index]
+        print(
+            f"{row['clients']:7d} {row['poses']:5d} | {b['rps']:14.1f} {b['p50_ms']:7.1f} {b['p99_ms']:7.1f} | "  # type: ignore[index]
+            f"{o['rps']:10.1f} {o['p50_ms']:7.1f} {o['p99_ms']:7.1f} | {row['ratio']:5.2f}"
+        )  # type: ignore[index]
     head = next(r for r in table if r["clients"] == max(clients) and r["poses"] == 1) if 1 in poses else None
     if head is not None:
         verdict = "met" if head["ratio"] >= TARGET_RATIO else "NOT met"  # type: ignore[operator]
-        print(f"target: batching >= {TARGET_RATIO:g}x at {max(clients)} clients, 1 pose: {head['ratio']:.2f}x, {verdict}")
+        print(
+            f"target: batching >= {TARGET_RATIO:g}x at {max(clients)} clients, 1 pose: {head['ratio']:.2f}x, {verdict}"
+        )
     if a.json:
-        a.json.write_text(json.dumps({"machine": platform.platform(), "cpus": os.cpu_count(), "object": a.object,
-                                      "size": a.size, "repeat": a.repeat, "seconds": a.seconds,
-                                      "window_ms": a.window_ms, "table": table}, indent=1))
+        a.json.write_text(
+            json.dumps(
+                {
+                    "machine": platform.platform(),
+                    "cpus": os.cpu_count(),
+                    "object": a.object,
+                    "size": a.size,
+                    "repeat": a.repeat,
+                    "seconds": a.seconds,
+                    "window_ms": a.window_ms,
+                    "table": table,
+                },
+                indent=1,
+            )
+        )
     return 0
 
 

@@ -58,8 +58,23 @@ def epoch_rate(dataset: Dataset, batch_size: int, workers: int) -> tuple[float, 
 
 
 def build(out: Path, obj: str, poses: str, size: int, batch: int) -> None:
-    cmd = [sys.executable, "-m", "gpu_render.build", "--object", obj, "--poses", poses, "--sizes", str(size),
-           "--format", "jpg", "--batch", str(batch), "--out", str(out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "gpu_render.build",
+        "--object",
+        obj,
+        "--poses",
+        poses,
+        "--sizes",
+        str(size),
+        "--format",
+        "jpg",
+        "--batch",
+        str(batch),
+        "--out",
+        str(out),
+    ]
     subprocess.run(cmd, check=True, capture_output=True)
 
 
@@ -100,16 +115,28 @@ def main(argv: list[str] | None = None) -> int:
             row["ratio"] = row["stream_images_per_s"] / row["disk_images_per_s"]
             row["target_met"] = row["ratio"] >= TARGET_RATIO
             results.append(row)
-            print(f"{obj:8s} {size:4d} px  disk (jpg, CLPRDataset) {row['disk_images_per_s']:8.0f} img/s   "
-                  f"stream {row['stream_images_per_s']:8.0f} img/s   ratio {row['ratio']:.2f}"
-                  f"  ({'meets' if row['target_met'] else 'misses'} the target of {TARGET_RATIO:g}); first batch after "
-                  f"{row['disk_first_batch_s']:.2f} s / {row['stream_first_batch_s']:.2f} s", flush=True)
+            print(
+                f"{obj:8s} {size:4d} px  disk (jpg, CLPRDataset) {row['disk_images_per_s']:8.0f} img/s   "
+                f"stream {row['stream_images_per_s']:8.0f} img/s   ratio {row['ratio']:.2f}"
+                f"  ({'meets' if row['target_met'] else 'misses'} the target of {TARGET_RATIO:g}); first batch after "
+                f"{row['disk_first_batch_s']:.2f} s / {row['stream_first_batch_s']:.2f} s",
+                flush=True,
+            )
     report = {
         "version": __version__,
         "command": " ".join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])]),
-        "objects": a.objects, "poses": poses, "chunk": a.chunk, "batch_size": a.batch_size, "workers": a.workers,
-        "repeat": a.repeat, "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                                        "torch": torch.__version__, "python": platform.python_version()},
+        "objects": a.objects,
+        "poses": poses,
+        "chunk": a.chunk,
+        "batch_size": a.batch_size,
+        "workers": a.workers,
+        "repeat": a.repeat,
+        "machine": {
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+        },
         "results": results,
     }
     if a.json is not None:

@@ -38,8 +38,11 @@ def samples(count: int, size: int, fmt: str, seed: int) -> list[tuple[str, list[
     out = []
     eye, q = np.eye(3), np.array([1.0, 0.0, 0.0, 0.0])
     for i, image in enumerate(images):
-        members = [(fmt, ENCODERS[fmt](np.ascontiguousarray(image))), ("json", sample_json(i, q.tolist(), eye.tolist(), "tet", 0)),
-                   ("cls", b"0")]
+        members = [
+            (fmt, ENCODERS[fmt](np.ascontiguousarray(image))),
+            ("json", sample_json(i, q.tolist(), eye.tolist(), "tet", 0)),
+            ("cls", b"0"),
+        ]
         out.append((sample_key(i), members))
     return out
 
@@ -78,10 +81,13 @@ def main(argv: list[str] | None = None) -> int:
     every = samples(a.shards * a.per_shard, a.size, a.image_format, 0)
     shards = [every[k * a.per_shard : (k + 1) * a.per_shard] for k in range(a.shards)]
     n = len(every)
-    print(f"bench_wds: {a.shards} shards x {a.per_shard} samples, {a.size} px {a.image_format}, "
-          f"{sum(len(d) for _, m in every for _, d in m) / n:.0f} bytes/sample; {platform.node()}, "
-          f"{os.cpu_count()} cores, python {sys.version.split()[0]}, webdataset {wds.__version__}, "
-          f"{time.strftime('%Y-%m-%d')}", flush=True)
+    print(
+        f"bench_wds: {a.shards} shards x {a.per_shard} samples, {a.size} px {a.image_format}, "
+        f"{sum(len(d) for _, m in every for _, d in m) / n:.0f} bytes/sample; {platform.node()}, "
+        f"{os.cpu_count()} cores, python {sys.version.split()[0]}, webdataset {wds.__version__}, "
+        f"{time.strftime('%Y-%m-%d')}",
+        flush=True,
+    )
     writers = {"tarfile": write_tarfile, "TarWriter": write_tarwriter}
     runs: dict[str, list[float]] = {name: [] for name in writers}
     scratch = Path(tempfile.mkdtemp(prefix="gpu_render-bench-wds-", dir=a.tmp))
@@ -93,15 +99,19 @@ def main(argv: list[str] | None = None) -> int:
                 t0 = time.perf_counter()
                 write(str(folder), shards)
                 runs[name].append(time.perf_counter() - t0)
-        same = all([(k, sorted(m)) for k, m in read_shard(scratch / "tarfile-0" / f)]
-                   == [(k, sorted(m)) for k, m in read_shard(scratch / "TarWriter-0" / f)]
-                   for f in os.listdir(scratch / "tarfile-0"))  # TarWriter orders a sample's members by name
+        same = all(
+            [(k, sorted(m)) for k, m in read_shard(scratch / "tarfile-0" / f)]
+            == [(k, sorted(m)) for k, m in read_shard(scratch / "TarWriter-0" / f)]
+            for f in os.listdir(scratch / "tarfile-0")
+        )  # TarWriter orders a sample's members by name
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     med = {name: statistics.median(v) for name, v in runs.items()}
     for name, m in med.items():
-        print(f"  {name:<10} median {m:.3f} s per run, {m / n * 1e6:.1f} us per sample "
-              f"(runs {', '.join(f'{x:.3f}' for x in runs[name])})")
+        print(
+            f"  {name:<10} median {m:.3f} s per run, {m / n * 1e6:.1f} us per sample "
+            f"(runs {', '.join(f'{x:.3f}' for x in runs[name])})"
+        )
     print(f"  ratio TarWriter / tarfile: {med['TarWriter'] / med['tarfile']:.2f}; same samples read back: {same}")
     return 0
 

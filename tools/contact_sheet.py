@@ -18,7 +18,6 @@ its own layout: the first ``--columns`` training images of each SYMSOL shape
     python tools/contact_sheet.py --symsol /tmp/symsol --columns 6 --size 112 --out docs/symsol.png
 """
 
-
 from __future__ import annotations
 
 import argparse
@@ -62,8 +61,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--antialias", action="store_true")
     p.add_argument("--objects", action="store_true", help="one row per object instead of cLPR poses")
     p.add_argument("--symsol", type=Path, default=None, metavar="DIR", help="a --preset symsol output: a row per shape")
-    p.add_argument("--modelnet", type=Path, default=None, metavar="DIR",
-                   help="a --preset modelnet10-so3 output: a row per category")
+    p.add_argument(
+        "--modelnet",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="a --preset modelnet10-so3 output: a row per category",
+    )
     a = p.parse_args(argv)
     if a.count < 1 or a.columns < 1 or not 8 <= a.size <= 4096 or not a.step > 0:
         print("contact_sheet: error: --count, --columns >= 1, --size in 8..4096, --step > 0", file=sys.stderr)

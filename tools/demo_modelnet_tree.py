@@ -39,37 +39,58 @@ def furniture(category: str, rng: np.random.Generator) -> trimesh.Trimesh:
     w, d = rng.uniform(0.8, 1.2), rng.uniform(0.6, 1.0)
     if category == "chair":
         h = rng.uniform(0.4, 0.5)
-        parts = legs(w * 0.5, d * 0.5, h) + [box((w * 0.5, d * 0.5, 0.06), (0, 0, h)),
-                                              box((w * 0.5, 0.06, h * 1.2), (0, d * 0.25, h * 1.6))]
+        parts = legs(w * 0.5, d * 0.5, h) + [
+            box((w * 0.5, d * 0.5, 0.06), (0, 0, h)),
+            box((w * 0.5, 0.06, h * 1.2), (0, d * 0.25, h * 1.6)),
+        ]
     elif category == "table":
         h = rng.uniform(0.6, 0.8)
         parts = legs(w, d, h) + [box((w, d, 0.06), (0, 0, h))]
     elif category == "bed":
-        parts = [box((w, d * 2, 0.3), (0, 0, 0.15)), box((w, 0.08, 0.7), (0, -d, 0.35)),
-                 box((w * 0.8, 0.3, 0.1), (0, -d * 0.7, 0.35))]
+        parts = [
+            box((w, d * 2, 0.3), (0, 0, 0.15)),
+            box((w, 0.08, 0.7), (0, -d, 0.35)),
+            box((w * 0.8, 0.3, 0.1), (0, -d * 0.7, 0.35)),
+        ]
     elif category == "monitor":
-        parts = [box((w, 0.06, w * 0.6), (0, 0, 0.5 + w * 0.3)), box((0.08, 0.08, 0.5), (0, 0.05, 0.25)),
-                 box((0.4, 0.3, 0.04), (0, 0.05, 0.02))]
+        parts = [
+            box((w, 0.06, w * 0.6), (0, 0, 0.5 + w * 0.3)),
+            box((0.08, 0.08, 0.5), (0, 0.05, 0.25)),
+            box((0.4, 0.3, 0.04), (0, 0.05, 0.02)),
+        ]
     elif category == "bathtub":
         h, t = 0.5, 0.06
-        parts = [box((w * 1.6, d, 0.06), (0, 0, 0.03)), box((w * 1.6, t, h), (0, d / 2, h / 2)),
-                 box((w * 1.6, t, h), (0, -d / 2, h / 2)), box((t, d, h), (w * 0.8, 0, h / 2)),
-                 box((t, d, h * 1.3), (-w * 0.8, 0, h * 0.65))]
+        parts = [
+            box((w * 1.6, d, 0.06), (0, 0, 0.03)),
+            box((w * 1.6, t, h), (0, d / 2, h / 2)),
+            box((w * 1.6, t, h), (0, -d / 2, h / 2)),
+            box((t, d, h), (w * 0.8, 0, h / 2)),
+            box((t, d, h * 1.3), (-w * 0.8, 0, h * 0.65)),
+        ]
     elif category == "desk":
         h = rng.uniform(0.7, 0.8)
-        parts = legs(w * 1.3, d, h) + [box((w * 1.3, d, 0.05), (0, 0, h)),
-                                       box((w * 0.4, d * 0.9, h * 0.5), (w * 0.4, 0, h * 0.7))]
+        parts = legs(w * 1.3, d, h) + [
+            box((w * 1.3, d, 0.05), (0, 0, h)),
+            box((w * 0.4, d * 0.9, h * 0.5), (w * 0.4, 0, h * 0.7)),
+        ]
     elif category == "dresser":
         h = rng.uniform(0.9, 1.2)
-        parts = [box((w, d * 0.6, h), (0, 0, h / 2))] + [box((w * 0.9, 0.03, h * 0.22), (0, d * 0.31, h * f))
-                                                        for f in (0.2, 0.45, 0.7)]
+        parts = [box((w, d * 0.6, h), (0, 0, h / 2))] + [
+            box((w * 0.9, 0.03, h * 0.22), (0, d * 0.31, h * f)) for f in (0.2, 0.45, 0.7)
+        ]
     elif category == "night_stand":
         h = rng.uniform(0.45, 0.6)
-        parts = legs(w * 0.5, d * 0.5, h * 0.3) + [box((w * 0.5, d * 0.5, h * 0.7), (0, 0, h * 0.65)),
-                                                   box((w * 0.1, 0.03, 0.03), (0, d * 0.26, h * 0.8))]
+        parts = legs(w * 0.5, d * 0.5, h * 0.3) + [
+            box((w * 0.5, d * 0.5, h * 0.7), (0, 0, h * 0.65)),
+            box((w * 0.1, 0.03, 0.03), (0, d * 0.26, h * 0.8)),
+        ]
     elif category == "sofa":
-        parts = [box((w * 2, d, 0.35), (0, 0, 0.2)), box((w * 2, 0.2, 0.45), (0, d / 2, 0.6)),
-                 box((0.2, d, 0.3), (w, 0, 0.5)), box((0.2, d, 0.3), (-w, 0, 0.5))]
+        parts = [
+            box((w * 2, d, 0.35), (0, 0, 0.2)),
+            box((w * 2, 0.2, 0.45), (0, d / 2, 0.6)),
+            box((0.2, d, 0.3), (w, 0, 0.5)),
+            box((0.2, d, 0.3), (-w, 0, 0.5)),
+        ]
     elif category == "toilet":
         bowl = trimesh.creation.cylinder(radius=0.25 * w, height=0.4, sections=12).apply_translation((0, 0, 0.2))
         parts = [bowl, box((w * 0.6, 0.2, 0.45), (0, d * 0.4, 0.55)), box((w * 0.4, d * 0.3, 0.05), (0, 0, 0.42))]

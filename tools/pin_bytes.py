@@ -63,14 +63,65 @@ BUILDS: dict[str, tuple[str, ...]] = {
     "cube-png": (*_CUBE, "--format", "png"),
     "cube-npy": (*_CUBE, "--format", "npy"),
     "cube-wds": (*_CUBE, "--format", "wds"),
-    "tetX-layers": ("--object", "tetX", "--poses", "random:6:1", "--sizes", "32", "--batch", "4", "--layers",
-                    "--format", "png", "--workers", "1"),
-    "icosa-imagenet3d": ("--object", "icosa", "--poses", "random:6:2", "--sizes", "32", "--batch", "4",
-                         "--layout", "imagenet3d", "--val-fraction", "0.34", "--workers", "1"),
-    "symsol": ("--preset", "symsol", "--views", "3,2", "--shapes", "tet,cylO", "--sizes", "32", "--batch", "4",
-               "--workers", "1"),
-    "modelnet10-so3": ("--preset", "modelnet10-so3", "--meshes", "tree", "--categories", "bed,chair",
-                       "--views", "3,2", "--sizes", "32", "--workers", "1"),
+    "tetX-layers": (
+        "--object",
+        "tetX",
+        "--poses",
+        "random:6:1",
+        "--sizes",
+        "32",
+        "--batch",
+        "4",
+        "--layers",
+        "--format",
+        "png",
+        "--workers",
+        "1",
+    ),
+    "icosa-imagenet3d": (
+        "--object",
+        "icosa",
+        "--poses",
+        "random:6:2",
+        "--sizes",
+        "32",
+        "--batch",
+        "4",
+        "--layout",
+        "imagenet3d",
+        "--val-fraction",
+        "0.34",
+        "--workers",
+        "1",
+    ),
+    "symsol": (
+        "--preset",
+        "symsol",
+        "--views",
+        "3,2",
+        "--shapes",
+        "tet,cylO",
+        "--sizes",
+        "32",
+        "--batch",
+        "4",
+        "--workers",
+        "1",
+    ),
+    "modelnet10-so3": (
+        "--preset",
+        "modelnet10-so3",
+        "--meshes",
+        "tree",
+        "--categories",
+        "bed,chair",
+        "--views",
+        "3,2",
+        "--sizes",
+        "32",
+        "--workers",
+        "1",
+    ),
 }
 #: The input of the modelnet10-so3 build (tools/demo_modelnet_tree.py), pinned so that a change
 #: of the stand-in meshes is told apart from a change of the build.
@@ -116,8 +167,10 @@ def _masked(value: object, root: str, chunk_digests: bool) -> object:
             return out
         chunks = out.get("chunks")
         if isinstance(chunks, dict):
-            out["chunks"] = {k: {**c, "sha256": UNDRAWN_MASK} if isinstance(c, dict) and "sha256" in c else c
-                             for k, c in chunks.items()}
+            out["chunks"] = {
+                k: {**c, "sha256": UNDRAWN_MASK} if isinstance(c, dict) and "sha256" in c else c
+                for k, c in chunks.items()
+            }
         if "digests" in out:  # each image's short digest
             out["digests"] = UNDRAWN_MASK
         if isinstance(out.get("files"), dict):  # a sha256 per file written whole: each is pinned on its own
@@ -132,8 +185,10 @@ def _masked(value: object, root: str, chunk_digests: bool) -> object:
 
 def manifest_entries(data: bytes, root: str) -> dict[str, str]:
     manifest = json.loads(data)
-    return {"manifest.json": sha256(json.dumps(_masked(manifest, root, True), sort_keys=True).encode()),
-            "manifest.json::undrawn": sha256(json.dumps(_masked(manifest, root, False), sort_keys=True).encode())}
+    return {
+        "manifest.json": sha256(json.dumps(_masked(manifest, root, True), sort_keys=True).encode()),
+        "manifest.json::undrawn": sha256(json.dumps(_masked(manifest, root, False), sort_keys=True).encode()),
+    }
 
 
 def _canonical(value: object) -> bytes:
@@ -190,8 +245,9 @@ def run_builds(root: Path) -> dict[str, Path]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
 
     def run(*args: str) -> None:
-        p = subprocess.run([sys.executable, *args], cwd=root, env=env, capture_output=True, text=True, timeout=300,
-                           check=False)
+        p = subprocess.run(
+            [sys.executable, *args], cwd=root, env=env, capture_output=True, text=True, timeout=300, check=False
+        )
         if p.returncode != 0:
             raise RuntimeError(f"{' '.join(args)} failed ({p.returncode}): {p.stderr.strip()}")
 
@@ -253,8 +309,10 @@ def main(argv: list[str] | None = None) -> int:
             again = build_table(Path(tmp) / "b")
     if args.twice:
         lines = differences(table, again, with_drawn=True)
-        print("\n".join(lines) or f"two runs agree on all {sum(len(b['entries']) for b in table['builds'].values())} "
-                                   "entries")
+        print(
+            "\n".join(lines)
+            or f"two runs agree on all {sum(len(b['entries']) for b in table['builds'].values())} entries"
+        )
         return 1 if lines else 0
     if args.check:
         full = PINNED_RENDERER in table["renderer"]
@@ -263,8 +321,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1 if lines else 0
     if args.write:
         if PINNED_RENDERER not in table["renderer"]:
-            print(f"pin_bytes: the table is made on {PINNED_RENDERER}, this machine renders with {table['renderer']}",
-                  file=sys.stderr)
+            print(
+                f"pin_bytes: the table is made on {PINNED_RENDERER}, this machine renders with {table['renderer']}",
+                file=sys.stderr,
+            )
             return 2
         write_table(table, TABLE)
         print(f"wrote {TABLE.relative_to(REPO)}")

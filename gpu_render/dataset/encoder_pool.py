@@ -81,7 +81,11 @@ def _encode(slot: int, size: int, first: int, a: int, b: int) -> list[bytes]:
 
 
 def _serve(
-    conn: Connection, inherited: list[Connection], sink: ImageSink | WdsSink, slots: list[dict[int, np.ndarray]], parent: int
+    conn: Connection,
+    inherited: list[Connection],
+    sink: ImageSink | WdsSink,
+    slots: list[dict[int, np.ndarray]],
+    parent: int,
 ) -> None:
     """A worker's life: take (id, slot, size, first, a, b) tasks from ``conn`` until None or EOF,
     answer each with (id, True, digests) or (id, False, exception)."""
@@ -131,8 +135,15 @@ class EncoderPool:
     stall: seconds a worker holding work may make no progress (default :func:`stall_seconds`).
     """
 
-    def __init__(self, sink: ImageSink | WdsSink, sizes: tuple[int, ...], batch: int, workers: int, slots: int,
-                 stall: float | None = None) -> None:
+    def __init__(
+        self,
+        sink: ImageSink | WdsSink,
+        sizes: tuple[int, ...],
+        batch: int,
+        workers: int,
+        slots: int,
+        stall: float | None = None,
+    ) -> None:
         self.stall = stall_seconds() if stall is None else stall
         self.workers = max(1, min(workers, batch))
         self._whole_chunks = getattr(sink, "whole_chunks", False)  # wds: one task per chunk and size, one shard each
@@ -231,8 +242,10 @@ class EncoderPool:
     def _stalled(self, worker: int, state: str) -> WorkerError:
         """The error for a worker that made no progress for ``self.stall`` s (``state``: its
         /proc state letter)."""
-        return WorkerError(f"encoder process {self._procs[worker].pid} made no progress for {self.stall:g} s "
-                           f"({state_words(state)}), so it is treated as dead")
+        return WorkerError(
+            f"encoder process {self._procs[worker].pid} made no progress for {self.stall:g} s "
+            f"({state_words(state)}), so it is treated as dead"
+        )
 
     def _died(self, worker: int) -> WorkerError:
         """The error for a worker that is gone: which process, and how it ended."""

@@ -34,8 +34,20 @@ def ours_before_manifest(path: Path) -> bool:
 #: What reading a damaged .npy or .npz raises: numpy (its header parser: SyntaxError,
 #: tokenize.TokenError), zipfile, zlib and struct each have their own, and a flipped flag bit
 #: makes zipfile ask for a password (RuntimeError).
-DAMAGED = (OSError, ValueError, EOFError, KeyError, SyntaxError, RuntimeError, OverflowError, MemoryError,
-           zipfile.BadZipFile, zlib.error, struct.error, tokenize.TokenError)
+DAMAGED = (
+    OSError,
+    ValueError,
+    EOFError,
+    KeyError,
+    SyntaxError,
+    RuntimeError,
+    OverflowError,
+    MemoryError,
+    zipfile.BadZipFile,
+    zlib.error,
+    struct.error,
+    tokenize.TokenError,
+)
 
 
 def same_npy(path: Path, array: np.ndarray) -> bool:

@@ -85,8 +85,9 @@ def whole_focal(k: np.ndarray) -> int:
     f = float(k[0, 0])
     n = round(f)
     if n < 1 or abs(f - n) > WHOLE_PIXEL_TOLERANCE * f or float(k[1, 1]) != f:
-        raise ValueError(f"the focal length {f!r} px is not a whole number of pixels: ImageNet3D's viewport "
-                         "cannot hold it")
+        raise ValueError(
+            f"the focal length {f!r} px is not a whole number of pixels: ImageNet3D's viewport cannot hold it"
+        )
     return int(n)
 
 
@@ -101,11 +102,14 @@ def bboxes(poses: dict[str, np.ndarray], size: int, vertices: np.ndarray, start:
     pixels (the image is [0, S] x [0, S]), the box of the CAD ``vertices`` (V, 3) (model frame)
     projected by poses.npz's ``matrix``, ``translation`` and ``intrinsics_{S}``, clipped to the
     image (:func:`gpu_render.scene.camera.projected_boxes`)."""
-    return projected_boxes(vertices, poses["matrix"][start:stop], poses["translation"][start:stop],
-                           poses[f"intrinsics_{size}"], size, size)
+    return projected_boxes(
+        vertices, poses["matrix"][start:stop], poses["translation"][start:stop], poses[f"intrinsics_{size}"], size, size
+    )
 
 
-def annotation(poses: dict[str, np.ndarray], index: int, size: int, bbox: np.ndarray, class_name: str) -> dict[str, Any]:
+def annotation(
+    poses: dict[str, np.ndarray], index: int, size: int, bbox: np.ndarray, class_name: str
+) -> dict[str, Any]:
     """The one dict of pose ``index``'s ``annotations``: poses are poses.npz's arrays, bbox its
     (4,) float64 box (:func:`bboxes`)."""
     px, py = float(poses[f"px_{size}"]), float(poses[f"py_{size}"])
@@ -183,8 +187,15 @@ class Imagenet3dSink:
         return digests
 
 
-def check_annotations(out: Path, class_name: str, poses: dict[str, np.ndarray], size: int, vertices: np.ndarray,
-                      indices: list[int], tolerance: float = 1e-9) -> list[str]:
+def check_annotations(
+    out: Path,
+    class_name: str,
+    poses: dict[str, np.ndarray],
+    size: int,
+    vertices: np.ndarray,
+    indices: list[int],
+    tolerance: float = 1e-9,
+) -> list[str]:
     """Problems with the annotation npz of poses ``indices``, read as ImageNet3D's tools read
     them, against poses.npz's arrays and the CAD ``vertices`` (V, 3): fields, types and values."""
     problems = []
@@ -202,8 +213,9 @@ def check_annotations(out: Path, class_name: str, poses: dict[str, np.ndarray], 
         if not isinstance(got, dict) or set(got) != set(want):
             problems.append(f"{path}: annotations[0] has not the fields {sorted(want)}")
             continue
-        bad = [k for k, v in want.items()
-               if not _same(got[k], v, tolerance, angle=k in ("azimuth", "elevation", "theta"))]
+        bad = [
+            k for k, v in want.items() if not _same(got[k], v, tolerance, angle=k in ("azimuth", "elevation", "theta"))
+        ]
         if bad:
             problems.append(f"{path}: {', '.join(bad)} differ from poses.npz and the CAD model (value or type)")
     return problems
@@ -217,8 +229,9 @@ def _same(got: Any, want: Any, tolerance: float, angle: bool = False) -> bool:
     if isinstance(want, str):
         return bool(got == want)
     if isinstance(want, np.ndarray):
-        return got.dtype == want.dtype and got.shape == want.shape and bool(
-            np.allclose(got, want, rtol=0, atol=tolerance))
+        return (
+            got.dtype == want.dtype and got.shape == want.shape and bool(np.allclose(got, want, rtol=0, atol=tolerance))
+        )
     diff = float(got) - float(want)
     if angle:
         diff = (diff + np.pi) % (2 * np.pi) - np.pi

@@ -67,8 +67,7 @@ def list_bytes(class_name: str, indices: np.ndarray) -> bytes:
 def split_lists(class_name: str, count: int, fraction: float) -> dict[str, bytes]:
     """split (train, val) -> its list file's bytes."""
     val = val_poses(count, fraction)
-    return {"train": list_bytes(class_name, np.flatnonzero(~val)),
-            "val": list_bytes(class_name, np.flatnonzero(val))}
+    return {"train": list_bytes(class_name, np.flatnonzero(~val)), "val": list_bytes(class_name, np.flatnonzero(val))}
 
 
 def off_bytes(positions: np.ndarray) -> bytes:
@@ -86,7 +85,9 @@ def off_bytes(positions: np.ndarray) -> bytes:
 
 def tree_files(out: Path, class_name: str, count: int, fraction: float, positions: np.ndarray) -> dict[Path, bytes]:
     """Every whole-dataset file of the layout: path -> bytes."""
-    files = {list_file(out, class_name, split): data for split, data in split_lists(class_name, count, fraction).items()}
+    files = {
+        list_file(out, class_name, split): data for split, data in split_lists(class_name, count, fraction).items()
+    }
     files[cad_file(out, class_name)] = off_bytes(positions)
     return files
 

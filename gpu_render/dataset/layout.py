@@ -1,16 +1,16 @@
 """The layout of a dataset folder (OUT): file names, and reading what a build records.
 
-    manifest.json                  what was built, how, checksums of its chunks and whole files
-    labels.npy                     cLPR only: float64 (N, 8, 6)
-    poses.npz                      every label array of the scene (see docs/LABELS.md)
-    {size}/cube1_index_{i+1}.jpg   (or .png) one image per pose, 1-based names as in 2018
-    images_{size}.npy              format npy: uint8 (N, S, S, 3), memory-mappable
-    {size}/shard-{k:06d}.tar       format wds: chunk k's samples (gpu_render.dataset.wds)
-    images/, annotations/, lists/, CAD/   --layout imagenet3d (gpu_render.dataset.imagenet3d)
-    mask_{size}.npy, depth_{size}.npy   --layers: uint8 (N, S, S) and float32 (N, S, S)
-    .progress/chunk_{k}.json       while building: one record per finished chunk
-    .lock, .lock-shard-K-of-N      while building: the lock of the build (or shard) writing OUT
-    shards/part-{K}-of-{N}.json    while building with --shard K/N: that shard's manifest part
+manifest.json                  what was built, how, checksums of its chunks and whole files
+labels.npy                     cLPR only: float64 (N, 8, 6)
+poses.npz                      every label array of the scene (see docs/LABELS.md)
+{size}/cube1_index_{i+1}.jpg   (or .png) one image per pose, 1-based names as in 2018
+images_{size}.npy              format npy: uint8 (N, S, S, 3), memory-mappable
+{size}/shard-{k:06d}.tar       format wds: chunk k's samples (gpu_render.dataset.wds)
+images/, annotations/, lists/, CAD/   --layout imagenet3d (gpu_render.dataset.imagenet3d)
+mask_{size}.npy, depth_{size}.npy   --layers: uint8 (N, S, S) and float32 (N, S, S)
+.progress/chunk_{k}.json       while building: one record per finished chunk
+.lock, .lock-shard-K-of-N      while building: the lock of the build (or shard) writing OUT
+shards/part-{K}-of-{N}.json    while building with --shard K/N: that shard's manifest part
 """
 
 from __future__ import annotations

@@ -118,8 +118,10 @@ class Dataset:
         if obj.startswith("mesh:"):
             obj = "mesh:" + Path(obj[5:]).name
         sizes = ",".join(str(s) for s in self.sizes)
-        return (f"{type(self).__name__}(path={str(self.root)!r}, object={obj!r}, poses={len(self)}, "
-                f"sizes=[{sizes}], format={self.manifest.get('format')!r})")
+        return (
+            f"{type(self).__name__}(path={str(self.root)!r}, object={obj!r}, poses={len(self)}, "
+            f"sizes=[{sizes}], format={self.manifest.get('format')!r})"
+        )
 
 
 def load(root: str | Path) -> Dataset:

@@ -66,8 +66,9 @@ class BuildLock:
                 fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
             except OSError as exc:
                 if exc.errno == errno.ELOOP:
-                    raise UsageError(f"--out {self.out}: {self.path} is a symbolic link, not a lock file of a "
-                                     "build; remove it") from None
+                    raise UsageError(
+                        f"--out {self.out}: {self.path} is a symbolic link, not a lock file of a build; remove it"
+                    ) from None
                 raise
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

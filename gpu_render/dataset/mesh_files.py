@@ -38,8 +38,10 @@ def load_mesh_file(path: Path, name: str | None = None) -> SceneObject:
     path = Path(path)
     fmt = MESH_FORMATS.get(path.suffix.lower())
     if fmt is None:
-        raise MeshFileError(f"{path}: unsupported mesh format {path.suffix or '(no extension)'!r}; "
-                            f"use one of {', '.join(sorted(MESH_FORMATS))}")
+        raise MeshFileError(
+            f"{path}: unsupported mesh format {path.suffix or '(no extension)'!r}; "
+            f"use one of {', '.join(sorted(MESH_FORMATS))}"
+        )
     if not path.is_file():
         raise MeshFileError(f"{path}: no such mesh file")
     try:

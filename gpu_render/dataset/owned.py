@@ -102,8 +102,10 @@ def _positive_int(value: Any, what: str) -> int:
 
 def records() -> list[Folder]:
     """The folders every build keeps while it runs: chunk records and shard parts."""
-    return [Folder(PROGRESS, lambda n: re.fullmatch(r"chunk_\d{6,}\.json", n) is not None),
-            Folder(SHARDS, lambda n: re.fullmatch(r"part-\d+-of-\d+\.json", n) is not None)]
+    return [
+        Folder(PROGRESS, lambda n: re.fullmatch(r"chunk_\d{6,}\.json", n) is not None),
+        Folder(SHARDS, lambda n: re.fullmatch(r"part-\d+-of-\d+\.json", n) is not None),
+    ]
 
 
 def build_files(sig: Any) -> BuildFiles:
@@ -226,14 +228,18 @@ def replaced_files(out: Path, manifest: dict[str, Any]) -> BuildFiles:
     sig = manifest.get("signature")
     preset = manifest.get("preset") or (sig.get("preset") if isinstance(sig, dict) else None)
     if preset:
-        raise UsageError(f"--out {out} holds a --preset {preset} dataset, which --overwrite does not replace; "
-                         "remove it yourself, or choose another --out")
+        raise UsageError(
+            f"--out {out} holds a --preset {preset} dataset, which --overwrite does not replace; "
+            "remove it yourself, or choose another --out"
+        )
     try:
         return build_files(sig)
     except ValueError as exc:
-        raise UsageError(f"--out {out}: --overwrite removed nothing, since the {MANIFEST} there does not say "
-                         f"safely which files are its own ({exc}); remove the old dataset yourself, or choose "
-                         "another --out") from None
+        raise UsageError(
+            f"--out {out}: --overwrite removed nothing, since the {MANIFEST} there does not say "
+            f"safely which files are its own ({exc}); remove the old dataset yourself, or choose "
+            "another --out"
+        ) from None
 
 
 def refuse_links(out: Path, files: BuildFiles) -> None:
@@ -243,8 +249,10 @@ def refuse_links(out: Path, files: BuildFiles) -> None:
         path = blocking(out, folder.path)
         if path is not None:
             what = "a symbolic link" if path.is_symlink() else "not a folder"
-            raise UsageError(f"--out {out}: {path} is {what}; the build writes only into folders of its own "
-                             "inside OUT: remove it, or choose another --out")
+            raise UsageError(
+                f"--out {out}: {path} is {what}; the build writes only into folders of its own "
+                "inside OUT: remove it, or choose another --out"
+            )
 
 
 def remove_build(out: Path, files: BuildFiles) -> None:
@@ -306,6 +314,9 @@ def extras(out: Path, files: BuildFiles) -> Iterator[Extra]:
                         yield Extra(Path(entry.path), "folder", bool(folder.path))
                 elif not entry.is_file(follow_symlinks=False):
                     yield Extra(Path(entry.path), "other", bool(folder.path))
-                elif not (folder.owns(entry.name) or is_temporary(entry.name) or
-                          (not folder.path and is_lock_file(entry.name))):
+                elif not (
+                    folder.owns(entry.name)
+                    or is_temporary(entry.name)
+                    or (not folder.path and is_lock_file(entry.name))
+                ):
                     yield Extra(Path(entry.path), "file", bool(folder.path))

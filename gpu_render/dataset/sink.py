@@ -91,8 +91,9 @@ def make_sink(spec: Any, plan: Any) -> ImageSink | WdsSink | Imagenet3dSink:
         return ImageSink(spec.out, spec.format)
     labels = plan.rich_labels(())
     batch = int(spec.signature.get("batch") or spec.pose_count or 1)
-    return WdsSink(spec.out, spec.image_format, batch, labels["quaternion"], labels["matrix"],
-                   spec.class_name, spec.class_index)
+    return WdsSink(
+        spec.out, spec.image_format, batch, labels["quaternion"], labels["matrix"], spec.class_name, spec.class_index
+    )
 
 
 class LayerFiles:
@@ -107,7 +108,9 @@ class LayerFiles:
         """Write poses ``start ..`` at ``size``: mask (n, S, S) uint8, depth (n, S, S) float32 camera z."""
         for (kind, dtype), array in zip(LAYERS, (mask, depth)):
             if array.dtype != dtype or array.shape[1:] != (size, size):
-                raise ValueError(f"{kind} must be (n, {size}, {size}) {np.dtype(dtype)}, got {array.shape} {array.dtype}")
+                raise ValueError(
+                    f"{kind} must be (n, {size}, {size}) {np.dtype(dtype)}, got {array.shape} {array.dtype}"
+                )
             path = str(partial_path(layer_path(self.out, kind, size)))
             if path not in self._files:
                 self._files[path] = open_npy_data(path)

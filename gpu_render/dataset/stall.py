@@ -19,8 +19,14 @@ STALL_SECONDS = 120.0
 #: The environment variable that sets another such bound, in seconds.
 STALL_ENV = "GPU_RENDER_ENCODER_STALL_SECONDS"
 #: What a process's state letter (``/proc/PID/stat``) says about a worker making no progress.
-_STATES = {"T": "stopped by a signal", "t": "stopped by a debugger", "D": "waiting on a disk or filesystem",
-           "S": "sleeping", "R": "running", "Z": "a zombie"}
+_STATES = {
+    "T": "stopped by a signal",
+    "t": "stopped by a debugger",
+    "D": "waiting on a disk or filesystem",
+    "S": "sleeping",
+    "R": "running",
+    "Z": "a zombie",
+}
 
 
 def stall_seconds() -> float:
@@ -46,7 +52,7 @@ def activity(pid: int) -> tuple[str, tuple[int, ...]] | None:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) ": state, ppid, ...
+    fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) ": state, ppid, ...
     return fields[0], (int(fields[11]), int(fields[12]), *_io_bytes(pid))  # utime, stime, I/O
 
 

@@ -51,16 +51,24 @@ class CLPRDataset(Dataset):
     sample's ``cls``). Only for builds of a SYMSOL solid (mesh files and the cube have no index).
     """
 
-    def __init__(self, root: str | Path, size: int, label: str = "quaternion",
-                 transform: Callable[[torch.Tensor], torch.Tensor] | None = None, equivalents: bool = False,
-                 classes: bool = False) -> None:
+    def __init__(
+        self,
+        root: str | Path,
+        size: int,
+        label: str = "quaternion",
+        transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        equivalents: bool = False,
+        classes: bool = False,
+    ) -> None:
         if label not in LABEL_SHAPES:
             raise ValueError(f"label must be one of {', '.join(LABEL_SHAPES)}, got {label!r}")
         self.data = load(root)
         if size not in self.data.images:
             raise ValueError(f"{root} has sizes {self.data.sizes}, not {size}")
         if label in CLPR_ONLY and self.data.labels is None:
-            raise ValueError(f"label {label!r} exists for the cLPR cube only; {self.data.object} has quaternion and matrix")
+            raise ValueError(
+                f"label {label!r} exists for the cLPR cube only; {self.data.object} has quaternion and matrix"
+            )
         if equivalents and self.data.equivalents(0) is None:
             raise ValueError(f"{self.data.object} has no equivalent rotations (only the SYMSOL solids but sphereX do)")
         if classes and self.data.class_index is None:
@@ -70,8 +78,12 @@ class CLPRDataset(Dataset):
         ragged = equivalents and "visual_offsets" in self.data.poses
         self._width = len(builtin_object(str(self.data.object)).symmetry) if ragged else 0
         self._class = torch.tensor(self.data.class_index, dtype=torch.int64) if classes else None
-        names = {"quaternion": "quaternion", "matrix": "matrix", "euler": "euler_clpr",
-                 "keypoints": f"keypoints_{size}"}
+        names = {
+            "quaternion": "quaternion",
+            "matrix": "matrix",
+            "euler": "euler_clpr",
+            "keypoints": f"keypoints_{size}",
+        }
         self._labels = np.asarray(self.data.labels) if label == "labels" else self.data.poses[names[label]]
         self._closed = False
 
@@ -95,8 +107,10 @@ class CLPRDataset(Dataset):
         obj = self.data.object
         if obj.startswith("mesh:"):
             obj = "mesh:" + Path(obj[5:]).name
-        return (f"{type(self).__name__}(path={str(self.data.root)!r}, object={obj!r}, poses={len(self)}, "
-                f"size={self.size}, label={self.label!r})")
+        return (
+            f"{type(self).__name__}(path={str(self.data.root)!r}, object={obj!r}, poses={len(self)}, "
+            f"size={self.size}, label={self.label!r})"
+        )
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, ...]:
         if self._closed:

@@ -49,8 +49,9 @@ def sample_key(index: int) -> str:
     return f"{index:06d}"
 
 
-def sample_json(index: int, quaternion: list[float], matrix: list[list[float]], class_name: str | None,
-                class_index: int | None) -> bytes:
+def sample_json(
+    index: int, quaternion: list[float], matrix: list[list[float]], class_name: str | None, class_index: int | None
+) -> bytes:
     """The ``json`` member of one sample: exactly ``json.dumps(record, sort_keys=True)`` of
     {class?, class_index?, index, matrix, quaternion}, formatted directly (5x faster; a test
     checks it against json). quaternion: 4 floats, matrix: 3 rows of 3 floats."""
@@ -132,8 +133,16 @@ class WdsSink:
         """The (extension, bytes) members of pose ``index``'s sample, in tar order."""
         out = [
             (self.image_format, image),
-            ("json", sample_json(index, self.quaternion[index].tolist(), self.matrix[index].tolist(),
-                                 self.class_name, self.class_index)),
+            (
+                "json",
+                sample_json(
+                    index,
+                    self.quaternion[index].tolist(),
+                    self.matrix[index].tolist(),
+                    self.class_name,
+                    self.class_index,
+                ),
+            ),
         ]
         if self.class_index is not None:
             out.append(("cls", str(self.class_index).encode()))

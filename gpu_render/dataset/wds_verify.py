@@ -39,8 +39,9 @@ class Checked:
     problems: tuple[str, ...]
 
 
-def check_shards(out: Path, size: int, chunks: dict[int, tuple[int, int]], poses: list[int],
-                 want: Expected) -> Iterator[Checked]:
+def check_shards(
+    out: Path, size: int, chunks: dict[int, tuple[int, int]], poses: list[int], want: Expected
+) -> Iterator[Checked]:
     """Check the shards at ``size`` that hold any of ``poses``; chunks: k -> (start, stop).
 
     Yields the result of each pose in ``poses``, in order; the problems of a shard's other

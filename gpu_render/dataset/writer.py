@@ -77,8 +77,26 @@ from gpu_render.errors import UsageError
 
 # Re-exported: callers of the writer use these names from here.
 __all__ = [
-    "DatasetWriter", "ImageSink", "LayerFiles", "WriteSpec", "make_sink", "tag_shard_temporaries", "write_chunk_record", "atomic_write_bytes", "check_room", "chunk_digest", "file_digest", "image_name",
-    "image_path", "npy_path", "replacing", "LABELS", "MANIFEST", "POSES", "read_manifest", "read_parts",
+    "DatasetWriter",
+    "ImageSink",
+    "LayerFiles",
+    "WriteSpec",
+    "make_sink",
+    "tag_shard_temporaries",
+    "write_chunk_record",
+    "atomic_write_bytes",
+    "check_room",
+    "chunk_digest",
+    "file_digest",
+    "image_name",
+    "image_path",
+    "npy_path",
+    "replacing",
+    "LABELS",
+    "MANIFEST",
+    "POSES",
+    "read_manifest",
+    "read_parts",
     "read_progress",
 ]
 
@@ -167,8 +185,9 @@ class DatasetWriter:
             if not same_npz(out / POSES, rich):
                 atomic_save_npz(out / POSES, rich)
         if self.spec.layout == "imagenet3d" and self.spec.cad_positions is not None:
-            self.annotations = Annotations(out, str(self.spec.class_name), self.spec.sizes[0], rich,
-                                           cad_vertices(self.spec.cad_positions))
+            self.annotations = Annotations(
+                out, str(self.spec.class_name), self.spec.sizes[0], rich, cad_vertices(self.spec.cad_positions)
+            )
         self._prepare_images(resume=bool(done))
         return done
 
@@ -230,8 +249,10 @@ class DatasetWriter:
         partial = partial_path(final)
         for path in (partial, final):
             if path.is_symlink():  # the encoders would write through it
-                raise UsageError(f"--out {self.out}: {path} is a symbolic link; the build writes only files of its "
-                                 "own inside OUT: remove it, or choose another --out")
+                raise UsageError(
+                    f"--out {self.out}: {path} is a symbolic link; the build writes only files of its "
+                    "own inside OUT: remove it, or choose another --out"
+                )
         if resume and partial.exists():
             mm = np.load(partial, mmap_mode="r")
             if mm.shape != shape or mm.dtype != dtype:
@@ -269,8 +290,13 @@ class DatasetWriter:
             os.replace(partial_path(final), final)
         self._partials.clear()
         if self.spec.layout == "imagenet3d" and self.spec.cad_positions is not None:
-            write_tree(self.out, str(self.spec.class_name), self.spec.pose_count, self.spec.val_fraction,
-                       self.spec.cad_positions)
+            write_tree(
+                self.out,
+                str(self.spec.class_name),
+                self.spec.pose_count,
+                self.spec.val_fraction,
+                self.spec.cad_positions,
+            )
         # The files written whole (labels, layers) get a sha256 each: the chunks cover the images.
         files = {name: whole_file_digest(self.out / name) for name in self.files.whole if (self.out / name).is_file()}
         self._write_record(complete=True, chunks=chunks, seconds=seconds, files=files)
@@ -278,8 +304,13 @@ class DatasetWriter:
             if folder.is_dir():
                 shutil.rmtree(folder)
 
-    def _write_record(self, complete: bool, chunks: dict[int, dict[str, Any]], seconds: float | None = None,
-                      files: dict[str, str] | None = None) -> None:
+    def _write_record(
+        self,
+        complete: bool,
+        chunks: dict[int, dict[str, Any]],
+        seconds: float | None = None,
+        files: dict[str, str] | None = None,
+    ) -> None:
         """Write manifest.json, or this shard's part of it. files: relative path -> sha256 of
         each file written whole (sealing only)."""
         o = self.spec

@@ -66,7 +66,11 @@ def check_memory(options: BuildOptions, slots: int) -> None:
     they are allocated (:mod:`gpu_render.dataset.memory`)."""
     sizes = ",".join(str(s) for s in options.sizes)
     check_batch(
-        slot_batch(options), options.sizes, slots, options.layers, MAX_ATLAS_SIDE,
+        slot_batch(options),
+        options.sizes,
+        slots,
+        options.layers,
+        MAX_ATLAS_SIDE,
         f"--batch {options.batch} at sizes {sizes} ({slots} chunks in flight)",
         "use --batch {batch} or less (in a new --out: a dataset resumes only with its own --batch)",
     )
@@ -94,8 +98,13 @@ class ChunkPipeline:
     """
 
     def __init__(
-        self, options: BuildOptions, plan: Plan, pool: EncoderPool, ctx: moderngl.Context,
-        write_layers: LayerWrite | None, annotate: ChunkWrite | None = None,
+        self,
+        options: BuildOptions,
+        plan: Plan,
+        pool: EncoderPool,
+        ctx: moderngl.Context,
+        write_layers: LayerWrite | None,
+        annotate: ChunkWrite | None = None,
     ) -> None:
         self.options = options
         self.plan = plan

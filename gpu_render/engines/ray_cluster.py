@@ -29,7 +29,9 @@ class Sizing:
 
 
 def worker_sizing(
-    resources: dict[str, float], worker_cpus: int | None, chunks: int,
+    resources: dict[str, float],
+    worker_cpus: int | None,
+    chunks: int,
     nodes: list[dict[str, float]] | None = None,
 ) -> Sizing:
     """How many workers of what size a cluster of ``resources`` (``ray.cluster_resources()``)
@@ -45,8 +47,10 @@ def worker_sizing(
     if gpus and gpu_nodes:
         per = worker_cpus or max(1, min(c // g for c, g in gpu_nodes))
         if per > max(c for c, _ in gpu_nodes):
-            raise UsageError(f"--worker-cpus {per} is more than any GPU node of the Ray cluster has "
-                             f"({max(c for c, _ in gpu_nodes)} CPUs)")
+            raise UsageError(
+                f"--worker-cpus {per} is more than any GPU node of the Ray cluster has "
+                f"({max(c for c, _ in gpu_nodes)} CPUs)"
+            )
         workers = sum(min(g, c // per) for c, g in gpu_nodes)
         return Sizing(max(1, min(workers, chunks)), per, 1, max(1, per - 1))
     per = worker_cpus or (max(1, cpus // gpus) if gpus else CPU_WORKER_CPUS)
@@ -63,8 +67,11 @@ def one_line(exc: BaseException) -> str:
     cause = getattr(exc, "cause", None)
     if isinstance(cause, BaseException):
         exc = cause
-    raised = [line.strip() for line in str(exc).splitlines()
-              if re.match(r"^\s*[A-Za-z_][\w.]*(Error|Exception)(\(\))?: ", line)]
+    raised = [
+        line.strip()
+        for line in str(exc).splitlines()
+        if re.match(r"^\s*[A-Za-z_][\w.]*(Error|Exception)(\(\))?: ", line)
+    ]
     if raised and "creation task" in str(exc):
         return raised[-1][:300]
     text = str(exc)
@@ -94,7 +101,7 @@ def import_ray() -> Any:
 def check_address(address: str) -> None:
     """A HOST:PORT (or ray://HOST:PORT) that nothing listens on is refused at once (UsageError),
     instead of Ray retrying it for a minute. ``auto`` and other forms are left to Ray."""
-    hostport = address[len("ray://"):] if address.startswith("ray://") else address
+    hostport = address[len("ray://") :] if address.startswith("ray://") else address
     host, _, port = hostport.rpartition(":")
     if not host or not port.isdigit():
         return

@@ -72,8 +72,16 @@ class Crew:
     resume: how the build resumes once no node of the cluster is left (one line).
     """
 
-    def __init__(self, ray: Any, actors: list[Any], make: Callable[[int], Any], check: StartCheck, token: str,
-                 size: Sizing, resume: str) -> None:
+    def __init__(
+        self,
+        ray: Any,
+        actors: list[Any],
+        make: Callable[[int], Any],
+        check: StartCheck,
+        token: str,
+        size: Sizing,
+        resume: str,
+    ) -> None:
         self.ray, self.make, self.check, self.token, self.size = ray, make, check, token, size
         self.resume = resume
         self.places = [Place(a, None) for a in actors]
@@ -91,8 +99,9 @@ class Crew:
     def in_flight(self) -> list[Any]:
         return [*self.steps, *self.starts]
 
-    def run(self, chunks: dict[int, tuple[int, int]], todo: deque[int],
-            recorded: Callable[[int, dict[str, Any]], None]) -> None:
+    def run(
+        self, chunks: dict[int, tuple[int, int]], todo: deque[int], recorded: Callable[[int, dict[str, Any]], None]
+    ) -> None:
         """Hand out ``todo`` until every chunk is recorded; ``recorded(k, record)`` for each."""
         idle = deque(range(len(self.places)))
         while todo or self.steps or any(p.started is not None for p in self.places):
@@ -124,8 +133,15 @@ class Crew:
                 recorded(settle, record)
             idle.append(a)
 
-    def _failed(self, a: int, exc: Exception, render: int | None, settle: int | None,
-                chunks: dict[int, tuple[int, int]], todo: deque[int]) -> None:
+    def _failed(
+        self,
+        a: int,
+        exc: Exception,
+        render: int | None,
+        settle: int | None,
+        chunks: dict[int, tuple[int, int]],
+        todo: deque[int],
+    ) -> None:
         """Place ``a``'s step (``render``, ``settle``) failed with ``exc``: its chunks go back to
         the front of ``todo``, the chunk counts a try, and a fresh actor takes the place."""
         place = self.places[a]
@@ -193,13 +209,15 @@ class Crew:
             raise WorkerError(
                 f"no live node of the Ray cluster can run a worker ({self.size.cpus} CPU"
                 f"{'s' if self.size.cpus != 1 else ''}{', 1 GPU' if self.size.gpus else ''}): "
-                f"{self.last_fault}; {left}", resume=self.resume,
+                f"{self.last_fault}; {left}",
+                resume=self.resume,
             )
         if not self.starts:
             raise WorkerError(f"every Ray worker died {MAX_RESTARTS + 1} times (the last: {self.last_fault}); {left}")
         if min(now - self.places[a].since for a, _ in self.starts.values()) > START_SECONDS:
-            raise WorkerError(f"no Ray worker could restart within {START_SECONDS:.0f} s "
-                              f"(the last fault: {self.last_fault}); {left}")
+            raise WorkerError(
+                f"no Ray worker could restart within {START_SECONDS:.0f} s (the last fault: {self.last_fault}); {left}"
+            )
 
     def control_answers(self) -> bool:
         """Whether the cluster's control service (GCS) answers; Ray's calls to it block while it does not."""
@@ -220,7 +238,8 @@ class Crew:
             log.info("cannot list the Ray cluster's nodes: %s", one_line(exc))
             return False
         return any(
-            n.get("Alive") and n.get("Resources", {}).get("CPU", 0) >= self.size.cpus
+            n.get("Alive")
+            and n.get("Resources", {}).get("CPU", 0) >= self.size.cpus
             and n.get("Resources", {}).get("GPU", 0) >= self.size.gpus
             for n in nodes
         )
@@ -245,4 +264,3 @@ class Crew:
                 self.ray.wait(self.in_flight, num_returns=len(self.in_flight), timeout=30)
             except Exception as exc:  # noqa: BLE001 - the cluster is gone: nothing of ours runs there any more
                 log.info("could not wait for the Ray workers to end: %s", one_line(exc))
-

@@ -83,10 +83,18 @@ def _build(ray: Any, options: BuildOptions, progress: bool, t0: float, address: 
             return remote.remote(worker_options(options), rank, size.encoders)
 
         actors = [make(rank) for rank in range(size.workers)]
-        resume = ("re-run the same command once the cluster is back, or resume on this machine with: "
-                  + build_command(options.dataset_signature(), options.out))
-        crew = Crew(ray, actors, make, lambda rank, info, problem: _check_probe(options, token, rank, info, problem),
-                    token, size, resume)
+        resume = "re-run the same command once the cluster is back, or resume on this machine with: " + build_command(
+            options.dataset_signature(), options.out
+        )
+        crew = Crew(
+            ray,
+            actors,
+            make,
+            lambda rank, info, problem: _check_probe(options, token, rank, info, problem),
+            token,
+            size,
+            resume,
+        )
         try:
             infos = ray.get([a.describe.remote() for a in actors], timeout=START_SECONDS)
         except ray.exceptions.RayError as exc:
@@ -122,8 +130,12 @@ def _build(ray: Any, options: BuildOptions, progress: bool, t0: float, address: 
         seconds = time.perf_counter() - t0
         infos = [p.info for p in crew.places if p.info is not None]  # each place's last worker that started
         writer.engine = {
-            "name": "ray", "address": address or "local", "worker_count": len(actors), "workers": infos,
-            "worker_restarts": crew.restarts, "startup_seconds": round(startup, 3),
+            "name": "ray",
+            "address": address or "local",
+            "worker_count": len(actors),
+            "workers": infos,
+            "worker_restarts": crew.restarts,
+            "startup_seconds": round(startup, 3),
         }
         writer.finalize(done, seconds)
         workers = f"{len(actors)} Ray worker{'s' if len(actors) != 1 else ''}"

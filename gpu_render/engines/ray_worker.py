@@ -63,14 +63,18 @@ class RenderWorker:
         annotate = None
         if options.layout == "imagenet3d":  # this worker writes its chunks' annotations
             vertices = cad_vertices(getattr(options.scene, "object").positions)
-            annotate = Annotations(options.out, str(options.class_name), options.sizes[0],
-                                   plan.rich_labels(options.sizes), vertices).write
+            annotate = Annotations(
+                options.out, str(options.class_name), options.sizes[0], plan.rich_labels(options.sizes), vertices
+            ).write
         self.pipeline = ChunkPipeline(options, plan, self.pool, self.gl.ctx, write_layers, annotate)
 
     def describe(self) -> dict[str, Any]:
         """This worker for the manifest: node, host, GL_RENDERER, EGL device choice, pid, encoders."""
         return worker_record(
-            node=self.node, renderer=self.gl.renderer_name, device=self.choice.how, pid=os.getpid(),
+            node=self.node,
+            renderer=self.gl.renderer_name,
+            device=self.choice.how,
+            pid=os.getpid(),
             encoders=len(self.pool.pids),
         )
 

@@ -28,9 +28,17 @@ from gpu_render.scene_options import color_type, distance_type, fov_type, light_
 
 PROG = "gpu_render.build"
 #: Options only --preset symsol takes, with their argparse destinations.
-SYMSOL_ONLY = {"--shapes": "shapes", "--fov": "fov", "--distance": "distance", "--light": "light",
-               "--color": "color", "--background": "background", "--antialias": "antialias",
-               "--grayscale": "grayscale", "--batch": "batch"}
+SYMSOL_ONLY = {
+    "--shapes": "shapes",
+    "--fov": "fov",
+    "--distance": "distance",
+    "--light": "light",
+    "--color": "color",
+    "--background": "background",
+    "--antialias": "antialias",
+    "--grayscale": "grayscale",
+    "--batch": "batch",
+}
 MODELNET_ONLY = {"--meshes": "meshes", "--categories": "categories"}
 #: ModelNet10-SO3's keys end in .v{view:03d}.
 MAX_VIEWS_PER_MODEL = 999
@@ -56,7 +64,8 @@ def names_type(allowed: tuple[str, ...], what: str):  # noqa: ANN201 - an argpar
         unknown = [n for n in names if n not in allowed]
         if unknown or not names:
             raise argparse.ArgumentTypeError(
-                f"unknown {what} {unknown[0]!r}; use some of {','.join(allowed)}" if unknown else f"names no {what}")
+                f"unknown {what} {unknown[0]!r}; use some of {','.join(allowed)}" if unknown else f"names no {what}"
+            )
         return tuple(n for n in allowed if n in names)
 
     return parse
@@ -71,24 +80,54 @@ def preset_parser() -> Parser:
         "python -m gpu_render.build --preset modelnet10-so3 --meshes ModelNet10 --out data/ModelNet10-SO3",
     )
     p.add_argument("--preset", required=True, choices=PRESETS)
-    p.add_argument("--out", type=Path, default=None, metavar="DIR",
-                   help="output folder (default ./symsol or ./ModelNet10-SO3)")
-    p.add_argument("--views", type=views_type, default=None, metavar="TRAIN,TEST",
-                   help=f"images per shape (symsol, default {SYMSOL_VIEWS[0]},{SYMSOL_VIEWS[1]}) or views per CAD "
-                   f"model (modelnet10-so3, default {MODELNET_VIEWS[0]},{MODELNET_VIEWS[1]}; train_TESTV, the first TEST "
-                   "views of each training model, only when TRAIN > TEST, else limited_train is train_TRAINV)")
-    p.add_argument("--sizes", type=sizes_type, default=(PRESET_SIZE,), metavar="S",
-                   help=f"image side, px (one size; default {PRESET_SIZE})")
+    p.add_argument(
+        "--out", type=Path, default=None, metavar="DIR", help="output folder (default ./symsol or ./ModelNet10-SO3)"
+    )
+    p.add_argument(
+        "--views",
+        type=views_type,
+        default=None,
+        metavar="TRAIN,TEST",
+        help=f"images per shape (symsol, default {SYMSOL_VIEWS[0]},{SYMSOL_VIEWS[1]}) or views per CAD "
+        f"model (modelnet10-so3, default {MODELNET_VIEWS[0]},{MODELNET_VIEWS[1]}; train_TESTV, the first TEST "
+        "views of each training model, only when TRAIN > TEST, else limited_train is train_TRAINV)",
+    )
+    p.add_argument(
+        "--sizes",
+        type=sizes_type,
+        default=(PRESET_SIZE,),
+        metavar="S",
+        help=f"image side, px (one size; default {PRESET_SIZE})",
+    )
     p.add_argument("--seed", type=at_least(0), default=0, metavar="N", help="seed of the rotations (default 0)")
-    p.add_argument("--workers", type=at_least(1, 1024), default=os.cpu_count() or 1, metavar="N",
-                   help="encoder processes (default: cores)")
-    p.add_argument("--device", type=at_least(0), default=0, metavar="N",
-                   help="GPU N in CUDA numbering, as the build's --device (default 0)")
+    p.add_argument(
+        "--workers",
+        type=at_least(1, 1024),
+        default=os.cpu_count() or 1,
+        metavar="N",
+        help="encoder processes (default: cores)",
+    )
+    p.add_argument(
+        "--device",
+        type=at_least(0),
+        default=0,
+        metavar="N",
+        help="GPU N in CUDA numbering, as the build's --device (default 0)",
+    )
     g = p.add_argument_group("symsol")
-    g.add_argument("--shapes", type=names_type(SYMSOL_SHAPES, "shape"), default=None, metavar="A,B,...",
-                   help=f"a subset of {','.join(SYMSOL_SHAPES)} (default all eight)")
-    g.add_argument("--batch", type=at_least(1), default=None, metavar="N", help=f"images per chunk (default {SYMSOL_BATCH})")
-    g.add_argument("--fov", type=fov_type, default=None, metavar="DEG", help=f"field of view (default {DEFAULT_FOV_DEG:g})")
+    g.add_argument(
+        "--shapes",
+        type=names_type(SYMSOL_SHAPES, "shape"),
+        default=None,
+        metavar="A,B,...",
+        help=f"a subset of {','.join(SYMSOL_SHAPES)} (default all eight)",
+    )
+    g.add_argument(
+        "--batch", type=at_least(1), default=None, metavar="N", help=f"images per chunk (default {SYMSOL_BATCH})"
+    )
+    g.add_argument(
+        "--fov", type=fov_type, default=None, metavar="DEG", help=f"field of view (default {DEFAULT_FOV_DEG:g})"
+    )
     g.add_argument("--distance", type=distance_type, default=None, metavar="D", help="camera distance")
     g.add_argument("--light", type=light_type, default=None, metavar="X,Y,Z", help="towards the light, camera frame")
     g.add_argument("--color", type=color_type, default=None, metavar="R,G,B", help="albedo (default 200,200,200)")
@@ -96,10 +135,20 @@ def preset_parser() -> Parser:
     g.add_argument("--antialias", action=argparse.BooleanOptionalAction, default=None, help="4x MSAA (default on)")
     g.add_argument("--grayscale", action="store_true", default=None, help="grey images (still RGB PNG)")
     m = p.add_argument_group("modelnet10-so3")
-    m.add_argument("--meshes", type=Path, default=None, metavar="DIR",
-                   help="the ModelNet10 tree: DIR/{category}/{train,test}/{category}_{NNNN}.off")
-    m.add_argument("--categories", type=names_type(MODELNET10_CATEGORIES, "category"), default=None,
-                   metavar="A,B,...", help="a subset of the ten categories (default all)")
+    m.add_argument(
+        "--meshes",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="the ModelNet10 tree: DIR/{category}/{train,test}/{category}_{NNNN}.off",
+    )
+    m.add_argument(
+        "--categories",
+        type=names_type(MODELNET10_CATEGORIES, "category"),
+        default=None,
+        metavar="A,B,...",
+        help="a subset of the ten categories (default all)",
+    )
     return p
 
 
@@ -118,20 +167,33 @@ def parse_preset_args(argv: list[str]) -> SymsolOptions | ModelNetOptions:
         look = look_from_args(ns)
         return SymsolOptions(
             out=ns.out if ns.out is not None else Path("symsol"),
-            shapes=ns.shapes or SYMSOL_SHAPES, views=views, size=size, seed=ns.seed,
+            shapes=ns.shapes or SYMSOL_SHAPES,
+            views=views,
+            size=size,
+            seed=ns.seed,
             camera=Pinhole(fov_deg=DEFAULT_FOV_DEG if ns.fov is None else ns.fov, distance=ns.distance),
-            look=look, batch=ns.batch or SYMSOL_BATCH, workers=ns.workers, device=ns.device,
+            look=look,
+            batch=ns.batch or SYMSOL_BATCH,
+            workers=ns.workers,
+            device=ns.device,
         )
     _refuse(ns, SYMSOL_ONLY, "modelnet10-so3")
     if ns.meshes is None:
-        raise UsageError("--preset modelnet10-so3 needs --meshes DIR, the ModelNet10 tree "
-                         "(DIR/{category}/{train,test}/{category}_{NNNN}.off)")
+        raise UsageError(
+            "--preset modelnet10-so3 needs --meshes DIR, the ModelNet10 tree "
+            "(DIR/{category}/{train,test}/{category}_{NNNN}.off)"
+        )
     if max(ns.views or MODELNET_VIEWS) > MAX_VIEWS_PER_MODEL:
         raise UsageError(f"argument --views: at most {MAX_VIEWS_PER_MODEL} views per model (keys are .v001 .. .v999)")
     return ModelNetOptions(
-        meshes=ns.meshes, out=ns.out if ns.out is not None else Path("ModelNet10-SO3"),
-        categories=ns.categories or MODELNET10_CATEGORIES, views=ns.views or MODELNET_VIEWS, size=size,
-        seed=ns.seed, workers=ns.workers, device=ns.device,
+        meshes=ns.meshes,
+        out=ns.out if ns.out is not None else Path("ModelNet10-SO3"),
+        categories=ns.categories or MODELNET10_CATEGORIES,
+        views=ns.views or MODELNET_VIEWS,
+        size=size,
+        seed=ns.seed,
+        workers=ns.workers,
+        device=ns.device,
     )
 
 
@@ -159,8 +221,10 @@ def main(argv: list[str]) -> int:
         print(f"{options.out} already holds the {preset} dataset ({result.images} images); nothing to do")
     else:
         rate = result.built / result.seconds if result.seconds > 0 else float("inf")
-        print(f"built {result.built} of {result.images} {preset} images into {options.out} in "
-              f"{result.seconds:.1f} s: {rate:.0f} images/s on {result.renderer}")
+        print(
+            f"built {result.built} of {result.images} {preset} images into {options.out} in "
+            f"{result.seconds:.1f} s: {rate:.0f} images/s on {result.renderer}"
+        )
     return 0
 
 

@@ -56,8 +56,10 @@ class SymsolSplit:
         return self.count * len(self.shapes)
 
     def __repr__(self) -> str:
-        return (f"{type(self).__name__}(path={str(self.root)!r}, split={self.split!r}, images={len(self)}, "
-                f"shapes={len(self.shapes)}, size={self.size})")
+        return (
+            f"{type(self).__name__}(path={str(self.root)!r}, split={self.split!r}, images={len(self)}, "
+            f"shapes={len(self.shapes)}, size={self.size})"
+        )
 
     def close(self) -> None:
         """Close the split's npz files; harmless twice. Images and labels cannot be read after it."""
@@ -146,8 +148,10 @@ class ModelNetSplit:
         return len(self.keys)
 
     def __repr__(self) -> str:
-        return (f"{type(self).__name__}(path={str(self.root)!r}, split={self.split!r}, "
-                f"database={self.folder.name!r}, images={len(self)}, size={self.size})")
+        return (
+            f"{type(self).__name__}(path={str(self.root)!r}, split={self.split!r}, "
+            f"database={self.folder.name!r}, images={len(self)}, size={self.size})"
+        )
 
     def close(self) -> None:
         """Close the LMDB environment, so that this process can open the database again (through

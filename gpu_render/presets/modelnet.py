@@ -79,8 +79,9 @@ def npz_sources(views: tuple[int, int]) -> dict[str, str]:
 
 def model_rotations(opts: ModelNetOptions, model: CadModel) -> np.ndarray:
     """(V, 3, 3) float64 R of a model's views, V = TRAIN or TEST views."""
-    return uniform_rotations(opts.views[model.split], opts.seed, model.split,
-                             MODELNET10_CATEGORIES.index(model.category), model.cad)
+    return uniform_rotations(
+        opts.views[model.split], opts.seed, model.split, MODELNET10_CATEGORIES.index(model.category), model.cad
+    )
 
 
 def model_chunks(opts: ModelNetOptions, models: list[CadModel]) -> Iterator[Chunk]:
@@ -122,9 +123,15 @@ def run_modelnet(opts: ModelNetOptions, progress: bool = True) -> PresetResult:
                 for d in dbs:
                     if d.split == model.split and d.name in stores:
                         stores[d.name].put_many([(model.key(v + 1).encode(), jpegs[v]) for v in range(d.views)])
-                state.record(chunk.key, {"model": str(model.path), "start": chunk.start,
-                                         "stop": chunk.start + len(jpegs),
-                                         "sha256": chunk_digest(file_digest(j) for j in jpegs)})
+                state.record(
+                    chunk.key,
+                    {
+                        "model": str(model.path),
+                        "start": chunk.start,
+                        "stop": chunk.start + len(jpegs),
+                        "sha256": chunk_digest(file_digest(j) for j in jpegs),
+                    },
+                )
                 bar.update(len(jpegs))
 
             def scene_of(group: int) -> ObjectScene:
@@ -150,7 +157,9 @@ def run_modelnet(opts: ModelNetOptions, progress: bool = True) -> PresetResult:
         state.close()
 
 
-def view_labels(opts: ModelNetOptions, models: list[CadModel], views: int) -> Iterator[tuple[str, CadModel, np.ndarray]]:
+def view_labels(
+    opts: ModelNetOptions, models: list[CadModel], views: int
+) -> Iterator[tuple[str, CadModel, np.ndarray]]:
     """(key, model, R (3, 3) float64) of the first ``views`` views of each model, in database order."""
     for model in models:
         r = model_rotations(opts, model)
@@ -170,7 +179,9 @@ def seal_database(opts: ModelNetOptions, d: Database, models: list[CadModel], st
     os.replace(store.folder, final)
 
 
-def pickle_values(opts: ModelNetOptions, d: Database, models: list[CadModel]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+def pickle_values(
+    opts: ModelNetOptions, d: Database, models: list[CadModel]
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """The dicts of database ``d``'s ``viewID2quat.pkl`` (key -> (4,) float64 (w, x, y, z))
     and ``viewID2euler.pkl`` (key -> (3,) float64 azimuth, elevation, theta, radians), in key order."""
     quats: dict[str, np.ndarray] = {}
@@ -202,7 +213,9 @@ def write_npz_files(opts: ModelNetOptions, models: list[CadModel], progress: boo
     folder.mkdir(exist_ok=True)
     by_name = {d.name: d for d in databases(opts.views)}
     sources = npz_sources(opts.views)
-    total = sum(opts.views[by_name[s].split] * sum(m.split == by_name[s].split for m in models) for s in sources.values())
+    total = sum(
+        opts.views[by_name[s].split] * sum(m.split == by_name[s].split for m in models) for s in sources.values()
+    )
     bar = Progress(total, 0, "modelnet10 npz", enabled=progress, unit="image")
     try:
         for npz_name, source in sources.items():

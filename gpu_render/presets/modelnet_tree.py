@@ -52,8 +52,10 @@ def scan_tree(root: Path, categories: tuple[str, ...]) -> list[CadModel]:
                 models.append(CadModel(split, category, number, path))
                 found += 1
         if found == 0:
-            raise UsageError(f"--meshes {root}: no {split_name} meshes ({{category}}/{split_name}/{{category}}_NNNN.off) "
-                             f"for {','.join(categories)}")
+            raise UsageError(
+                f"--meshes {root}: no {split_name} meshes ({{category}}/{split_name}/{{category}}_NNNN.off) "
+                f"for {','.join(categories)}"
+            )
     models.sort(key=lambda m: (m.split, categories.index(m.category), m.cad))
     return models
 
@@ -76,8 +78,9 @@ def _category_models(root: Path, folder: Path, category: str) -> list[tuple[int,
     out = []
     for number, same in sorted(numbered.items()):
         if len(same) > 1:
-            raise UsageError(f"{folder}: {' and '.join(p.name for p in same)} are both model {number:04d} "
-                             "of one split; keep one")
+            raise UsageError(
+                f"{folder}: {' and '.join(p.name for p in same)} are both model {number:04d} of one split; keep one"
+            )
         if len(same[0].stem) != len(category) + 5:
             raise UsageError(f"{same[0]}: not named {category}_NNNN.off (NNNN: four digits)")
         out.append((number, same[0]))
@@ -114,6 +117,8 @@ def check_tree_unchanged(out: Path, signature: dict[str, Any], models: list[CadM
         if was != now:
             moved = f"; model {k} was {'/'.join(was)}, is now {'/'.join(now)}"
             break
-    raise UsageError(f"--out {out}: the mesh tree changed since this build started "
-                     f"({old['models'].get('count')} models then, {len(models)} now{moved}); "
-                     "restore the tree or use another --out")
+    raise UsageError(
+        f"--out {out}: the mesh tree changed since this build started "
+        f"({old['models'].get('count')} models then, {len(models)} now{moved}); "
+        "restore the tree or use another --out"
+    )

@@ -13,8 +13,18 @@ from gpu_render.scene.scene import DRAWING_REVISION
 #: SYMSOL's shapes in its class-index order (FORMATS.md).
 SYMSOL_SHAPES = ("tet", "cube", "icosa", "cone", "cyl", "tetX", "cylO", "sphereX")
 #: ModelNet10's categories in class-index order (FORMATS.md).
-MODELNET10_CATEGORIES = ("bathtub", "bed", "chair", "desk", "dresser", "monitor", "night_stand", "sofa",
-                         "table", "toilet")
+MODELNET10_CATEGORIES = (
+    "bathtub",
+    "bed",
+    "chair",
+    "desk",
+    "dresser",
+    "monitor",
+    "night_stand",
+    "sofa",
+    "table",
+    "toilet",
+)
 SYMSOL_VIEWS = (45000, 5000)
 MODELNET_VIEWS = (100, 20)
 PRESET_SIZE = 224
@@ -51,11 +61,20 @@ class SymsolOptions:
         """Everything that decides the dataset's bytes."""
         look = self.look
         return {
-            "preset": "symsol", "shapes": list(self.shapes), "views": list(self.views), "size": self.size,
-            "seed": self.seed, "fov": self.camera.fov_deg, "distance": round(self.camera.d, 12),
-            "light": [float(x) for x in look.light], "color": list(look.albedo),
-            "background": list(look.background), "grayscale": look.grayscale, "antialias": look.antialias,
-            "batch": self.batch, "drawing": DRAWING_REVISION,
+            "preset": "symsol",
+            "shapes": list(self.shapes),
+            "views": list(self.views),
+            "size": self.size,
+            "seed": self.seed,
+            "fov": self.camera.fov_deg,
+            "distance": round(self.camera.d, 12),
+            "light": [float(x) for x in look.light],
+            "color": list(look.albedo),
+            "background": list(look.background),
+            "grayscale": look.grayscale,
+            "antialias": look.antialias,
+            "batch": self.batch,
+            "drawing": DRAWING_REVISION,
         }
 
 
@@ -81,7 +100,13 @@ class ModelNetOptions:
 
     def signature(self) -> dict[str, Any]:
         return {
-            "preset": "modelnet10-so3", "meshes": str(self.meshes.resolve()), "categories": list(self.categories),
-            "views": list(self.views), "size": self.size, "seed": self.seed, "fov": self.camera.fov_deg,
-            "distance": round(self.camera.d, 12), "drawing": DRAWING_REVISION,
+            "preset": "modelnet10-so3",
+            "meshes": str(self.meshes.resolve()),
+            "categories": list(self.categories),
+            "views": list(self.views),
+            "size": self.size,
+            "seed": self.seed,
+            "fov": self.camera.fov_deg,
+            "distance": round(self.camera.d, 12),
+            "drawing": DRAWING_REVISION,
         }

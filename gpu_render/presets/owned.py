@@ -26,8 +26,11 @@ def preset_files(sig: Any) -> BuildFiles:
     if not isinstance(sig, dict):
         raise ValueError("the signature is not a mapping")
     views = sig.get("views")
-    if (not isinstance(views, list) or len(views) != 2
-            or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in views)):
+    if (
+        not isinstance(views, list)
+        or len(views) != 2
+        or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in views)
+    ):
         raise ValueError(f"views {views!r} is not two positive counts")
     if sig.get("preset") == "symsol":
         return _symsol(sig, (views[0], views[1]))

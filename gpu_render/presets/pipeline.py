@@ -40,7 +40,11 @@ class Chunk:
 
 
 def render_chunks(
-    gl: Headless, pool: EncoderPool, size: int, chunks: Iterable[Chunk], scene_of: Callable[[int], ObjectScene],
+    gl: Headless,
+    pool: EncoderPool,
+    size: int,
+    chunks: Iterable[Chunk],
+    scene_of: Callable[[int], ObjectScene],
     settle: Callable[[Chunk, list[bytes]], None],
 ) -> None:
     """Render every chunk at ``size`` px, hand it to ``pool``, and call ``settle`` for each in order."""
@@ -63,8 +67,12 @@ def render_chunks(
                 group = chunk.group
             assert draw is not None
             n = len(chunk.rotation)
-            plan = ObjectPlan(chunk.rotation, np.broadcast_to(draw.scene.camera.translation, (n, 3)).copy(),
-                              draw.scene.object, draw.scene.camera)
+            plan = ObjectPlan(
+                chunk.rotation,
+                np.broadcast_to(draw.scene.camera.translation, (n, 3)).copy(),
+                draw.scene.object,
+                draw.scene.camera,
+            )
             slot = i % pool.slot_count
             renderer.render_instances(draw.instances(plan, 0, n), out=pool.slot(slot)[size][:n])
             pending.append((chunk, pool.submit(slot, size, chunk.start, n)))

@@ -57,15 +57,20 @@ class PresetState:
         existing = read_manifest(out) if out.is_dir() else None
         if existing is None and out.is_dir():
             ours = set(partial_names) | {PROGRESS}
-            foreign = sorted(p.name for p in out.iterdir()
-                             if not (p.name in ours or is_temporary(p.name) or is_lock_file(p.name)))
+            foreign = sorted(
+                p.name for p in out.iterdir() if not (p.name in ours or is_temporary(p.name) or is_lock_file(p.name))
+            )
             if foreign:
-                raise UsageError(f"--out {out} holds files that are not a gpu_render dataset "
-                                 f"({', '.join(foreign[:3])}); choose an empty or new folder")
+                raise UsageError(
+                    f"--out {out} holds files that are not a gpu_render dataset "
+                    f"({', '.join(foreign[:3])}); choose an empty or new folder"
+                )
         if existing is not None and existing.get("signature") != self.signature:
-            raise UsageError(f"--out {out} holds a dataset built with other options "
-                             f"({differences(existing.get('signature'), self.signature)}); "
-                             "use the same options to resume, or another --out")
+            raise UsageError(
+                f"--out {out} holds a dataset built with other options "
+                f"({differences(existing.get('signature'), self.signature)}); "
+                "use the same options to resume, or another --out"
+            )
         created = not out.exists()
         try:
             out.mkdir(parents=True, exist_ok=True)
@@ -117,8 +122,12 @@ class PresetState:
 
     def _write(self, complete: bool, seconds: float | None = None, extra: dict[str, Any] | None = None) -> None:
         record = {
-            "generator": GENERATOR, "version": __version__, "preset": self.signature["preset"],
-            "complete": complete, "signature": self.signature, "renderer": self.renderer,
+            "generator": GENERATOR,
+            "version": __version__,
+            "preset": self.signature["preset"],
+            "complete": complete,
+            "signature": self.signature,
+            "renderer": self.renderer,
             "seconds": None if seconds is None else round(seconds, 3),
             "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()) if complete else None,
             "chunks": {str(k): self.done[k] for k in sorted(self.done)},
@@ -136,9 +145,11 @@ def check_free(out: Path, need: int, what: str) -> None:
         return  # cannot tell: a full disk is then reported by the writes, one line and resumable
     where, free = room
     if need > free:
-        raise UsageError(f"--out {out}: No space left on device for {what}: {readable_bytes(need)} needed, "
-                         f"{readable_bytes(free)} free on the filesystem of {where}; free some space or choose "
-                         "another --out or fewer --views")
+        raise UsageError(
+            f"--out {out}: No space left on device for {what}: {readable_bytes(need)} needed, "
+            f"{readable_bytes(free)} free on the filesystem of {where}; free some space or choose "
+            "another --out or fewer --views"
+        )
 
 
 def readable_bytes(n: int) -> str:

@@ -114,8 +114,9 @@ def run_symsol(opts: SymsolOptions, progress: bool = True) -> PresetResult:
             if created:
                 opts.out.rmdir()  # still empty: nothing of this build is left behind
             raise
-    pool = EncoderPool(PngFilesSink(segments), (opts.size,), min(opts.batch, max(opts.views)), opts.workers,
-                       IN_FLIGHT + 1)
+    pool = EncoderPool(
+        PngFilesSink(segments), (opts.size,), min(opts.batch, max(opts.views)), opts.workers, IN_FLIGHT + 1
+    )
     try:
         with headless_on(opts.device) as gl:
             state.renderer = gl.renderer_name
@@ -131,7 +132,9 @@ def run_symsol(opts: SymsolOptions, progress: bool = True) -> PresetResult:
 
             def settle(chunk: Chunk, digests: list[bytes]) -> None:
                 n = len(chunk.rotation)
-                state.record(chunk.key, {"start": chunk.start, "stop": chunk.start + n, "sha256": chunk_digest(digests)})
+                state.record(
+                    chunk.key, {"start": chunk.start, "stop": chunk.start + n, "sha256": chunk_digest(digests)}
+                )
                 bar.update(n)
 
             def scene_of(group: int) -> ObjectScene:

@@ -53,14 +53,19 @@ class PresetDataset(Dataset):
     def __repr__(self) -> str:
         """One short line: class, path, split, image count and size."""
         data = self.data
-        return (f"{type(self).__name__}(path={str(data.root)!r}, split={data.split!r}, images={len(self)}, "
-                f"size={data.size})")
+        return (
+            f"{type(self).__name__}(path={str(data.root)!r}, split={data.split!r}, images={len(self)}, "
+            f"size={data.size})"
+        )
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, ...]:
         image = torch.from_numpy(np.array(self.data.image(index))).permute(2, 0, 1).to(torch.float32).div_(255.0)
         rotation = self.data.rotation(index)
-        items = (image, torch.tensor(self.data.class_index(index), dtype=torch.int64),
-                 torch.tensor(rotation, dtype=torch.float32))
+        items = (
+            image,
+            torch.tensor(self.data.class_index(index), dtype=torch.int64),
+            torch.tensor(rotation, dtype=torch.float32),
+        )
         if not self.with_equivalents:
             return items
         eq = self.data.equivalents(index)

@@ -31,7 +31,6 @@ from gpu_render.verify import CHANNEL_TOLERANCE, OBJECT_AGREEMENT, Report, edge_
 from gpu_render.verify_checks import check_extras, check_whole_files, decode_image, one_line
 
 
-
 def preset_of(out: Path) -> str | None:
     """The preset that built ``out``, or None when it is no preset's output."""
     try:
@@ -67,17 +66,35 @@ def verify_preset(out: Path, reference: int = 4, seed: int = 0) -> Report:
 
 
 def symsol_options(out: Path, sig: dict[str, Any]) -> SymsolOptions:
-    look = Look(albedo=tuple(sig["color"]), background=tuple(sig["background"]), light=tuple(sig["light"]),  # type: ignore[arg-type]
-                antialias=bool(sig["antialias"]), grayscale=bool(sig["grayscale"]))
-    return SymsolOptions(out=out, shapes=tuple(sig["shapes"]), views=tuple(sig["views"]), size=int(sig["size"]),  # type: ignore[arg-type]
-                         seed=int(sig["seed"]), camera=Pinhole(float(sig["fov"]), float(sig["distance"])), look=look,
-                         batch=int(sig["batch"]))
+    look = Look(
+        albedo=tuple(sig["color"]),
+        background=tuple(sig["background"]),
+        light=tuple(sig["light"]),  # type: ignore[arg-type]
+        antialias=bool(sig["antialias"]),
+        grayscale=bool(sig["grayscale"]),
+    )
+    return SymsolOptions(
+        out=out,
+        shapes=tuple(sig["shapes"]),
+        views=tuple(sig["views"]),
+        size=int(sig["size"]),  # type: ignore[arg-type]
+        seed=int(sig["seed"]),
+        camera=Pinhole(float(sig["fov"]), float(sig["distance"])),
+        look=look,
+        batch=int(sig["batch"]),
+    )
 
 
 def modelnet_options(out: Path, sig: dict[str, Any]) -> ModelNetOptions:
-    return ModelNetOptions(meshes=Path(sig["meshes"]), out=out, categories=tuple(sig["categories"]),
-                           views=tuple(sig["views"]), size=int(sig["size"]), seed=int(sig["seed"]),  # type: ignore[arg-type]
-                           camera=Pinhole(float(sig["fov"]), float(sig["distance"])))
+    return ModelNetOptions(
+        meshes=Path(sig["meshes"]),
+        out=out,
+        categories=tuple(sig["categories"]),
+        views=tuple(sig["views"]),
+        size=int(sig["size"]),
+        seed=int(sig["seed"]),  # type: ignore[arg-type]
+        camera=Pinhole(float(sig["fov"]), float(sig["distance"])),
+    )
 
 
 def _agreement(got: np.ndarray, want: np.ndarray) -> float:
@@ -85,8 +102,9 @@ def _agreement(got: np.ndarray, want: np.ndarray) -> float:
     return float((close | edge_pixels(want)).mean())
 
 
-def _verify_symsol(out: Path, opts: SymsolOptions, recorded: dict[int, Any], reference: int,
-                   rng: np.random.Generator, report: Report) -> None:
+def _verify_symsol(
+    out: Path, opts: SymsolOptions, recorded: dict[int, Any], reference: int, rng: np.random.Generator, report: Report
+) -> None:
     parts = symsol.shape_splits(opts)
     segments = {p.start: p for p in parts}
     starts = sorted(segments)
@@ -94,8 +112,10 @@ def _verify_symsol(out: Path, opts: SymsolOptions, recorded: dict[int, Any], ref
     for chunk in symsol.chunks(opts, parts):
         part = segments[max(s for s in starts if s <= chunk.start)]
         digests = []
-        paths = [symsol.image_path(out, part.split_name, part.shape, chunk.start - part.start + k)
-                 for k in range(len(chunk.rotation))]
+        paths = [
+            symsol.image_path(out, part.split_name, part.shape, chunk.start - part.start + k)
+            for k in range(len(chunk.rotation))
+        ]
         for path in paths:
             try:
                 digests.append(file_digest(path.read_bytes()))
@@ -111,8 +131,10 @@ def _verify_symsol(out: Path, opts: SymsolOptions, recorded: dict[int, Any], ref
             for at in changed or []:
                 report.problem(f"{paths[at]}: differs from its checksum (truncated or changed since it was built)")
             if not changed:
-                report.problem(f"{paths[0]} .. {paths[-1].name}: {len(digests)} image(s) differ from their checksum "
-                               "(truncated or changed)")
+                report.problem(
+                    f"{paths[0]} .. {paths[-1].name}: {len(digests)} image(s) differ from their checksum "
+                    "(truncated or changed)"
+                )
         checked += len(digests)
     report.say(f"checksums: {checked} image(s) checked against the manifest")
     verify_symsol_labels(out, opts, parts, report)
@@ -134,12 +156,21 @@ def _verify_symsol(out: Path, opts: SymsolOptions, recorded: dict[int, Any], ref
         report.say(f"reference: {len(scores)} image(s) re-rendered on the CPU agree on {np.mean(scores):.3%} of pixels")
 
 
-def _verify_modelnet(out: Path, opts: ModelNetOptions, sig: dict[str, Any], recorded: dict[int, Any],
-                     reference: int, rng: np.random.Generator, report: Report) -> None:
+def _verify_modelnet(
+    out: Path,
+    opts: ModelNetOptions,
+    sig: dict[str, Any],
+    recorded: dict[int, Any],
+    reference: int,
+    rng: np.random.Generator,
+    report: Report,
+) -> None:
     models = scan_tree(opts.meshes, opts.categories)
     if "models" in sig and tree_record(models) != sig["models"]:
-        report.problem(f"--meshes {opts.meshes}: the tree changed since the build ({sig['models'].get('count')} "
-                       f"models then, {len(models)} now); the checks below use today's tree")
+        report.problem(
+            f"--meshes {opts.meshes}: the tree changed since the build ({sig['models'].get('count')} "
+            f"models then, {len(models)} now); the checks below use today's tree"
+        )
     stored: dict[str, dict[str, bytes]] = {}
     for d in modelnet.databases(opts.views):
         folder = out / db_name(d.name)
@@ -178,11 +209,14 @@ def _verify_modelnet(out: Path, opts: ModelNetOptions, sig: dict[str, Any], reco
         if chunk_digest(digests) != record.get("sha256"):
             changed = changed_files(record, digests)
             for at in changed or []:
-                report.problem(f"{out / db_name(main[model.split])}: key {model.key(at + 1)} differs from its checksum "
-                               "(changed since it was built)")
+                report.problem(
+                    f"{out / db_name(main[model.split])}: key {model.key(at + 1)} differs from its checksum "
+                    "(changed since it was built)"
+                )
             if not changed:
-                report.problem(f"{main[model.split]}: the views of {model.category}_{model.cad:04d} differ from their "
-                               "checksum")
+                report.problem(
+                    f"{main[model.split]}: the views of {model.category}_{model.cad:04d} differ from their checksum"
+                )
         checked += views
     small = f"train_{opts.views[1]}V"
     if small != main[0] and small in stored:
@@ -204,8 +238,10 @@ def _verify_modelnet(out: Path, opts: ModelNetOptions, sig: dict[str, Any], reco
             report.problem(f"{main[model.split]} {model.key(v + 1)}: does not decode ({one_line(exc)})")
             continue
         if grey.shape != (opts.size, opts.size, 1):
-            report.problem(f"{main[model.split]} {model.key(v + 1)}: is {grey.shape[1]}x{grey.shape[0]}, "
-                           f"expected {opts.size}x{opts.size}")
+            report.problem(
+                f"{main[model.split]} {model.key(v + 1)}: is {grey.shape[1]}x{grey.shape[0]}, "
+                f"expected {opts.size}x{opts.size}"
+            )
             continue
         got = np.repeat(grey, 3, axis=2)
         r = modelnet.model_rotations(opts, model)[v : v + 1]

@@ -92,11 +92,14 @@ def _files_are(report: Report, path: Path, got: list[str], want: list[str]) -> N
     if missing:
         report.problem(f"{path}: no array {', '.join(missing[:3])}{' ..' if len(missing) > 3 else ''}")
     if extra:
-        report.problem(f"{path}: arrays the build never writes: {', '.join(extra[:3])}{' ..' if len(extra) > 3 else ''}")
+        report.problem(
+            f"{path}: arrays the build never writes: {', '.join(extra[:3])}{' ..' if len(extra) > 3 else ''}"
+        )
 
 
-def _compare_rotations(report: Report, path: Path, part: symsol.ShapeSplit, opts: SymsolOptions,
-                       got: np.ndarray) -> int:
+def _compare_rotations(
+    report: Report, path: Path, part: symsol.ShapeSplit, opts: SymsolOptions, got: np.ndarray
+) -> int:
     """rotations.npz[shape] against its recomputation, in the build's own row blocks."""
     obj = builtin_object(part.shape)
     k = len(obj.symmetry) if obj.featureless else 1
@@ -112,8 +115,9 @@ def _compare_rotations(report: Report, path: Path, part: symsol.ShapeSplit, opts
     return 1
 
 
-def verify_pickles(folder: Path, opts: ModelNetOptions, d: modelnet.Database, models: list[CadModel],
-                   report: Report) -> None:
+def verify_pickles(
+    folder: Path, opts: ModelNetOptions, d: modelnet.Database, models: list[CadModel], report: Report
+) -> None:
     """``viewID2quat.pkl`` and ``viewID2euler.pkl`` of database ``d``: the keys in order and
     every value, recomputed."""
     fresh = modelnet.pickle_values(opts, d, models)
@@ -137,8 +141,14 @@ def verify_pickles(folder: Path, opts: ModelNetOptions, d: modelnet.Database, mo
             compare(report, f"{path}: values", values, np.array(list(want.values())), atol=PICKLE_TOLERANCE)
 
 
-def verify_npz_files(out: Path, opts: ModelNetOptions, models: list[CadModel], stored: dict[str, dict[str, bytes]],
-                     rng: np.random.Generator, report: Report) -> None:
+def verify_npz_files(
+    out: Path,
+    opts: ModelNetOptions,
+    models: list[CadModel],
+    stored: dict[str, dict[str, bytes]],
+    rng: np.random.Generator,
+    report: Report,
+) -> None:
     """image2sphere's npz files: ``rots`` and ``cat_ids`` recomputed; ``imgs``' header, and a
     sample of its rows against the JPEGs of ``stored`` (database name -> key -> bytes) decoded."""
     by_name = {d.name: d for d in modelnet.databases(opts.views)}
@@ -155,15 +165,17 @@ def verify_npz_files(out: Path, opts: ModelNetOptions, models: list[CadModel], s
                     if key in data.files:
                         compare(report, f"{path}: {key}", data[key], want)
             if (out / db_name(source)).is_dir():
-                sampled += _compare_images(path, [k for k, _, _ in labels], stored.get(source, {}), opts.size,
-                                           rng, report)
+                sampled += _compare_images(
+                    path, [k for k, _, _ in labels], stored.get(source, {}), opts.size, rng, report
+                )
         except DAMAGED as exc:
             report.problem(f"{path}: not readable ({one_line(exc)})")
     report.say(f"pickles and npz files recomputed; {sampled} npz image(s) compared with their database's")
 
 
-def _compare_images(path: Path, keys: list[str], jpegs: dict[str, bytes], size: int, rng: np.random.Generator,
-                    report: Report) -> int:
+def _compare_images(
+    path: Path, keys: list[str], jpegs: dict[str, bytes], size: int, rng: np.random.Generator, report: Report
+) -> int:
     """Rows of ``imgs`` (uint8 (L, S, S, 1)) against the JPEGs of ``keys`` decoded (one channel)."""
     want_shape = (len(keys), size, size, 1)
     with zipfile.ZipFile(path) as z, z.open("imgs.npy") as f:
@@ -183,8 +195,10 @@ def _compare_images(path: Path, keys: list[str], jpegs: dict[str, bytes], size: 
             if not np.array_equal(row.reshape(size, size, 1), simplejpeg.decode_jpeg(data, colorspace="GRAY")):
                 differ.append(i)
         if differ:
-            report.problem(f"{path}: imgs differs from the database's JPEG decoded in {len(differ)} of {checked} "
-                           f"sampled row(s), first row {differ[0]} ({keys[differ[0]]})")
+            report.problem(
+                f"{path}: imgs differs from the database's JPEG decoded in {len(differ)} of {checked} "
+                f"sampled row(s), first row {differ[0]} ({keys[differ[0]]})"
+            )
         return checked
 
 

@@ -15,6 +15,7 @@ import numpy as np
 #: Largest atlas side the renderer asks for, px (also capped by GL_MAX_TEXTURE_SIZE).
 MAX_ATLAS_SIDE = 16384
 
+
 def _power_of_two(n: int) -> int:
     return 1 << max(0, (n - 1).bit_length())
 
@@ -71,8 +72,14 @@ def max_target_side(ctx: moderngl.Context) -> int:
 
 
 def read_column(
-    source: moderngl.Framebuffer, layout: AtlasLayout, n: int, out: np.ndarray, staging: np.ndarray,
-    components: int = 3, dtype: str = "f1", attachment: int = 0,
+    source: moderngl.Framebuffer,
+    layout: AtlasLayout,
+    n: int,
+    out: np.ndarray,
+    staging: np.ndarray,
+    components: int = 3,
+    dtype: str = "f1",
+    attachment: int = 0,
 ) -> None:
     """Read the first ``n`` tiles of a one-column atlas into ``out``, flipping rows once.
 
@@ -85,15 +92,24 @@ def read_column(
     h = n * s
     rows = staging[:h]
     source.read_into(
-        rows, viewport=(0, layout.target[1] - h, s, h), components=components, alignment=1,
-        dtype=dtype, attachment=attachment,
+        rows,
+        viewport=(0, layout.target[1] - h, s, h),
+        components=components,
+        alignment=1,
+        dtype=dtype,
+        attachment=attachment,
     )
     np.copyto(out.reshape(rows.shape), rows[::-1])
 
 
 def read_tiles_bottom_up(
-    source: moderngl.Framebuffer, size: int, n: int, out: np.ndarray, staging: np.ndarray,
-    components: int = 3, dtype: str = "f1",
+    source: moderngl.Framebuffer,
+    size: int,
+    n: int,
+    out: np.ndarray,
+    staging: np.ndarray,
+    components: int = 3,
+    dtype: str = "f1",
 ) -> None:
     """Read tiles 0..n-1 of a one-tile-wide atlas whose tile k covers GL rows [k S, (k + 1) S)
     (y up) into ``out``, flipping each tile's rows once.

@@ -65,9 +65,7 @@ class Renderer:
     ``with`` block) releases its GL objects.
     """
 
-    def __init__(
-        self, ctx: moderngl.Context, size: int, *, antialias: bool = False, batch: int | None = None
-    ) -> None:
+    def __init__(self, ctx: moderngl.Context, size: int, *, antialias: bool = False, batch: int | None = None) -> None:
         if size < 1:
             raise ValueError(f"size must be positive, got {size}")
         self.ctx = ctx

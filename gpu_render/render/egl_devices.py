@@ -97,7 +97,8 @@ def choose_egl_device(ordinal: int, devices: Sequence[EglDevice] | None, visible
             return DeviceChoice(
                 reported[ordinal],
                 f"EGL device {reported[ordinal]} is CUDA device {ordinal} of this process "
-                f"(EGL_CUDA_DEVICE_NV, counted after CUDA_VISIBLE_DEVICES={visible.strip()})", True,
+                f"(EGL_CUDA_DEVICE_NV, counted after CUDA_VISIBLE_DEVICES={visible.strip()})",
+                True,
             )
     if target is None:
         return DeviceChoice(
@@ -107,7 +108,9 @@ def choose_egl_device(ordinal: int, devices: Sequence[EglDevice] | None, visible
         raise DeviceChoiceError(
             f"CUDA device {target} has no EGL device (EGL devices report CUDA devices {sorted(reported)})"
         )
-    return DeviceChoice(reported[target], f"EGL device {reported[target]} is CUDA device {target} (EGL_CUDA_DEVICE_NV)", True)
+    return DeviceChoice(
+        reported[target], f"EGL device {reported[target]} is CUDA device {target} (EGL_CUDA_DEVICE_NV)", True
+    )
 
 
 def query_egl_devices() -> list[EglDevice] | None:
@@ -125,12 +128,15 @@ def query_egl_devices() -> list[EglDevice] | None:
         return None
     egl.eglGetProcAddress.restype = ctypes.c_void_p
     egl.eglGetProcAddress.argtypes = [ctypes.c_char_p]
-    procs = {n: egl.eglGetProcAddress(n.encode()) for n in ("eglQueryDevicesEXT", "eglQueryDeviceAttribEXT", "eglQueryDeviceStringEXT")}
+    procs = {
+        n: egl.eglGetProcAddress(n.encode())
+        for n in ("eglQueryDevicesEXT", "eglQueryDeviceAttribEXT", "eglQueryDeviceStringEXT")
+    }
     if not all(procs.values()):
         return None
-    query_devices = ctypes.CFUNCTYPE(ctypes.c_uint, ctypes.c_int, ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(ctypes.c_int))(
-        procs["eglQueryDevicesEXT"]
-    )
+    query_devices = ctypes.CFUNCTYPE(
+        ctypes.c_uint, ctypes.c_int, ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(ctypes.c_int)
+    )(procs["eglQueryDevicesEXT"])
     query_attrib = ctypes.CFUNCTYPE(ctypes.c_uint, ctypes.c_void_p, ctypes.c_int, ctypes.POINTER(ctypes.c_ssize_t))(
         procs["eglQueryDeviceAttribEXT"]
     )

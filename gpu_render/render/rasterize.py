@@ -97,8 +97,16 @@ def _expand(owners: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndar
     return owner, k
 
 
-def _spans(tri: np.ndarray, py: np.ndarray, u: np.ndarray, v: np.ndarray, sign: np.ndarray,
-           lo: np.ndarray, hi: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+def _spans(
+    tri: np.ndarray,
+    py: np.ndarray,
+    u: np.ndarray,
+    v: np.ndarray,
+    sign: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    size: int,
+) -> tuple[np.ndarray, np.ndarray]:
     """Columns [lo, hi] (int64) of row centre ``py`` that may lie inside triangle ``tri``.
 
     A superset: each edge's crossing of the row is widened by one column, and an edge so close

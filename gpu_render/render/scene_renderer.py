@@ -36,8 +36,12 @@ _INSTANCE_ATTRIBUTES = ("in_rotation", "in_translation")
 _VERTEX_FORMAT = "3f 3f"
 _VERTEX_ATTRIBUTES = ("in_position", "in_normal")
 _NO_MARK = {
-    "u_mark_kind": 0, "u_mark_centre": (0.0, 0.0, 0.0), "u_mark_normal": (0.0, 0.0, 1.0),
-    "u_mark_radius": 0.0, "u_mark_color": (0.0, 0.0, 0.0), "u_mark_color2": (0.0, 0.0, 0.0),
+    "u_mark_kind": 0,
+    "u_mark_centre": (0.0, 0.0, 0.0),
+    "u_mark_normal": (0.0, 0.0, 1.0),
+    "u_mark_radius": 0.0,
+    "u_mark_color": (0.0, 0.0, 0.0),
+    "u_mark_color2": (0.0, 0.0, 0.0),
 }
 
 
@@ -65,7 +69,13 @@ class SceneRenderer:
     """
 
     def __init__(
-        self, ctx: moderngl.Context, obj: SceneObject, camera: Pinhole, look: Look, size: int, *,
+        self,
+        ctx: moderngl.Context,
+        obj: SceneObject,
+        camera: Pinhole,
+        look: Look,
+        size: int,
+        *,
         batch: int | None = None,
     ) -> None:
         if size < 1:
@@ -76,11 +86,14 @@ class SceneRenderer:
         self._released = False
         # Back faces of a closed object never show; a convex one's front faces never overlap.
         self._enables = (moderngl.CULL_FACE if obj.closed else 0) | (0 if obj.convex else moderngl.DEPTH_TEST)
-        self._objects: list[moderngl.Buffer | moderngl.Program | moderngl.VertexArray | moderngl.Framebuffer
-                            | moderngl.Renderbuffer] = []
+        self._objects: list[
+            moderngl.Buffer | moderngl.Program | moderngl.VertexArray | moderngl.Framebuffer | moderngl.Renderbuffer
+        ] = []
 
         # Unmarked objects shade from the normal alone: a fragment shader that reads fewer varyings.
-        self.program = self._own(load_program(ctx, "scene", fragment="scene" if obj.mark is not None else "scene_plain"))
+        self.program = self._own(
+            load_program(ctx, "scene", fragment="scene" if obj.mark is not None else "scene_plain")
+        )
         self.layers_program = self._own(load_program(ctx, "scene", fragment="scene_layers"))
         d = camera.d
         depth_range = (max(d - 1.0 - DEPTH_MARGIN, 1e-3), d + 1.0 + DEPTH_MARGIN)
@@ -89,19 +102,25 @@ class SceneRenderer:
         # layout, so that window coordinates stay exact (what lies past S px is discarded).
         w, h = self.viewport = self.layout.target
         for program in (self.program, self.layers_program):
-            _set(program, {
-                "u_focal": (float(k[0, 0]), float(k[1, 1])),
-                "u_principal": (float(k[0, 2]), float(k[1, 2])),
-                "u_depth_range": depth_range,
-                "u_tile": float(size),
-                "u_target": (float(w), float(h)),
-            })
-        _set(self.program, {
-            "u_albedo": tuple(c / 255.0 for c in look.albedo),
-            "u_light": tuple(float(x) for x in look.light_unit),
-            "u_grayscale": int(look.grayscale),
-            **(obj.mark.uniforms() if obj.mark is not None else _NO_MARK),
-        })
+            _set(
+                program,
+                {
+                    "u_focal": (float(k[0, 0]), float(k[1, 1])),
+                    "u_principal": (float(k[0, 2]), float(k[1, 2])),
+                    "u_depth_range": depth_range,
+                    "u_tile": float(size),
+                    "u_target": (float(w), float(h)),
+                },
+            )
+        _set(
+            self.program,
+            {
+                "u_albedo": tuple(c / 255.0 for c in look.albedo),
+                "u_light": tuple(float(x) for x in look.light_unit),
+                "u_grayscale": int(look.grayscale),
+                **(obj.mark.uniforms() if obj.mark is not None else _NO_MARK),
+            },
+        )
         vertices, indices = indexed_vertices(obj)
         self._vertices = self._own(ctx.buffer(vertices.tobytes()))
         self._indices = self._own(ctx.buffer(indices.tobytes()))
@@ -112,9 +131,17 @@ class SceneRenderer:
         ]
         self.vao = self._own(ctx.vertex_array(self.program, content, index_buffer=self._indices, index_element_size=4))
         # The layers pass reads no normal (its compiler drops in_normal): step over those bytes.
-        self.layers_vao = self._own(ctx.vertex_array(self.layers_program, [
-            (self._vertices, "3f 12x", "in_position"), content[1],
-        ], index_buffer=self._indices, index_element_size=4))
+        self.layers_vao = self._own(
+            ctx.vertex_array(
+                self.layers_program,
+                [
+                    (self._vertices, "3f 12x", "in_position"),
+                    content[1],
+                ],
+                index_buffer=self._indices,
+                index_element_size=4,
+            )
+        )
         self.fbo = self._framebuffer(4, "f1", self.samples, h)
         self._resolved: dict[int, moderngl.Framebuffer] = {}  # MSAA resolve targets by rows
         self._layers_fbo: moderngl.Framebuffer | None = None
@@ -125,8 +152,9 @@ class SceneRenderer:
         self._objects.append(obj)
         return obj
 
-    def _framebuffer(self, components: int, dtype: str, samples: int, rows: int,
-                     depth: bool = True) -> moderngl.Framebuffer:
+    def _framebuffer(
+        self, components: int, dtype: str, samples: int, rows: int, depth: bool = True
+    ) -> moderngl.Framebuffer:
         """A target one tile wide and ``rows`` px high; with a depth buffer unless the object
         is convex (its draws never test depth) or ``depth`` is False."""
         size = (self.size, rows)
@@ -181,8 +209,15 @@ class SceneRenderer:
         for a in range(0, n, cap):
             chunk = instances[a : a + cap]
             self._draw(self._layers_fbo, self.layers_vao, chunk, (0.0, 0.0, 0.0, 0.0))
-            read_tiles_bottom_up(self._layers_fbo, s, len(chunk), depth[a : a + len(chunk)], self._depth_staging,
-                                 components=1, dtype="f4")
+            read_tiles_bottom_up(
+                self._layers_fbo,
+                s,
+                len(chunk),
+                depth[a : a + len(chunk)],
+                self._depth_staging,
+                components=1,
+                dtype="f4",
+            )
         mask = np.where(depth > 0, np.uint8(255), np.uint8(0))
         return mask, depth
 
@@ -216,8 +251,13 @@ class SceneRenderer:
         """Where tile k lies in :meth:`draw_atlas`'s framebuffer: (x, y, width, height), px, y up."""
         return (0, k * self.size, self.size, self.size)
 
-    def _draw(self, fbo: moderngl.Framebuffer, vao: moderngl.VertexArray, instances: np.ndarray,
-              clear: tuple[float, float, float, float]) -> None:
+    def _draw(
+        self,
+        fbo: moderngl.Framebuffer,
+        vao: moderngl.VertexArray,
+        instances: np.ndarray,
+        clear: tuple[float, float, float, float],
+    ) -> None:
         n = len(instances)
         data = np.ascontiguousarray(instances, dtype=INSTANCE_DTYPE).tobytes()
         if len(data) > self._instances.size:

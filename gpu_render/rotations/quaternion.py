@@ -46,17 +46,45 @@ def matrix_to_quaternion(r: np.ndarray) -> np.ndarray:
         rk = r[m]
         sk = s[m]
         if k == 0:
-            q[m] = np.stack([sk / 4, (rk[:, 2, 1] - rk[:, 1, 2]) / sk, (rk[:, 0, 2] - rk[:, 2, 0]) / sk,
-                             (rk[:, 1, 0] - rk[:, 0, 1]) / sk], 1)
+            q[m] = np.stack(
+                [
+                    sk / 4,
+                    (rk[:, 2, 1] - rk[:, 1, 2]) / sk,
+                    (rk[:, 0, 2] - rk[:, 2, 0]) / sk,
+                    (rk[:, 1, 0] - rk[:, 0, 1]) / sk,
+                ],
+                1,
+            )
         elif k == 1:
-            q[m] = np.stack([(rk[:, 2, 1] - rk[:, 1, 2]) / sk, sk / 4, (rk[:, 0, 1] + rk[:, 1, 0]) / sk,
-                             (rk[:, 0, 2] + rk[:, 2, 0]) / sk], 1)
+            q[m] = np.stack(
+                [
+                    (rk[:, 2, 1] - rk[:, 1, 2]) / sk,
+                    sk / 4,
+                    (rk[:, 0, 1] + rk[:, 1, 0]) / sk,
+                    (rk[:, 0, 2] + rk[:, 2, 0]) / sk,
+                ],
+                1,
+            )
         elif k == 2:
-            q[m] = np.stack([(rk[:, 0, 2] - rk[:, 2, 0]) / sk, (rk[:, 0, 1] + rk[:, 1, 0]) / sk, sk / 4,
-                             (rk[:, 1, 2] + rk[:, 2, 1]) / sk], 1)
+            q[m] = np.stack(
+                [
+                    (rk[:, 0, 2] - rk[:, 2, 0]) / sk,
+                    (rk[:, 0, 1] + rk[:, 1, 0]) / sk,
+                    sk / 4,
+                    (rk[:, 1, 2] + rk[:, 2, 1]) / sk,
+                ],
+                1,
+            )
         else:
-            q[m] = np.stack([(rk[:, 1, 0] - rk[:, 0, 1]) / sk, (rk[:, 0, 2] + rk[:, 2, 0]) / sk,
-                             (rk[:, 1, 2] + rk[:, 2, 1]) / sk, sk / 4], 1)
+            q[m] = np.stack(
+                [
+                    (rk[:, 1, 0] - rk[:, 0, 1]) / sk,
+                    (rk[:, 0, 2] + rk[:, 2, 0]) / sk,
+                    (rk[:, 1, 2] + rk[:, 2, 1]) / sk,
+                    sk / 4,
+                ],
+                1,
+            )
     q /= np.linalg.norm(q, axis=1, keepdims=True)
     return np.where(q[:, :1] < 0, -q, q)
 

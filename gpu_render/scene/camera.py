@@ -115,8 +115,9 @@ def image_boxes(pixels: np.ndarray, width: int, height: int) -> np.ndarray:
     return boxes
 
 
-def projected_boxes(points: np.ndarray, rotation: np.ndarray, translation: np.ndarray, k: np.ndarray,
-                    width: int, height: int) -> np.ndarray:
+def projected_boxes(
+    points: np.ndarray, rotation: np.ndarray, translation: np.ndarray, k: np.ndarray, width: int, height: int
+) -> np.ndarray:
     """The exact bounding box of an object's projection in each pose, clipped to the image.
 
     points: (P, 3) float64, the object's vertices, object frame; rotation: (N, 3, 3) R;
@@ -132,5 +133,7 @@ def projected_boxes(points: np.ndarray, rotation: np.ndarray, translation: np.nd
     t = np.broadcast_to(np.asarray(translation, dtype=np.float64).reshape(-1, 3), (len(r), 3))
     x = np.asarray(points, dtype=np.float64).reshape(-1, 3)
     step = max(1, BOX_BLOCK // max(1, len(x)))
-    boxes = [image_boxes(project(x, r[i:i + step], t[i:i + step], k), width, height) for i in range(0, len(r), step)]
+    boxes = [
+        image_boxes(project(x, r[i : i + step], t[i : i + step], k), width, height) for i in range(0, len(r), step)
+    ]
     return np.concatenate(boxes) if boxes else np.zeros((0, 4))

@@ -15,7 +15,9 @@ LUMA = (0.299, 0.587, 0.114)
 DEFAULT_LIGHT = (-1.0, -1.0, -2.0)
 
 #: What the command line and the service say of a light that :func:`is_direction` refuses.
-NOT_A_DIRECTION = "must be a direction: not the zero vector, nor so small or large that its length is 0 or infinite in float64"
+NOT_A_DIRECTION = (
+    "must be a direction: not the zero vector, nor so small or large that its length is 0 or infinite in float64"
+)
 
 
 def is_direction(light: tuple[float, float, float]) -> bool:

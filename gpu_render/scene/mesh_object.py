@@ -15,8 +15,9 @@ from gpu_render.scene.objects import SceneObject
 MESH_PREFIX = "mesh:"
 
 
-def mesh_object(name: str, vertices: np.ndarray, faces: np.ndarray,
-                vertex_normals: np.ndarray | None = None, closed: bool = False) -> SceneObject:
+def mesh_object(
+    name: str, vertices: np.ndarray, faces: np.ndarray, vertex_normals: np.ndarray | None = None, closed: bool = False
+) -> SceneObject:
     """The normalised object of a triangle mesh.
 
     name: the object's name; ``mesh:`` is put in front unless it is there already.

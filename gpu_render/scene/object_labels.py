@@ -42,8 +42,9 @@ def _facing(r: np.ndarray, translation: np.ndarray, centres: np.ndarray, normals
     return (np.einsum("ki,ki->k", normals, centres)[None, :] + t_obj @ normals.T) < 0
 
 
-def visual_equivalents(obj: SceneObject, rotation: np.ndarray, translation: np.ndarray,
-                       dtype: type[np.floating] = np.float64) -> tuple[np.ndarray, np.ndarray]:
+def visual_equivalents(
+    obj: SceneObject, rotation: np.ndarray, translation: np.ndarray, dtype: type[np.floating] = np.float64
+) -> tuple[np.ndarray, np.ndarray]:
     """For each pose R, the R @ G_k (G_k in ``obj.symmetry``) whose image equals R's image.
 
     R @ G_k is equivalent when G_k fixes the mark (G_k c = c and G_k n = n) or when the mark
@@ -112,8 +113,7 @@ def _same_rows(mask: np.ndarray) -> list[np.ndarray]:
     return groups
 
 
-def rotations_equivalent(obj: SceneObject, rotation: np.ndarray,
-                         dtype: type[np.floating] = np.float32) -> np.ndarray:
+def rotations_equivalent(obj: SceneObject, rotation: np.ndarray, dtype: type[np.floating] = np.float32) -> np.ndarray:
     """R @ G_k for every pose and every element of ``obj.symmetry``: (N, G, 3, 3) of ``dtype``,
     element 0 R itself."""
     r = np.asarray(rotation, dtype=np.float64)
@@ -125,8 +125,9 @@ def rotations_equivalent(obj: SceneObject, rotation: np.ndarray,
     return out
 
 
-def scene_labels(obj: SceneObject, camera: Pinhole, rotation: np.ndarray,
-                 sizes: Iterable[int]) -> dict[str, np.ndarray]:
+def scene_labels(
+    obj: SceneObject, camera: Pinhole, rotation: np.ndarray, sizes: Iterable[int]
+) -> dict[str, np.ndarray]:
     """The arrays of poses.npz for poses R of ``obj`` seen by ``camera``.
 
     rotation: (N, 3, 3) R. sizes: the image sizes S. Returns:
@@ -152,8 +153,13 @@ def scene_labels(obj: SceneObject, camera: Pinhole, rotation: np.ndarray,
         "translation": t,
     }
     azimuth, elevation, theta = viewpoint_from_rotation(r)
-    labels.update(azimuth=azimuth, elevation=elevation, theta=theta, distance=t[:, 2].copy(),
-                  viewport=np.asarray(VIEWPORT, dtype=np.float64))
+    labels.update(
+        azimuth=azimuth,
+        elevation=elevation,
+        theta=theta,
+        distance=t[:, 2].copy(),
+        viewport=np.asarray(VIEWPORT, dtype=np.float64),
+    )
     for size in sizes:
         k = camera.intrinsics(int(size))
         labels[f"intrinsics_{int(size)}"] = k

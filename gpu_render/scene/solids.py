@@ -29,8 +29,9 @@ def object_class(object_name: str | None) -> tuple[str | None, int | None]:
     if not object_name or object_name == "clpr-cube":
         return None, None
     if object_name.startswith("mesh:"):
-        return PurePath(object_name[len("mesh:"):]).stem, None
+        return PurePath(object_name[len("mesh:") :]).stem, None
     return object_name, BUILTIN_OBJECTS.index(object_name) if object_name in BUILTIN_OBJECTS else None
+
 
 SEGMENTS = 360
 #: Cone and cylinder: rim radius and half height (0.6^2 + 0.8^2 = 1, so the rims are at 1).
@@ -78,8 +79,11 @@ def _build(name: str) -> SceneObject:
         group = symmetry.dihedral_z(SEGMENTS)
         mark = None
         if name == "cylO":
-            mark = DiscMark(centre=_frozen(np.array([0.3, 0.0, HALF_HEIGHT])),
-                            normal=_frozen(np.array([0.0, 0.0, 1.0])), radius=0.15)
+            mark = DiscMark(
+                centre=_frozen(np.array([0.3, 0.0, HALF_HEIGHT])),
+                normal=_frozen(np.array([0.0, 0.0, 1.0])),
+                radius=0.15,
+            )
     else:  # sphereX
         positions = icosphere(SPHERE_LEVEL)
         normals = positions / np.linalg.norm(positions, axis=2, keepdims=True)
@@ -193,8 +197,7 @@ def cylinder() -> tuple[np.ndarray, np.ndarray]:
     side_normals /= np.linalg.norm(side_normals, axis=2, keepdims=True)
     top_cap, top_normals = _cap(HALF_HEIGHT, up=True)
     bottom_cap, bottom_normals = _cap(-HALF_HEIGHT, up=False)
-    return (np.concatenate([side, top_cap, bottom_cap]),
-            np.concatenate([side_normals, top_normals, bottom_normals]))
+    return (np.concatenate([side, top_cap, bottom_cap]), np.concatenate([side_normals, top_normals, bottom_normals]))
 
 
 def icosphere(level: int) -> np.ndarray:

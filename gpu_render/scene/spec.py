@@ -86,8 +86,11 @@ def check_object(value: object) -> str:
 
 def check_size(value: object) -> int:
     """An image side in px, MIN_SIZE..MAX_SIZE."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) \
-            or not MIN_SIZE <= int(value) <= MAX_SIZE:
+    if (
+        isinstance(value, (bool, np.bool_))
+        or not isinstance(value, numbers.Integral)
+        or not MIN_SIZE <= int(value) <= MAX_SIZE
+    ):
         raise SceneSpecError("size", f"must be an image side of {MIN_SIZE}..{MAX_SIZE} px, got {_shown(value)}")
     return int(value)
 
@@ -105,8 +108,9 @@ def check_distance(value: object) -> float:
     v = _real("distance", value, "a number")
     if not (math.isfinite(v) and 1.0 < v <= MAX_DISTANCE):
         raise SceneSpecError(
-            "distance", f"must be above 1 (the camera stays outside the object's unit sphere) and at most "
-            f"{MAX_DISTANCE:g}, got {_shown(value)}"
+            "distance",
+            f"must be above 1 (the camera stays outside the object's unit sphere) and at most "
+            f"{MAX_DISTANCE:g}, got {_shown(value)}",
         )
     return v
 
@@ -143,8 +147,7 @@ def check_color(field: str, value: object) -> tuple[int, int, int]:
     except TypeError:
         raise SceneSpecError(field, f"takes R,G,B (0..255) or #rrggbb, got {_shown(value)}") from None
     if len(channels) != 3 or not all(
-        isinstance(c, numbers.Integral) and not isinstance(c, (bool, np.bool_)) and 0 <= int(c) <= 255
-        for c in channels
+        isinstance(c, numbers.Integral) and not isinstance(c, (bool, np.bool_)) and 0 <= int(c) <= 255 for c in channels
     ):
         raise SceneSpecError(field, f"takes R,G,B with each an integer in 0..255, got {_shown(value)}")
     r, g, b = (int(c) for c in channels)
@@ -160,9 +163,13 @@ def check_switch(field: str, value: object, optional: bool = False) -> bool | No
     return bool(value)
 
 
-def look_of(color: tuple[int, int, int] | None = None, background: tuple[int, int, int] | None = None,
-            light: tuple[float, float, float] | None = None, antialias: bool | None = None,
-            grayscale: bool = False) -> Look:
+def look_of(
+    color: tuple[int, int, int] | None = None,
+    background: tuple[int, int, int] | None = None,
+    light: tuple[float, float, float] | None = None,
+    antialias: bool | None = None,
+    grayscale: bool = False,
+) -> Look:
     """The look of checked values, each None taking the default: albedo (200, 200, 200),
     background black, light (-1, -1, -2) in the camera frame, 4x MSAA on, colour."""
     return Look(
@@ -260,7 +267,7 @@ class SceneSpec:
             if read_mesh is None:
                 raise TypeError("SceneSpec.scene needs read_mesh to draw a mesh file")
             try:
-                obj, digest = read_mesh(Path(self.object[len(MESH_PREFIX):]))
+                obj, digest = read_mesh(Path(self.object[len(MESH_PREFIX) :]))
             except (ValueError, OSError) as exc:
                 raise SceneSpecError("object", " ".join(str(exc).split())) from None
         else:

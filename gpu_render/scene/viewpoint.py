@@ -60,8 +60,7 @@ def viewpoint_from_rotation(rotation: np.ndarray) -> tuple[np.ndarray, np.ndarra
     cos_e = np.hypot(a_mat[:, 2, 0], a_mat[:, 2, 1])
     gimbal = cos_e <= GIMBAL_TOL
     elevation = np.where(gimbal, np.copysign(np.pi / 2, a_mat[:, 2, 2]), np.arctan2(a_mat[:, 2, 2], cos_e))
-    azimuth = np.where(gimbal, np.arctan2(a_mat[:, 0, 1], a_mat[:, 0, 0]),
-                       np.arctan2(a_mat[:, 2, 0], -a_mat[:, 2, 1]))
+    azimuth = np.where(gimbal, np.arctan2(a_mat[:, 0, 1], a_mat[:, 0, 0]), np.arctan2(a_mat[:, 2, 0], -a_mat[:, 2, 1]))
     first = np.einsum("nij,nj->ni", a_mat, _rz(azimuth)[:, :, 0])  # first column of A Rz(a)
     theta = np.where(gimbal, 0.0, np.arctan2(first[:, 1], first[:, 0]))
     azimuth = np.mod(azimuth, 2 * np.pi)
@@ -77,9 +76,17 @@ def rotation_from_viewpoint(azimuth: np.ndarray, elevation: np.ndarray, theta: n
     return _FLIP @ _rz(th) @ _rx(e - np.pi / 2) @ _rz(-a)
 
 
-def pascal3d_project(points: np.ndarray, azimuth: np.ndarray, elevation: np.ndarray, theta: np.ndarray,
-                     distance: np.ndarray, focal: np.ndarray, viewport: np.ndarray,
-                     px: np.ndarray, py: np.ndarray) -> np.ndarray:
+def pascal3d_project(
+    points: np.ndarray,
+    azimuth: np.ndarray,
+    elevation: np.ndarray,
+    theta: np.ndarray,
+    distance: np.ndarray,
+    focal: np.ndarray,
+    viewport: np.ndarray,
+    px: np.ndarray,
+    py: np.ndarray,
+) -> np.ndarray:
     """PASCAL3D+'s ``project_3d``, step by step as FORMATS.md writes it.
 
     points: (P, 3) model frame. The viewpoint arguments are (N,) or scalars (broadcast).
@@ -93,8 +100,11 @@ def pascal3d_project(points: np.ndarray, azimuth: np.ndarray, elevation: np.ndar
     """
     x_model = np.asarray(points, dtype=np.float64).reshape(-1, 3)
     a, e, th, d, f, m, p_x, p_y = np.broadcast_arrays(
-        *(np.atleast_1d(np.asarray(v, dtype=np.float64)) for v in
-          (azimuth, elevation, theta, distance, focal, viewport, px, py)))
+        *(
+            np.atleast_1d(np.asarray(v, dtype=np.float64))
+            for v in (azimuth, elevation, theta, distance, focal, viewport, px, py)
+        )
+    )
     centre = d[:, None] * np.stack([np.cos(e) * np.sin(a), -np.cos(e) * np.cos(a), np.sin(e)], axis=1)
     rot = _rx(e - np.pi / 2) @ _rz(-a)  # (N, 3, 3)
     rx = np.einsum("nij,pj->npi", rot, x_model) - np.einsum("nij,nj->ni", rot, centre)[:, None, :]

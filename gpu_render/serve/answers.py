@@ -70,8 +70,9 @@ class AnswerBudget:
     def reserve(self, nbytes: int) -> Reservation:
         """Take ``nbytes``, or raise LimitExceeded (503, max_inflight_bytes) when they do not fit now."""
         if self.held + nbytes > self.capacity:
-            raise LimitExceeded(503, "max_inflight_bytes", self.capacity, self.held + nbytes,
-                                "bytes of answers held with this one")
+            raise LimitExceeded(
+                503, "max_inflight_bytes", self.capacity, self.held + nbytes, "bytes of answers held with this one"
+            )
         self.held += nbytes
         return Reservation(self, nbytes)
 
@@ -94,7 +95,7 @@ class ChunkedAnswer(Response):
             view, head = self.payload, self.head
             start = 0
             while True:  # the head goes with the first piece: a small answer is one write
-                piece = head + bytes(view[start:start + CHUNK_BYTES])
+                piece = head + bytes(view[start : start + CHUNK_BYTES])
                 start += CHUNK_BYTES
                 more = start < view.nbytes
                 await send({"type": "http.response.body", "body": piece, "more_body": more})

@@ -31,7 +31,13 @@ from gpu_render.serve.config import LimitExceeded, ServeOptions, answer_cost
 from gpu_render.serve.guard import Guard, limit_body
 from gpu_render.serve.metrics import Metrics
 from gpu_render.serve.models import (
-    SERVED_OBJECTS, Batching, ErrorResponse, HealthResponse, Limits, ObjectsResponse, RenderRequest,
+    SERVED_OBJECTS,
+    Batching,
+    ErrorResponse,
+    HealthResponse,
+    Limits,
+    ObjectsResponse,
+    RenderRequest,
 )
 from gpu_render.serve.scenes import SceneCache
 from gpu_render.serve.worker import RenderUnavailable, RenderWorker
@@ -50,8 +56,10 @@ def _errors(*statuses: tuple[int, str]) -> dict[int | str, dict[str, Any]]:
 
 #: What POST /render answers, for the OpenAPI page: every refusal is an ErrorResponse.
 RENDER_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"description": "npy: (N, S, S, 3) uint8 RGB as .npy bytes; png/jpg: one image",
-          "content": {t: {"schema": {"type": "string", "format": "binary"}} for t in MEDIA_TYPES.values()}},
+    200: {
+        "description": "npy: (N, S, S, 3) uint8 RGB as .npy bytes; png/jpg: one image",
+        "content": {t: {"schema": {"type": "string", "format": "binary"}} for t in MEDIA_TYPES.values()},
+    },
     **_errors(
         (400, "the body is empty, not JSON, or not UTF-8"),
         (401, "missing or wrong bearer token"),
@@ -60,9 +68,12 @@ RENDER_RESPONSES: dict[int | str, dict[str, Any]] = {
         (415, "the body was not sent as JSON (no Content-Type, or one other than application/json)"),
         (422, "invalid request: rotations, object, options, or past max_size"),
         (500, "the render failed in the render process (a fault of the server, not of the request)"),
-        (503, "nothing can be drawn now: the render process died while drawing it, or cannot be restarted; "
-              "or the server holds max_inflight_bytes of answers, or the machine lacks the memory for this draw "
-              "(Retry-After says when to try again)"),
+        (
+            503,
+            "nothing can be drawn now: the render process died while drawing it, or cannot be restarted; "
+            "or the server holds max_inflight_bytes of answers, or the machine lacks the memory for this draw "
+            "(Retry-After says when to try again)",
+        ),
     ),
 }
 HEALTH_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -70,8 +81,10 @@ HEALTH_RESPONSES: dict[int | str, dict[str, Any]] = {
     **_errors((401, "missing or wrong bearer token")),
 }
 METRICS_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"description": "Prometheus text exposition format",
-          "content": {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}}},
+    200: {
+        "description": "Prometheus text exposition format",
+        "content": {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}},
+    },
     **_errors((401, "missing or wrong bearer token")),
 }
 #: FastAPI's message for a body it could not decode at all (not UTF-8, nested too deeply).
@@ -88,7 +101,9 @@ def check_limits(req: RenderRequest, options: ServeOptions) -> None:
     if s > options.max_size:
         raise LimitExceeded(422, "max_size", options.max_size, s, "image size px")
     if n * s * s * 3 > options.max_response_bytes:
-        raise LimitExceeded(413, "max_response_bytes", options.max_response_bytes, n * s * s * 3, "bytes of images (N*S*S*3)")
+        raise LimitExceeded(
+            413, "max_response_bytes", options.max_response_bytes, n * s * s * 3, "bytes of images (N*S*S*3)"
+        )
     if req.format != "npy" and n != 1:
         raise UsageError(f"format {req.format} holds one image; got {n} poses (use format npy for N > 1)")
 
@@ -166,7 +181,10 @@ def create_app(options: ServeOptions, worker: RenderWorker | None = None, metric
         title="gpu_render service",
         description="Renders rotations of the cLPR cube or a SYMSOL solid with the build's own renderer; "
         "concurrent requests for the same scene and size are drawn together in one atlas pass.",
-        version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.worker, app.state.metrics, app.state.options = render_worker, metrics, options
     _add_error_handlers(app)
@@ -196,22 +214,36 @@ def create_app(options: ServeOptions, worker: RenderWorker | None = None, metric
             except asyncio.CancelledError:
                 if not timed_out:
                     raise  # the request itself was cancelled (client gone, server stopping)
-                raise LimitExceeded(RENDER_TIME_STATUS, "max_render_seconds", options.max_render_seconds,
-                                    round(time.perf_counter() - t0, 3), "seconds waited for the render") from None
+                raise LimitExceeded(
+                    RENDER_TIME_STATUS,
+                    "max_render_seconds",
+                    options.max_render_seconds,
+                    round(time.perf_counter() - t0, 3),
+                    "seconds waited for the render",
+                ) from None
             except RenderUnavailable:
                 raise  # 503, by its handler
             except MemoryError as exc:  # the machine cannot hold this draw's images now: try later or ask less
-                return JSONResponse({"error": f"not enough memory for this render now: {' '.join(str(exc).split())[:300]}"},
-                                    status_code=503, headers={"Retry-After": str(RETRY_AFTER_S)})
+                return JSONResponse(
+                    {"error": f"not enough memory for this render now: {' '.join(str(exc).split())[:300]}"},
+                    status_code=503,
+                    headers={"Retry-After": str(RETRY_AFTER_S)},
+                )
             except Exception as exc:  # noqa: BLE001 - a fault of the server's GL, not of the request
-                return JSONResponse({"error": f"the render failed: {' '.join(str(exc).split())[:300]}"}, status_code=500)
+                return JSONResponse(
+                    {"error": f"the render failed: {' '.join(str(exc).split())[:300]}"}, status_code=500
+                )
             finally:
                 expire.cancel()
             if req.format == "npy":
                 answer = ChunkedAnswer(npy_header(images), images, MEDIA_TYPES["npy"], reservation.release)
             else:  # encoded in a thread, so the loop keeps serving
-                answer = ChunkedAnswer(b"", await asyncio.to_thread(encode, images, req.format), MEDIA_TYPES[req.format],
-                                       reservation.release)
+                answer = ChunkedAnswer(
+                    b"",
+                    await asyncio.to_thread(encode, images, req.format),
+                    MEDIA_TYPES[req.format],
+                    reservation.release,
+                )
             reservation = None  # the answer releases it once sent
             return answer
         finally:
@@ -225,12 +257,21 @@ def create_app(options: ServeOptions, worker: RenderWorker | None = None, metric
         """What this service draws, the formats it answers in, and its limits."""
         o = options
         return ObjectsResponse(
-            objects=list(SERVED_OBJECTS), formats=list(MEDIA_TYPES),
-            limits=Limits(max_poses=o.max_poses, max_size=o.max_size, max_body_bytes=o.max_body_bytes,
-                          max_response_bytes=o.max_response_bytes, max_render_seconds=o.max_render_seconds,
-                          max_inflight_bytes=o.max_inflight_bytes, header_timeout=o.header_timeout,
-                          body_timeout=o.body_timeout, keep_alive_timeout=o.keep_alive_timeout,
-                          send_timeout=o.send_timeout, max_head_bytes=o.max_head_bytes),
+            objects=list(SERVED_OBJECTS),
+            formats=list(MEDIA_TYPES),
+            limits=Limits(
+                max_poses=o.max_poses,
+                max_size=o.max_size,
+                max_body_bytes=o.max_body_bytes,
+                max_response_bytes=o.max_response_bytes,
+                max_render_seconds=o.max_render_seconds,
+                max_inflight_bytes=o.max_inflight_bytes,
+                header_timeout=o.header_timeout,
+                body_timeout=o.body_timeout,
+                keep_alive_timeout=o.keep_alive_timeout,
+                send_timeout=o.send_timeout,
+                max_head_bytes=o.max_head_bytes,
+            ),
             batching=Batching(enabled=o.batching, window_ms=o.window_s * 1000),
         )
 
@@ -247,14 +288,17 @@ def create_app(options: ServeOptions, worker: RenderWorker | None = None, metric
         if alive:
             status = "ok"
             if busy > options.max_render_seconds:
-                status = (f"render process not answering: one draw has run {busy:.1f} s, past max_render_seconds "
-                          f"{options.max_render_seconds:g}")
+                status = (
+                    f"render process not answering: one draw has run {busy:.1f} s, past max_render_seconds "
+                    f"{options.max_render_seconds:g}"
+                )
         elif w.available:
             status = "render process restarting"
         else:
             status = "render process stopped" + (" (its restarts are spent)" if w.given_up else "")
-        health = HealthResponse(status=status, renderer=w.renderer_name, render_pid=w.render_pid if alive else None,
-                                restarts=w.restarts)
+        health = HealthResponse(
+            status=status, renderer=w.renderer_name, render_pid=w.render_pid if alive else None, restarts=w.restarts
+        )
         return JSONResponse(health.model_dump(), status_code=200 if status == "ok" else UNAVAILABLE_STATUS)
 
     @app.get("/metrics", response_class=Response, responses=METRICS_RESPONSES)

@@ -28,8 +28,13 @@ MAX_LENGTH_DIGITS = 18
 
 async def send_json(send: Send, status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]] = ()) -> None:  # type: ignore[assignment]
     data = json.dumps(body).encode()
-    await send({"type": "http.response.start", "status": status, "headers": [
-        (b"content-type", b"application/json"), (b"content-length", str(len(data)).encode()), *headers]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode()), *headers],
+        }
+    )
     await send({"type": "http.response.body", "body": data})
 
 
@@ -66,7 +71,9 @@ class Guard:
     body_timeout, and the connection is closed). Bodies of JSON_PATHS must be sent as JSON (415)
     in UTF-8 (400; Python's json would also take UTF-16 and UTF-32)."""
 
-    def __init__(self, app: ASGIApp, token: str | None, max_body: int, metrics: Metrics, body_timeout: float = 30.0) -> None:
+    def __init__(
+        self, app: ASGIApp, token: str | None, max_body: int, metrics: Metrics, body_timeout: float = 30.0
+    ) -> None:
         self.app, self.max_body, self.metrics, self.body_timeout = app, max_body, metrics, body_timeout
         self.expected = None if token is None else token.encode()
 
@@ -99,13 +106,19 @@ class Guard:
     async def _guarded(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = dict(scope.get("headers") or [])
         if not self.authorized(headers.get(b"authorization", b"")):
-            await send_json(send, 401, {"error": "this service needs a bearer token: send 'Authorization: Bearer TOKEN'"},
-                            [(b"www-authenticate", b"Bearer")])
+            await send_json(
+                send,
+                401,
+                {"error": "this service needs a bearer token: send 'Authorization: Bearer TOKEN'"},
+                [(b"www-authenticate", b"Bearer")],
+            )
             return
         declared = headers.get(b"content-length", b"0")
         if declared.isdigit() and (len(declared) > MAX_LENGTH_DIGITS or int(declared) > self.max_body):
             got = int(declared) if len(declared) <= MAX_LENGTH_DIGITS else 10**MAX_LENGTH_DIGITS
-            await send_json(send, 413, limit_body(LimitExceeded(413, "max_body_bytes", self.max_body, got, "request body bytes")))
+            await send_json(
+                send, 413, limit_body(LimitExceeded(413, "max_body_bytes", self.max_body, got, "request body bytes"))
+            )
             return
         if scope.get("method") not in ("POST", "PUT", "PATCH"):
             await self.app(scope, receive, send)
@@ -114,7 +127,9 @@ class Guard:
         if is_json and not json_media_type(headers.get(b"content-type", b"")):
             got = headers.get(b"content-type", b"").decode("latin-1")
             sent = f"got {got!r}" if got else "no Content-Type was sent"
-            await send_json(send, 415, {"error": f"the body must be JSON, sent with Content-Type: application/json ({sent})"})
+            await send_json(
+                send, 415, {"error": f"the body must be JSON, sent with Content-Type: application/json ({sent})"}
+            )
             return
         body = await self._read_body(receive, send)
         if body is None:
@@ -122,8 +137,14 @@ class Guard:
         if is_json:
             problem = not_utf8(body)
             if problem:
-                await send_json(send, 400, {"error": f"the body is not valid JSON: JSON must be UTF-8 (RFC 8259), and "
-                                                     f"{problem} (UTF-16 and UTF-32 are refused)"})
+                await send_json(
+                    send,
+                    400,
+                    {
+                        "error": f"the body is not valid JSON: JSON must be UTF-8 (RFC 8259), and "
+                        f"{problem} (UTF-16 and UTF-32 are refused)"
+                    },
+                )
                 return
         replayed = [{"type": "http.request", "body": body, "more_body": False}]
 
@@ -144,16 +165,31 @@ class Guard:
                 message = await asyncio.wait_for(receive(), max(0.0, deadline - loop.time()))
             except asyncio.TimeoutError:
                 waited = round(loop.time() - started, 3)
-                await send_json(send, 408, limit_body(LimitExceeded(
-                    408, "body_timeout", self.body_timeout, waited, f"seconds waited for the body ({size} bytes came)")),
-                                [(b"connection", b"close")])
+                await send_json(
+                    send,
+                    408,
+                    limit_body(
+                        LimitExceeded(
+                            408,
+                            "body_timeout",
+                            self.body_timeout,
+                            waited,
+                            f"seconds waited for the body ({size} bytes came)",
+                        )
+                    ),
+                    [(b"connection", b"close")],
+                )
                 return None
             if message["type"] != "http.request":
                 return None  # the client is gone: nobody to answer
             chunks.append(message.get("body", b""))
             size += len(chunks[-1])
             if size > self.max_body:
-                await send_json(send, 413, limit_body(LimitExceeded(413, "max_body_bytes", self.max_body, size, "request body bytes")))
+                await send_json(
+                    send,
+                    413,
+                    limit_body(LimitExceeded(413, "max_body_bytes", self.max_body, size, "request body bytes")),
+                )
                 return None
             if not message.get("more_body", False):
                 return b"".join(chunks)

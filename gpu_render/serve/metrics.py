@@ -23,20 +23,31 @@ class Metrics:
         self.requests = Counter("gpu_render_requests", "HTTP requests answered", ["endpoint", "status"], registry=r)
         self.poses = Counter("gpu_render_poses", "Poses rendered", registry=r)
         self.draws = Counter("gpu_render_draws", "Atlas passes drawn (one draw call each)", registry=r)
-        self.batch_poses = Histogram("gpu_render_batch_poses", "Poses per atlas pass", buckets=BATCH_BUCKETS, registry=r)
+        self.batch_poses = Histogram(
+            "gpu_render_batch_poses", "Poses per atlas pass", buckets=BATCH_BUCKETS, registry=r
+        )
         self.batch_requests = Histogram(
-            "gpu_render_batch_requests", "Requests merged into one render (one or more atlas passes)",
-            buckets=BATCH_BUCKETS, registry=r,
+            "gpu_render_batch_requests",
+            "Requests merged into one render (one or more atlas passes)",
+            buckets=BATCH_BUCKETS,
+            registry=r,
         )
         self.latency = Histogram(
-            "gpu_render_request_seconds", "Time from a render request's arrival to its answer, s",
-            buckets=LATENCY_BUCKETS, registry=r,
+            "gpu_render_request_seconds",
+            "Time from a render request's arrival to its answer, s",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
         )
         self.in_flight = Gauge("gpu_render_requests_in_flight", "Render requests being handled", registry=r)
-        self.answer_bytes = Gauge("gpu_render_answer_bytes", "Bytes of answers held (reserved against max_inflight_bytes)",
-                                  registry=r)
-        self.closed = Counter(
-            "gpu_render_connections_closed", "Connections closed by the server for a limit: header_timeout, "
-            "head_too_large, send_timeout, bad_request", ["reason"], registry=r,
+        self.answer_bytes = Gauge(
+            "gpu_render_answer_bytes", "Bytes of answers held (reserved against max_inflight_bytes)", registry=r
         )
-        self.restarts = Counter("gpu_render_render_process_restarts", "Render processes started after one died", registry=r)
+        self.closed = Counter(
+            "gpu_render_connections_closed",
+            "Connections closed by the server for a limit: header_timeout, head_too_large, send_timeout, bad_request",
+            ["reason"],
+            registry=r,
+        )
+        self.restarts = Counter(
+            "gpu_render_render_process_restarts", "Render processes started after one died", registry=r
+        )

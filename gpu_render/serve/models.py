@@ -30,6 +30,7 @@ UNIT_BOUND = 1.0 + UNIT_TOLERANCE
 #: The light direction's entries, in either sign: any length is a direction; these keep its square finite.
 MAX_LIGHT = 1e6
 
+
 def _integral(value: Any) -> Any:
     """A JSON number with no fraction (16.0) as the integer it is (JSON Schema's ``integer``);
     anything else as it came (strings, booleans and fractions are then refused)."""
@@ -51,9 +52,20 @@ T = TypeVar("T")
 #: than a 2020-12 ``prefixItems`` tuple).
 Triple = Annotated[tuple[T, ...], Field(min_length=3, max_length=3)]
 #: Unit quaternions and rotation matrices a schema-driven client can start from (90-degree turns).
-QUATERNION_EXAMPLES = [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1], [0.5, 0.5, 0.5, 0.5], [0.5, -0.5, 0.5, -0.5]]
-MATRIX_EXAMPLES = [[[1, 0, 0], [0, 1, 0], [0, 0, 1]], [[0, -1, 0], [1, 0, 0], [0, 0, 1]], [[1, 0, 0], [0, 0, -1], [0, 1, 0]],
-                   [[0, 0, 1], [1, 0, 0], [0, 1, 0]]]
+QUATERNION_EXAMPLES = [
+    [1, 0, 0, 0],
+    [0, 1, 0, 0],
+    [0, 0, 1, 0],
+    [0, 0, 0, 1],
+    [0.5, 0.5, 0.5, 0.5],
+    [0.5, -0.5, 0.5, -0.5],
+]
+MATRIX_EXAMPLES = [
+    [[1, 0, 0], [0, 1, 0], [0, 0, 1]],
+    [[0, -1, 0], [1, 0, 0], [0, 0, 1]],
+    [[1, 0, 0], [0, 0, -1], [0, 1, 0]],
+    [[0, 0, 1], [1, 0, 0], [0, 1, 0]],
+]
 Quaternion = Annotated[list[Entry], Field(min_length=4, max_length=4, examples=QUATERNION_EXAMPLES)]
 MatrixRow = Annotated[list[Entry], Field(min_length=3, max_length=3)]
 Matrix = Annotated[list[MatrixRow], Field(min_length=3, max_length=3, examples=MATRIX_EXAMPLES)]
@@ -74,18 +86,29 @@ def _rotations_schema(schema: dict[str, Any]) -> None:
 REQUEST_RULES: dict[str, Any] = {
     "oneOf": [{"required": ["quaternions"]}, {"required": ["matrices"]}],
     "allOf": [
-        {"anyOf": [
-            {"properties": {"format": {"const": "npy"}}},
-            {"properties": {"quaternions": {"maxItems": 1}, "matrices": {"maxItems": 1}}},
-        ]},
-        {"anyOf": [
-            {"required": ["object"], "properties": {"object": {"not": {"const": CLPR_OBJECT}}}},
-            {"properties": {name: {"type": "null"} for name in OBJECT_ONLY if name != "layers"}},  # no layers served
-        ]},
+        {
+            "anyOf": [
+                {"properties": {"format": {"const": "npy"}}},
+                {"properties": {"quaternions": {"maxItems": 1}, "matrices": {"maxItems": 1}}},
+            ]
+        },
+        {
+            "anyOf": [
+                {"required": ["object"], "properties": {"object": {"not": {"const": CLPR_OBJECT}}}},
+                {
+                    "properties": {name: {"type": "null"} for name in OBJECT_ONLY if name != "layers"}
+                },  # no layers served
+            ]
+        },
     ],
     "examples": [
         {"object": CLPR_OBJECT, "quaternions": [[1, 0, 0, 0], [0.5, 0.5, 0.5, 0.5]], "size": 32, "format": "npy"},
-        {"object": "cylO", "quaternions": [[0.7071067811865476, 0.7071067811865476, 0, 0]], "size": 32, "format": "png"},
+        {
+            "object": "cylO",
+            "quaternions": [[0.7071067811865476, 0.7071067811865476, 0, 0]],
+            "size": 32,
+            "format": "png",
+        },
         {"object": "tetX", "matrices": [[[0, -1, 0], [1, 0, 0], [0, 0, 1]]], "size": 32, "background": [40, 40, 40]},
     ],
 }
@@ -98,42 +121,54 @@ class RenderRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra=REQUEST_RULES)
 
     object: str = Field(
-        CLPR_OBJECT, strict=True, json_schema_extra={"enum": list(SERVED_OBJECTS)},
+        CLPR_OBJECT,
+        strict=True,
+        json_schema_extra={"enum": list(SERVED_OBJECTS)},
         description=f"What to draw: {CLPR_OBJECT} (the 2018 cLPR cube) or a SYMSOL solid "
         f"({', '.join(BUILTIN_OBJECTS)}). Mesh files are not served (the service opens no file a request names).",
     )
     quaternions: Annotated[list[Quaternion], Field(min_length=1)] | None = Field(
-        None, json_schema_extra=_rotations_schema,
+        None,
+        json_schema_extra=_rotations_schema,
         description="N rotations as unit quaternions (w, x, y, z), Hamilton, scalar first, rotating object frame "
         f"to camera frame (docs/LABELS.md); |q| must be 1 within {UNIT_TOLERANCE:g}. Exactly one of quaternions "
         "and matrices; at most the server's max_poses; one for png and jpg.",
     )
     matrices: Annotated[list[Matrix], Field(min_length=1)] | None = Field(
-        None, json_schema_extra=_rotations_schema,
+        None,
+        json_schema_extra=_rotations_schema,
         description="N rotations as 3x3 column-vector matrices R (x_camera = R @ x_object), rows first; "
         f"orthonormal within {UNIT_TOLERANCE:g} with det +1. Exactly one of quaternions and matrices; at most "
         "the server's max_poses; one for png and jpg.",
     )
     size: Annotated[int, BeforeValidator(_integral)] = Field(
-        64, ge=MIN_SIZE, le=MAX_SIZE, strict=True, description="Image side, px (at most the server's max_size limit).")
+        64, ge=MIN_SIZE, le=MAX_SIZE, strict=True, description="Image side, px (at most the server's max_size limit)."
+    )
     format: Literal["npy", "png", "jpg"] = Field(
         "npy",
         description="npy: the (N, S, S, 3) uint8 RGB array (rows top-down) as .npy bytes; png or jpg: one "
         "image (N = 1), encoded as the build encodes it (png level 3; jpg quality 100, 4:4:4).",
     )
-    fov: Finite | None = Field(None, ge=MIN_FOV, le=MAX_FOV, description=f"Objects: field of view, degrees (default {DEFAULT_FOV_DEG:g}).")
+    fov: Finite | None = Field(
+        None, ge=MIN_FOV, le=MAX_FOV, description=f"Objects: field of view, degrees (default {DEFAULT_FOV_DEG:g})."
+    )
     distance: Finite | None = Field(
-        None, gt=1.0, le=MAX_DISTANCE,
+        None,
+        gt=1.0,
+        le=MAX_DISTANCE,
         description="Objects: camera distance, object units (default: the unit sphere fills 90% of the width).",
     )
     light: Triple[LightEntry] | None = Field(
-        None, description="Objects: direction towards the light, camera frame, x right, y down, z forward "
+        None,
+        description="Objects: direction towards the light, camera frame, x right, y down, z forward "
         f"(default -1,-1,-2); any length but 0 (entries within ±{MAX_LIGHT:g}; its squared length must be a "
         "non-zero float64).",
     )
     color: Triple[Channel] | None = Field(None, description="Objects: albedo RGB 0..255 (default 200,200,200).")
     background: Triple[Channel] | None = Field(None, description="Objects: background RGB 0..255 (default 0,0,0).")
-    antialias: Flag | None = Field(None, description="4x MSAA (default: on for objects, off for the aliased 2018 cube).")
+    antialias: Flag | None = Field(
+        None, description="4x MSAA (default: on for objects, off for the aliased 2018 cube)."
+    )
     grayscale: Flag | None = Field(None, description="Objects: grey images (BT.601 luma in R, G and B).")
 
     @field_validator("quaternions", "matrices", mode="before")
@@ -179,28 +214,41 @@ class RenderRequest(BaseModel):
 
     def look_key(self) -> tuple[object, ...]:
         """What decides the scene besides the object: requests with equal keys share draws."""
-        return (self.object, self.fov, self.distance, self.light, self.color, self.background,
-                self.antialias, self.grayscale)
+        return (
+            self.object,
+            self.fov,
+            self.distance,
+            self.light,
+            self.color,
+            self.background,
+            self.antialias,
+            self.grayscale,
+        )
 
 
 class ErrorResponse(BaseModel):
     """The JSON of every refusal (4xx), of a service that cannot draw now (503), and of a failed render (500)."""
 
     error: str = Field(description="One line naming the problem (and, past a limit, the limit and its server option).")
-    limit: str | None = Field(None, description="Past a limit: its name (max_poses, max_size, max_body_bytes, "
-                              "max_response_bytes, max_render_seconds, max_inflight_bytes, body_timeout, "
-                              "header_timeout, max_head_bytes), as GET /objects lists them.")
+    limit: str | None = Field(
+        None,
+        description="Past a limit: its name (max_poses, max_size, max_body_bytes, "
+        "max_response_bytes, max_render_seconds, max_inflight_bytes, body_timeout, "
+        "header_timeout, max_head_bytes), as GET /objects lists them.",
+    )
     allowed: float | None = Field(None, description="Past a limit: what the limit allows.")
     got: float | None = Field(None, description="Past a limit: what the request asked for (or waited, s).")
     detail: list[dict[str, Any]] | None = Field(
-        None, description="Invalid fields (422): each with loc (the path to the field) and msg.")
+        None, description="Invalid fields (422): each with loc (the path to the field) and msg."
+    )
 
 
 class HealthResponse(BaseModel):
     """GET /healthz."""
 
-    status: str = Field(description="ok; or why nothing can be drawn now (render process stopped, restarting, "
-                        "or not answering).")
+    status: str = Field(
+        description="ok; or why nothing can be drawn now (render process stopped, restarting, or not answering)."
+    )
     renderer: str = Field(description="The GL renderer's name (GL_RENDERER) of the render process.")
     render_pid: int | None = Field(description="The render process's id (null when none runs).")
     restarts: int = Field(description="Times the render process was restarted after it died.")
@@ -214,8 +262,12 @@ class Limits(BaseModel):
     max_body_bytes: int = Field(description="Request body bytes (413 past it).")
     max_response_bytes: int = Field(description="N*S*S*3 bytes of images per request (413 past it).")
     max_render_seconds: float = Field(description="Seconds a request waits for its render (408 past it).")
-    max_inflight_bytes: int = Field(description="Bytes of answers the server holds at once (503 with Retry-After past it).")
-    header_timeout: float = Field(description="Seconds from a connection's first byte to the end of the request head (408).")
+    max_inflight_bytes: int = Field(
+        description="Bytes of answers the server holds at once (503 with Retry-After past it)."
+    )
+    header_timeout: float = Field(
+        description="Seconds from a connection's first byte to the end of the request head (408)."
+    )
     body_timeout: float = Field(description="Seconds from the end of the request head to the end of its body (408).")
     keep_alive_timeout: float = Field(description="Seconds an idle connection is kept open between requests.")
     send_timeout: float = Field(description="Seconds a client may take nothing of its answer before it is closed.")

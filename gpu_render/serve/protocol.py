@@ -78,8 +78,11 @@ class DeadlineProtocol(HttpToolsProtocol):
             self._refuse_head(self._head_bytes)
 
     def _refuse_head(self, size: int) -> None:
-        self._refuse(431, "head_too_large", LimitExceeded(
-            431, "max_head_bytes", self.max_head_bytes, size, "bytes of request line and headers"))
+        self._refuse(
+            431,
+            "head_too_large",
+            LimitExceeded(431, "max_head_bytes", self.max_head_bytes, size, "bytes of request line and headers"),
+        )
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -110,8 +113,11 @@ class DeadlineProtocol(HttpToolsProtocol):
             self._head_timer = self.loop.call_later(self.header_timeout, self._head_expired)
             return
         waited = round(self.loop.time() - self._head_started, 3)
-        self._refuse(408, "header_timeout", LimitExceeded(
-            408, "header_timeout", self.header_timeout, waited, "seconds waited for the request head"))
+        self._refuse(
+            408,
+            "header_timeout",
+            LimitExceeded(408, "header_timeout", self.header_timeout, waited, "seconds waited for the request head"),
+        )
 
     def _cancel_head_timer(self) -> None:
         if self._head_timer is not None:
@@ -154,7 +160,11 @@ class DeadlineProtocol(HttpToolsProtocol):
         head = [f"HTTP/1.1 {status} {http.HTTPStatus(status).phrase}\r\n".encode()]
         for name, value in self.server_state.default_headers:
             head += [name, b": ", value, b"\r\n"]
-        head += [b"content-type: application/json\r\n", b"content-length: %d\r\n" % len(data), b"connection: close\r\n\r\n"]
+        head += [
+            b"content-type: application/json\r\n",
+            b"content-length: %d\r\n" % len(data),
+            b"connection: close\r\n\r\n",
+        ]
         self._in_head, self._refused = False, True
         self._cancel_head_timer()
         self._count(reason)
@@ -173,7 +183,13 @@ class DeadlineProtocol(HttpToolsProtocol):
 
 def deadline_protocol(options: ServeOptions, metrics: Metrics) -> type[DeadlineProtocol]:
     """The protocol class uvicorn makes each connection with, with ``options``' deadlines."""
-    return type("ServiceProtocol", (DeadlineProtocol,), {
-        "header_timeout": options.header_timeout, "send_timeout": options.send_timeout,
-        "max_head_bytes": options.max_head_bytes, "metrics": metrics,
-    })
+    return type(
+        "ServiceProtocol",
+        (DeadlineProtocol,),
+        {
+            "header_timeout": options.header_timeout,
+            "send_timeout": options.send_timeout,
+            "max_head_bytes": options.max_head_bytes,
+            "metrics": metrics,
+        },
+    )

@@ -111,9 +111,12 @@ class RenderProcess:
         child dies before it has a context)."""
         ctx = multiprocessing.get_context("spawn")
         parent, child = ctx.Pipe(duplex=True)
-        self._process = ctx.Process(target=child_main, args=(child, self.device, self.max_draw_poses,
-                                                             self.max_cached, os.getpid()),
-                                    name="gpu_render-render", daemon=True)
+        self._process = ctx.Process(
+            target=child_main,
+            args=(child, self.device, self.max_draw_poses, self.max_cached, os.getpid()),
+            name="gpu_render-render",
+            daemon=True,
+        )
         self._process.start()
         child.close()  # the child's end lives only in the child: its death closes the pipe
         self._conn = parent
@@ -124,8 +127,9 @@ class RenderProcess:
         except (EOFError, OSError):  # it died making the context (a crash in the GL driver, say)
             self._dead = True
             self._process.join(STOP_TIMEOUT_S)
-            raise NoOpenGLError(f"the render process died while making its GL context "
-                                f"({self._describe_exit()})") from None
+            raise NoOpenGLError(
+                f"the render process died while making its GL context ({self._describe_exit()})"
+            ) from None
         if kind != "ready":
             self._process.join(STOP_TIMEOUT_S)
             self._dead = True
@@ -133,8 +137,9 @@ class RenderProcess:
         self.renderer_name = value
         return value
 
-    def draw(self, key: Hashable, scene: Scene, size: int, rows: np.ndarray,
-             counts: Sequence[int] | None = None) -> tuple[list[np.ndarray], int]:
+    def draw(
+        self, key: Hashable, scene: Scene, size: int, rows: np.ndarray, counts: Sequence[int] | None = None
+    ) -> tuple[list[np.ndarray], int]:
         """Draw rotations ``rows`` (row-vector M = R.T, (N, 3, 3) float64) of ``scene`` at
         ``size`` px. Returns (images, atlas capacity): images is one (n, S, S, 3) uint8 RGB array
         per entry of ``counts`` (consecutive poses, summing to N; default [N]), each its own copy
@@ -251,8 +256,10 @@ def child_main(conn: Connection, device: int, max_draw_poses: int, max_cached: i
             _, key, scene, size, rows = message
             try:
                 assert buffer is not None, "a draw before any image buffer"
-                answer: tuple[str, Any] = ("done", _draw(gl.ctx, renderers, buffer, key, scene, size, rows,
-                                                         max_draw_poses, max_cached))
+                answer: tuple[str, Any] = (
+                    "done",
+                    _draw(gl.ctx, renderers, buffer, key, scene, size, rows, max_draw_poses, max_cached),
+                )
             except Exception as exc:  # noqa: BLE001 - this draw's requests get it; the next draws go on
                 dropped = renderers.pop(key, None)
                 if dropped is not None:
@@ -270,8 +277,17 @@ def child_main(conn: Connection, device: int, max_draw_poses: int, max_cached: i
         gl.close()
 
 
-def _draw(ctx: Any, renderers: OrderedDict[Hashable, Any], buffer: mmap.mmap, key: Hashable, scene: Scene | None,
-          size: int, rows: np.ndarray, max_draw_poses: int, max_cached: int) -> int:
+def _draw(
+    ctx: Any,
+    renderers: OrderedDict[Hashable, Any],
+    buffer: mmap.mmap,
+    key: Hashable,
+    scene: Scene | None,
+    size: int,
+    rows: np.ndarray,
+    max_draw_poses: int,
+    max_cached: int,
+) -> int:
     """Draw ``rows`` ((N, 3, 3) float64 row-vector M) of the scene under ``key`` at ``size`` px
     into the first N x S x S x 3 bytes of ``buffer``, with the key's renderer (made from
     ``scene`` on a GL context ``ctx`` when the LRU ``renderers`` lacks it). Returns the atlas

@@ -27,13 +27,23 @@ class SceneCache:
         if found is not None:
             return found
         if req.object.startswith("mesh:"):
-            raise UsageError("mesh files are not served: the service opens no file a request names "
-                             "(build them with python -m gpu_render.build --object mesh:PATH)")
+            raise UsageError(
+                "mesh files are not served: the service opens no file a request names "
+                "(build them with python -m gpu_render.build --object mesh:PATH)"
+            )
         if req.object not in SERVED_OBJECTS:
             raise UsageError(f"unknown object {req.object!r}: GET /objects lists what this service draws")
-        spec = SceneSpec(object=req.object, size=req.size, fov=req.fov, distance=req.distance, light=req.light,
-                         color=req.color, background=req.background, antialias=req.antialias,
-                         grayscale=bool(req.grayscale))  # SceneSpecError (a UsageError) names the field
+        spec = SceneSpec(
+            object=req.object,
+            size=req.size,
+            fov=req.fov,
+            distance=req.distance,
+            light=req.light,
+            color=req.color,
+            background=req.background,
+            antialias=req.antialias,
+            grayscale=bool(req.grayscale),
+        )  # SceneSpecError (a UsageError) names the field
         scene = spec.scene()  # no mesh files are served, so no reader
         if len(self._scenes) >= MAX_SCENES:
             self._scenes.pop(next(iter(self._scenes)))

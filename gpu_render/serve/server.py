@@ -44,8 +44,12 @@ def run_server(options: ServeOptions, worker: RenderWorker, listener: socket.soc
     # handler in place that records it instead of killing the process, so the exit status is 0.
     signal.signal(signal.SIGTERM, lambda sig, frame: stopped.append(sig))
     config = uvicorn.Config(
-        create_app(options, worker), log_level=log_level, lifespan="on", ws="none",
-        http=deadline_protocol(options, worker.metrics), timeout_keep_alive=options.keep_alive_timeout,  # type: ignore[arg-type]
+        create_app(options, worker),
+        log_level=log_level,
+        lifespan="on",
+        ws="none",
+        http=deadline_protocol(options, worker.metrics),
+        timeout_keep_alive=options.keep_alive_timeout,  # type: ignore[arg-type]
         timeout_graceful_shutdown=options.max_render_seconds + SHUTDOWN_GRACE_S,
     )
     server = Server(config, worker)

@@ -157,8 +157,10 @@ class RenderWorker:
 
     def _unavailable(self) -> str:
         if self.given_up:
-            return (f"the render process has died again after {self.options.max_restarts} restarts within "
-                    f"{self.options.restart_window_s:g} s (--max-restarts): the service cannot draw (restart it)")
+            return (
+                f"the render process has died again after {self.options.max_restarts} restarts within "
+                f"{self.options.restart_window_s:g} s (--max-restarts): the service cannot draw (restart it)"
+            )
         return "the render process has died: the service cannot draw (restart it)"
 
     def _keep_alive(self) -> None:
@@ -249,12 +251,14 @@ class RenderWorker:
             rows = live[0].rows if len(live) == 1 else np.concatenate([j.rows for j in live])
             self._drawing_since = time.monotonic()
             try:
-                images, cap = self._process.draw(live[0].key, live[0].scene, live[0].size, rows,
-                                                 [len(j.rows) for j in live])
+                images, cap = self._process.draw(
+                    live[0].key, live[0].scene, live[0].size, rows, [len(j.rows) for j in live]
+                )
             except RenderProcessDied:
                 died = True
-                raise RenderUnavailable("the render process died while drawing this request; it is restarted: "
-                                        "send the request again") from None
+                raise RenderUnavailable(
+                    "the render process died while drawing this request; it is restarted: send the request again"
+                ) from None
             finally:
                 self._drawing_since = None
         except Exception as exc:  # noqa: BLE001 - every request of the group gets the error

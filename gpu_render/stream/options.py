@@ -100,9 +100,16 @@ def _source(poses: Any, step: float | None) -> PoseSource:
     return source
 
 
-def stream_options(object: str = CLPR_OBJECT, poses: str | None = None, size: int | None = None, *,
-                   batch: int = DEFAULT_BATCH, step: float | None = None, device: int = 0,
-                   **look: Any) -> StreamOptions:
+def stream_options(
+    object: str = CLPR_OBJECT,
+    poses: str | None = None,
+    size: int | None = None,
+    *,
+    batch: int = DEFAULT_BATCH,
+    step: float | None = None,
+    device: int = 0,
+    **look: Any,
+) -> StreamOptions:
     """The build's options given as keywords: ``object`` (``--object``), ``poses`` (``--poses``,
     default ``clpr`` for the cube and random:10000 for objects, as a build has it), ``size``
     (one image side, px; default 224), ``batch``, ``step``, ``device`` and the look: ``fov``,
@@ -123,9 +130,18 @@ def stream_options(object: str = CLPR_OBJECT, poses: str | None = None, size: in
     options = StreamOptions(scene=scene, source=_source(poses, step), size=spec.size, batch=batch, device=device)
     chunk = options.capacity * options.size * options.size * 3
     if chunk > MAX_CHUNK_BYTES:
-        raise UsageError(f"batch {options.batch} at {options.size} px holds {chunk / 2**30:.1f} GiB of images per "
-                         f"chunk, more than the stream's {MAX_CHUNK_BYTES / 2**30:.0f} GiB; use a smaller batch")
+        raise UsageError(
+            f"batch {options.batch} at {options.size} px holds {chunk / 2**30:.1f} GiB of images per "
+            f"chunk, more than the stream's {MAX_CHUNK_BYTES / 2**30:.0f} GiB; use a smaller batch"
+        )
     # ... and than this machine has (UsageError)
-    check_batch(options.capacity, (options.size,), HELD_BATCHES, False, MAX_ATLAS_SIDE,
-                f"batch {options.batch} at {options.size} px", "use batch={batch} or less")
+    check_batch(
+        options.capacity,
+        (options.size,),
+        HELD_BATCHES,
+        False,
+        MAX_ATLAS_SIDE,
+        f"batch {options.batch} at {options.size} px",
+        "use batch={batch} or less",
+    )
     return options

@@ -56,15 +56,26 @@ class _Drawing:
         t0 = time.monotonic()
         self.gl = headless_on(options.device)
         t1 = time.monotonic()
-        log.info("pid %d: OpenGL context made on device %d (%s) in %.2f s", self.pid, options.device,
-                 self.gl.ctx.info.get("GL_RENDERER", "?"), t1 - t0)
+        log.info(
+            "pid %d: OpenGL context made on device %d (%s) in %.2f s",
+            self.pid,
+            options.device,
+            self.gl.ctx.info.get("GL_RENDERER", "?"),
+            t1 - t0,
+        )
         try:
             self.renderer: BatchRenderer = backend(options.scene).renderer(self.gl.ctx, options.size, options.capacity)
         except BaseException:
             self.gl.close()
             raise
-        log.info("pid %d: renderer built for %s at %d px, %d poses a draw, in %.2f s", self.pid,
-                 options.scene.object_name, options.size, options.capacity, time.monotonic() - t1)
+        log.info(
+            "pid %d: renderer built for %s at %d px, %d poses a draw, in %.2f s",
+            self.pid,
+            options.scene.object_name,
+            options.size,
+            options.capacity,
+            time.monotonic() - t1,
+        )
 
     def close(self) -> None:
         self.renderer.close()
@@ -89,9 +100,20 @@ class RenderStream:
     options, at construction.
     """
 
-    def __init__(self, object: str = CLPR_OBJECT, poses: str | None = None, size: int | None = OBJECT_SIZE, *,
-                 batch: int = DEFAULT_BATCH, step: float | None = None, device: int = 0,
-                 worker: int = 0, workers: int = 1, epoch: int = 0, **look: Any) -> None:
+    def __init__(
+        self,
+        object: str = CLPR_OBJECT,
+        poses: str | None = None,
+        size: int | None = OBJECT_SIZE,
+        *,
+        batch: int = DEFAULT_BATCH,
+        step: float | None = None,
+        device: int = 0,
+        worker: int = 0,
+        workers: int = 1,
+        epoch: int = 0,
+        **look: Any,
+    ) -> None:
         self.options = stream_options(object, poses, size, batch=batch, step=step, device=device, **look)
         self.worker, self.workers = split_check(worker, workers)
         self.epoch = epoch_check(epoch)
@@ -152,8 +174,13 @@ class RenderStream:
             had_rows = self._rows is not None
             matrix, euler = self._source_rows()
             if first and not had_rows:
-                log.info("pid %d: %d rotations of %s ready in %.2f s", os.getpid(), len(matrix), o.source.spec,
-                         time.monotonic() - t0)
+                log.info(
+                    "pid %d: %d rotations of %s ready in %.2f s",
+                    os.getpid(),
+                    len(matrix),
+                    o.source.spec,
+                    time.monotonic() - t0,
+                )
             stop = min(start + o.batch, o.pose_count)
             rows, angles = matrix[start:stop], None if euler is None else euler[start:stop]
         else:
@@ -168,15 +195,25 @@ class RenderStream:
             plan = ObjectPlan.from_rows(rows, scene.object, scene.camera)
             labels = object_chunk_labels(plan, start, o.size)
         if first:
-            log.info("pid %d: scene built: %d poses planned and labelled (%.2f s so far)", os.getpid(), len(rows),
-                     time.monotonic() - t0)
+            log.info(
+                "pid %d: scene built: %d poses planned and labelled (%.2f s so far)",
+                os.getpid(),
+                len(rows),
+                time.monotonic() - t0,
+            )
         drawing = self._drawing_here()
         t1 = time.monotonic()
         images = drawing.renderer.render_instances(backend(scene).instances(plan, 0, len(rows)))
         if first:
             now = time.monotonic()
-            log.info("pid %d: first batch rendered: %d images of %d px in %.2f s (%.2f s in all)", os.getpid(),
-                     len(images), o.size, now - t1, now - t0)
+            log.info(
+                "pid %d: first batch rendered: %d images of %d px in %.2f s (%.2f s in all)",
+                os.getpid(),
+                len(images),
+                o.size,
+                now - t1,
+                now - t0,
+            )
         return images, labels
 
     def _source_rows(self) -> tuple[np.ndarray, np.ndarray | None]:

@@ -78,9 +78,18 @@ class StreamingDataset(IterableDataset):
     started with: call ``set_epoch`` before each epoch and keep persistent_workers off.
     """
 
-    def __init__(self, object: str = CLPR_OBJECT, poses: str | None = None, size: int | None = OBJECT_SIZE, *,
-                 batch: int = DEFAULT_BATCH, step: float | None = None, device: int = 0,
-                 transform: Callable[[torch.Tensor], torch.Tensor] | None = None, **look: Any) -> None:
+    def __init__(
+        self,
+        object: str = CLPR_OBJECT,
+        poses: str | None = None,
+        size: int | None = OBJECT_SIZE,
+        *,
+        batch: int = DEFAULT_BATCH,
+        step: float | None = None,
+        device: int = 0,
+        transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        **look: Any,
+    ) -> None:
         super().__init__()
         self.options = stream_options(object, poses, size, batch=batch, step=step, device=device, **look)
         self.transform = transform
@@ -132,8 +141,7 @@ class StreamingDataset(IterableDataset):
             obj = "mesh:" + Path(obj[5:]).name
         source = o.source.spec if o.source.kind != "file" else f"file:{Path(o.source.path).name}"
         count = o.pose_count if o.finite else "inf"
-        return (f"{type(self).__name__}(object={obj!r}, poses={source!r}, count={count}, size={o.size}, "
-                f"batch={o.batch})")
+        return f"{type(self).__name__}(object={obj!r}, poses={source!r}, count={count}, size={o.size}, batch={o.batch})"
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
