@@ -21,14 +21,14 @@ from __future__ import annotations
 
 import sys
 
+from gpu_render.engines.local import IN_FLIGHT, run_local
+from gpu_render.engines.pipeline import BuildResult
 from gpu_render.options import BuildOptions, parse_build_args
 from gpu_render.rebuild import build_command
-from gpu_render.engines.local import IN_FLIGHT, run_local
 from gpu_render.stopped import STOPS, report_stop
-from gpu_render.engines.pipeline import BuildResult
 
 PROG = "gpu_render.build"
-__all__ = ["BuildResult", "IN_FLIGHT", "main", "run_build"]
+__all__ = ["IN_FLIGHT", "BuildResult", "main", "run_build"]
 
 
 def run_build(options: BuildOptions, progress: bool = True) -> BuildResult:

@@ -8,16 +8,16 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from gpu_render.dataset.writer import WriteSpec
-from gpu_render.errors import UsageError
-from gpu_render.scene.scene import CLPR_OBJECT, ClprScene, Scene
-from gpu_render.scene_options import OBJECT_POSES, OBJECT_SIZE, add_scene_arguments, scene_from_args
 from gpu_render.arg_types import Parser, at_least, fraction_type, shard_type, sizes_type, source_arg, step_type
 from gpu_render.dataset.imagenet3d import whole_pixel_camera
 from gpu_render.dataset.imagenet3d_tree import DEFAULT_VAL_FRACTION
-from gpu_render.rotations.sources import PoseSource
+from gpu_render.dataset.writer import WriteSpec
+from gpu_render.errors import UsageError
 from gpu_render.presets import PRESETS
+from gpu_render.rotations.sources import PoseSource
+from gpu_render.scene.scene import CLPR_OBJECT, ClprScene, Scene
 from gpu_render.scene.solids import object_class
+from gpu_render.scene_options import OBJECT_POSES, OBJECT_SIZE, add_scene_arguments, scene_from_args
 
 FORMATS = ("jpg", "png", "npy", "wds")
 #: Image encodings inside wds shards.
@@ -155,7 +155,7 @@ class BuildOptions:
             class_index=self.class_index,
             layout=self.layout,
             val_fraction=self.val_fraction,
-            cad_positions=None if self.is_clpr else getattr(self.scene, "object").positions,
+            cad_positions=None if self.is_clpr else self.scene.object.positions,
         )
 
     @property
@@ -353,7 +353,7 @@ def parse_build_args(argv: list[str] | None = None) -> BuildOptions:
     scene = scene_from_args(ns)
     clpr = isinstance(scene, ClprScene)
     if ns.layout == "imagenet3d":  # its viewport holds the focal length as a whole number of pixels
-        scene = replace(scene, camera=whole_pixel_camera(getattr(scene, "camera"), (ns.sizes or (OBJECT_SIZE,))[0]))
+        scene = replace(scene, camera=whole_pixel_camera(scene.camera, (ns.sizes or (OBJECT_SIZE,))[0]))
     poses = ns.poses if ns.poses is not None else ("clpr" if clpr or ns.step is not None else OBJECT_POSES)
     options = BuildOptions(
         source=source_arg(poses, ns.step),
@@ -380,7 +380,7 @@ def parse_build_args(argv: list[str] | None = None) -> BuildOptions:
             f"--layout imagenet3d names its folders after the class, and {options.class_name!r} starts "
             "with a dot; rename the mesh file"
         )
-    per_pose = PLAN_BYTES_PER_POSE + (0 if clpr else 72 * len(getattr(scene, "object").symmetry))
+    per_pose = PLAN_BYTES_PER_POSE + (0 if clpr else 72 * len(scene.object.symmetry))
     # Only the grid is computed up to --limit; other sources are made whole, then cut.
     if options.source.kind == "clpr":
         limit = f" --limit {ns.limit}" if ns.limit is not None else ""

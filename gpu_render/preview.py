@@ -21,16 +21,16 @@ import moderngl
 import numpy as np
 from PIL import Image
 
-from gpu_render.rotations.arcball import rotation_between, sphere_point
-from gpu_render.render.context import NoDisplayError, NoOpenGLError, Window
-from gpu_render.errors import UsageError
 from gpu_render.arg_types import MAX_SIZE, MIN_SIZE, Parser, at_least, source_arg, step_type
-from gpu_render.rotations.euler import matrix_to_euler
-from gpu_render.render.backends import BatchRenderer, backend
-from gpu_render.render.shaders import load_program
+from gpu_render.dataset.writer import atomic_write_bytes
+from gpu_render.errors import UsageError
 from gpu_render.preview_loops import run_interactive, run_scripted
 from gpu_render.preview_poses import PoseList
-from gpu_render.dataset.writer import atomic_write_bytes
+from gpu_render.render.backends import BatchRenderer, backend
+from gpu_render.render.context import NoDisplayError, NoOpenGLError, Window
+from gpu_render.render.shaders import load_program
+from gpu_render.rotations.arcball import rotation_between, sphere_point
+from gpu_render.rotations.euler import matrix_to_euler
 from gpu_render.scene.scene import Scene
 from gpu_render.scene_options import add_scene_arguments, scene_from_args
 

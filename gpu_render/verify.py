@@ -17,19 +17,29 @@ from typing import Any
 
 import numpy as np
 
-from gpu_render.render.backends import backend
 from gpu_render.arg_types import Parser
-from gpu_render.errors import UsageError
-from gpu_render.rebuild import build_command
-from gpu_render.scene.solids import object_class
 from gpu_render.dataset.imagenet3d import cad_vertices, check_annotations
 from gpu_render.dataset.imagenet3d_tree import check_tree
+from gpu_render.dataset.layout import (
+    LABELS,
+    POSES,
+    file_digest,
+    npy_path,
+    read_manifest,
+    read_parts,
+    read_progress,
+)
 from gpu_render.dataset.owned import build_files
 from gpu_render.dataset.wds import sample_key, shard_path
 from gpu_render.dataset.wds_verify import Expected, check_shards
-from gpu_render.scene.scene import Plan, Scene
-from gpu_render.scene_options import scene_from_description
+from gpu_render.errors import UsageError
 from gpu_render.progress import Progress
+from gpu_render.rebuild import build_command
+from gpu_render.render.backends import backend
+from gpu_render.rotations.sources import parse_source
+from gpu_render.scene.scene import Plan, Scene
+from gpu_render.scene.solids import object_class
+from gpu_render.scene_options import scene_from_description
 from gpu_render.verify_checks import (
     ANTIALIAS_AGREEMENT,
     CHANNEL_TOLERANCE,
@@ -43,19 +53,9 @@ from gpu_render.verify_checks import (
     check_poses_npz,
     check_whole_files,
     decode_image,
+    edge_pixels,
     image_file_path,
     load_array,
-    edge_pixels,
-)
-from gpu_render.rotations.sources import parse_source
-from gpu_render.dataset.layout import (
-    LABELS,
-    POSES,
-    file_digest,
-    npy_path,
-    read_manifest,
-    read_parts,
-    read_progress,
 )
 
 PROG = "gpu_render.verify"
@@ -220,7 +220,7 @@ def verify(
     if sig.get("layers"):
         check_layers(out, n, sizes, report)
     if sig.get("layout") == "imagenet3d" and plan is not None:
-        vertices = cad_vertices(getattr(plan, "object").positions)
+        vertices = cad_vertices(plan.object.positions)
         found = check_annotations(
             out, str(sig.get("class")), plan.rich_labels(tuple(sizes)), sizes[0], vertices, poses.tolist()
         )
@@ -228,9 +228,7 @@ def verify(
             report.problem(problem)
         report.say(f"annotations: {len(poses)} npz files read as ImageNet3D's tools read them")
         if complete and isinstance(sig.get("val_fraction"), (int, float)):  # lists and CAD: written when sealed
-            found = check_tree(
-                out, str(sig.get("class")), n, float(sig["val_fraction"]), getattr(plan, "object").positions
-            )
+            found = check_tree(out, str(sig.get("class")), n, float(sig["val_fraction"]), plan.object.positions)
             for problem in found:
                 report.problem(problem)
             if not found:
@@ -272,7 +270,8 @@ def verify(
 def main(argv: list[str] | None = None) -> int:
     p = Parser(
         module="gpu_render.verify",
-        description="Check that a gpu_render dataset is complete and correct: exit 0 if so, 1 with the problems if not.",
+        description="Check that a gpu_render dataset is complete and correct: "
+        "exit 0 if so, 1 with the problems if not.",
     )
     p.add_argument("out", type=Path, metavar="OUT", help="the dataset folder")
     p.add_argument("--sample", type=int, default=None, metavar="K", help="check a random K poses instead of all")

@@ -33,7 +33,7 @@ def headless() -> Iterator[Headless]:
 @pytest.fixture
 def ctx(headless: Headless) -> Iterator[moderngl.Context]:
     """The shared context; after each test, no GL error may be pending."""
-    headless.ctx.error  # clear anything a previous failure left
+    _ = headless.ctx.error  # clear anything a previous failure left
     yield headless.ctx
     assert headless.ctx.error == "GL_NO_ERROR"
 

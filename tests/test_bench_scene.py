@@ -9,9 +9,8 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
-
 from conftest import REPO
+from PIL import Image
 
 
 def _bench(*args: str | Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -8,8 +8,8 @@ The pinned images (and whatever holds or derives from pixels: npy images, masks,
 shards, LMDB databases, image2sphere's arrays, chunk checksums) are what Mesa llvmpipe, the CI
 renderer, draws. Where GL_RENDERER is not llvmpipe, those "drawn" entries are not compared, and
 every other entry (labels.npy, poses.npz, rotations.npz, lists, annotations, the manifest
-without chunk checksums, the shards' json/cls members, the pickles, ...) is still asserted. After an intended change of the output, regenerate the table
-with ``python tools/pin_bytes.py --write``.
+without chunk checksums, the shards' json/cls members, the pickles, ...) is still asserted.
+After an intended change of the output, regenerate the table with ``python tools/pin_bytes.py --write``.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ except ModuleNotFoundError:  # Python 3.10
 
 from cli import run_module
 from conftest import REPO
+
 from gpu_render import __version__
 from gpu_render.commands import COMMANDS, MAIN_SCRIPT, prog_name
 

@@ -7,10 +7,10 @@ import io
 import numpy as np
 from PIL import Image
 
-from gpu_render.render import clpr_reference as reference
 from gpu_render.dataset.encode import encode_jpeg, encode_png
-from gpu_render.scene.clpr_labels import posed_corners
+from gpu_render.render import clpr_reference as reference
 from gpu_render.rotations.euler import clpr_euler, euler_to_matrix
+from gpu_render.scene.clpr_labels import posed_corners
 
 
 def _renders(size: int) -> np.ndarray:

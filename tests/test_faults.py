@@ -246,7 +246,7 @@ def test_two_plain_builds_of_one_out(tmp_path: Path) -> None:
     procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
     results = [(p, *p.communicate(timeout=120)) for p in procs]
     assert sorted(p.returncode for p in procs) == [0, 2], [err for _, _, err in results]
-    (winner, out_text, _), (loser, _, err) = sorted(results, key=lambda r: r[0].returncode)
+    (winner, out_text, _), (_loser, _, err) = sorted(results, key=lambda r: r[0].returncode)
     assert out_text.startswith("built 2197 of 2197 poses")
     line = Run(2, "", err).one_line_error()
     assert f"--out {out} is locked by another build (pid {winner.pid} on host " in line

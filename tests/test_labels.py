@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from gpu_render.rotations.euler import clpr_angles, clpr_euler, clpr_pose_count, euler_to_matrix
 from gpu_render.scene.clpr_cube import NODES
 from gpu_render.scene.clpr_labels import clpr_labels, face_visible, node_visible, posed_corners, translation
-from gpu_render.rotations.euler import clpr_angles, clpr_euler, clpr_pose_count, euler_to_matrix
 
 LABEL_TOLERANCE = 1e-9  # docs/CLPR.md: equal to the 2018 values within 1e-9
 

@@ -9,8 +9,8 @@ import pytest
 from cli import run_module
 
 import gpu_render
-from gpu_render.scene.plan import PosePlan
 from gpu_render.rotations.sources import parse_source
+from gpu_render.scene.plan import PosePlan
 
 ARGS = ("--poses", "random:30:4", "--sizes", "16,48", "--batch", "10")
 

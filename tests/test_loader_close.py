@@ -11,9 +11,9 @@ import lmdb
 import numpy as np
 import pytest
 from cli import run_module
+from conftest import REPO
 
 import gpu_render
-from conftest import REPO
 from gpu_render.dataset.loader import Dataset
 from gpu_render.presets.load import ModelNetSplit, SymsolSplit
 

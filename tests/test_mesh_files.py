@@ -146,7 +146,7 @@ BAD_FILES = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(BAD_FILES) + ["missing.obj", "cloud.ply", "folder.obj"])
+@pytest.mark.parametrize("name", [*sorted(BAD_FILES), "missing.obj", "cloud.ply", "folder.obj"])
 def test_bad_files_are_refused_in_one_line(name: str, tmp_path: Path) -> None:
     path = tmp_path / name
     if name in BAD_FILES:

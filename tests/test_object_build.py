@@ -210,10 +210,10 @@ def test_jpg_grey_mesh_file_with_loader_and_torch(tmp_path: Path) -> None:
 
 
 def test_torch_dataset_gives_equivalents(cylo_png: Path, tmp_path: Path) -> None:
-    from gpu_render.dataset.torch_dataset import CLPRDataset
-
     import torch
     from torch.utils.data import DataLoader
+
+    from gpu_render.dataset.torch_dataset import CLPRDataset
 
     ds = CLPRDataset(cylo_png, 64, label="quaternion", equivalents=True)
     image, quaternion, eq = ds[2]
@@ -227,7 +227,7 @@ def test_torch_dataset_gives_equivalents(cylo_png: Path, tmp_path: Path) -> None
         assert np.allclose(eq[0].numpy(), poses["matrix"][2], atol=1e-6)
         sizes = np.diff(poses["visual_offsets"])
     assert len(set(sizes.tolist())) > 1  # the sets' sizes vary, and a default collate still stacks them
-    images, quaternions, sets = next(iter(DataLoader(ds, batch_size=len(ds))))
+    images, _quaternions, sets = next(iter(DataLoader(ds, batch_size=len(ds))))
     assert sets.shape == (len(ds), 720, 3, 3) and images.shape == (len(ds), 3, 64, 64)
 
 

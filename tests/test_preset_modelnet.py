@@ -230,7 +230,7 @@ def test_unreadable_mesh_stops_then_resumes(built: tuple[Path, Path], tmp_path: 
     """A broken test mesh stops the build with one line naming it, after the training models
     are stored; once it is fixed, the same command finishes, with the same content as a build
     that never failed."""
-    good_tree, good_out = built
+    _good_tree, good_out = built
     tree = make_tree(tmp_path / "ModelNet10")
     broken = tree / "toilet" / "test" / "toilet_0007.off"
     saved = broken.read_bytes()
@@ -258,8 +258,8 @@ def test_unreadable_mesh_stops_then_resumes(built: tuple[Path, Path], tmp_path: 
     assert r.code == 0, r.err
     assert "built 6 of 30" in r.out  # the 3 test models x 2 views were left
     for name in ("train_4V", "train_2V", "test_2V"):
-        _, q, _, raw = read_database(out / f"{name}.Rawjpg.lmdb")
-        _, q0, _, raw0 = read_database(good_out / f"{name}.Rawjpg.lmdb")
+        _, _q, _, raw = read_database(out / f"{name}.Rawjpg.lmdb")
+        _, _q0, _, raw0 = read_database(good_out / f"{name}.Rawjpg.lmdb")
         assert raw == raw0
         assert (out / f"{name}.Rawjpg.lmdb" / "viewID2quat.pkl").read_bytes() == (
             good_out / f"{name}.Rawjpg.lmdb" / "viewID2quat.pkl"
@@ -436,7 +436,7 @@ def test_mesh_names_duplicates_and_unreadable_folders(
     # root ignores permissions, so the folder fails to list as it does for another user
     listing = Path.iterdir
 
-    def iterdir(self: Path):  # noqa: ANN202 - Path.iterdir's stand-in
+    def iterdir(self: Path):
         if self == train:
             raise PermissionError(13, "Permission denied", str(self))
         return listing(self)

@@ -77,7 +77,7 @@ def read_like_symsol_dataset(
 
 
 def test_layout_and_array_shapes(symsol: Path) -> None:
-    for split, n in zip(("train", "test"), VIEWS):
+    for split, n in zip(("train", "test"), VIEWS, strict=False):
         names = sorted(p.name for p in (symsol / split / "images").iterdir())
         assert names == sorted(f"{s}_{i:05d}.png" for s in SYMSOL_SHAPES for i in range(n))
         rot = np.load(symsol / split / "rotations.npz")
@@ -334,7 +334,7 @@ def test_room_for_the_rotations_is_checked_first(tmp_path: Path) -> None:
     assert 1.9 * 2**30 < need < 2.1 * 2**30  # cyl alone: 45000 x 720 x 9 float32 = 1.09 GiB
     free = os.statvfs(tmp_path).f_bavail * os.statvfs(tmp_path).f_frsize
     check_free(tmp_path / "new", min(need, free // 2), "rotations.npz")
-    with pytest.raises(UsageError, match="No space left on device for rotations.npz"):
+    with pytest.raises(UsageError, match=r"No space left on device for rotations\.npz"):
         check_free(tmp_path / "new" / "deeper", free * 2, "rotations.npz")
     assert not (tmp_path / "new").exists()
 

@@ -17,10 +17,10 @@ from PIL import Image
 from pixels import assert_agree
 from xvfb import virtual_display, xdotool
 
+from gpu_render.render.clpr_renderer import Renderer
+from gpu_render.rotations.euler import clpr_euler, euler_to_matrix
 from gpu_render.scene.clpr_cube import BACKGROUND
 from gpu_render.scene.clpr_labels import clpr_labels, posed_corners, translation
-from gpu_render.rotations.euler import clpr_euler, euler_to_matrix
-from gpu_render.render.clpr_renderer import Renderer
 
 WINDOW_PARITY = 0.999  # the window's screenshot vs the offscreen build render
 
@@ -64,7 +64,7 @@ def test_labels_playback_frames_match(ctx, display: str, tmp_path: Path) -> None
     euler = np.array([[0.3, 1.2, 2.5], [4.0, 0.1, 5.9], [6.2, 3.3, 0.7]])
     labels = clpr_labels(euler, posed_corners(euler_to_matrix(euler)))
     np.save(tmp_path / "three.npy", labels)
-    code, out, err = preview(
+    code, _out, err = preview(
         display,
         "--size",
         "96",
@@ -289,7 +289,7 @@ def test_object_screenshot_equals_the_build_render(
     from gpu_render.scene_options import parse_scene
 
     path = tmp_path / "object.png"
-    code, out, err = preview(
+    code, _out, err = preview(
         display, "--object", name, "--poses", "random:8:3", "--pose", "5", "--size", "160", "--screenshot", path, *extra
     )
     assert code == 0, err

@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
 from cli import Run
 from dataset import assert_same_dataset
 
@@ -232,7 +231,7 @@ def test_a_killed_worker_is_restarted_and_its_chunk_redone(tmp_path: Path, head:
         victims = worker_pids()
         assert len(victims) == 2, victims
         os.kill(victims[0], signal.SIGKILL)
-        stdout, stderr = proc.communicate(timeout=BUILD_SECONDS)
+        _stdout, stderr = proc.communicate(timeout=BUILD_SECONDS)
     finally:
         proc.kill()
     assert proc.returncode == 0, stderr

@@ -14,9 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from xvfb import virtual_display
-
 from conftest import REPO
+from xvfb import virtual_display
 
 BLOCK = re.compile(r"<!-- example: ([\w-]+) -->\n```(bash|python)\n(.*?)```", re.S)
 #: The examples the README must keep (others may be added).

@@ -236,7 +236,7 @@ def test_the_readmes_python_example_runs() -> None:
     code = section[section.index("```python\n") + len("```python\n") : section.index("```\n", 10)]
     assert "from gpu_render import Renderer" in code and len(code.strip().splitlines()) == 3
     names: dict[str, object] = {"quaternions": random_quaternions(3, 1)}
-    exec(compile(code, "README.md", "exec"), names)  # noqa: S102 - the README, run as a reader would
+    exec(compile(code, "README.md", "exec"), names)
     images, labels = names["images"], names["labels"]
     assert images.shape == (3, 224, 224, 3) and images.dtype == np.uint8 and images.max() > 0
     assert np.allclose(labels["quaternion"], random_quaternions(3, 1), atol=1e-12)

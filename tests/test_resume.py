@@ -177,7 +177,7 @@ def test_changed_options_refuse_to_resume(tmp_path: Path) -> None:
     out = tmp_path / "o"
     assert _kill_when(out, "jpg", _chunks_recorded(2)) == -signal.SIGKILL
     for changed in (("--sizes", "32,64"), ("--batch", "32"), ("--format", "png"), ("--antialias",)):
-        args = dict(zip(ARGS[::2], ARGS[1::2]))
+        args = dict(zip(ARGS[::2], ARGS[1::2], strict=False))
         r = run_module(
             "gpu_render.build", *[x for k, v in args.items() for x in (k, v)], "--format", "jpg", *changed, "--out", out
         )

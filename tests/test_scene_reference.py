@@ -134,7 +134,7 @@ def inside_polygon(poly: np.ndarray, size: int) -> np.ndarray:
     u, v = centres(size)
     sign = np.sign(np.sum(poly[:, 0] * np.roll(poly[:, 1], -1) - np.roll(poly[:, 0], -1) * poly[:, 1]))
     inside = np.ones((size, size), bool)
-    for a, b in zip(poly, np.roll(poly, -1, axis=0)):
+    for a, b in zip(poly, np.roll(poly, -1, axis=0), strict=False):
         inside &= sign * ((b[0] - a[0]) * (v - a[1]) - (b[1] - a[1]) * (u - a[0])) >= 0
     return inside
 
@@ -271,7 +271,7 @@ def test_silhouette_is_the_hull_of_the_projected_vertices(make: Callable[[], Sce
     size = 96
     rs = rotations(4, seed=1)
     _, mask, _ = render_scene(obj, CAMERA, Look(), rs, size, layers=True)
-    for r, m in zip(rs, mask):
+    for r, m in zip(rs, mask, strict=False):
         want = hull_silhouette(obj, r, size)
         assert iou(m == 255, want) >= 0.99
         assert np.sum((m == 255) != want) <= 2  # only centres exactly on an edge can differ
@@ -335,7 +335,7 @@ def test_face_mark_colours_exactly_its_face() -> None:
     facing = np.array([(r @ red_normal) @ (r @ (-TET[0] / 3) + CAMERA.translation) < 0 for r in rs])
     assert facing.any() and not facing.all()
     images, mask, _ = render_scene(obj, CAMERA, Look(), rs, size, layers=True)
-    for r, image, m, seen in zip(rs, images, mask, facing):
+    for r, image, m, seen in zip(rs, images, mask, facing, strict=False):
         red = (image[..., 0] > 0) & (image[..., 1] == 0) & (image[..., 2] == 0)
         if not seen:
             assert not red.any()
@@ -385,7 +385,7 @@ def test_builtin_silhouettes_are_the_hulls_of_their_vertices(name: str) -> None:
     size = 96
     rs = rotations(2, seed=8)
     _, mask, _ = render_scene(obj, CAMERA, Look(), rs, size, layers=True)
-    for r, m in zip(rs, mask):
+    for r, m in zip(rs, mask, strict=False):
         want = hull_silhouette(obj, r, size)
         assert iou(m == 255, want) >= 0.99
         assert np.sum((m == 255) != want) <= 3

@@ -9,7 +9,6 @@ Tolerances (named; SCENES.md):
 
 from __future__ import annotations
 
-
 import moderngl
 import numpy as np
 import pytest

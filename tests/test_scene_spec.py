@@ -98,7 +98,7 @@ def test_the_cube_takes_antialias_and_the_switches_off() -> None:
 
 
 def test_create_refuses_unknown_keywords() -> None:
-    with pytest.raises(SceneSpecError, match="^shininess: not a scene option; the scene takes object, size, fov"):
+    with pytest.raises(SceneSpecError, match=r"^shininess: not a scene option; the scene takes object, size, fov"):
         SceneSpec.create(object="tet", shininess=3)
     assert SceneSpec.create(object="tet", fov=20) == SceneSpec("tet", fov=20.0)
 

@@ -70,7 +70,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, np.ndarray]:
             )
             for name, args in builds.items()
         }
-    for name, run in runs.items():
+    for _name, run in runs.items():
         assert run.result().code == 0, run.result().err
     return {name: np.load(root / name / f"images_{SIZE}.npy") for name in builds}
 

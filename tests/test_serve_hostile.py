@@ -307,7 +307,7 @@ def test_unread_large_answers_keep_memory_bounded(servers: dict[str, Server]) ->
             firsts.append(c.recv(4096))  # the status line and headers (and a 503's JSON)
         statuses = [int(f.split(b" ", 2)[1]) for f in firsts]
         assert sorted(statuses) == [200] * MEM_HELD + [503] * (MEM_CLIENTS - MEM_HELD), statuses
-        for first in (f for f, st in zip(firsts, statuses) if st == 503):
+        for first in (f for f, st in zip(firsts, statuses, strict=False) if st == 503):
             head, _, error = first.partition(b"\r\n\r\n")
             assert b"retry-after: 1" in head.lower() and json.loads(error)["limit"] == "max_inflight_bytes", first
         text = httpx.get(s.url + "/metrics").text

@@ -38,5 +38,5 @@ def test_fragment_error_names_file_and_line(ctx: moderngl.Context, tmp_path: Pat
 
 
 def test_missing_shader_names_the_path(ctx: moderngl.Context, tmp_path: Path) -> None:
-    with pytest.raises(ShaderError, match="nothing.vert"):
+    with pytest.raises(ShaderError, match=r"nothing\.vert"):
         load_program(ctx, "nothing", tmp_path)

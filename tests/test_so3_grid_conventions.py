@@ -99,8 +99,8 @@ def test_pixel_centres_are_healpys_set(nside: int) -> None:
     theta, phi = healpix_centres(nside)
     h_theta, h_phi = hp.pix2ang(nside, np.arange(hp.nside2npix(nside)))
     assert np.allclose(theta, h_theta, atol=1e-12, rtol=0)
-    ours = {(round(t, 9), round(p % (2 * np.pi), 9)) for t, p in zip(theta, phi)}
-    theirs = {(round(t, 9), round(p % (2 * np.pi), 9)) for t, p in zip(h_theta, h_phi)}
+    ours = {(round(t, 9), round(p % (2 * np.pi), 9)) for t, p in zip(theta, phi, strict=False)}
+    theirs = {(round(t, 9), round(p % (2 * np.pi), 9)) for t, p in zip(h_theta, h_phi, strict=False)}
     assert ours == theirs
 
 

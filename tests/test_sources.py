@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from cli import assert_build_refused, run_module
 
-from gpu_render.scene.clpr_cube import CENTRE, NODES
-from gpu_render.scene.plan import PosePlan, keypoints
-from gpu_render.rotations.euler import clpr_euler, euler_to_matrix
 from gpu_render.render.clpr_reference import render_one
+from gpu_render.rotations.euler import clpr_euler, euler_to_matrix
 from gpu_render.rotations.quaternion import geodesic, matrix_to_quaternion, quaternion_to_matrix, rotation_angle
 from gpu_render.rotations.sources import healpix_centres, parse_source, random_quaternions, so3_grid
+from gpu_render.scene.clpr_cube import CENTRE, NODES
+from gpu_render.scene.plan import PosePlan, keypoints
 
 LABEL_TOLERANCE = 1e-9
 SOURCES = ["clpr", "so3-grid:1", "random:500:3"]
@@ -35,7 +35,7 @@ def quaternion_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _plans(quaternion_file: Path) -> dict[str, PosePlan]:
-    specs = SOURCES + [f"file:{quaternion_file}"]
+    specs = [*SOURCES, f"file:{quaternion_file}"]
     return {spec: PosePlan.from_source(parse_source(spec, 0.5 if spec == "clpr" else None)) for spec in specs}
 
 

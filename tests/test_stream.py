@@ -14,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import stream_loader
 import torch
 from torch.utils.data import DataLoader
 
-import stream_loader
 from gpu_render.build import main as build_main
 from gpu_render.dataset.loader import load
 from gpu_render.dataset.torch_dataset import CLPRDataset
@@ -151,7 +151,7 @@ def test_render_stream_worker_takes_every_other_chunk(builds: dict[str, Path]) -
 def test_parent_holding_a_context_makes_forked_workers_refuse(headless: Headless) -> None:
     ds = StreamingDataset(object="cylO", poses="random:inf:1", size=16, batch=4)
     loader = DataLoader(ds, batch_size=4, num_workers=1, timeout=60)
-    with pytest.raises(ForkedContextError, match="forked from process .*, which had opened an OpenGL context"):
+    with pytest.raises(ForkedContextError, match=r"forked from process .*, which had opened an OpenGL context"):
         next(iter(loader))
 
 

@@ -32,7 +32,7 @@ def test_first_batch_logs_its_progress_with_timings(caplog: pytest.LogCaptureFix
             rf"pid {pid}: first batch rendered: 8 images of 16 px in {SECONDS} \({SECONDS} in all\)",
         ]
         assert len(lines) == len(patterns), lines
-        for line, pattern in zip(lines, patterns):
+        for line, pattern in zip(lines, patterns, strict=False):
             assert re.fullmatch(pattern, line), (line, pattern)
         total = float(re.search(r"\((\d+\.\d\d) s in all\)", lines[-1]).group(1))
         steps = [float(m.group(1)) for line in lines[1:5] for m in [re.search(SECONDS, line)]]

@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from conftest import REPO
 from PIL import Image
 
-from conftest import REPO
 from gpu_render.presets.options import MODELNET10_CATEGORIES
 
 

@@ -66,7 +66,7 @@ def test_round_trip_angles() -> None:
     e = rng.uniform(-np.pi / 2 + 1e-3, np.pi / 2 - 1e-3, 5000)
     th = rng.uniform(-np.pi, np.pi, 5000)
     got = viewpoint_from_rotation(rotation_from_viewpoint(a, e, th))
-    for want, have in zip((a, e, th), got):
+    for want, have in zip((a, e, th), got, strict=False):
         d = np.angle(np.exp(1j * (have - want)))  # compare on the circle (a near 0 may wrap to 2π)
         np.testing.assert_allclose(d, 0, atol=1e-9)
 
@@ -86,7 +86,7 @@ def test_gimbal_poses_are_deterministic() -> None:
     np.testing.assert_allclose(np.angle(np.exp(1j * (a[half:] - want))), 0, atol=1e-12)
     np.testing.assert_allclose(rotation_from_viewpoint(a, e, th), r, atol=1e-12)
     # the same rotation always gives the same angles
-    for x, y in zip((a, e, th), viewpoint_from_rotation(r.copy())):
+    for x, y in zip((a, e, th), viewpoint_from_rotation(r.copy()), strict=False):
         np.testing.assert_array_equal(x, y)
 
 
@@ -130,7 +130,7 @@ def test_known_poses() -> None:
 
 def _mesh():
     """An off-centre, lopsided closed mesh: an irregular octahedron in file units."""
-    v = np.array([[3.0, 1, 1], [-1, 0.5, 2], [0.5, 4, -1], [1, -2, 0.3], [0.2, 0.1, 5], [0.7, 0.4, -3]]) + [7, -2, 11]
+    v = [*np.array([[3.0, 1, 1], [-1, 0.5, 2], [0.5, 4, -1], [1, -2, 0.3], [0.2, 0.1, 5], [0.7, 0.4, -3]]), 7, -2, 11]
     f = np.array([[0, 2, 4], [2, 1, 4], [1, 3, 4], [3, 0, 4], [2, 0, 5], [1, 2, 5], [3, 1, 5], [0, 3, 5]])
     return mesh_object("lopsided.obj", v, f)
 

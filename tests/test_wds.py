@@ -83,7 +83,7 @@ def test_webdataset_reads_jpg_shards_with_the_jpg_builds_bytes(builds: dict[str,
     raw = list(wds.WebDataset(_urls(out, 32), shardshuffle=False).to_tuple("__key__", "jpg"))
     decoded = list(wds.WebDataset(_urls(out, 32), shardshuffle=False).decode("rgb8").to_tuple("jpg", "json"))
     assert [k for k, _ in raw] == [f"{i:06d}" for i in range(POSES)]
-    for i, ((_, data), (image, label)) in enumerate(zip(raw, decoded)):
+    for i, ((_, data), (image, label)) in enumerate(zip(raw, decoded, strict=False)):
         assert data == (builds["jpg"] / "32" / f"cube1_index_{i + 1}.jpg").read_bytes()
         assert label["index"] == i and image.shape == (32, 32, 3) and image.dtype == np.uint8
 

@@ -37,14 +37,14 @@ import numpy as np
 from bench_common import pillow_floor, report_head, timed, write_report
 
 from gpu_render import __version__
-from gpu_render.render.context import Headless
-from gpu_render.dataset.encode import ENCODERS
 from gpu_render.arg_types import sizes_type, step_type
-from gpu_render.options import BuildOptions
-from gpu_render.scene.plan import PosePlan
-from gpu_render.rotations.sources import PoseSource
-from gpu_render.render.clpr_renderer import Renderer, default_batch
+from gpu_render.dataset.encode import ENCODERS
 from gpu_render.dataset.writer import atomic_write_bytes, image_name
+from gpu_render.options import BuildOptions
+from gpu_render.render.clpr_renderer import Renderer, default_batch
+from gpu_render.render.context import Headless
+from gpu_render.rotations.sources import PoseSource
+from gpu_render.scene.plan import PosePlan
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
             if "render" in stages:
                 for s in a.sizes:
                     render_all(s)  # warm up
-                    record(f"render {s}", [timed(lambda: render_all(s)) for _ in range(a.repeat)])
+                    record(f"render {s}", [timed(lambda s=s: render_all(s)) for _ in range(a.repeat)])
 
             # Encoding, the floor and writing are timed on rendered chunks, excluding the render.
             def stage_over_images(work) -> float:
@@ -191,12 +191,12 @@ def main(argv: list[str] | None = None) -> int:
                     encoded: dict[tuple[int, int], list[bytes]] = {}
 
                     def enc_only(size: int, start: int, images: np.ndarray) -> None:
-                        encoded[(size, start)] = [ENCODERS[fmt](im) for im in images]
+                        encoded[(size, start)] = [ENCODERS[fmt](im) for im in images]  # noqa: B023
 
                     stage_over_images(enc_only)
 
                     def write_all(root=root) -> None:  # as ImageSink.write does, less the encoding
-                        for (size, start), files in encoded.items():
+                        for (size, start), files in encoded.items():  # noqa: B023 - runs within this iteration
                             folder = os.path.join(root, str(size))
                             for i, data in enumerate(files):
                                 atomic_write_bytes(os.path.join(folder, image_name(start + i, fmt)), data)

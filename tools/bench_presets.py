@@ -34,16 +34,16 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 # the floor exactly as tools/bench.py measures it, and the same report head
-from bench_common import pillow_floor, report_head, write_report  # noqa: E402
+from bench_common import pillow_floor, report_head, write_report
 
-from gpu_render import __version__  # noqa: E402
-from gpu_render.dataset.encode import encode_png  # noqa: E402
-from gpu_render.presets.cli import names_type, views_type  # noqa: E402
-from gpu_render.presets.options import SYMSOL_SHAPES, SymsolOptions  # noqa: E402
-from gpu_render.presets.symsol import shape_rotations, shape_splits  # noqa: E402
-from gpu_render.render.context import Headless  # noqa: E402
-from gpu_render.render.scene_renderer import SceneRenderer  # noqa: E402
-from gpu_render.scene.solids import builtin_object  # noqa: E402
+from gpu_render import __version__
+from gpu_render.dataset.encode import encode_png
+from gpu_render.presets.cli import names_type, views_type
+from gpu_render.presets.options import SYMSOL_SHAPES, SymsolOptions
+from gpu_render.presets.symsol import shape_rotations, shape_splits
+from gpu_render.render.context import Headless
+from gpu_render.render.scene_renderer import SceneRenderer
+from gpu_render.scene.solids import builtin_object
 
 #: The target for ``--preset symsol --views 2000,200``: build / floor.
 TARGET_RATIO = 0.6
@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     with Headless() as gl:
         renderer_name = gl.renderer_name
 
-        def over_images(work) -> tuple[float, float]:  # noqa: ANN001 - (images) -> None
+        def over_images(work) -> tuple[float, float]:
             """Render every image chunk by chunk; returns (render seconds, seconds in ``work``)."""
             spent_render = spent = 0.0
             for part in parts:

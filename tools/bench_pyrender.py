@@ -54,9 +54,9 @@ def pyrender_worker(spec_path: Path) -> int:
         return 3
     import trimesh
 
+    from gpu_render.render.scene_renderer import DEPTH_MARGIN
     from gpu_render.scene.camera import Pinhole
     from gpu_render.scene.look import Look
-    from gpu_render.render.scene_renderer import DEPTH_MARGIN
 
     size = int(spec["size"])
     try:

@@ -31,7 +31,6 @@ from pathlib import Path
 
 import moderngl
 import numpy as np
-
 from bench_common import report_head, write_report
 
 from gpu_render import __version__
@@ -122,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
                 for _ in range(a.repeat):
                     for name in PATHS:
                         runs[name].append(run_path(name, renderer, instances, a.ring)[0])
-                rate: Callable[[str], float] = lambda name: a.poses / statistics.median(runs[name])  # noqa: E731
+                rate: Callable[[str], float] = lambda name: a.poses / statistics.median(runs[name])  # noqa: E731, B023
                 results[str(s)] = {
                     name: {"poses_per_s": rate(name), "runs_s": runs[name], "ratio_to_rgb": rate(name) / rate("rgb")}
                     for name in PATHS

@@ -36,8 +36,8 @@ from bench_pyrender import PyrenderProcess
 from PIL import Image
 
 from gpu_render import __version__
-from gpu_render.render.context import Headless
 from gpu_render.dataset.writer import atomic_write_bytes
+from gpu_render.render.context import Headless
 
 #: The target: ours at least this many times pyrender's poses per second.
 SCENE_TARGET_RATIO = 5.0
@@ -65,7 +65,7 @@ def mesh20k(folder: Path) -> Path:
     return path
 
 
-def scene_object(name: str, folder: Path):  # noqa: ANN201 - a SceneObject
+def scene_object(name: str, folder: Path):
     """``name``: a built-in solid, ``mesh20k`` (generated in ``folder``) or a mesh file path."""
     from gpu_render.dataset.mesh_files import load_mesh_file
     from gpu_render.scene.solids import BUILTIN_OBJECTS, builtin_object
@@ -88,7 +88,7 @@ def scene_poses(n: int, seed: int) -> np.ndarray:
 def scene_breakdown(
     renderer,
     rotation: np.ndarray,
-    translation: np.ndarray,  # noqa: ANN001 - a SceneRenderer
+    translation: np.ndarray,
     repeat: int,
 ) -> dict[str, float]:
     """Where our render + readback time goes: seconds per pass over all poses, medians of
@@ -201,8 +201,8 @@ def scene_main(a: argparse.Namespace, argv: list[str] | None) -> int:
 
                         def ours() -> None:
                             c0 = time.process_time()  # all threads of this process: llvmpipe's too
-                            renderer.render(rotation[:n], translation, out=out)
-                            ours_cpu.append(time.process_time() - c0)
+                            renderer.render(rotation[:n], translation, out=out)  # noqa: B023 - called within this iteration
+                            ours_cpu.append(time.process_time() - c0)  # noqa: B023 - called within this iteration
 
                         ours()  # warm up
                         ours_cpu.clear()
@@ -248,7 +248,7 @@ def scene_main(a: argparse.Namespace, argv: list[str] | None) -> int:
                     }
                     entry["ratio"] = entry["ours"]["poses_per_s"] / entry["pyrender"]["poses_per_s"]
                     # Run r of each side ran back to back, so their ratio cancels slow drifts in load.
-                    paired = [(n / o) / (m / q) for o, q in zip(ours_runs, py_runs)]
+                    paired = [(n / o) / (m / q) for o, q in zip(ours_runs, py_runs, strict=False)]
                     entry["ratio_paired"] = {"median": statistics.median(paired), "runs": paired}
                     entry["target_met"] = entry["ratio"] >= SCENE_TARGET_RATIO
                     # CPU seconds per pose, both processes with all their threads: what the other

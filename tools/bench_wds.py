@@ -26,8 +26,8 @@ import numpy as np
 
 from gpu_render.dataset.atomic import atomic_write_bytes, replacing
 from gpu_render.dataset.encode import ENCODERS
-from gpu_render.extras import MissingExtra, require
 from gpu_render.dataset.wds import read_shard, sample_json, sample_key, sample_members, tar_end
+from gpu_render.extras import MissingExtra, require
 
 
 def samples(count: int, size: int, fmt: str, seed: int) -> list[tuple[str, list[tuple[str, bytes]]]]:

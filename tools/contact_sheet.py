@@ -28,12 +28,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from gpu_render.render.backends import backend
-from gpu_render.render.context import Headless, NoOpenGLError
-from gpu_render.scene.clpr_labels import translation
-from gpu_render.rotations.euler import clpr_euler, clpr_pose_count, euler_to_matrix
-from gpu_render.render.clpr_renderer import Renderer
 from gpu_render.dataset.writer import atomic_write_bytes
+from gpu_render.render.backends import backend
+from gpu_render.render.clpr_renderer import Renderer
+from gpu_render.render.context import Headless, NoOpenGLError
+from gpu_render.rotations.euler import clpr_euler, clpr_pose_count, euler_to_matrix
+from gpu_render.scene.clpr_labels import translation
 
 GAP_COLOUR = (255, 255, 255)
 
@@ -111,10 +111,10 @@ def object_sheet(out: Path, columns: int, size: int) -> int:
     """One row per object: the cLPR cube, the SYMSOL eight and a mesh file."""
     import tempfile
 
+    from gpu_render.dataset.mesh_files import load_mesh_file
     from gpu_render.rotations.sources import PoseSource
     from gpu_render.scene.scene import ClprScene, ObjectScene
     from gpu_render.scene.solids import BUILTIN_OBJECTS, builtin_object
-    from gpu_render.dataset.mesh_files import load_mesh_file
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp, Headless() as gl:
@@ -155,7 +155,7 @@ def preset_sheet(out: Path, symsol: Path | None, modelnet: Path | None, columns:
         env = lmdb.open(str(folder), readonly=True, lock=False)
         seen: set[str] = set()
         with env.begin() as txn:
-            for key, value in txn.cursor():
+            for key, _value in txn.cursor():
                 category = key.decode().rsplit("_", 1)[0]
                 if category not in seen and key.decode().endswith(".v001"):
                     seen.add(category)

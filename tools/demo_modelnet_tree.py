@@ -20,7 +20,6 @@ from pathlib import Path
 import numpy as np
 import trimesh
 
-
 #: ModelNet10's categories, the first four in the order of the first version of this tool (each
 #: draws from one generator in turn, so keeping them first keeps their meshes).
 CATEGORIES = ("bed", "chair", "monitor", "table", "bathtub", "desk", "dresser", "night_stand", "sofa", "toilet")
@@ -39,13 +38,14 @@ def furniture(category: str, rng: np.random.Generator) -> trimesh.Trimesh:
     w, d = rng.uniform(0.8, 1.2), rng.uniform(0.6, 1.0)
     if category == "chair":
         h = rng.uniform(0.4, 0.5)
-        parts = legs(w * 0.5, d * 0.5, h) + [
+        parts = [
+            *legs(w * 0.5, d * 0.5, h),
             box((w * 0.5, d * 0.5, 0.06), (0, 0, h)),
             box((w * 0.5, 0.06, h * 1.2), (0, d * 0.25, h * 1.6)),
         ]
     elif category == "table":
         h = rng.uniform(0.6, 0.8)
-        parts = legs(w, d, h) + [box((w, d, 0.06), (0, 0, h))]
+        parts = [*legs(w, d, h), box((w, d, 0.06), (0, 0, h))]
     elif category == "bed":
         parts = [
             box((w, d * 2, 0.3), (0, 0, 0.15)),
@@ -69,7 +69,8 @@ def furniture(category: str, rng: np.random.Generator) -> trimesh.Trimesh:
         ]
     elif category == "desk":
         h = rng.uniform(0.7, 0.8)
-        parts = legs(w * 1.3, d, h) + [
+        parts = [
+            *legs(w * 1.3, d, h),
             box((w * 1.3, d, 0.05), (0, 0, h)),
             box((w * 0.4, d * 0.9, h * 0.5), (w * 0.4, 0, h * 0.7)),
         ]
@@ -80,7 +81,8 @@ def furniture(category: str, rng: np.random.Generator) -> trimesh.Trimesh:
         ]
     elif category == "night_stand":
         h = rng.uniform(0.45, 0.6)
-        parts = legs(w * 0.5, d * 0.5, h * 0.3) + [
+        parts = [
+            *legs(w * 0.5, d * 0.5, h * 0.3),
             box((w * 0.5, d * 0.5, h * 0.7), (0, 0, h * 0.65)),
             box((w * 0.1, 0.03, 0.03), (0, d * 0.26, h * 0.8)),
         ]

@@ -23,12 +23,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from gpu_render.arg_types import source_arg
+from gpu_render.dataset.writer import atomic_write_bytes
 from gpu_render.errors import UsageError
 from gpu_render.extras import MissingExtra, require
-from gpu_render.arg_types import source_arg
 from gpu_render.rotations.quaternion import matrix_to_quaternion, rotation_angle
 from gpu_render.rotations.sources import row_matrices
-from gpu_render.dataset.writer import atomic_write_bytes
 
 
 def nearest_neighbours(q: np.ndarray) -> np.ndarray:
@@ -39,7 +39,7 @@ def nearest_neighbours(q: np.ndarray) -> np.ndarray:
     """
     n = len(q)
     tree = require("scipy.spatial").cKDTree(np.concatenate([q, -q]))
-    dist, idx = tree.query(q, k=3)
+    _dist, idx = tree.query(q, k=3)
     other = np.where((idx[:, 1] % n) == np.arange(n), idx[:, 2], idx[:, 1]) % n
     dot = np.abs(np.sum(q * q[other], axis=1))
     return 2 * np.arccos(np.clip(dot, 0.0, 1.0))
@@ -136,7 +136,7 @@ def angle_histogram(q: np.ndarray) -> np.ndarray:
     img = Image.new("RGB", (HIST_W, PANEL_H), BACK)
     draw = ImageDraw.Draw(img)
     bins = 36
-    hist, edges = np.histogram(rotation_angle(q), bins=bins, range=(0, np.pi), density=True)
+    hist, _edges = np.histogram(rotation_angle(q), bins=bins, range=(0, np.pi), density=True)
     top = 2.0 / np.pi * 1.15  # the Haar density peaks at 2/pi
     bw = (HIST_W - 20) / bins
     for k, h in enumerate(hist):
@@ -144,7 +144,10 @@ def angle_histogram(q: np.ndarray) -> np.ndarray:
         draw.rectangle([10 + k * bw, PANEL_H - 15 - height, 10 + (k + 1) * bw - 1, PANEL_H - 15], fill=(120, 160, 210))
     w = np.linspace(0, np.pi, 100)
     haar = (1 - np.cos(w)) / np.pi
-    pts = [(10 + wi / np.pi * (HIST_W - 20), PANEL_H - 15 - hi / top * (PANEL_H - 30)) for wi, hi in zip(w, haar)]
+    pts = [
+        (10 + wi / np.pi * (HIST_W - 20), PANEL_H - 15 - hi / top * (PANEL_H - 30))
+        for wi, hi in zip(w, haar, strict=False)
+    ]
     draw.line(pts, fill=(200, 40, 40), width=2)
     draw.text((10, PANEL_H - 13), "0", fill=INK)
     draw.text((HIST_W - 20, PANEL_H - 13), "pi", fill=INK)

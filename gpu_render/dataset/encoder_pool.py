@@ -194,7 +194,7 @@ class EncoderPool:
         pieces = 1 if self._whole_chunks else min(self.workers, count)
         bounds = np.linspace(0, count, pieces + 1).astype(int)
         tasks = []
-        for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
+        for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=False):
             if b <= a:
                 continue
             worker, self._next_worker = self._next_worker, (self._next_worker + 1) % self.workers

@@ -13,9 +13,9 @@ as such); ``focal`` float 1.0; ``px``, ``py`` float and ``principal`` (2,) float
 ``[px, py]`` (pixels); ``bbox`` (4,) float64 x1, y1, x2, y2, the exact box of the projected
 CAD vertices clipped to the image (:func:`gpu_render.scene.camera.projected_boxes`; pixels in
 the principal point's convention: the image spans [0, W] x [0, H], pixel (col, row) covers
-[col, col+1) x [row, row+1); all -1 when the box misses the image); ``height``, ``width`` numpy.uint16 (the image's, px); ``class`` str (the object's
-name); ``cad_index`` int 1; ``object_status`` 'status_good'; ``dense`` 'dense_no' (one object
-per image); ``ignore`` int 0.
+[col, col+1) x [row, row+1); all -1 when the box misses the image); ``height``, ``width``
+numpy.uint16 (the image's, px); ``class`` str (the object's name); ``cad_index`` int 1;
+``object_status`` 'status_good'; ``dense`` 'dense_no' (one object per image); ``ignore`` int 0.
 
 The focal length in pixels is a whole number: the build picks its camera so
 (:func:`whole_pixel_camera`), and the annotation then projects the CAD exactly as the

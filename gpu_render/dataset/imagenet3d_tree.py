@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from gpu_render.dataset.atomic import atomic_write_bytes
-from gpu_render.dataset.imagenet3d import ANNOTATIONS, CAD_INDEX, IMAGES, sample_name
+from gpu_render.dataset.imagenet3d import CAD_INDEX, sample_name
 
 LISTS, CAD = "lists", "CAD"
 SPLITS = ("train", "val")

@@ -108,7 +108,7 @@ class ChunkDigest(str):
 
     short: bytes
 
-    def __new__(cls, hexdigest: str, short: bytes) -> ChunkDigest:  # noqa: PYI034
+    def __new__(cls, hexdigest: str, short: bytes) -> ChunkDigest:
         obj = super().__new__(cls, hexdigest)
         obj.short = short
         return obj
@@ -166,7 +166,7 @@ def changed_files(record: Any, digests: list[bytes]) -> list[int] | None:
     short = short_digests(record)
     if short is None or len(short) != len(digests):
         return None
-    return [i for i, (d, s) in enumerate(zip(digests, short)) if d[:SHORT_DIGEST] != s]
+    return [i for i, (d, s) in enumerate(zip(digests, short, strict=False)) if d[:SHORT_DIGEST] != s]
 
 
 def whole_file_digest(path: Path, block: int = 1 << 24) -> str:

@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from gpu_render.dataset.layout import LABELS, MANIFEST, POSES, image_path, npy_path
-from gpu_render.dataset.imagenet3d import image_file
 from gpu_render.dataset.decoded import DecodedImages
+from gpu_render.dataset.imagenet3d import image_file
+from gpu_render.dataset.layout import LABELS, MANIFEST, POSES, image_path, npy_path
 from gpu_render.dataset.wds import ShardImages
 from gpu_render.scene.solids import object_class
 

@@ -95,7 +95,7 @@ def _triangles(scene: trimesh.Scene) -> tuple[np.ndarray, np.ndarray, np.ndarray
         return np.zeros((0, 3)), np.zeros((0, 3), dtype=np.int64), None
     offsets = np.cumsum([0] + [len(p[0]) for p in parts[:-1]])
     vertices = np.concatenate([p[0] for p in parts])
-    faces = np.concatenate([p[1] + o for p, o in zip(parts, offsets)])
+    faces = np.concatenate([p[1] + o for p, o in zip(parts, offsets, strict=False)])
     with_normals = all(p[2] is not None for p in parts)
     normals = np.concatenate([p[2] for p in parts]) if with_normals else None
     return vertices, faces, normals

@@ -13,8 +13,8 @@ import numpy as np
 from gpu_render.dataset.atomic import atomic_write_bytes
 from gpu_render.dataset.encode import ENCODERS
 from gpu_render.dataset.imagenet3d import Imagenet3dSink
-from gpu_render.dataset.wds import WdsSink
 from gpu_render.dataset.layout import LAYERS, file_digest, image_name, layer_path, npy_path, partial_path
+from gpu_render.dataset.wds import WdsSink
 
 _npy_files: dict[str, tuple[int, int]] = {}  # path -> (open descriptor, offset of the data)
 
@@ -106,7 +106,7 @@ class LayerFiles:
 
     def write(self, size: int, start: int, mask: np.ndarray, depth: np.ndarray) -> None:
         """Write poses ``start ..`` at ``size``: mask (n, S, S) uint8, depth (n, S, S) float32 camera z."""
-        for (kind, dtype), array in zip(LAYERS, (mask, depth)):
+        for (kind, dtype), array in zip(LAYERS, (mask, depth), strict=False):
             if array.dtype != dtype or array.shape[1:] != (size, size):
                 raise ValueError(
                     f"{kind} must be (n, {size}, {size}) {np.dtype(dtype)}, got {array.shape} {array.dtype}"

@@ -77,7 +77,7 @@ def check_shard(out: Path, size: int, chunk: int, start: int, stop: int, want: E
     if keys != expected_keys:
         yield from _lost(start, stop, f"{path}: holds samples {_brief(keys)}, expected {_brief(expected_keys)}")
         return
-    for i, (key, members) in zip(range(start, stop), samples):
+    for i, (_key, members) in zip(range(start, stop), samples, strict=False):
         yield _check_sample(path, size, i, members, want)
 
 

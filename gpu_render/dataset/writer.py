@@ -36,15 +36,16 @@ from gpu_render.dataset.atomic import (
     temporary_name,
     temporary_tag,
 )
-from gpu_render.dataset.sink import ImageSink, LayerFiles, make_sink
-from gpu_render.dataset.space import check_room, claim_space
+from gpu_render.dataset.existing import differences, ours_before_manifest, same_npy, same_npz
+from gpu_render.dataset.imagenet3d import ANNOTATIONS, IMAGES, Annotations, cad_vertices
+from gpu_render.dataset.imagenet3d_tree import write_tree
 from gpu_render.dataset.layout import (
     GENERATOR,
     LABELS,
+    LAYERS,
     MANIFEST,
     POSES,
     PROGRESS,
-    LAYERS,
     SHARDS,
     chunk_digest,
     chunk_record,
@@ -60,6 +61,7 @@ from gpu_render.dataset.layout import (
     read_progress,
     whole_file_digest,
 )
+from gpu_render.dataset.lock import BuildLock
 from gpu_render.dataset.owned import (
     BuildFiles,
     build_files,
@@ -68,36 +70,34 @@ from gpu_render.dataset.owned import (
     remove_build,
     replaced_files,
 )
-from gpu_render.dataset.existing import differences, ours_before_manifest, same_npy, same_npz
-from gpu_render.dataset.imagenet3d import ANNOTATIONS, IMAGES, Annotations, cad_vertices
-from gpu_render.dataset.imagenet3d_tree import write_tree
+from gpu_render.dataset.sink import ImageSink, LayerFiles, make_sink
+from gpu_render.dataset.space import check_room, claim_space
 from gpu_render.dataset.write_spec import Plan, WriteSpec
-from gpu_render.dataset.lock import BuildLock
 from gpu_render.errors import UsageError
 
 # Re-exported: callers of the writer use these names from here.
 __all__ = [
+    "LABELS",
+    "MANIFEST",
+    "POSES",
     "DatasetWriter",
     "ImageSink",
     "LayerFiles",
     "WriteSpec",
-    "make_sink",
-    "tag_shard_temporaries",
-    "write_chunk_record",
     "atomic_write_bytes",
     "check_room",
     "chunk_digest",
     "file_digest",
     "image_name",
     "image_path",
+    "make_sink",
     "npy_path",
-    "replacing",
-    "LABELS",
-    "MANIFEST",
-    "POSES",
     "read_manifest",
     "read_parts",
     "read_progress",
+    "replacing",
+    "tag_shard_temporaries",
+    "write_chunk_record",
 ]
 
 

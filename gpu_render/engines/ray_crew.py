@@ -223,7 +223,7 @@ class Crew:
         """Whether the cluster's control service (GCS) answers; Ray's calls to it block while it does not."""
         try:
             return answers(self.ray.get_runtime_context().gcs_address)
-        except Exception as exc:  # noqa: BLE001 - Ray raises several kinds once its control service is gone
+        except Exception as exc:
             log.info("cannot reach the Ray cluster's control service: %s", one_line(exc))
             return False
 
@@ -234,7 +234,7 @@ class Crew:
             return False
         try:
             nodes = self.ray.nodes()
-        except Exception as exc:  # noqa: BLE001 - Ray raises several kinds once its control service is gone
+        except Exception as exc:
             log.info("cannot list the Ray cluster's nodes: %s", one_line(exc))
             return False
         return any(
@@ -248,7 +248,7 @@ class Crew:
         """End ``actor`` for good (no restart); a dead or unreachable one is left to Ray."""
         try:
             self.ray.kill(actor, no_restart=True)
-        except Exception as exc:  # noqa: BLE001 - the actor or its node is gone already
+        except Exception as exc:
             log.info("could not end a Ray worker: %s", one_line(exc))
 
     def end_all(self) -> None:
@@ -262,5 +262,5 @@ class Crew:
         if self.in_flight:
             try:
                 self.ray.wait(self.in_flight, num_returns=len(self.in_flight), timeout=30)
-            except Exception as exc:  # noqa: BLE001 - the cluster is gone: nothing of ours runs there any more
+            except Exception as exc:
                 log.info("could not wait for the Ray workers to end: %s", one_line(exc))

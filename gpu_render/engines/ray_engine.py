@@ -103,7 +103,7 @@ def _build(ray: Any, options: BuildOptions, progress: bool, t0: float, address: 
             if refused:  # what it was asked does not fit its node (memory): no retry helps
                 raise UsageError(f"a Ray worker could not start: {refused.group(1)}") from None
             raise WorkerError(f"a Ray worker could not start: {line}") from None
-        for place, info in zip(crew.places, infos):
+        for place, info in zip(crew.places, infos, strict=False):
             place.info = info
         startup = time.perf_counter() - t0  # Ray joined or started, every worker up
         writer.renderer = infos[0]["renderer"]

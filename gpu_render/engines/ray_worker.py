@@ -62,7 +62,7 @@ class RenderWorker:
         write_layers: LayerWrite = self.layers.write
         annotate = None
         if options.layout == "imagenet3d":  # this worker writes its chunks' annotations
-            vertices = cad_vertices(getattr(options.scene, "object").positions)
+            vertices = cad_vertices(options.scene.object.positions)
             annotate = Annotations(
                 options.out, str(options.class_name), options.sizes[0], plan.rich_labels(options.sizes), vertices
             ).write

@@ -11,7 +11,6 @@ from pathlib import Path
 
 from gpu_render.arg_types import MAX_POSES, Parser, at_least, sizes_type
 from gpu_render.errors import UsageError
-from gpu_render.stopped import STOPS, report_stop
 from gpu_render.presets import PRESETS
 from gpu_render.presets.options import (
     MODELNET10_CATEGORIES,
@@ -25,6 +24,7 @@ from gpu_render.presets.options import (
 )
 from gpu_render.scene.camera import DEFAULT_FOV_DEG, Pinhole
 from gpu_render.scene_options import color_type, distance_type, fov_type, light_type, look_from_args
+from gpu_render.stopped import STOPS, report_stop
 
 PROG = "gpu_render.build"
 #: Options only --preset symsol takes, with their argparse destinations.
@@ -56,7 +56,7 @@ def views_type(text: str) -> tuple[int, int]:
     return (values[0], values[1])
 
 
-def names_type(allowed: tuple[str, ...], what: str):  # noqa: ANN201 - an argparse type
+def names_type(allowed: tuple[str, ...], what: str):
     """An argparse type: a comma-separated subset of ``allowed``, returned in ``allowed``'s order."""
 
     def parse(text: str) -> tuple[str, ...]:

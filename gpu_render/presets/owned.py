@@ -44,7 +44,7 @@ def _symsol(sig: dict[str, Any], views: tuple[int, int]) -> BuildFiles:
     if not isinstance(shapes, list) or not shapes or any(s not in SYMSOL_SHAPES for s in shapes):
         raise ValueError(f"shapes {shapes!r} are not SYMSOL's")
     folders, whole = [Folder("", names(MANIFEST)), *records()], []
-    for split, count in zip(SPLITS, views):
+    for split, count in zip(SPLITS, views, strict=False):
         folders.append(Folder(split, names("rotations.npz", "poses.npz")))
         whole += [f"{split}/rotations.npz", f"{split}/poses.npz"]
         images = image_path(Path(), split, shapes[0], 0).parent.as_posix()

@@ -19,6 +19,7 @@ from typing import Any
 
 from gpu_render import __version__
 from gpu_render.dataset.atomic import atomic_write_json, is_temporary
+from gpu_render.dataset.existing import differences
 from gpu_render.dataset.layout import (
     GENERATOR,
     MANIFEST,
@@ -29,9 +30,8 @@ from gpu_render.dataset.layout import (
     whole_file_digest,
 )
 from gpu_render.dataset.lock import BuildLock, is_lock_file
-from gpu_render.errors import UsageError
-from gpu_render.dataset.existing import differences
 from gpu_render.dataset.space import free_space
+from gpu_render.errors import UsageError
 
 
 class PresetState:

@@ -23,13 +23,13 @@ from typing import Any
 import numpy as np
 import simplejpeg
 
+from gpu_render.dataset.existing import DAMAGED
 from gpu_render.presets import modelnet, symsol
 from gpu_render.presets.lmdb_store import db_name
 from gpu_render.presets.modelnet_tree import CadModel
 from gpu_render.presets.options import ModelNetOptions, SymsolOptions
 from gpu_render.scene.solids import builtin_object
 from gpu_render.verify import Report
-from gpu_render.dataset.existing import DAMAGED
 from gpu_render.verify_checks import one_line
 
 LABEL_TOLERANCE = 1e-6  # absolute, float32 labels against a float64 recomputation
@@ -121,7 +121,7 @@ def verify_pickles(
     """``viewID2quat.pkl`` and ``viewID2euler.pkl`` of database ``d``: the keys in order and
     every value, recomputed."""
     fresh = modelnet.pickle_values(opts, d, models)
-    for name, want in zip(("viewID2quat.pkl", "viewID2euler.pkl"), fresh):
+    for name, want in zip(("viewID2quat.pkl", "viewID2euler.pkl"), fresh, strict=False):
         path = folder / name
         try:
             with open(path, "rb") as f:

@@ -119,5 +119,5 @@ def read_tiles_bottom_up(
     """
     rows = staging[: n * size]
     source.read_into(rows, viewport=(0, 0, size, n * size), components=components, alignment=1, dtype=dtype)
-    tiles = rows.reshape((n, size) + rows.shape[1:])
+    tiles = rows.reshape((n, size, *rows.shape[1:]))
     np.copyto(out, tiles[:, ::-1])

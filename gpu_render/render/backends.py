@@ -16,8 +16,8 @@ from gpu_render.render import clpr_reference, scene_reference
 from gpu_render.render.atlas import AtlasLayout
 from gpu_render.render.clpr_renderer import Renderer, default_batch, pose_instances
 from gpu_render.render.scene_renderer import SceneRenderer, scene_instances
-from gpu_render.scene.object_plan import ObjectPlan
 from gpu_render.scene.clpr_labels import translation
+from gpu_render.scene.object_plan import ObjectPlan
 from gpu_render.scene.plan import PosePlan
 from gpu_render.scene.scene import ClprScene, ObjectScene, Plan, Scene
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 import moderngl
 import numpy as np
 
+from gpu_render.render.atlas import MAX_ATLAS_SIDE, AtlasLayout, default_batch, max_target_side, read_column
+from gpu_render.render.clpr_vertices import VERTEX_ATTRIBUTES, VERTEX_FORMAT, cube_vertices, visibility_mask
+from gpu_render.render.shaders import load_program
 from gpu_render.scene.clpr_cube import BACKGROUND, CANVAS, DOT_RADIUS, NODES
 from gpu_render.scene.clpr_labels import face_visible, node_visible
-from gpu_render.render.clpr_vertices import VERTEX_ATTRIBUTES, VERTEX_FORMAT, cube_vertices, visibility_mask
-from gpu_render.render.atlas import MAX_ATLAS_SIDE, AtlasLayout, default_batch, max_target_side, read_column
-from gpu_render.render.shaders import load_program
 
 # AtlasLayout and default_batch live in render.atlas; they are re-exported for existing callers.
 __all__ = ["MAX_ATLAS_SIDE", "AtlasLayout", "Renderer", "default_batch", "pose_instances"]

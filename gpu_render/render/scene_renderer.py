@@ -148,7 +148,7 @@ class SceneRenderer:
         self._staging = np.empty((self.layout.height, size, 3), dtype=np.uint8)
         self._depth_staging: np.ndarray | None = None
 
-    def _own(self, obj):  # noqa: ANN001, ANN202 - any GL object; released by close()
+    def _own(self, obj):
         self._objects.append(obj)
         return obj
 

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gpu_render.scene.clpr_labels import clpr_labels, face_visible, node_visible, posed_corners, translation
 from gpu_render.rotations.euler import matrix_to_euler
 from gpu_render.rotations.quaternion import matrix_to_quaternion
 from gpu_render.rotations.sources import PoseSource, row_matrices
+from gpu_render.scene.clpr_labels import clpr_labels, face_visible, node_visible, posed_corners, translation
 
 
 @dataclass(frozen=True)

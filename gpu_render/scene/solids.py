@@ -52,7 +52,7 @@ def builtin_object(name: str) -> SceneObject:
     return _build(name)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _build(name: str) -> SceneObject:
     if name in ("tet", "tetX"):
         vertices = symmetry.TET_VERTICES / math.sqrt(3)

@@ -229,7 +229,7 @@ def create_app(options: ServeOptions, worker: RenderWorker | None = None, metric
                     status_code=503,
                     headers={"Retry-After": str(RETRY_AFTER_S)},
                 )
-            except Exception as exc:  # noqa: BLE001 - a fault of the server's GL, not of the request
+            except Exception as exc:
                 return JSONResponse(
                     {"error": f"the render failed: {' '.join(str(exc).split())[:300]}"}, status_code=500
                 )

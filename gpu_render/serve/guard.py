@@ -7,7 +7,8 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from gpu_render.serve.config import LimitExceeded
 from gpu_render.serve.metrics import Metrics

@@ -34,9 +34,10 @@ import multiprocessing
 import os
 import signal
 from collections import OrderedDict
+from collections.abc import Hashable, Sequence
 from multiprocessing.connection import Connection
 from multiprocessing.reduction import recv_handle, send_handle
-from typing import Any, Hashable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -230,7 +231,7 @@ def child_main(conn: Connection, device: int, max_draw_poses: int, max_cached: i
 
     try:
         gl = headless_on(device)
-    except BaseException as exc:  # noqa: BLE001 - handed to the parent, which raises it
+    except BaseException as exc:
         conn.send(("failed", portable(exc)))
         return
     conn.send(("ready", gl.renderer_name))
@@ -260,7 +261,7 @@ def child_main(conn: Connection, device: int, max_draw_poses: int, max_cached: i
                     "done",
                     _draw(gl.ctx, renderers, buffer, key, scene, size, rows, max_draw_poses, max_cached),
                 )
-            except Exception as exc:  # noqa: BLE001 - this draw's requests get it; the next draws go on
+            except Exception as exc:
                 dropped = renderers.pop(key, None)
                 if dropped is not None:
                     dropped[1].close()

@@ -16,7 +16,6 @@ from gpu_render.serve.config import ServeOptions
 from gpu_render.serve.protocol import deadline_protocol
 from gpu_render.serve.worker import RenderWorker
 
-
 #: Seconds past max_render_seconds that a shutdown waits for connections before closing them:
 #: every request in flight has its images (or its 408) by max_render_seconds; what is left
 #: then is a client that has not sent its whole request (a slow or stalled upload).

@@ -25,8 +25,8 @@ import queue
 import threading
 import time
 from collections import deque
+from collections.abc import Hashable
 from dataclasses import dataclass
-from typing import Hashable
 
 import numpy as np
 
@@ -178,7 +178,7 @@ class RenderWorker:
             fresh = self._new_process()
             try:
                 self.renderer_name = fresh.start()
-            except Exception as exc:  # noqa: BLE001 - counted as a restart; tried again until they are spent
+            except Exception as exc:
                 log.error("gpu_render.serve: the render process could not be restarted: %s", exc)
                 fresh.stop()
                 continue
@@ -261,7 +261,7 @@ class RenderWorker:
                 ) from None
             finally:
                 self._drawing_since = None
-        except Exception as exc:  # noqa: BLE001 - every request of the group gets the error
+        except Exception as exc:
             for j in live:
                 j.loop.call_soon_threadsafe(_resolve, j.future, None, exc)
             if died:
@@ -274,7 +274,7 @@ class RenderWorker:
             m.batch_poses.observe(min(cap, n - start))
         m.batch_requests.observe(len(live))
         m.poses.inc(n)
-        for j, own in zip(live, images):
+        for j, own in zip(live, images, strict=False):
             j.loop.call_soon_threadsafe(_resolve, j.future, own, None)
 
 
