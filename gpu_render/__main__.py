@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-from gpu_render.commands import COMMANDS, MAIN_SCRIPT, prog_name, version_line
+from gpu_render.cli.commands import COMMANDS, MAIN_SCRIPT, prog_name, version_line
 
 PROG = "gpu_render"
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from gpu_render.cli.scene_options import read_mesh
 from gpu_render.render.backends import Backend, BatchRenderer, backend
 from gpu_render.render.context import Headless, check_fork_safe
 from gpu_render.render.egl_devices import headless_on
@@ -24,9 +25,8 @@ from gpu_render.scene.object_plan import ObjectPlan
 from gpu_render.scene.plan import PosePlan
 from gpu_render.scene.scene import CLPR_OBJECT, ObjectScene, Scene
 from gpu_render.scene.spec import DEFAULT_SIZE, SceneSpec
-from gpu_render.scene_options import read_mesh
 
-#: Poses per chunk unless told: the build's default ``--batch`` (gpu_render.options.DEFAULT_BATCH).
+#: Poses per chunk unless told: the build's default ``--batch`` (gpu_render.cli.options.DEFAULT_BATCH).
 DEFAULT_BATCH = 512
 #: GPU renderers kept made, one per atlas capacity (min(batch, N) of recent calls).
 KEPT_RENDERERS = 2

@@ -20,7 +20,7 @@ from cli import run_module
 from conftest import REPO
 
 from gpu_render import __version__
-from gpu_render.commands import COMMANDS, MAIN_SCRIPT, prog_name
+from gpu_render.cli.commands import COMMANDS, MAIN_SCRIPT, prog_name
 
 VERSION_LINE = f"gpu_render {__version__}"
 #: Every way to start a command: (python -m module, its extra arguments).

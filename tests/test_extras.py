@@ -174,7 +174,9 @@ def test_needs_and_require_in_process() -> None:
 def test_a_broken_import_inside_the_package_is_not_called_a_missing_extra() -> None:
     """An ImportError from gpu_render itself (a name moved between its modules) is a fault of the
     package: it propagates as it is, never dressed as "this needs gpu_render: pip install ..."."""
-    broken = ImportError("cannot import name 'X' from 'gpu_render.scene_options'", name="gpu_render.scene_options")
+    broken = ImportError(
+        "cannot import name 'X' from 'gpu_render.cli.scene_options'", name="gpu_render.cli.scene_options"
+    )
     with pytest.raises(ImportError) as caught:
         with needs("serve"):
             raise broken

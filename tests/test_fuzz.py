@@ -24,7 +24,7 @@ from cli import run_module
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from gpu_render import build, preview, verify
+from gpu_render.cli import build, preview, verify
 
 FUZZ = settings(
     deadline=None,

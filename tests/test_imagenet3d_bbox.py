@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from imagenet3d_tools import cad_box, read_annotations
 
-from gpu_render import build
+from gpu_render.cli import build
 from gpu_render.scene.camera import image_boxes, projected_boxes
 
 #: The contract: the projected CAD's box within this of the annotated box.

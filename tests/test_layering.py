@@ -29,20 +29,26 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "gpu_render"
-ENTRY_POINTS = {"gpu_render.build", "gpu_render.verify", "gpu_render.preview"}
+ENTRY_POINTS = {
+    "gpu_render.build",
+    "gpu_render.verify",
+    "gpu_render.preview",
+    "gpu_render.cli.build",
+    "gpu_render.cli.verify",
+    "gpu_render.cli.preview",
+}
 CLI = {
     *ENTRY_POINTS,
-    "gpu_render.options",
-    "gpu_render.scene_options",
-    "gpu_render.rebuild",
-    "gpu_render.verify_checks",
-    "gpu_render.stopped",
-    "gpu_render.preview_poses",
-    "gpu_render.preview_loops",
+    "gpu_render.cli.options",
+    "gpu_render.cli.scene_options",
+    "gpu_render.cli.rebuild",
+    "gpu_render.cli.stopped",
+    "gpu_render.cli.preview_poses",
+    "gpu_render.cli.preview_loops",
     "gpu_render.serve",
     "gpu_render.client",
 }
-COMMANDS = {*ENTRY_POINTS, "gpu_render.options"}
+COMMANDS = {*ENTRY_POINTS, "gpu_render.cli.options"}
 ENGINES = "gpu_render.engines"
 PRESETS = "gpu_render.presets"
 STREAM = "gpu_render.stream"
@@ -67,7 +73,7 @@ FORBIDDEN = {
         "gpu_render.build",
         "gpu_render.verify",
         "gpu_render.preview",
-        "gpu_render.options",
+        "gpu_render.cli.options",
         "gpu_render.client",
         ENGINES,
         PRESETS,

@@ -17,12 +17,12 @@ import pytest
 from cli import Run, run_module
 
 from gpu_render import memory
+from gpu_render.cli.stopped import report_stop
 from gpu_render.dataset.encoder_pool import EncoderPool
 from gpu_render.dataset.writer import ImageSink
 from gpu_render.errors import UsageError
 from gpu_render.render.atlas import MAX_ATLAS_SIDE
 from gpu_render.scene.scene import ClprScene
-from gpu_render.stopped import report_stop
 from gpu_render.stream import RenderStream
 
 #: A build whose 512 px chunks outgrow a 64 MiB limit unless the batch is small.

@@ -19,11 +19,11 @@ from dataset import assert_same_dataset
 from PIL import Image
 
 import gpu_render
+from gpu_render.cli.scene_options import parse_scene
 from gpu_render.render.backends import backend
 from gpu_render.render.context import Headless
 from gpu_render.rotations.quaternion import quaternion_to_matrix
 from gpu_render.rotations.sources import PoseSource, random_quaternions
-from gpu_render.scene_options import parse_scene
 
 # 90 poses in 4 chunks of 25, two sizes: small, but every path of the build is taken.
 ARGS = ("--poses", "random:90:4", "--sizes", "48,64", "--batch", "25", "--workers", "1")
@@ -283,8 +283,8 @@ def test_printed_build_command_rebuilds_the_same_dataset(args: list[str], tmp_pa
     options of the very same dataset signature."""
     import shlex
 
-    from gpu_render.options import parse_build_args
-    from gpu_render.rebuild import build_command
+    from gpu_render.cli.options import parse_build_args
+    from gpu_render.cli.rebuild import build_command
 
     options = parse_build_args([*args, "--out", str(tmp_path / "out")])
     printed = shlex.split(build_command(options.dataset_signature(), options.out))

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from cli import run_module
 
-from gpu_render import build, verify
+from gpu_render.cli import build, verify
 
 CUBE = ["--step", "1.0", "--limit", "6", "--batch", "4", "--workers", "1"]
 SOLID = ["--object", "tetX", "--poses", "random:6:1", "--batch", "4", "--workers", "1", "--sizes", "16"]

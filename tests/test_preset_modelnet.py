@@ -21,15 +21,15 @@ import pytest
 import trimesh
 from cli import run_module
 
-from gpu_render.build import main as build_main
+from gpu_render.cli.build import main as build_main
+from gpu_render.cli.verify import edge_pixels
+from gpu_render.cli.verify import main as verify_main
 from gpu_render.dataset.mesh_files import load_mesh_file
 from gpu_render.presets.options import MODELNET10_CATEGORIES, MODELNET_LOOK
 from gpu_render.render.scene_reference import render_scene
 from gpu_render.rotations.quaternion import quaternion_to_matrix
 from gpu_render.scene.camera import Pinhole
 from gpu_render.scene.viewpoint import rotation_from_viewpoint
-from gpu_render.verify import edge_pixels
-from gpu_render.verify import main as verify_main
 
 CATEGORIES = ("bathtub", "chair", "toilet")
 MODELS = {"train": (1, 2), "test": (7,)}

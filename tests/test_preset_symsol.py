@@ -17,14 +17,14 @@ import pytest
 from cli import run_module
 from PIL import Image
 
-from gpu_render.build import main as build_main
+from gpu_render.cli.build import main as build_main
+from gpu_render.cli.verify import edge_pixels
+from gpu_render.cli.verify import main as verify_main
 from gpu_render.presets.options import SYMSOL_SHAPES
 from gpu_render.render.scene_reference import render_scene
 from gpu_render.scene.camera import Pinhole
 from gpu_render.scene.look import Look
 from gpu_render.scene.solids import builtin_object
-from gpu_render.verify import edge_pixels
-from gpu_render.verify import main as verify_main
 
 VIEWS = (5, 3)
 SIZE = 64

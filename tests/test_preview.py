@@ -284,9 +284,9 @@ def test_object_screenshot_equals_the_build_render(
     ctx, display: str, tmp_path: Path, name: str, extra: list[str]
 ) -> None:
     """Any --object, shaded, in the window: the same pixels as the build's renderer offscreen."""
+    from gpu_render.cli.scene_options import parse_scene
     from gpu_render.render.backends import backend
     from gpu_render.rotations.sources import PoseSource
-    from gpu_render.scene_options import parse_scene
 
     path = tmp_path / "object.png"
     code, _out, err = preview(

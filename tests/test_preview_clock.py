@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gpu_render.preview_clock import PLAY_RATE, PlayClock
+from gpu_render.cli.preview_clock import PLAY_RATE, PlayClock
 
 
 def play(clock: PlayClock, wakes: np.ndarray) -> list[int]:

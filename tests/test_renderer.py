@@ -17,7 +17,7 @@ import trimesh
 from cli import run_module
 
 import gpu_render
-from gpu_render.options import DEFAULT_BATCH
+from gpu_render.cli.options import DEFAULT_BATCH
 from gpu_render.renderer import DEFAULT_BATCH as RENDERER_BATCH
 from gpu_render.renderer import Renderer, RendererClosedError
 from gpu_render.rotations.quaternion import quaternion_to_matrix

@@ -17,7 +17,7 @@ import pytest
 from cli import run_module
 from dataset import assert_same_dataset
 
-from gpu_render import build
+from gpu_render.cli import build
 from gpu_render.dataset import sink
 
 # 2197 poses in 35 chunks of 64; enough work that kills land at many different moments.

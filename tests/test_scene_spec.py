@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from gpu_render.cli.scene_options import cli_message, parse_scene
 from gpu_render.errors import UsageError
 from gpu_render.scene.camera import Pinhole
 from gpu_render.scene.scene import ClprScene, ObjectScene
 from gpu_render.scene.solids import builtin_object
 from gpu_render.scene.spec import SceneSpec, SceneSpecError
-from gpu_render.scene_options import cli_message, parse_scene
 
 
 def test_defaults_and_normalised_values() -> None:

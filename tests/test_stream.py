@@ -18,11 +18,11 @@ import stream_loader
 import torch
 from torch.utils.data import DataLoader
 
-from gpu_render.build import main as build_main
+from gpu_render.cli.build import main as build_main
+from gpu_render.cli.options import DEFAULT_BATCH
 from gpu_render.dataset.loader import load
 from gpu_render.dataset.torch_dataset import CLPRDataset
 from gpu_render.errors import UsageError
-from gpu_render.options import DEFAULT_BATCH
 from gpu_render.render.context import ForkedContextError, Headless
 from gpu_render.stream import RenderStream, StreamingDataset
 from gpu_render.stream import options as stream_options_module

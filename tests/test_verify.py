@@ -165,7 +165,7 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_every_damaged_byte_of_a_label_file_is_a_problem_not_a_crash(tiny: Path, tmp_path: Path, name: str) -> None:
     """Each of ~300 one-byte changes (all over the file, three bit patterns) is reported as a
     problem naming the file; none raises, none passes."""
-    from gpu_render.verify import verify
+    from gpu_render.cli.verify import verify
 
     out = tmp_path / "o"
     shutil.copytree(tiny, out)

@@ -21,7 +21,7 @@ from dataset import assert_same_dataset
 from PIL import Image
 
 import gpu_render
-from gpu_render import build, verify
+from gpu_render.cli import build, verify
 from gpu_render.dataset import wds as wds_module
 from gpu_render.scene.solids import BUILTIN_OBJECTS
 

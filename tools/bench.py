@@ -37,10 +37,10 @@ import numpy as np
 from bench_common import pillow_floor, report_head, timed, write_report
 
 from gpu_render import __version__
-from gpu_render.arg_types import sizes_type, step_type
+from gpu_render.cli.arg_types import sizes_type, step_type
+from gpu_render.cli.options import BuildOptions
 from gpu_render.dataset.encode import ENCODERS
 from gpu_render.dataset.writer import atomic_write_bytes, image_name
-from gpu_render.options import BuildOptions
 from gpu_render.render.clpr_renderer import Renderer, default_batch
 from gpu_render.render.context import Headless
 from gpu_render.rotations.sources import PoseSource

@@ -34,7 +34,7 @@ import numpy as np
 from bench_common import report_head, write_report
 
 from gpu_render import __version__
-from gpu_render.arg_types import sizes_type
+from gpu_render.cli.arg_types import sizes_type
 from gpu_render.render.atlas import read_column
 from gpu_render.render.clpr_renderer import Renderer, pose_instances
 from gpu_render.render.context import Headless

@@ -32,7 +32,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from gpu_render import __version__
-from gpu_render.arg_types import sizes_type
+from gpu_render.cli.arg_types import sizes_type
 from gpu_render.dataset.torch_dataset import CLPRDataset
 from gpu_render.stream import StreamingDataset
 

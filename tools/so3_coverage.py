@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from gpu_render.arg_types import source_arg
+from gpu_render.cli.arg_types import source_arg
 from gpu_render.dataset.writer import atomic_write_bytes
 from gpu_render.errors import UsageError
 from gpu_render.extras import MissingExtra, require

@@ -14,6 +14,7 @@ import os
 import time
 from collections import deque
 
+from gpu_render.cli.options import BuildOptions
 from gpu_render.dataset.encoder_pool import Task
 from gpu_render.dataset.writer import DatasetWriter, check_room, tag_shard_temporaries
 from gpu_render.engines.pipeline import (
@@ -24,7 +25,6 @@ from gpu_render.engines.pipeline import (
     start_pool,
     worker_record,
 )
-from gpu_render.options import BuildOptions
 from gpu_render.progress import Progress
 from gpu_render.render.context import Headless
 from gpu_render.render.egl_devices import egl_device_for_cuda

@@ -18,10 +18,10 @@ from typing import Any
 import moderngl
 import numpy as np
 
+from gpu_render.cli.options import BuildOptions
 from gpu_render.dataset.encoder_pool import EncoderPool, Task
 from gpu_render.dataset.writer import chunk_digest, make_sink, write_chunk_record
 from gpu_render.memory import check_batch
-from gpu_render.options import BuildOptions
 from gpu_render.render.atlas import MAX_ATLAS_SIDE
 from gpu_render.render.backends import backend
 from gpu_render.scene.scene import Plan

@@ -27,6 +27,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from gpu_render.cli.options import BuildOptions
+from gpu_render.cli.rebuild import build_command
 from gpu_render.dataset.encoder_pool import WorkerError
 from gpu_render.dataset.writer import DatasetWriter, check_room
 from gpu_render.engines.local import progress_title
@@ -35,9 +37,7 @@ from gpu_render.engines.ray_cluster import connect, import_ray, one_line, worker
 from gpu_render.engines.ray_crew import START_SECONDS, Crew
 from gpu_render.engines.ray_worker import RenderWorker, probe_name
 from gpu_render.errors import UsageError
-from gpu_render.options import BuildOptions
 from gpu_render.progress import Progress
-from gpu_render.rebuild import build_command
 
 
 def run_ray(options: BuildOptions, progress: bool = True) -> BuildResult:

@@ -14,12 +14,12 @@ import os
 from pathlib import Path
 from typing import Any
 
+from gpu_render.cli.options import BuildOptions
 from gpu_render.dataset.atomic import set_temporary_tag
 from gpu_render.dataset.encoder_pool import Task
 from gpu_render.dataset.imagenet3d import Annotations, cad_vertices
 from gpu_render.dataset.sink import LayerFiles
 from gpu_render.engines.pipeline import ChunkPipeline, LayerWrite, check_memory, start_pool, worker_record
-from gpu_render.options import BuildOptions
 from gpu_render.render.context import Headless
 from gpu_render.render.egl_devices import egl_device_for_cuda
 

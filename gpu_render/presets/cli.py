@@ -9,7 +9,9 @@ import argparse
 import os
 from pathlib import Path
 
-from gpu_render.arg_types import MAX_POSES, Parser, at_least, sizes_type
+from gpu_render.cli.arg_types import MAX_POSES, Parser, at_least, sizes_type
+from gpu_render.cli.scene_options import color_type, distance_type, fov_type, light_type, look_from_args
+from gpu_render.cli.stopped import STOPS, report_stop
 from gpu_render.errors import UsageError
 from gpu_render.presets import PRESETS
 from gpu_render.presets.options import (
@@ -23,8 +25,6 @@ from gpu_render.presets.options import (
     SymsolOptions,
 )
 from gpu_render.scene.camera import DEFAULT_FOV_DEG, Pinhole
-from gpu_render.scene_options import color_type, distance_type, fov_type, light_type, look_from_args
-from gpu_render.stopped import STOPS, report_stop
 
 PROG = "gpu_render.build"
 #: Options only --preset symsol takes, with their argparse destinations.

@@ -2,7 +2,7 @@
 benchmark's loader does, check every image against the chunk checksums in the manifest,
 recompute the labels, and re-render a few images on the CPU (the reference renderer).
 
-Problems are collected in a :class:`gpu_render.verify.Report`; nothing is written.
+Problems are collected in a :class:`gpu_render.cli.verify.Report`; nothing is written.
 """
 
 from __future__ import annotations
@@ -14,8 +14,10 @@ import lmdb
 import numpy as np
 import simplejpeg
 
+from gpu_render.cli.verify import CHANNEL_TOLERANCE, OBJECT_AGREEMENT, Report, edge_pixels
 from gpu_render.dataset.layout import changed_files, chunk_digest, file_digest, read_manifest
 from gpu_render.dataset.mesh_files import load_mesh_file
+from gpu_render.dataset.verify_checks import check_extras, check_whole_files, decode_image, one_line
 from gpu_render.errors import UsageError
 from gpu_render.presets import modelnet, symsol
 from gpu_render.presets.lmdb_store import db_name
@@ -27,8 +29,6 @@ from gpu_render.render.scene_reference import render_scene
 from gpu_render.scene.camera import Pinhole
 from gpu_render.scene.look import Look
 from gpu_render.scene.solids import builtin_object
-from gpu_render.verify import CHANNEL_TOLERANCE, OBJECT_AGREEMENT, Report, edge_pixels
-from gpu_render.verify_checks import check_extras, check_whole_files, decode_image, one_line
 
 
 def preset_of(out: Path) -> str | None:

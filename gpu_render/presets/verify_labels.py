@@ -23,14 +23,14 @@ from typing import Any
 import numpy as np
 import simplejpeg
 
+from gpu_render.cli.verify import Report
 from gpu_render.dataset.existing import DAMAGED
+from gpu_render.dataset.verify_checks import one_line
 from gpu_render.presets import modelnet, symsol
 from gpu_render.presets.lmdb_store import db_name
 from gpu_render.presets.modelnet_tree import CadModel
 from gpu_render.presets.options import ModelNetOptions, SymsolOptions
 from gpu_render.scene.solids import builtin_object
-from gpu_render.verify import Report
-from gpu_render.verify_checks import one_line
 
 LABEL_TOLERANCE = 1e-6  # absolute, float32 labels against a float64 recomputation
 LABEL_RTOL = 1e-6  # relative, for labels in pixels (intrinsics, principal point, viewport)

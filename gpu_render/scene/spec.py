@@ -1,6 +1,6 @@
 """The one front door to a scene: :class:`SceneSpec`, every scene option as a validated value.
 
-The command line (:mod:`gpu_render.scene_options`), the streaming dataset
+The command line (:mod:`gpu_render.cli.scene_options`), the streaming dataset
 (:mod:`gpu_render.stream`) and :class:`gpu_render.Renderer` all make a SceneSpec, and it alone
 decides what is accepted: a bad value raises :class:`SceneSpecError`, one line naming the
 field as the Python keyword spells it (``fov``, ``light``); the command line prefixes ``--``.
@@ -258,7 +258,7 @@ class SceneSpec:
 
     def scene(self, read_mesh: MeshReader | None = None) -> Scene:
         """The scene to draw. read_mesh reads ``mesh:PATH`` objects (the command line's
-        :func:`gpu_render.scene_options.read_mesh`); a file it refuses raises SceneSpecError
+        :func:`gpu_render.cli.scene_options.read_mesh`); a file it refuses raises SceneSpecError
         naming ``object``."""
         if self.is_clpr:
             return ClprScene(antialias=bool(self.antialias))

@@ -11,7 +11,7 @@ import os
 import socket
 import sys
 
-from gpu_render.arg_types import MAX_SIZE, MIN_SIZE, Parser, at_least
+from gpu_render.cli.arg_types import MAX_SIZE, MIN_SIZE, Parser, at_least
 from gpu_render.errors import UsageError
 from gpu_render.extras import install_hint
 from gpu_render.render.context import NoOpenGLError

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal, TypeVar
 import numpy as np
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
-from gpu_render.arg_types import MAX_SIZE, MIN_SIZE
+from gpu_render.cli.arg_types import MAX_SIZE, MIN_SIZE
 from gpu_render.rotations.quaternion import quaternion_to_matrix
 from gpu_render.rotations.sources import UNIT_TOLERANCE
 from gpu_render.scene.camera import DEFAULT_FOV_DEG

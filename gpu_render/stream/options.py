@@ -11,16 +11,16 @@ import numbers
 from dataclasses import dataclass
 from typing import Any
 
-from gpu_render.arg_types import MAX_POSES, step_type
+from gpu_render.cli.arg_types import MAX_POSES, step_type
+from gpu_render.cli.scene_options import OBJECT_POSES, OBJECT_SIZE, read_mesh
 from gpu_render.errors import UsageError
 from gpu_render.memory import check_batch
 from gpu_render.render.atlas import MAX_ATLAS_SIDE
 from gpu_render.rotations.sources import PoseSource, parse_source
 from gpu_render.scene.scene import CLPR_OBJECT, Scene
 from gpu_render.scene.spec import SceneSpec
-from gpu_render.scene_options import OBJECT_POSES, OBJECT_SIZE, read_mesh
 
-#: Poses per chunk unless told: the build's default ``--batch`` (gpu_render.options.DEFAULT_BATCH),
+#: Poses per chunk unless told: the build's default ``--batch`` (gpu_render.cli.options.DEFAULT_BATCH),
 #: so a default stream draws exactly what a default build draws.
 DEFAULT_BATCH = 512
 #: Look and camera keywords, each the build's option of the same name.

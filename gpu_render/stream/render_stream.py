@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from gpu_render.cli.scene_options import OBJECT_SIZE
 from gpu_render.render.backends import BatchRenderer, backend
 from gpu_render.render.context import check_fork_safe
 from gpu_render.render.egl_devices import headless_on
@@ -36,7 +37,6 @@ from gpu_render.rotations.sources import random_chunk, row_matrices
 from gpu_render.scene.object_plan import ObjectPlan
 from gpu_render.scene.plan import PosePlan
 from gpu_render.scene.scene import CLPR_OBJECT, ClprScene, ObjectScene
-from gpu_render.scene_options import OBJECT_SIZE
 from gpu_render.stream.labels import clpr_chunk_labels, object_chunk_labels
 from gpu_render.stream.options import DEFAULT_BATCH, StreamOptions, stream_options
 

@@ -24,8 +24,8 @@ with needs("torch"):
     import torch
     from torch.utils.data import IterableDataset, get_worker_info
 
+from gpu_render.cli.scene_options import OBJECT_SIZE
 from gpu_render.scene.scene import CLPR_OBJECT
-from gpu_render.scene_options import OBJECT_SIZE
 from gpu_render.stream.options import DEFAULT_BATCH, stream_options
 from gpu_render.stream.render_stream import RenderStream, epoch_check
 

@@ -36,18 +36,21 @@ COMMANDS: tuple[Command, ...] = (
         "gpu_render.build",
         "gpu-render-build",
         "render a dataset into OUT (the cLPR cube, a SYMSOL solid, a mesh file; --preset: a benchmark's layout)",
+        entry="gpu_render.cli.build",
     ),
     Command(
         "verify",
         "gpu_render.verify",
         "gpu-render-verify",
         "check that a built dataset is complete and correct (exit 0), or list its problems (exit 1)",
+        entry="gpu_render.cli.verify",
     ),
     Command(
         "preview",
         "gpu_render.preview",
         "gpu-render-preview",
         "look at any scene live in a window, drawn by the build's renderer",
+        entry="gpu_render.cli.preview",
     ),
     Command(
         "serve",

@@ -8,7 +8,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from gpu_render.arg_types import Parser, at_least, fraction_type, shard_type, sizes_type, source_arg, step_type
+from gpu_render.cli.arg_types import Parser, at_least, fraction_type, shard_type, sizes_type, source_arg, step_type
+from gpu_render.cli.scene_options import OBJECT_POSES, OBJECT_SIZE, add_scene_arguments, scene_from_args
 from gpu_render.dataset.imagenet3d import whole_pixel_camera
 from gpu_render.dataset.imagenet3d_tree import DEFAULT_VAL_FRACTION
 from gpu_render.dataset.writer import WriteSpec
@@ -17,7 +18,6 @@ from gpu_render.presets import PRESETS
 from gpu_render.rotations.sources import PoseSource
 from gpu_render.scene.scene import CLPR_OBJECT, ClprScene, Scene
 from gpu_render.scene.solids import object_class
-from gpu_render.scene_options import OBJECT_POSES, OBJECT_SIZE, add_scene_arguments, scene_from_args
 
 FORMATS = ("jpg", "png", "npy", "wds")
 #: Image encodings inside wds shards.

@@ -236,7 +236,7 @@ def scene_from_description(desc: dict[str, Any], antialias: bool) -> Scene:
 def parse_scene(argv: list[str]) -> Scene:
     """The scene that ``argv`` (scene options only, e.g. ``["--object", "cylO"]``) asks for, parsed
     exactly as build and preview parse them. Raises UsageError."""
-    from gpu_render.arg_types import Parser
+    from gpu_render.cli.arg_types import Parser
 
     p = Parser(prog="scene")
     add_scene_arguments(p)

@@ -7,10 +7,10 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gpu_render.preview_clock import PlayClock
+from gpu_render.cli.preview_clock import PlayClock
 
 if TYPE_CHECKING:
-    from gpu_render.preview import Preview
+    from gpu_render.cli.preview import Preview
 
 
 def run_interactive(preview: Preview) -> None:

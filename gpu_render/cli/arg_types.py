@@ -8,7 +8,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from gpu_render.commands import prog_name, version_line
+from gpu_render.cli.commands import prog_name, version_line
 from gpu_render.errors import UsageError
 from gpu_render.rotations.euler import ANGLE_STOP
 from gpu_render.rotations.sources import PoseSource, parse_source
@@ -22,7 +22,7 @@ class Parser(argparse.ArgumentParser):
     """argparse, but every error is one line and raises UsageError instead of exiting.
 
     module: a command's module (``gpu_render.build``): its usage line then names the command as
-    it was started (:func:`~gpu_render.commands.prog_name`), and ``--version`` prints
+    it was started (:func:`~gpu_render.cli.commands.prog_name`), and ``--version`` prints
     ``gpu_render X.Y.Z``.
     """
 
