@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from gpu_render.cli.arg_types import MAX_POSES, Parser, at_least, shard_type, sizes_type
@@ -48,7 +49,7 @@ def views_type(text: str) -> tuple[int, int]:
     return (values[0], values[1])
 
 
-def names_type(allowed: tuple[str, ...], what: str):
+def names_type(allowed: tuple[str, ...], what: str) -> Callable[[str], tuple[str, ...]]:
     """An argparse type: a comma-separated subset of ``allowed``, returned in ``allowed``'s order."""
 
     def parse(text: str) -> tuple[str, ...]:
@@ -204,7 +205,7 @@ def parse_preset_args(argv: list[str]) -> BuildJob:
         )
     if max(ns.views or MODELNET_VIEWS) > MAX_VIEWS_PER_MODEL:
         raise UsageError(f"argument --views: at most {MAX_VIEWS_PER_MODEL} views per model (keys are .v001 .. .v999)")
-    spec = ModelNetSpec(
+    models = ModelNetSpec(
         meshes=ns.meshes,
         categories=ns.categories or MODELNET10_CATEGORIES,
         views=ns.views or MODELNET_VIEWS,
@@ -212,7 +213,7 @@ def parse_preset_args(argv: list[str]) -> BuildJob:
         seed=ns.seed,
     )
     out = ns.out if ns.out is not None else Path("ModelNet10-SO3")
-    return BuildJob(out=out, batch=max(spec.views), preset=spec, **run)
+    return BuildJob(out=out, batch=max(models.views), preset=models, **run)
 
 
 def _refuse(ns: argparse.Namespace, only: dict[str, str], preset: str) -> None:

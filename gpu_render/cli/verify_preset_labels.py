@@ -23,14 +23,13 @@ from typing import Any
 import numpy as np
 import simplejpeg
 
-from gpu_render.cli.verify import Report
 from gpu_render.dataset.existing import DAMAGED
 from gpu_render.dataset.layouts import modelnet, symsol
 from gpu_render.dataset.layouts.lmdb_store import db_name
 from gpu_render.dataset.layouts.modelnet import ModelNetSpec
 from gpu_render.dataset.layouts.modelnet_tree import CadModel
 from gpu_render.dataset.layouts.symsol import SymsolSpec
-from gpu_render.dataset.verify_checks import one_line
+from gpu_render.dataset.verify_checks import Report, one_line
 from gpu_render.scene.solids import builtin_object
 
 LABEL_TOLERANCE = 1e-6  # absolute, float32 labels against a float64 recomputation

@@ -14,7 +14,6 @@ import lmdb
 import numpy as np
 import simplejpeg
 
-from gpu_render.cli.verify import CHANNEL_TOLERANCE, OBJECT_AGREEMENT, Report, edge_pixels
 from gpu_render.cli.verify_preset_labels import verify_npz_files, verify_pickles, verify_symsol_labels
 from gpu_render.dataset.layout import changed_files, chunk_digest, file_digest, read_manifest
 from gpu_render.dataset.layouts import modelnet, symsol
@@ -24,7 +23,16 @@ from gpu_render.dataset.layouts.modelnet_tree import scan_tree, tree_record
 from gpu_render.dataset.layouts.symsol import SymsolSpec
 from gpu_render.dataset.mesh_files import load_mesh_file
 from gpu_render.dataset.owned import BuildFiles
-from gpu_render.dataset.verify_checks import check_extras, check_whole_files, decode_image, one_line
+from gpu_render.dataset.verify_checks import (
+    CHANNEL_TOLERANCE,
+    OBJECT_AGREEMENT,
+    Report,
+    check_extras,
+    check_whole_files,
+    decode_image,
+    edge_pixels,
+    one_line,
+)
 from gpu_render.errors import UsageError
 from gpu_render.render.scene_reference import render_scene
 from gpu_render.scene.solids import builtin_object

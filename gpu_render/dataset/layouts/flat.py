@@ -106,19 +106,11 @@ class FlatLayout:
 
     def chunk_writers(self, out: Path) -> tuple[LayerFiles | None, ChunkWrite | None]:
         layers = LayerFiles(out) if self.layers else None
-        annotate = None
-        if self.layout == "imagenet3d" and self.cad_positions is not None:
-            annotate = self.annotations(out).write
+        positions, annotate = self.cad_positions, None
+        if self.layout == "imagenet3d" and positions is not None:
+            rich = self.plan.rich_labels(self.sizes)
+            annotate = Annotations(out, str(self.class_name), self.sizes[0], rich, cad_vertices(positions)).write
         return layers, annotate
-
-    def annotations(self, out: Path) -> Annotations:
-        return Annotations(
-            out,
-            str(self.class_name),
-            self.sizes[0],
-            self.plan.rich_labels(self.sizes),
-            cad_vertices(self.cad_positions),
-        )
 
     def files(self) -> BuildFiles:
         return build_files(self.signature)

@@ -306,13 +306,17 @@ def symsol_files(sig: dict[str, Any]) -> BuildFiles:
 
 def _any_shape(split: str, shapes: list[str], count: int) -> Callable[[str], bool]:
     """A Folder's ``owns``: the image names of ``shapes`` in ``split``, ``count`` of each."""
-    by_shape = {s: numbered(lambda i, s=s: image_path(Path(), split, s, i).name, count) for s in shapes}
+    by_shape = {s: numbered(_image_name(split, s), count) for s in shapes}
 
     def owns(name: str) -> bool:
         shape = name.rpartition("_")[0]
         return shape in by_shape and by_shape[shape](name)
 
     return owns
+
+
+def _image_name(split: str, shape: str) -> Callable[[int], str]:
+    return lambda i: image_path(Path(), split, shape, i).name
 
 
 def preset_views(sig: Any) -> tuple[int, int]:
