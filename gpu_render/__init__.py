@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from gpu_render.dataset.loader import Dataset
+    from gpu_render.engines.pipeline import BuildResult
     from gpu_render.presets.load import ModelNetSplit, SymsolSplit
     from gpu_render.renderer import Renderer
     from gpu_render.scene.spec import SceneSpec
@@ -28,6 +29,17 @@ def load(root: str | os.PathLike[str], split: str | None = None) -> Dataset | Sy
     from gpu_render.dataset.loader import load as _load
 
     return _load(root)
+
+
+def build(out: str | os.PathLike[str], **options: Any) -> BuildResult:
+    """Build (or resume) a dataset in ``out`` as ``python -m gpu_render.build`` does, its options
+    as keywords: ``build(out="data/symsol", preset="symsol", views=(100, 10), sizes=(64,))``,
+    ``build(out="cube64", object="cube", poses="random:1000", sizes=(64,), format="npy")``.
+    Returns the run's BuildResult; a bad keyword raises UsageError naming it (gpu_render.engines.api).
+    """
+    from gpu_render.engines.api import build as _build
+
+    return _build(Path(out), __version__, **options)
 
 
 def __getattr__(name: str) -> type[Renderer | SceneSpec]:
