@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 #: Label arrays that become int64 tensors; bool arrays stay bool, every other becomes float32.
 INTEGER_LABELS = ("index", "class", "equivalent_count")
+
+_Self = TypeVar("_Self", bound="Closing")
 
 #: A torch item: (image, labels), as :func:`torch_item` makes it.
 TorchItem = tuple[Any, Any]
@@ -37,7 +39,7 @@ class Closing:
         if self._closed:
             raise ValueError(f"{self!r} is closed: open it again to read it")
 
-    def __enter__(self) -> Any:
+    def __enter__(self: _Self) -> _Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

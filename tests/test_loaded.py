@@ -111,6 +111,8 @@ def test_load_refuses_what_the_folder_does_not_have(outs: dict[str, Path]) -> No
         gpu_render.load(outs["symsol"], "train", size=64)
     with pytest.raises(ValueError, match="has sizes \\[32, 64\\], not 16"):
         gpu_render.load(outs["cube-npy"], size=16)
+    with gpu_render.load(outs["cube-npy"]) as data, pytest.raises(TypeError, match="integer, not slice"):
+        data[0:2]
 
 
 @pytest.mark.parametrize("name", LAYOUTS)

@@ -274,6 +274,8 @@ def test_streaming_dataset_closes_in_a_with_block_and_shows_itself_in_one_line(t
         repr(StreamingDataset("clpr-cube", f"file:{path}", 16)),
     ]
     assert texts[0] == "StreamingDataset(object='cone', poses='random:inf:7', count=inf, size=32, batch=8)"
+    with RenderStream("cone", "random:inf:7", 32, batch=8) as stream:
+        assert repr(stream) == texts[0].replace("StreamingDataset", "RenderStream")
     assert texts[1] == (
         f"StreamingDataset(object='clpr-cube', poses='file:rotations.npy', count=3, size=16, batch={DEFAULT_BATCH})"
     )

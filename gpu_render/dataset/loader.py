@@ -96,6 +96,8 @@ class Loaded(Closing):
 
     def _index(self, index: int) -> int:
         self._check_open()
+        if not isinstance(index, (int, np.integer)) or isinstance(index, bool):
+            raise TypeError(f"a pose index is an integer, not {type(index).__name__}")
         if not -len(self) <= index < len(self):
             raise IndexError(f"pose {index} is out of range for {len(self)} poses")
         return int(index) % len(self)

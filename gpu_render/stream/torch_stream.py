@@ -12,9 +12,7 @@ the parent before a DataLoader with workers, or give the DataLoader
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 from gpu_render.extras import needs
@@ -26,7 +24,7 @@ from gpu_render.cli.scene_options import OBJECT_SIZE
 from gpu_render.reading import Closing, TorchItem, torch_item
 from gpu_render.scene.scene import CLPR_OBJECT
 from gpu_render.stream.options import DEFAULT_BATCH, stream_options
-from gpu_render.stream.render_stream import RenderStream, epoch_check
+from gpu_render.stream.render_stream import RenderStream, epoch_check, stream_fields
 
 
 class StreamingDataset(Closing, IterableDataset):
@@ -98,13 +96,8 @@ class StreamingDataset(Closing, IterableDataset):
         if self._stream is not None:
             self._stream.close()
 
-    def _fields(self) -> dict[str, object]:
-        o = self.options
-        obj = o.scene.object_name
-        obj = "mesh:" + Path(obj[5:]).name if obj.startswith("mesh:") else obj
-        source = o.source.spec if o.source.kind != "file" else f"file:{Path(o.source.path).name}"
-        count = o.pose_count if o.finite else math.inf
-        return {"object": obj, "poses": source, "count": count, "size": o.size, "batch": o.batch}
+    def _fields(self) -> dict[str, Any]:
+        return stream_fields(self.options)
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
