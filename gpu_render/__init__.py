@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from gpu_render.renderer import Renderer
     from gpu_render.scene.spec import SceneSpec
 
-__version__ = "0.1.0"  # the one place the version is written (pyproject.toml reads it)
+__version__ = "0.2.0"  # the one place the version is written (pyproject.toml reads it)
 
 
 def load(root: str | os.PathLike[str], split: str | None = None) -> Dataset | SymsolSplit | ModelNetSplit:

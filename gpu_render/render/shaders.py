@@ -61,7 +61,7 @@ def load_program(
             raise ShaderError(f"cannot read shader {path}: {exc.strerror}") from exc
         paths[stage] = path
     try:
-        return ctx.program(**sources)
+        return ctx.program(vertex_shader=sources["vertex_shader"], fragment_shader=sources["fragment_shader"])
     except moderngl.Error as exc:
         raise ShaderError(_explain(str(exc), paths)) from exc
 
