@@ -33,6 +33,13 @@ from gpu_render.scene.viewpoint import rotation_from_viewpoint
 #: The folder under OUT that image2sphere's ``Pascal3DSynth`` globs.
 IMAGES_FOLDER = "syn_images_cropped_bkg_overlaid"
 
+#: How names stay unique, in words, for the manifest.
+NAMING_RULE = (
+    "Render for CNN's {synset}_{md5}_a{a:03d}_e{e:03d}_t{t:03d}_d{d:03d}.png (round() of azimuth, elevation, "
+    "(-theta) mod 360 and distance); within one model, a view whose name an earlier view already holds "
+    "gets -{k} before .png, k = 1, 2, ... counting the earlier holders"
+)
+
 _NAME = re.compile(
     r"^(?P<synset>[^_/]+)_(?P<md5>[^/]+)_a(?P<a>-?\d+)_e(?P<e>-?\d+)_t(?P<t>-?\d+)_d(?P<d>-?\d+)(?:-(?P<k>[1-9]\d*))?\.png$"
 )
