@@ -108,6 +108,11 @@ def test_rle_against_pycocotools(mask: np.ndarray) -> None:
         )
 
 
+def test_rle_of_an_empty_image_has_no_runs() -> None:
+    assert bop_gt.rle_encode(np.zeros((0, 3), bool)) == {"counts": [], "size": [0, 3]}
+    assert bop_gt.rle_decode({"counts": [], "size": [0, 3]}).shape == (0, 3)
+
+
 def test_rle_decode_refuses_counts_of_the_wrong_total() -> None:
     with pytest.raises(ValueError, match="sum"):
         bop_gt.rle_decode({"counts": [3, 2], "size": [2, 2]})
