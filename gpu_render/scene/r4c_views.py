@@ -29,7 +29,8 @@ TRUNCATION_STREAM = 1
 #: Render for CNN imports the OBJ into Blender (y up, -z forward: Blender = (x, -z, y)) and puts
 #: the camera at ``d (cos a cos e, sin a cos e, sin e)`` in Blender's frame, looking at the
 #: origin with z up. That camera is PASCAL3D+'s ``d (cos e sin a, -cos e cos a, sin e)`` exactly
-#: when ``x_pascal = SHAPENET_TO_PASCAL @ x_file``: (-z, -x, y).
+#: when ``x_pascal = SHAPENET_TO_PASCAL @ x_file``: (-z, -x, y). Its camera is then turned by
+#: minus its view parameter θ_r about the viewing direction, so its image's PASCAL3D+ θ is -θ_r.
 SHAPENET_TO_PASCAL = np.array([[0.0, 0.0, -1.0], [-1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
 
 
