@@ -24,6 +24,7 @@ from gpu_render.scene.r4c_views import (
     RowViews,
     UniformViews,
     canonical_views,
+    render_for_cnn_intrinsics,
     view_poses,
 )
 from gpu_render.scene.viewpoint import pascal3d_project
@@ -179,3 +180,13 @@ def test_shapenet_trees(tmp_path: Path) -> None:
         with pytest.raises(UsageError, match=message) as info:
             call()
         assert "\n" not in str(info.value)
+
+
+def test_render_for_cnn_intrinsics_see_its_field_of_view() -> None:
+    """A point at half of Render for CNN's horizontal field of view, 2 atan(16 / 35), lands on the
+    image's left or right edge; the vertical field follows from the 960 x 540 aspect."""
+    k = render_for_cnn_intrinsics()
+    half = np.arctan(16.0 / 35.0)
+    edges = np.array([[-np.tan(half), 0.0, 1.0], [np.tan(half), 0.0, 1.0], [0.0, np.tan(half) * 540 / 960, 1.0]])
+    uvw = edges @ k.T
+    np.testing.assert_allclose(uvw[:, :2] / uvw[:, 2:], [[0.0, 270.0], [960.0, 270.0], [480.0, 540.0]], atol=TOL)
