@@ -29,8 +29,23 @@ TRUNCATION_STREAM = 1
 #: Render for CNN imports the OBJ into Blender (y up, -z forward: Blender = (x, -z, y)) and puts
 #: the camera at ``d (cos a cos e, sin a cos e, sin e)`` in Blender's frame, looking at the
 #: origin with z up. That camera is PASCAL3D+'s ``d (cos e sin a, -cos e cos a, sin e)`` exactly
-#: when ``x_pascal = SHAPENET_TO_PASCAL @ x_file``: (-z, -x, y).
+#: when ``x_pascal = SHAPENET_TO_PASCAL @ x_file``: (-z, -x, y). Its camera is then turned by
+#: minus its view parameter θ_r about the viewing direction, so its image's PASCAL3D+ θ is -θ_r.
 SHAPENET_TO_PASCAL = np.array([[0.0, 0.0, -1.0], [-1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+
+
+#: Render for CNN's render size, pixels: its ``blank.blend`` (Blender 2.71) renders 1920 x 1080 at 50%.
+RENDER_WIDTH, RENDER_HEIGHT = 960, 540
+#: Its camera: a 35 mm lens on a 32 mm wide sensor fitted to the image width (horizontal field of
+#: view 2 atan(16 / 35), about 49.1 degrees), square pixels, principal point at the centre.
+LENS_MM, SENSOR_WIDTH_MM = 35.0, 32.0
+
+
+def render_for_cnn_intrinsics() -> np.ndarray:
+    """K of Render for CNN's renders, (3, 3) float64 pixels, for a RENDER_WIDTH x RENDER_HEIGHT
+    image in SCENES.md's pixel convention: f = 960 * 35 / 32 = 1050, centre (480, 270)."""
+    f = RENDER_WIDTH * LENS_MM / SENSOR_WIDTH_MM
+    return np.array([[f, 0.0, RENDER_WIDTH / 2], [0.0, f, RENDER_HEIGHT / 2], [0.0, 0.0, 1.0]])
 
 
 def image_rng(seed: int, stream: int, index: int) -> np.random.Generator:
