@@ -163,6 +163,7 @@ def _cgroup_room() -> int | None:
     except OSError:
         return None
     rooms = []
+    mounts: tuple[str, ...]
     for line in lines:
         _, controllers, path = line.split(":", 2)
         if controllers == "":

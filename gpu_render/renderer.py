@@ -11,17 +11,19 @@ labels are the arrays of its poses.npz.
 
 from __future__ import annotations
 
+import hashlib
 import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from gpu_render.cli.scene_options import read_mesh
 from gpu_render.render.backends import Backend, BatchRenderer, backend
 from gpu_render.render.context import Headless, check_fork_safe
 from gpu_render.render.egl_devices import headless_on
 from gpu_render.rotations.sources import rotation_matrices
 from gpu_render.scene.object_plan import ObjectPlan
+from gpu_render.scene.objects import SceneObject
 from gpu_render.scene.plan import PosePlan
 from gpu_render.scene.scene import CLPR_OBJECT, ObjectScene, Scene
 from gpu_render.scene.spec import DEFAULT_SIZE, SceneSpec
@@ -33,6 +35,14 @@ KEPT_RENDERERS = 2
 
 #: What :meth:`Renderer.render` returns: images (N, S, S, 3) uint8 RGB, rows top-down; labels.
 Rendered = tuple[np.ndarray, dict[str, np.ndarray]]
+
+
+def read_mesh_file(path: Path) -> tuple[SceneObject, str]:
+    """The normalised object of the mesh file at ``path`` and the file's sha256 (hex), as a
+    ``--object mesh:PATH`` build reads them. Raises a one-line ValueError or OSError."""
+    from gpu_render.dataset.mesh_files import load_mesh_file  # trimesh: loaded for mesh files only
+
+    return load_mesh_file(path), hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 class RendererClosedError(RuntimeError):
@@ -71,7 +81,7 @@ class Renderer:
         self.spec = SceneSpec.create(object=object, size=size, **look)
         self.batch = _count("batch", batch, 1)
         self.device = _count("device", device, 0)
-        self.scene: Scene = self.spec.scene(read_mesh)
+        self.scene: Scene = self.spec.scene(read_mesh_file)
         self._draw: Backend = backend(self.scene)
         self._renderers: dict[int, BatchRenderer] = {}
         check_fork_safe("gpu_render.Renderer cannot open its OpenGL context")

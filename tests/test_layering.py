@@ -19,11 +19,19 @@ Rules (imports read from the source with ast, including imports inside functions
   from render/context.py) or the commands (build, verify, preview, options); it parses its options
   with the shared scene_options and arg_types. Only stream/torch_stream.py imports torch. No
   other layer imports stream/.
+- The package's own top level: errors.py, extras.py, progress.py, child_process.py and memory.py
+  are leaves every layer may use, and import no other part of the package (memory.py raises
+  errors.UsageError); ``python -m gpu_render.build``, ``.verify`` and ``.preview`` and
+  ``__main__.py`` only hand over to cli/.
+- No import cycles anywhere in gpu_render: the graph of every import between its modules, at
+  module level or inside functions (those under ``if TYPE_CHECKING:`` never run and are left
+  out), has no cycle.
 """
 
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -90,6 +98,31 @@ FORBIDDEN = {
         *COMMANDS,
     },
 }
+#: Top-level modules that every layer may use: they import nothing else of the package but these.
+LEAVES = {
+    "errors.py": set(),
+    "extras.py": set(),
+    "progress.py": set(),
+    "child_process.py": set(),
+    "memory.py": {"gpu_render.errors"},
+}
+#: Entry points kept at the top level for ``python -m gpu_render.NAME``: they hand over to cli/.
+SHIMS = ("__main__.py", "build.py", "verify.py", "preview.py")
+#: Import cycles (each as the set of its modules) that are still being taken apart; every
+#: other cycle fails the test, and so does an entry here that no longer is a cycle.
+KNOWN_CYCLES: set[frozenset[str]] = {
+    # verify's command and the presets' verify call each other; one verify for every layout ends it.
+    frozenset({"gpu_render.cli.verify", "gpu_render.presets.verify", "gpu_render.presets.verify_labels"}),
+    # the presets' layouts, their chunk records and their owned files; one folder object ends it.
+    frozenset(
+        {
+            "gpu_render.presets.modelnet",
+            "gpu_render.presets.owned",
+            "gpu_render.presets.state",
+            "gpu_render.presets.symsol",
+        }
+    ),
+}
 #: Single modules with rules of their own, by path under gpu_render/.
 MODULE_FORBIDDEN = {
     "client.py": {
@@ -106,17 +139,37 @@ MODULE_FORBIDDEN = {
 }
 
 
-def imports_of(path: Path) -> set[str]:
-    """Absolute names of every module ``path`` imports (relative imports resolved)."""
+def _runtime_nodes(tree: ast.AST) -> Iterator[ast.AST]:
+    """Every node of ``tree`` except the bodies of ``if TYPE_CHECKING:`` blocks (never run)."""
+    for node in ast.iter_child_nodes(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            for child in node.orelse:
+                yield child
+                yield from _runtime_nodes(child)
+            continue
+        yield node
+        yield from _runtime_nodes(node)
+
+
+def module_name(path: Path, package: Path = PACKAGE) -> str:
+    """The dotted name of the module at ``path`` (a package's ``__init__.py`` is the package)."""
+    parts = path.relative_to(package.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports_of(path: Path, package: Path = PACKAGE, type_checking: bool = True) -> set[str]:
+    """Absolute names of every module ``path`` imports, at module level or in functions (relative
+    imports resolved); ``from M import x`` gives both ``M`` and ``M.x``. type_checking: also the
+    imports under ``if TYPE_CHECKING:``."""
     tree = ast.parse(path.read_text(), str(path))
-    package = ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts[:-1])
+    here = ".".join(path.relative_to(package.parent).with_suffix("").parts[:-1])
     names: set[str] = set()
-    for node in ast.walk(tree):
+    for node in ast.walk(tree) if type_checking else _runtime_nodes(tree):
         if isinstance(node, ast.Import):
             names.update(a.name for a in node.names)
         elif isinstance(node, ast.ImportFrom):
             if node.level:
-                base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                base = here.rsplit(".", node.level - 1)[0] if node.level > 1 else here
                 module = f"{base}.{node.module}" if node.module else base
             else:
                 module = node.module or ""
@@ -125,17 +178,93 @@ def imports_of(path: Path) -> set[str]:
     return names
 
 
-def violations(folder: str) -> list[str]:
+def violations(folder: str, package: Path = PACKAGE) -> list[str]:
     """What the modules under ``folder`` (or the one module ``folder`` names) import against its rules."""
     module = folder.endswith(".py")
     rules = MODULE_FORBIDDEN[folder] if module else FORBIDDEN[folder]
     bad = []
-    for path in [PACKAGE / folder] if module else sorted((PACKAGE / folder).rglob("*.py")):
-        for name in sorted(imports_of(path)):
+    for path in [package / folder] if module else sorted((package / folder).rglob("*.py")):
+        for name in sorted(imports_of(path, package)):
             for banned in rules:
                 if name == banned or name.startswith(banned + "."):
-                    bad.append(f"{path.relative_to(PACKAGE.parent)} imports {name}")
+                    bad.append(f"{path.relative_to(package.parent)} imports {name}")
     return bad
+
+
+def import_graph(package: Path = PACKAGE) -> dict[str, set[str]]:
+    """Module -> the package's modules it imports when it runs (module level or in functions).
+
+    An import names the most specific module it reaches: ``from gpu_render.dataset import atomic``
+    is an edge to ``gpu_render.dataset.atomic``, ``from gpu_render import __version__`` one to
+    ``gpu_render``. The parent packages Python runs on the way are not edges: every module would
+    otherwise sit in a cycle with a package ``__init__`` that imports any of its children.
+    """
+    paths = {module_name(p, package): p for p in sorted(package.rglob("*.py"))}
+    graph: dict[str, set[str]] = {}
+    for name, path in paths.items():
+        targets = set()
+        for imported in imports_of(path, package, type_checking=False):
+            if imported in paths:
+                targets.add(imported)
+        # "from M import x" yields M and M.x: where M.x is a module, M itself was only the way there
+        graph[name] = {t for t in targets if not any(o.startswith(t + ".") for o in targets)} - {name}
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[tuple[frozenset[str], list[str]]]:
+    """Each set of modules that import one another, directly or not (a strongly connected
+    component of more than one module, by Tarjan's algorithm), with one shortest cycle through
+    it, ``[a, b, ..., a]`` from its first module by name."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    groups: list[frozenset[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = set()
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                group.add(w)
+                if w == v:
+                    break
+            if len(group) > 1:
+                groups.append(frozenset(group))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return sorted(((g, _shortest_cycle(graph, g)) for g in groups), key=lambda found: found[1])
+
+
+def _shortest_cycle(graph: dict[str, set[str]], group: frozenset[str]) -> list[str]:
+    """A shortest cycle inside ``group`` through its first module (breadth-first search)."""
+    start = min(group)
+    came_from: dict[str, str] = {}
+    frontier = [start]
+    while start not in came_from:
+        reached = []
+        for v in frontier:
+            for w in sorted(graph[v] & group):
+                if w not in came_from:
+                    came_from[w] = v
+                    reached.append(w)
+        frontier = reached
+    path = [start]
+    while len(path) == 1 or path[-1] != start:
+        path.append(came_from[path[-1]])
+    return path[::-1]
 
 
 @pytest.mark.parametrize("folder", sorted(FORBIDDEN))
@@ -151,15 +280,77 @@ def test_module_imports(module: str) -> None:
     assert violations(module) == []
 
 
+def _package(root: Path, files: dict[str, str]) -> Path:
+    """A package ``gpu_render`` under ``root`` holding ``files`` (path -> source), for the checker's own tests."""
+    package = root / "gpu_render"
+    for name, source in files.items():
+        path = package / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(source)
+    return package
+
+
 def test_the_rule_catches_a_violation(tmp_path: Path) -> None:
     """The checker itself: a relative import of dataset from render is resolved and named."""
-    render = PACKAGE / "render"
-    probe = render / "_layering_probe.py"
-    probe.write_text("from ..dataset import writer\n")
-    try:
-        assert any("_layering_probe.py imports gpu_render.dataset" in v for v in violations("render"))
-    finally:
-        probe.unlink()
+    package = _package(tmp_path, {"render/__init__.py": "", "render/probe.py": "from ..dataset import writer\n"})
+    assert violations("render", package) == [
+        "gpu_render/render/probe.py imports gpu_render.dataset",
+        "gpu_render/render/probe.py imports gpu_render.dataset.writer",
+    ]
+
+
+@pytest.mark.parametrize("leaf", sorted(LEAVES))
+def test_leaf_modules_import_no_layer(leaf: str) -> None:
+    imported = {n for n in imports_of(PACKAGE / leaf) if n == "gpu_render" or n.startswith("gpu_render.")}
+    modules = import_graph()[module_name(PACKAGE / leaf)]
+    assert modules <= LEAVES[leaf], f"{leaf} imports {sorted(modules - LEAVES[leaf])}"
+    assert {n for n in imported if n.startswith(tuple(modules))} == imported  # nothing escaped the graph
+
+
+@pytest.mark.parametrize("shim", SHIMS)
+def test_entry_points_hand_over_to_the_command_line(shim: str) -> None:
+    modules = import_graph()[module_name(PACKAGE / shim)]
+    assert modules and all(n.startswith("gpu_render.cli.") for n in modules), f"{shim} imports {sorted(modules)}"
+
+
+def test_no_import_cycles() -> None:
+    """Every module of gpu_render, the top level and cli/ included, is in the graph."""
+    graph = import_graph()
+    assert {"gpu_render", "gpu_render.renderer", "gpu_render.cli.build", "gpu_render.dataset.writer"} <= set(graph)
+    found = cycles(graph)
+    new = [
+        f"{' -> '.join(path)} ({len(group)} modules: {', '.join(sorted(group))})"
+        for group, path in found
+        if group not in KNOWN_CYCLES
+    ]
+    assert new == [], "import cycles: " + "; ".join(new)
+    gone = KNOWN_CYCLES - {group for group, _ in found}
+    assert not gone, f"no longer cycles, remove them from KNOWN_CYCLES: {sorted(sorted(g) for g in gone)}"
+
+
+def test_the_cycle_check_catches_a_cycle(tmp_path: Path) -> None:
+    """The checker itself: a cycle closed by an import inside a function, through a package's
+    ``__init__`` and a relative import, is named; one under ``if TYPE_CHECKING:`` is not."""
+    package = _package(
+        tmp_path,
+        {
+            "__init__.py": "def load():\n    from gpu_render.dataset import reader\n",
+            "dataset/__init__.py": "",
+            "dataset/reader.py": "from .. import __version__\n",
+            "scene/__init__.py": "",
+            "scene/a.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from gpu_render.scene import b\n",
+            "scene/b.py": "from gpu_render.scene.a import x\n",
+        },
+    )
+    graph = import_graph(package)
+    assert graph["gpu_render"] == {"gpu_render.dataset.reader"}
+    assert graph["gpu_render.scene.a"] == set() and graph["gpu_render.scene.b"] == {"gpu_render.scene.a"}
+    assert cycles(graph) == [
+        (
+            frozenset({"gpu_render", "gpu_render.dataset.reader"}),
+            ["gpu_render", "gpu_render.dataset.reader", "gpu_render"],
+        )
+    ]
 
 
 def top_level_imports(path: Path) -> set[str]:

@@ -35,6 +35,7 @@ def test_wheel_carries_shaders_and_renders(tmp_path: Path) -> None:
     (wheel,) = wheels.glob("gpu_render-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "gpu_render/shaders/cube.vert" in names and "gpu_render/shaders/cube.frag" in names
+    assert "gpu_render/py.typed" in names  # type checkers read the package's annotations (PEP 561)
 
     site = tmp_path / "site"
     subprocess.run(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 from gpu_render.cli.commands import prog_name, version_line
 from gpu_render.errors import UsageError
@@ -35,7 +35,7 @@ class Parser(argparse.ArgumentParser):
                 "--version", action="version", version=version_line(), help="print gpu_render's version and exit"
             )
 
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         raise UsageError(message)
 
 

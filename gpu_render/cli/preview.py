@@ -141,10 +141,10 @@ class Preview:
         screen.viewport = ((w - size) // 2, (h - size) // 2, size, size)
         tw, th = frame.size
         x, y, bw, bh = r.tile_box(0)
-        self._present["u_uv_min"].value = (x / tw, y / th)
-        self._present["u_uv_max"].value = ((x + bw) / tw, (y + bh) / th)
+        self._present["u_uv_min"] = (x / tw, y / th)
+        self._present["u_uv_max"] = ((x + bw) / tw, (y + bh) / th)
         self._texture.use(0)
-        self._present["u_image"].value = 0
+        self._present["u_image"] = 0
         self._quad.render(moderngl.TRIANGLE_STRIP, vertices=4)
 
     def pixels(self) -> np.ndarray:

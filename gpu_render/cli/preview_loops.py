@@ -28,7 +28,7 @@ def run_interactive(preview: Preview) -> None:
     }
     pending_screenshot = [False]
 
-    def on_key(_w, key: int, _scancode: int, action: int, _mods: int) -> None:
+    def on_key(_w: object, key: int, _scancode: int, action: int, _mods: int) -> None:
         if action not in (glfw.PRESS, glfw.REPEAT):
             return
         if key in keys:
@@ -46,14 +46,14 @@ def run_interactive(preview: Preview) -> None:
     # goes down could already see where it went next: follow it through its own events instead.
     cursor = list(glfw.get_cursor_pos(handle))
 
-    def on_button(_w, button: int, action: int, _mods: int) -> None:
+    def on_button(_w: object, button: int, action: int, _mods: int) -> None:
         if button == glfw.MOUSE_BUTTON_LEFT:
             if action == glfw.PRESS:
                 preview.begin_drag(*cursor)
             else:
                 preview.end_drag()
 
-    def on_cursor(_w, x: float, y: float) -> None:
+    def on_cursor(_w: object, x: float, y: float) -> None:
         cursor[:] = [x, y]
         preview.drag_to(x, y)
 

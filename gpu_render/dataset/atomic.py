@@ -85,7 +85,7 @@ def atomic_save_npy(path: Path, array: np.ndarray) -> None:
 def atomic_save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
     """np.savez under a temporary name, then rename (numpy writes fixed zip timestamps: deterministic)."""
     with replacing(path) as tmp, os.fdopen(create(tmp), "wb") as f:
-        np.savez(f, **arrays)
+        np.savez(f, allow_pickle=True, **arrays)
 
 
 def temporary_tag() -> str:

@@ -76,9 +76,9 @@ class Renderer:
         self._released = False
 
         self.program = load_program(ctx, "cube")
-        self.program["u_scale"].value = size / CANVAS
-        self.program["u_dot_radius"].value = DOT_RADIUS * size / CANVAS
-        self.program["u_antialias"].value = int(antialias)
+        self.program["u_scale"] = size / CANVAS
+        self.program["u_dot_radius"] = DOT_RADIUS * size / CANVAS
+        self.program["u_antialias"] = int(antialias)
         self._vertices = ctx.buffer(cube_vertices().tobytes())
         self._instances = ctx.buffer(reserve=self.layout.capacity * INSTANCE_DTYPE.itemsize)
         self.vao = ctx.vertex_array(
@@ -114,9 +114,9 @@ class Renderer:
         if n * INSTANCE_DTYPE.itemsize > self._instances.size:
             self._instances.orphan(n * INSTANCE_DTYPE.itemsize)
         self._instances.write(np.ascontiguousarray(instances, dtype=INSTANCE_DTYPE).tobytes())
-        self.program["u_columns"].value = columns
-        self.program["u_tile"].value = float(self.size)
-        self.program["u_target"].value = (float(target_size[0]), float(target_size[1]))
+        self.program["u_columns"] = columns
+        self.program["u_tile"] = float(self.size)
+        self.program["u_target"] = (float(target_size[0]), float(target_size[1]))
         self.ctx.enable(moderngl.DEPTH_TEST)
         self.ctx.depth_func = "<="
         if self.samples:
@@ -191,6 +191,10 @@ class Renderer:
         read_column(source, self.layout, n, out, self._staging)
 
     # -- lifetime --------------------------------------------------------------------------
+
+    def render_layers(self, instances: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The cube has no mask or depth layers: ``--layers`` draws scene objects only."""
+        raise ValueError("the cLPR cube has no mask or depth layers (layers are drawn for scene objects only)")
 
     def _check_open(self) -> None:
         if self._released:

@@ -81,8 +81,12 @@ class Headless:
         if device < 0:
             raise ValueError(f"EGL device index must be >= 0, got {device}")
         try:
+            # moderngl's stub types each of **settings as a dict; they are the backend's keywords.
             self.ctx = moderngl.create_context(
-                standalone=True, backend="egl", require=MIN_GL_VERSION, device_index=device
+                standalone=True,
+                backend="egl",  # type: ignore[arg-type]
+                require=MIN_GL_VERSION,
+                device_index=device,  # type: ignore[arg-type]
             )
         except Exception as exc:  # glcontext raises bare Exception for every EGL failure
             detail = " ".join(str(exc).split())

@@ -66,7 +66,7 @@ def load_program(
             raise ShaderError(f"cannot read shader {exc.filename or path}: {exc.strerror}") from exc
         paths[stage] = path
     try:
-        return ctx.program(**sources)
+        return ctx.program(vertex_shader=sources["vertex_shader"], fragment_shader=sources["fragment_shader"])
     except moderngl.Error as exc:
         raise ShaderError(_explain(str(exc), paths)) from exc
 

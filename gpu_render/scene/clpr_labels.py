@@ -50,7 +50,7 @@ def face_visible(corners: np.ndarray) -> np.ndarray:
     a = q[:, FACES[:, 1]] - q[:, FACES[:, 0]]
     b = q[:, FACES[:, 2]] - q[:, FACES[:, 0]]
     nz = a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]
-    return -nz > VISIBILITY_THRESHOLD
+    return np.asarray(-nz > VISIBILITY_THRESHOLD)
 
 
 def node_visible(faces_visible: np.ndarray) -> np.ndarray:
@@ -58,4 +58,4 @@ def node_visible(faces_visible: np.ndarray) -> np.ndarray:
 
     faces_visible: (N, 6) bool. Returns (N, 8) bool.
     """
-    return (np.asarray(faces_visible, dtype=bool)[:, None, :] & NODE_FACES[None]).any(axis=2)
+    return np.asarray((np.asarray(faces_visible, dtype=bool)[:, None, :] & NODE_FACES[None]).any(axis=2))

@@ -32,9 +32,14 @@ class Mark(Protocol):
     normal: (3,) float64 unit outward normal at ``centre``, object frame.
     """
 
-    kind: int
-    centre: np.ndarray
-    normal: np.ndarray
+    @property
+    def kind(self) -> int: ...
+
+    @property
+    def centre(self) -> np.ndarray: ...
+
+    @property
+    def normal(self) -> np.ndarray: ...
 
     def paint(self, points: np.ndarray, normals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """points, normals: (P, 3) float64, object frame (normals unit).

@@ -46,6 +46,9 @@ class PosePlan:
         corners = posed_corners(matrix)
         return PosePlan(euler, matrix, translation(matrix), corners, clpr_labels(euler, corners))
 
+    def __len__(self) -> int:
+        return len(self.matrix)
+
     def rich_labels(self, sizes: tuple[int, ...]) -> dict[str, np.ndarray]:
         """The arrays of ``poses.npz``.
 

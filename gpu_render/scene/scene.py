@@ -31,9 +31,12 @@ CLPR_OBJECT = "clpr-cube"
 
 
 class Plan(Protocol):
-    """Every pose of a build. ``labels`` is labels.npy's array, or None when the scene has none."""
+    """Every pose of a build."""
 
-    labels: np.ndarray | None
+    @property
+    def labels(self) -> np.ndarray | None:
+        """labels.npy's array, or None when the scene has none."""
+        ...
 
     def __len__(self) -> int: ...
 

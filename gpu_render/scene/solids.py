@@ -16,7 +16,7 @@ from pathlib import PurePath
 import numpy as np
 
 from gpu_render.scene import symmetry
-from gpu_render.scene.marks import DiscMark, FaceMark, SphereXMark
+from gpu_render.scene.marks import DiscMark, FaceMark, Mark, SphereXMark
 from gpu_render.scene.objects import SceneObject
 
 BUILTIN_OBJECTS = ("tet", "cube", "icosa", "cone", "cyl", "tetX", "cylO", "sphereX")
@@ -58,7 +58,7 @@ def _build(name: str) -> SceneObject:
         vertices = symmetry.TET_VERTICES / math.sqrt(3)
         positions, normals = convex_polyhedron(vertices)
         group = symmetry.tetrahedral()
-        mark = None
+        mark: Mark | None = None
         if name == "tetX":
             face = vertices[1:]  # the face opposite vertex (1, 1, 1)
             centre = face.mean(axis=0)

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -146,12 +146,13 @@ def check_light(value: object) -> tuple[float, float, float]:
     """Direction towards the light, camera frame (x right, y down, z forward), any length but 0."""
     bad = SceneSpecError("light", f"takes 3 finite numbers (x, y, z), got {_shown(value)}")
     try:
-        parts = tuple(value)  # type: ignore[arg-type]
+        parts = tuple(cast(Iterable[object], value))  # tuple() refuses what is not iterable
     except TypeError:
         raise bad from None
-    if len(parts) != 3 or not all(isinstance(c, numbers.Real) and not isinstance(c, (bool, np.bool_)) for c in parts):
+    reals = [c for c in parts if isinstance(c, numbers.Real) and not isinstance(c, (bool, np.bool_))]
+    if len(parts) != 3 or len(reals) != 3:
         raise bad
-    x, y, z = (float(c) for c in parts)
+    x, y, z = (float(c) for c in reals)
     if not all(math.isfinite(c) for c in (x, y, z)):
         raise bad
     if not is_direction((x, y, z)):
@@ -170,14 +171,13 @@ def check_color(field: str, value: object) -> tuple[int, int, int]:
             pass
         raise SceneSpecError(field, f"takes R,G,B (0..255) or #rrggbb, got {value!r}")
     try:
-        channels = tuple(value)  # type: ignore[arg-type]
+        channels = tuple(cast(Iterable[object], value))  # tuple() refuses what is not iterable
     except TypeError:
         raise SceneSpecError(field, f"takes R,G,B (0..255) or #rrggbb, got {_shown(value)}") from None
-    if len(channels) != 3 or not all(
-        isinstance(c, numbers.Integral) and not isinstance(c, (bool, np.bool_)) and 0 <= int(c) <= 255 for c in channels
-    ):
+    ints = [c for c in channels if isinstance(c, numbers.Integral) and not isinstance(c, (bool, np.bool_))]
+    if len(channels) != 3 or len(ints) != 3 or not all(0 <= int(c) <= 255 for c in ints):
         raise SceneSpecError(field, f"takes R,G,B with each an integer in 0..255, got {_shown(value)}")
-    r, g, b = (int(c) for c in channels)
+    r, g, b = (int(c) for c in ints)
     return (r, g, b)
 
 

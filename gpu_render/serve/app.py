@@ -111,7 +111,7 @@ def check_limits(req: RenderRequest, options: ServeOptions) -> None:
 def _validation_message(exc: RequestValidationError) -> tuple[int, str]:
     """(status, one-line message) for a request FastAPI or the model refused."""
     errors = exc.errors()
-    first = errors[0] if errors else {"msg": "invalid request", "loc": ()}
+    first: dict[str, Any] = errors[0] if errors else {"msg": "invalid request", "loc": ()}
     if first.get("type") == "json_invalid":
         return 400, f"the body is not valid JSON: {first.get('ctx', {}).get('error', first['msg'])}"
     if tuple(first.get("loc", ())) == ("body",) and first.get("type") == "missing":

@@ -9,6 +9,7 @@ field) before any arithmetic is done with it.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from typing import Annotated, Any, Literal, TypeVar
 
 import numpy as np
@@ -212,7 +213,7 @@ class RenderRequest(BaseModel):
             r = np.asarray(self.matrices, dtype=np.float64)
         return np.ascontiguousarray(r.transpose(0, 2, 1))
 
-    def look_key(self) -> tuple[object, ...]:
+    def look_key(self) -> tuple[Hashable, ...]:
         """What decides the scene besides the object: requests with equal keys share draws."""
         return (
             self.object,

@@ -54,6 +54,7 @@ class DeadlineProtocol(HttpToolsProtocol):
 
     # -- the request head ------------------------------------------------------------------
 
+    # uvicorn's protocol takes an asyncio.Transport where asyncio's base class takes any BaseTransport
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._start_head()

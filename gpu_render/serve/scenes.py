@@ -4,10 +4,14 @@ scene, and a refusal names the request's field."""
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from gpu_render.errors import UsageError
 from gpu_render.scene.scene import Scene
 from gpu_render.scene.spec import SceneSpec
 from gpu_render.serve.models import SERVED_OBJECTS, RenderRequest
+
+T = TypeVar("T")
 
 #: Scenes kept made (one per object and look asked for); the oldest is forgotten past this.
 MAX_SCENES = 64
@@ -38,9 +42,9 @@ class SceneCache:
             size=req.size,
             fov=req.fov,
             distance=req.distance,
-            light=req.light,
-            color=req.color,
-            background=req.background,
+            light=_triple(req.light),
+            color=_triple(req.color),
+            background=_triple(req.background),
             antialias=req.antialias,
             grayscale=bool(req.grayscale),
         )  # SceneSpecError (a UsageError) names the field
@@ -49,3 +53,8 @@ class SceneCache:
             self._scenes.pop(next(iter(self._scenes)))
         self._scenes[key] = scene
         return scene
+
+
+def _triple(values: tuple[T, ...] | None) -> tuple[T, T, T] | None:
+    """A request's three-entry field (the model checks the length) as a 3-tuple."""
+    return None if values is None else (values[0], values[1], values[2])

@@ -48,8 +48,9 @@ def run_server(options: ServeOptions, worker: RenderWorker, listener: socket.soc
         lifespan="on",
         ws="none",
         http=deadline_protocol(options, worker.metrics),
+        # uvicorn types both as int seconds; it hands them to asyncio, which takes fractions too
         timeout_keep_alive=options.keep_alive_timeout,  # type: ignore[arg-type]
-        timeout_graceful_shutdown=options.max_render_seconds + SHUTDOWN_GRACE_S,
+        timeout_graceful_shutdown=options.max_render_seconds + SHUTDOWN_GRACE_S,  # type: ignore[arg-type]
     )
     server = Server(config, worker)
     try:

@@ -50,7 +50,6 @@ class Job:
     arrived: float  # time.monotonic() when queued: the batching window counts from here
 
 
-_STOP = object()
 #: Longest slice of a batching window between looks at :attr:`RenderWorker.draining`, s.
 DRAIN_POLL_S = 0.05
 #: Seconds between looks at the render process while no request comes (a dead one is restarted).
@@ -68,6 +67,7 @@ def _resolve(future: asyncio.Future[np.ndarray], images: np.ndarray | None, erro
     if error is not None:
         future.set_exception(error)
     else:
+        assert images is not None, "a draw answers images or an error"
         future.set_result(images)
 
 
@@ -82,7 +82,7 @@ class RenderWorker:
 
     def __init__(self, options: ServeOptions, metrics: Metrics) -> None:
         self.options, self.metrics = options, metrics
-        self._queue: queue.Queue[object] = queue.Queue()
+        self._queue: queue.Queue[Job | None] = queue.Queue()  # None: stop
         self._thread = threading.Thread(target=self._run, name="gpu_render-batching", daemon=True)
         self._ready = threading.Event()
         self._error: BaseException | None = None
@@ -138,7 +138,7 @@ class RenderWorker:
 
     def stop(self) -> None:
         if self._thread.is_alive():
-            self._queue.put(_STOP)
+            self._queue.put(None)
             self._thread.join()
 
     def submit(self, key: Hashable, scene: Scene, size: int, rows: np.ndarray) -> asyncio.Future[np.ndarray]:
@@ -208,9 +208,9 @@ class RenderWorker:
                 except queue.Empty:
                     self._keep_alive()
                     continue
-                if first is _STOP:
+                if first is None:
                     break
-                jobs, stopping = self._collect(first)  # type: ignore[arg-type]
+                jobs, stopping = self._collect(first)
                 for group in _groups(jobs):
                     self._draw(group)
         finally:
@@ -233,10 +233,10 @@ class RenderWorker:
                 if left > DRAIN_POLL_S:
                     continue
                 break
-            if job is _STOP:
+            if job is None:
                 return jobs, True
-            jobs.append(job)  # type: ignore[arg-type]
-            poses += len(job.rows)  # type: ignore[attr-defined]
+            jobs.append(job)
+            poses += len(job.rows)
         return jobs, False
 
     def _draw(self, group: list[Job]) -> None:
