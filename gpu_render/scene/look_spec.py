@@ -35,7 +35,7 @@ def check_range(field: str, value: object, low: float, high: float, integer: boo
     what = "whole numbers" if integer else "numbers"
     parts = (value,) if _number(value) else value
     try:
-        items = tuple(parts)  # type: ignore[arg-type]
+        items: tuple[Any, ...] = tuple(parts)  # type: ignore[arg-type]
     except TypeError:
         raise _error(field, f"takes LO,HI or one value ({what}), got {value!r}") from None
     if len(items) == 1:
@@ -95,9 +95,12 @@ def _positive_range(field: str, value: object) -> tuple[float, float]:
 
 def _normal(value: object) -> tuple[float, float]:
     try:
-        mean, std = tuple(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+        pair: tuple[Any, ...] = tuple(value)  # type: ignore[arg-type]
+    except TypeError:
         raise _error("light_energy", f"normal:MEAN,STD takes two numbers, got {value!r}") from None
+    if len(pair) != 2:
+        raise _error("light_energy", f"normal:MEAN,STD takes two numbers, got {value!r}")
+    mean, std = pair
     if not (_number(mean) and _number(std)) or float(std) < 0:
         raise _error("light_energy", f"normal:MEAN,STD takes finite numbers with STD >= 0, got {value!r}")
     return (float(mean), float(std))
