@@ -3,7 +3,7 @@
 // CPU): albedo from the corner colours times an optional texture (sampled trilinearly from
 // sRGB mipmaps: decoded to linear light for filtering, encoded back), or the look's albedo and
 // marks; lit by the directional light (ambient 0.35 + 0.65 Lambert) or by this pose's point
-// lights (ambient + sum of E_k Lambert), plus an optional white Blinn-Phong term; clamped,
+// lights (ambient + sum of E_k falloff_k Lambert), plus an optional white Blinn-Phong term; clamped,
 // then luma when grey.
 
 noperspective in float v_inv_z;
@@ -22,6 +22,7 @@ uniform sampler2D u_texture;  // sRGB texture, mipmapped
 uniform vec3 u_light;         // unit, towards the directional light, camera frame
 uniform int u_points;         // 1: this pose's point lights instead of the directional light
 uniform sampler2D u_lights;   // row = place in batch; texel 0: (count, ambient), 1..K: (x, y, z, E)
+uniform float u_falloff;     // D of the fall-off D / (D + r^2); 0: none
 uniform float u_specular;     // Blinn-Phong strength (0: none)
 uniform float u_shininess;    // Blinn-Phong exponent
 uniform int u_grayscale;      // 1: write BT.601 luma to all channels
@@ -65,9 +66,12 @@ void main() {
         int count = int(head.x + 0.5);
         for (int k = 1; k <= count; ++k) {
             vec4 light = texelFetch(u_lights, ivec2(k, v_instance), 0);
-            vec3 to_light = normalize(light.xyz - camera);
-            diffuse += light.w * max(0.0, dot(n, to_light));
-            spec += light.w * blinn(n, to_light, view);
+            vec3 towards = light.xyz - camera;
+            float r2 = dot(towards, towards);
+            float energy = u_falloff > 0.0 ? light.w * u_falloff / (u_falloff + r2) : light.w;
+            vec3 to_light = towards * inversesqrt(r2);
+            diffuse += energy * max(0.0, dot(n, to_light));
+            spec += energy * blinn(n, to_light, view);
         }
         colour = albedo * max(diffuse, 0.0) + u_specular * spec;
     } else {

@@ -26,9 +26,13 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     (root / "empty" / "sub").mkdir(parents=True)
     (root / "empty" / "notes.txt").write_text("no photographs here")
     return {
-        "obj": write_obj_two_materials(root / "shapenet" / "02958343" / "abc" / "models", gradient_texture(seed=2))
-        .rename(root / "shapenet" / "02958343" / "abc" / "models" / "model_normalized.obj")
-        .resolve(),
+        # As ShapeNetCore v2 ships a model: models/model_normalized.{obj,mtl}, textures in ../images.
+        "obj": write_obj_two_materials(
+            root / "shapenet" / "02958343" / "abc" / "models",
+            gradient_texture(seed=2),
+            name="model_normalized",
+            texture_ref="../images/tex.png",
+        ),
         "glb": write_glb(root / "cube.glb", gradient_texture(seed=3)),
         "photos": root / "photos",
         "empty": root / "empty",
@@ -124,14 +128,36 @@ def test_the_same_images_whatever_the_batch_or_shard(whole: Path, inputs: dict[s
 
 
 def test_a_missing_texture_is_one_line_unless_no_textures(inputs: dict[str, Path], tmp_path: Path) -> None:
-    folder = tmp_path / "model"
-    shutil.copytree(inputs["obj"].parent, folder)
-    obj = folder / "model_normalized.obj"
+    folder = tmp_path / "abc"
+    shutil.copytree(inputs["obj"].parent.parent, folder)
+    obj = folder / "models" / "model_normalized.obj"
     (folder / "images" / "tex.png").unlink()
     args: list[str | Path] = ["--object", f"mesh:{obj}", "--poses", "random:2", "--sizes", "32"]
-    assert_build_refused(args, f"{folder / 'images' / 'tex.png'}: texture of model.mtl (no such file)", tmp_path / "a")
+    missing = f"{folder / 'models' / '..' / 'images' / 'tex.png'}: texture of model_normalized.mtl (no such file)"
+    assert_build_refused(args, missing, tmp_path / "a")
     r = run_module("gpu_render.build", *args, "--no-textures", "--out", tmp_path / "b")
     assert r.code == 0, r.err
+
+
+def test_shapenet_v1_and_v2_paths_load_with_their_textures(tmp_path: Path) -> None:
+    """v1: {synset}/{md5}/model.obj with model.mtl and its images beside it; v2:
+    {synset}/{md5}/models/model_normalized.obj with the textures in ../images."""
+    from gpu_render.dataset.mesh_files import load_mesh_file
+
+    picture = gradient_texture(seed=4)
+    v1 = write_obj_two_materials(tmp_path / "v1" / "02691156" / "m1", picture, texture_ref="images/texture0.jpg")
+    v2 = write_obj_two_materials(
+        tmp_path / "v2" / "02691156" / "m1" / "models",
+        picture,
+        name="model_normalized",
+        texture_ref="../images/texture0.png",
+    )
+    for path in (v1, v2):
+        surface = load_mesh_file(path).surface
+        assert surface is not None and len(surface.images) == 1
+        assert (surface.texture >= 0).sum() == 8 and (surface.texture < 0).sum() == 4
+        error = np.abs(surface.images[0].astype(int) - picture.astype(int))
+        assert error.mean() < 3 if path == v1 else error.max() == 0  # v1's texture is a JPEG
 
 
 def test_a_glb_build_with_lights_only(inputs: dict[str, Path], tmp_path: Path) -> None:

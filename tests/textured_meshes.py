@@ -54,24 +54,29 @@ def box_uv() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def write_obj_two_materials(
-    folder: Path, texture: np.ndarray, kd: tuple[float, float, float] = (0.8, 0.2, 0.1)
+    folder: Path,
+    texture: np.ndarray,
+    kd: tuple[float, float, float] = (0.8, 0.2, 0.1),
+    name: str = "model",
+    texture_ref: str = "images/tex.png",
 ) -> Path:
     """A cube whose +x, -x, +y, -y faces use a ``map_Kd`` texture and whose z faces use a plain
-    ``Kd``: model.obj, model.mtl and images/tex.png in ``folder``. Returns the OBJ's path."""
+    ``Kd``: NAME.obj and NAME.mtl in ``folder``, the texture at ``texture_ref`` relative to it
+    (``../images/tex.png`` lays the files out as ShapeNetCore v2 ships them). Returns the OBJ's path."""
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "images").mkdir(exist_ok=True)
-    Image.fromarray(texture).save(folder / "images" / "tex.png")
-    (folder / "model.mtl").write_text(
-        "newmtl textured\nKd 1 1 1\nmap_Kd images/tex.png\n\nnewmtl plain\nKd {} {} {}\n".format(*kd)
+    (folder / texture_ref).parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(texture).save(folder / texture_ref)
+    (folder / f"{name}.mtl").write_text(
+        f"newmtl textured\nKd 1 1 1\nmap_Kd {texture_ref}\n\nnewmtl plain\n" + "Kd {} {} {}\n".format(*kd)
     )
     vertices, faces, uv = box_uv()
-    lines = ["mtllib model.mtl"]
+    lines = [f"mtllib {name}.mtl"]
     lines += [f"v {x:.6f} {y:.6f} {z:.6f}" for x, y, z in vertices]
     lines += [f"vt {u:.6f} {v:.6f}" for u, v in uv]
     for material, rows in (("textured", faces[:8]), ("plain", faces[8:])):
         lines.append(f"usemtl {material}")
         lines += [f"f {a + 1}/{a + 1} {b + 1}/{b + 1} {c + 1}/{c + 1}" for a, b, c in rows]
-    path = folder / "model.obj"
+    path = folder / f"{name}.obj"
     path.write_text("\n".join(lines) + "\n")
     return path
 

@@ -69,7 +69,7 @@ def add_look_arguments(p: argparse.ArgumentParser) -> None:
         default=None,
         help="directional (default: the single --light) or random point lights per image with "
         "render4cnn's values (0-6 lights, distance 8-20, azimuth 0-360, elevation -90-90, energy "
-        "normal:2,2, ambient 0-1); the --light-* options change one of them",
+        "normal:2,2, ambient 0-1, fall-off 25); the --light-* and --ambient options change one of them",
     )
     for flag, what in (
         ("--light-count", "lights per image, N or LO,HI"),
@@ -79,6 +79,13 @@ def add_look_arguments(p: argparse.ArgumentParser) -> None:
         ("--ambient", "the ambient (environment) term, LO,HI"),
     ):
         g.add_argument(flag, type=range_type(flag == "--light-count"), default=None, metavar="LO,HI", help=what)
+    g.add_argument(
+        "--light-falloff",
+        type=number_type,
+        default=None,
+        metavar="D",
+        help="fall-off D / (D + r^2) with the distance r to a light (default 25, Blender's; 0: none)",
+    )
     g.add_argument(
         "--light-energy", type=energy_type, default=None, metavar="LO,HI", help="uniform LO,HI or normal:MEAN,STD"
     )
@@ -132,6 +139,7 @@ _LIGHT_OPTIONS = (
     ("light_elevation", "elevation"),
     ("light_energy", "energy"),
     ("ambient", "ambient"),
+    ("light_falloff", "falloff"),
 )
 
 
@@ -161,7 +169,8 @@ def look_from_description(desc: dict[str, Any]) -> dict[str, Any]:
     if "point_lights" in desc:
         rig = dict(desc["point_lights"])
         kind, *energy = rig.pop("energy")
-        options["lights"] = {**{k: tuple(v) for k, v in rig.items()}, "energy": tuple(energy)}
+        reach = rig.pop("falloff")
+        options["lights"] = {**{k: tuple(v) for k, v in rig.items()}, "energy": tuple(energy), "falloff": reach}
         options["lights"]["energy_normal"] = kind == "normal"
     if "specular" in desc:
         options["specular"], options["specular_exponent"] = desc["specular"]

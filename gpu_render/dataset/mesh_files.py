@@ -49,7 +49,9 @@ def load_mesh_file(path: Path, name: str | None = None, textures: bool = True) -
     if textures and fmt == "obj":
         check_obj_textures(path)
     try:
-        scene = trimesh.load_scene(str(path), file_type=fmt, process=False)
+        # Textures may sit beside the file's folder (ShapeNetCore v2: ``../images``).
+        resolver = trimesh.resolvers.FilePathResolver(str(path), allow_anywhere=True)
+        scene = trimesh.load_scene(str(path), file_type=fmt, process=False, resolver=resolver)
     except ImportError as exc:  # trimesh tries an optional text-encoding detector on non-UTF-8 bytes
         raise MeshFileError(f"{path}: not a readable {fmt.upper()} file (undecodable bytes)") from exc
     except Exception as exc:  # trimesh's parsers raise many kinds; all mean the same here

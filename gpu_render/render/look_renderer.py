@@ -95,6 +95,7 @@ class LookRenderer(SceneRenderer):
         values = {
             "u_surface": int(surface is not None),
             "u_points": int(look.points is not None),
+            "u_falloff": float(look.points.falloff) if look.points is not None else 0.0,
             "u_specular": float(look.specular),
             "u_shininess": float(look.shininess),
             "u_texture": _TEXTURE_UNIT,

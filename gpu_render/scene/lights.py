@@ -5,8 +5,10 @@ A light sits at ``t + distance * (sin a cos e, -sin e, -cos a cos e)`` in the ca
 (x right, y down, z forward), t the object's centre (the pose's translation): azimuth a turns
 about the camera's up axis from the direction towards the camera, elevation e lifts towards the
 camera's up (-y). Shading (``shaders/scene_look.frag``, :func:`gpu_render.scene.look.shade_points`):
-``albedo * max(0, ambient + sum_k E_k max(0, n . l_k))`` plus an optional Blinn-Phong term, with
-no fall-off with distance, l_k the unit vector from the point to light k.
+``albedo * max(0, ambient + sum_k E_k f_k max(0, n . l_k))`` plus an optional Blinn-Phong term,
+l_k the unit vector from the point to light k and f_k = D / (D + r_k^2) the fall-off of Blender
+Internal's "inverse square" lamps (r_k the distance to the light, D the rig's ``falloff``, 25 as
+Blender's lamps have it; ``falloff = 0``: none, f_k = 1).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ class PointLights:
     count: lights per image (integers). distance: from the object's centre, object units.
     azimuth, elevation: degrees. energy: uniform ``(lo, hi)``, or normal ``(mean, std)`` when
     ``energy_normal``. ambient: the ambient term (an environment light of that energy).
+    falloff: D of the fall-off D / (D + r^2), object units; 0 for none (module docstring).
     """
 
     count: tuple[int, int] = (0, 6)
@@ -40,6 +43,7 @@ class PointLights:
     energy: tuple[float, float] = (2.0, 2.0)
     energy_normal: bool = True
     ambient: tuple[float, float] = (0.0, 1.0)
+    falloff: float = 25.0
 
     def describe(self) -> dict[str, object]:
         """JSON-able description (part of a build's signature)."""
@@ -50,11 +54,13 @@ class PointLights:
             "elevation": list(self.elevation),
             "energy": ["normal" if self.energy_normal else "uniform", *self.energy],
             "ambient": list(self.ambient),
+            "falloff": self.falloff,
         }
 
 
 #: Render for CNN's lights: 0-6 point lights at distance 8-20, azimuth 0-360, elevation -90-90
-#: degrees, energy ~ N(2, 2), and an environment light of energy U(0, 1).
+#: degrees, energy ~ N(2, 2), Blender's inverse-square fall-off (D = 25), and an environment
+#: light of energy U(0, 1).
 RENDER4CNN = PointLights()
 
 
@@ -73,6 +79,12 @@ class LightDraw:
         """(N, K, 3) float64 camera-frame positions for translations t (N, 3) or (3,)."""
         t = np.broadcast_to(np.asarray(translation, dtype=np.float64).reshape(-1, 3), (len(self.count), 3))
         return self.offset + t[:, None, :]
+
+
+def falloff(rig_falloff: float, squared_distance: np.ndarray) -> np.ndarray:
+    """The fall-off factor D / (D + r^2) of squared distances r^2 (any shape); 1 when D = 0."""
+    r2 = np.asarray(squared_distance, dtype=np.float64)
+    return np.ones_like(r2) if rig_falloff == 0 else rig_falloff / (rig_falloff + r2)
 
 
 def _uniform(rng: np.random.Generator, bounds: tuple[float, float], n: int | None = None) -> np.ndarray:

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from gpu_render.scene.backdrop import Photos
-from gpu_render.scene.lights import PointLights
+from gpu_render.scene.lights import PointLights, falloff
 
 AMBIENT = 0.35
 DIFFUSE = 0.65
@@ -117,8 +117,8 @@ def shade_points(
     ambient: float,
     look: Look,
 ) -> np.ndarray:
-    """Point lights: ``albedo * max(0, ambient + sum_k E_k max(0, n . l_k))`` plus the
-    Blinn-Phong term, then luma if grey.
+    """Point lights: ``albedo * max(0, ambient + sum_k E_k f_k max(0, n . l_k))`` plus the
+    Blinn-Phong term, then luma if grey (f_k the rig's fall-off, :mod:`gpu_render.scene.lights`).
 
     albedo: (P, 3) float64 in [0, 1]; normals_cam: (P, 3) unit; points_cam: (P, 3) the shaded
     points; lights: (K, 3) positions; energy: (K,), all camera frame, object units.
@@ -129,9 +129,12 @@ def shade_points(
     view = -x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-300)
     diffuse = np.full(len(n), float(ambient))
     spec = np.zeros(len(n))
+    reach = look.points.falloff if look.points is not None else 0.0
     for p, e in zip(np.asarray(lights, dtype=np.float64), np.asarray(energy, dtype=np.float64), strict=True):
         to = p - x
-        to /= np.maximum(np.linalg.norm(to, axis=1, keepdims=True), 1e-300)
+        r2 = np.einsum("pi,pi->p", to, to)
+        e = e * falloff(reach, r2)
+        to /= np.maximum(np.sqrt(r2), 1e-300)[:, None]
         diffuse += e * np.maximum(0.0, np.einsum("pi,pi->p", n, to))
         if look.specular:
             spec += e * _blinn(n, to, view, look.shininess)

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from gpu_render.scene.lights import MAX_LIGHTS, RENDER4CNN, PointLights
+from gpu_render.scene.spec_error import SceneSpecError
 
 #: Named light rigs (``--lights NAME``); ``directional`` is the single default light.
 LIGHT_RIGS = {"render4cnn": RENDER4CNN}
@@ -20,9 +21,7 @@ DIRECTIONAL = "directional"
 MAX_SEED = 2**63 - 1
 
 
-def _error(field: str, reason: str) -> Exception:
-    from gpu_render.scene.spec import SceneSpecError
-
+def _error(field: str, reason: str) -> SceneSpecError:
     return SceneSpecError(field, reason)
 
 
@@ -83,6 +82,7 @@ def check_point_lights(value: object) -> PointLights | None:
         energy=energy,
         energy_normal=normal,
         ambient=check_range("ambient", rig.ambient, 0.0, 1e6),
+        falloff=check_range("light_falloff", rig.falloff, 0.0, 1e6)[0],
     )
 
 

@@ -20,7 +20,6 @@ from typing import Any, cast
 
 import numpy as np
 
-from gpu_render.errors import UsageError
 from gpu_render.scene.backdrop import Photos
 from gpu_render.scene.camera import DEFAULT_FOV_DEG, Pinhole
 from gpu_render.scene.look import DEFAULT_LIGHT, NOT_A_DIRECTION, Look, is_direction
@@ -35,6 +34,7 @@ from gpu_render.scene.look_spec import (
 from gpu_render.scene.objects import SceneObject
 from gpu_render.scene.scene import CLPR_OBJECT, ClprScene, ObjectScene, Scene
 from gpu_render.scene.solids import BUILTIN_OBJECTS, builtin_object
+from gpu_render.scene.spec_error import SceneSpecError
 
 MESH_PREFIX = "mesh:"
 #: Default image side, px, of a renderer of one size (a build's objects default to it too).
@@ -65,27 +65,6 @@ MeshReader = Callable[..., tuple[SceneObject, str]]
 PhotoFinder = Callable[[Path, float], Photos]
 #: The share of images given a photograph when ``backgrounds`` is set.
 DEFAULT_BACKGROUND_RATIO = 0.8
-
-
-class SceneSpecError(UsageError, ValueError):
-    """A scene option that cannot be drawn. ``field``: the option's name as a keyword; ``reason``:
-    what is wrong with it; ``conflict``: the option makes no sense for the cLPR cube."""
-
-    def __init__(self, field: str, reason: str, conflict: bool = False) -> None:
-        # A conflict's reason is the text after "makes no sense for object clpr-cube".
-        self.field, self.reason, self.conflict = field, reason, conflict
-        super().__init__(self.spelled(""))
-
-    def spelled(self, flag: str) -> str:
-        """The one-line message with every option name prefixed by ``flag``: ``""`` for Python
-        keywords (``fov: must be ...``), ``"--"`` for the command line."""
-        field = self.field.replace("_", "-") if flag else self.field  # --light-count, light_count
-        if self.conflict:
-            return f"{flag}{field} makes no sense for {flag}object {CLPR_OBJECT}{self.reason}"
-        return f"{flag}{field}: {self.reason}"
-
-    def __reduce__(self) -> tuple[Any, ...]:  # picklable: it may cross into a DataLoader's parent
-        return (type(self), (self.field, self.reason, self.conflict))
 
 
 def _shown(value: object) -> str:
