@@ -197,3 +197,21 @@ def test_bad_look_options_are_one_line_errors(
 
 def test_the_cube_refuses_the_richer_looks(tmp_path: Path) -> None:
     assert_build_refused(["--lights", "render4cnn"], "--lights makes no sense for --object clpr-cube", tmp_path / "o")
+
+
+def test_the_looks_sheet_tool_draws_every_mesh(tmp_path: Path) -> None:
+    """tools/looks_sheet.py (the picture in docs/LOOKS.md) at a tiny scale: one row per mesh."""
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    out = tmp_path / "sheet.png"
+    cmd = [sys.executable, str(REPO / "tools" / "looks_sheet.py"), "--out", str(out), "--columns", "2"]
+    done = subprocess.run([*cmd, "--size", "32", "--photos", "2"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    sheet = np.asarray(Image.open(out).convert("RGB"))
+    assert sheet.shape == (3 * 34 - 2, 2 * 34 - 2, 3)
+    for row in range(3):
+        tile = sheet[row * 34 : row * 34 + 32, :32].astype(int)
+        assert tile.std() > 5  # something drawn over the background, not an empty tile

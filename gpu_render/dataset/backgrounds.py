@@ -1,4 +1,4 @@
-"""The photographs of ``--backgrounds DIR``: found, measured and read (SCENES.md, Backgrounds).
+"""The photographs of ``--backgrounds DIR``: found, measured and read (docs/LOOKS.md, Backgrounds).
 
 :func:`photo_catalogue` lists every ``.jpg``/``.jpeg``/``.png`` under DIR (recursively, any
 case, sorted by relative path), reads each one's size from its header, and returns the

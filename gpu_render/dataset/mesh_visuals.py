@@ -1,5 +1,5 @@
 """A mesh file's colours and textures, read from trimesh's visuals into a
-:class:`~gpu_render.scene.objects.Surface` (SCENES.md, Textures).
+:class:`~gpu_render.scene.objects.Surface` (docs/LOOKS.md, Textures).
 
 What is read, per geometry of the file (one per material for OBJ):
 

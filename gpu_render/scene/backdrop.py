@@ -1,5 +1,5 @@
 """Photographs behind the object, chosen per image from (seed, image index) alone
-(SCENES.md, Backgrounds). Pure: the files are read by a :class:`PhotoReader` the caller hands
+(docs/LOOKS.md, Backgrounds). Pure: the files are read by a :class:`PhotoReader` the caller hands
 in (:mod:`gpu_render.dataset.backgrounds`).
 
 Image i draws from ``np.random.default_rng([seed, i, BACKGROUND_STREAM])``, in this order: a

@@ -1,5 +1,5 @@
 """Random point lights and an ambient term, drawn per image from (seed, image index) alone
-(SCENES.md, Lights). Pure numpy.
+(docs/LOOKS.md, Lights). Pure numpy.
 
 A light sits at ``t + distance * (sin a cos e, -sin e, -cos a cos e)`` in the camera frame
 (x right, y down, z forward), t the object's centre (the pose's translation): azimuth a turns

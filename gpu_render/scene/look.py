@@ -44,7 +44,7 @@ class Look:
     (x right, y down, z forward), any length (normalised by :attr:`light_unit`).
     antialias: 4x MSAA. grayscale: write luma in all three channels.
 
-    The richer looks (SCENES.md, Lights and Backgrounds), each off by default:
+    The richer looks (docs/LOOKS.md), each off by default:
     points: random point lights and ambient drawn per image (replacing ``light``); specular,
     shininess: a white Blinn-Phong term ``specular * E * max(0, n . h) ** shininess`` per light
     (E = 0.65 for the directional light); photos: photographs (or random greys) behind the

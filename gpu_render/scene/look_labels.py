@@ -1,4 +1,4 @@
-"""What poses.npz records of each image's random look (SCENES.md, Lights and Backgrounds). Pure."""
+"""What poses.npz records of each image's random look (docs/LOOKS.md). Pure."""
 
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ from gpu_render.scene.marks import Mark
 
 @dataclass(frozen=True, eq=False)
 class Surface:
-    """A mesh file's own colours, per triangle corner (SCENES.md, Textures).
+    """A mesh file's own colours, per triangle corner (docs/LOOKS.md, Textures).
 
     colour: (T, 3, 3) float32 sRGB in [0, 1], the albedo factor of each corner (an MTL ``Kd``, a
         glTF ``baseColorFactor`` encoded to sRGB, a PLY vertex colour; 1 where the file gives none).
