@@ -40,6 +40,13 @@ def test_draws_depend_on_seed_and_index_alone() -> None:
         np.testing.assert_array_equal(source.draw(3, np.array([40, 7, 7, 0])), whole[[40, 7, 7, 0]])
         assert not np.array_equal(source.draw(4, np.arange(50)), whole)
         assert len(np.unique(whole, axis=0)) == 50
+    # Keys of several integers name images too, and differ from their parts.
+    keys = np.array([[1, 0, 5], [1, 2, 0], [3, 0, 5]])
+    drawn = UniformViews().draw(3, keys)
+    np.testing.assert_array_equal(drawn[2], UniformViews().draw(3, keys[2:])[0])
+    assert len(np.unique(np.concatenate([drawn, UniformViews().draw(3, np.array([1, 3, 5]))]), axis=0)) == 6
+    with pytest.raises(ValueError, match=">= 0"):
+        UniformViews().draw(3, np.array([[1, -1]]))
     # The viewpoint and the truncation of one image are independent streams.
     views, cuts = UniformViews().draw(0, np.arange(200)), NormalTruncation(sigma=1.0, bound=9.0).draw(0, np.arange(200))
     assert abs(np.corrcoef(views[:, 0], cuts[:, 0])[0, 1]) < 0.3
