@@ -104,7 +104,8 @@ class TruncationSource(Protocol):
 
 @dataclass(frozen=True)
 class UniformViews:
-    """``uniform``: azimuth U[0, 360), elevation, theta and distance each uniform in its range.
+    """``uniform[:E0,E1:T0,T1:D0,D1]``: azimuth U[0, 360), elevation U[E0, E1], theta U[T0, T1]
+    and distance U[D0, D1].
 
     Defaults are Render for CNN's: elevation within [-85, 85] and theta within [-45, 45] degrees,
     the bounds its ``sample_viewpoints.m`` keeps its random views in; distance in [2, 3] file
@@ -123,7 +124,10 @@ class UniformViews:
 
     @property
     def spec(self) -> str:
-        return "uniform"
+        """``uniform`` for the defaults, else ``uniform:E0,E1:T0,T1:D0,D1``."""
+        if self == UniformViews():
+            return "uniform"
+        return "uniform:" + ":".join(f"{lo:g},{hi:g}" for lo, hi in (self.elevation, self.theta, self.distance))
 
     def draw(self, seed: int, index: np.ndarray) -> np.ndarray:
         lo = np.array([0.0, self.elevation[0], self.theta[0], self.distance[0]])
