@@ -203,3 +203,20 @@ def test_backgrounds_come_from_seed_and_index_alone(photos_dir: Path) -> None:
     assert 0.4 < share < 0.6  # the ratio
     assert set(whole.photo[whole.photo >= 0].tolist()) == set(range(len(photos.names)))
     assert np.all((whole.grey[whole.photo < 0] >= 0) & (whole.grey[whole.photo < 0] <= 255))
+
+
+def test_the_python_renderer_takes_the_look_options(tmp_path: Path, photos_dir: Path) -> None:
+    """gpu_render.Renderer accepts the same look keywords; its labels carry the per-image choices."""
+    from gpu_render import Renderer
+    from gpu_render.scene.lights import draw_lights
+
+    mesh = write_glb(tmp_path / "cube.glb", gradient_texture(seed=5))
+    r = rotations(3, seed=4)
+    options = {"lights": {"count": (2, 3)}, "backgrounds": str(photos_dir), "look_seed": 4}
+    with Renderer(object=f"mesh:{mesh}", size=32, **options) as renderer:
+        images, labels = renderer.render(r)
+    assert np.array_equal(labels["light_count"], draw_lights(PointLights(count=(2, 3)), 4, np.arange(3)).count)
+    assert labels["background_crop_32"].shape == (3, 4) and labels["background_file"].shape == (3,)
+    with Renderer(object=f"mesh:{mesh}", size=32, textures=False, **options) as renderer:
+        plain, _ = renderer.render(r)
+    assert not np.array_equal(images, plain)  # the texture is drawn only with textures on
