@@ -86,10 +86,11 @@ def looks(photos_dir: Path) -> dict[str, Look]:
         "points": Look(antialias=False, points=RENDER4CNN, seed=3),
         "specular": Look(antialias=False, specular=0.5, shininess=16.0),
         "photos": Look(antialias=False, photos=photo_catalogue(photos_dir, 0.7), points=RENDER4CNN, specular=0.3),
+        "grey": Look(antialias=False, photos=photo_catalogue(photos_dir, 0.7), points=RENDER4CNN, grayscale=True),
     }
 
 
-@pytest.mark.parametrize("look_name", ["directional", "points", "specular", "photos"])
+@pytest.mark.parametrize("look_name", ["directional", "points", "specular", "photos", "grey"])
 @pytest.mark.parametrize("fmt", ["obj", "glb", "ply"])
 def test_textured_meshes_agree_with_the_reference(
     ctx: moderngl.Context, meshes: dict[str, SceneObject], photos_dir: Path, fmt: str, look_name: str
