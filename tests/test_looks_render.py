@@ -221,3 +221,22 @@ def test_the_python_renderer_takes_the_look_options(tmp_path: Path, photos_dir: 
     with Renderer(object=f"mesh:{mesh}", size=32, textures=False, **options) as renderer:
         plain, _ = renderer.render(r)
     assert not np.array_equal(images, plain)  # the texture is drawn only with textures on
+
+
+def test_shader_includes_keep_the_including_files_line_numbers(ctx: moderngl.Context, tmp_path: Path) -> None:
+    from gpu_render.render.shaders import ShaderError, load_program
+
+    (tmp_path / "a.vert").write_text("#version 330 core\nvoid main() { gl_Position = vec4(0.0); }\n")
+    (tmp_path / "helper.glsl").write_text("// two lines\nfloat one() { return 1.0; }\n")
+    (tmp_path / "a.frag").write_text(
+        '#version 330 core\n#include "helper.glsl"\nout vec4 f;\nvoid main() {\n    f = vec4(undeclared);\n}\n'
+    )
+    with pytest.raises(ShaderError, match=r"a\.frag:5: "):
+        load_program(ctx, "a", tmp_path)
+    (tmp_path / "a.frag").write_text(
+        '#version 330 core\n#include "helper.glsl"\nout vec4 f;\nvoid main() { f = vec4(one()); }\n'
+    )
+    load_program(ctx, "a", tmp_path).release()
+    (tmp_path / "helper.glsl").unlink()
+    with pytest.raises(ShaderError, match=r"helper\.glsl"):
+        load_program(ctx, "a", tmp_path)
