@@ -86,10 +86,11 @@ def looks(photos_dir: Path) -> dict[str, Look]:
         "points": Look(antialias=False, points=RENDER4CNN, seed=3),
         "specular": Look(antialias=False, specular=0.5, shininess=16.0),
         "photos": Look(antialias=False, photos=photo_catalogue(photos_dir, 0.7), points=RENDER4CNN, specular=0.3),
+        "grey": Look(antialias=False, photos=photo_catalogue(photos_dir, 0.7), points=RENDER4CNN, grayscale=True),
     }
 
 
-@pytest.mark.parametrize("look_name", ["directional", "points", "specular", "photos"])
+@pytest.mark.parametrize("look_name", ["directional", "points", "specular", "photos", "grey"])
 @pytest.mark.parametrize("fmt", ["obj", "glb", "ply"])
 def test_textured_meshes_agree_with_the_reference(
     ctx: moderngl.Context, meshes: dict[str, SceneObject], photos_dir: Path, fmt: str, look_name: str
@@ -203,3 +204,39 @@ def test_backgrounds_come_from_seed_and_index_alone(photos_dir: Path) -> None:
     assert 0.4 < share < 0.6  # the ratio
     assert set(whole.photo[whole.photo >= 0].tolist()) == set(range(len(photos.names)))
     assert np.all((whole.grey[whole.photo < 0] >= 0) & (whole.grey[whole.photo < 0] <= 255))
+
+
+def test_the_python_renderer_takes_the_look_options(tmp_path: Path, photos_dir: Path) -> None:
+    """gpu_render.Renderer accepts the same look keywords; its labels carry the per-image choices."""
+    from gpu_render import Renderer
+    from gpu_render.scene.lights import draw_lights
+
+    mesh = write_glb(tmp_path / "cube.glb", gradient_texture(seed=5))
+    r = rotations(3, seed=4)
+    options = {"lights": {"count": (2, 3)}, "backgrounds": str(photos_dir), "look_seed": 4}
+    with Renderer(object=f"mesh:{mesh}", size=32, **options) as renderer:
+        images, labels = renderer.render(r)
+    assert np.array_equal(labels["light_count"], draw_lights(PointLights(count=(2, 3)), 4, np.arange(3)).count)
+    assert labels["background_crop_32"].shape == (3, 4) and labels["background_file"].shape == (3,)
+    with Renderer(object=f"mesh:{mesh}", size=32, textures=False, **options) as renderer:
+        plain, _ = renderer.render(r)
+    assert not np.array_equal(images, plain)  # the texture is drawn only with textures on
+
+
+def test_shader_includes_keep_the_including_files_line_numbers(ctx: moderngl.Context, tmp_path: Path) -> None:
+    from gpu_render.render.shaders import ShaderError, load_program
+
+    (tmp_path / "a.vert").write_text("#version 330 core\nvoid main() { gl_Position = vec4(0.0); }\n")
+    (tmp_path / "helper.glsl").write_text("// two lines\nfloat one() { return 1.0; }\n")
+    (tmp_path / "a.frag").write_text(
+        '#version 330 core\n#include "helper.glsl"\nout vec4 f;\nvoid main() {\n    f = vec4(undeclared);\n}\n'
+    )
+    with pytest.raises(ShaderError, match=r"a\.frag:5: "):
+        load_program(ctx, "a", tmp_path)
+    (tmp_path / "a.frag").write_text(
+        '#version 330 core\n#include "helper.glsl"\nout vec4 f;\nvoid main() { f = vec4(one()); }\n'
+    )
+    load_program(ctx, "a", tmp_path).release()
+    (tmp_path / "helper.glsl").unlink()
+    with pytest.raises(ShaderError, match=r"helper\.glsl"):
+        load_program(ctx, "a", tmp_path)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import moderngl
 import numpy as np
 
-from gpu_render.render.scene_renderer import SceneRenderer
+from gpu_render.render.scene_renderer import SceneRenderer, set_uniforms
 from gpu_render.render.shaders import load_program
 from gpu_render.render.textures import upload
 from gpu_render.scene.backdrop import background_tiles
@@ -101,13 +101,11 @@ class LookRenderer(SceneRenderer):
             "u_texture": _TEXTURE_UNIT,
             "u_lights": _LIGHTS_UNIT,
         }
-        for name, value in values.items():
-            if name in self.program:
-                self.program[name].value = value
+        set_uniforms(self.program, values)
         self._backdrop: moderngl.Texture | None = None
         if look.photos is not None:
             self._backdrop_program = self._own(load_program(self.ctx, "backdrop"))
-            self._backdrop_program["u_backdrop"].value = _BACKDROP_UNIT
+            set_uniforms(self._backdrop_program, {"u_backdrop": _BACKDROP_UNIT})
             self._backdrop = self._own(self.ctx.texture((self.size, cap * self.size), 3, alignment=1))
             self._backdrop.filter = (moderngl.NEAREST, moderngl.NEAREST)
             self._quad = self._own(self.ctx.vertex_array(self._backdrop_program, []))
@@ -142,8 +140,7 @@ class LookRenderer(SceneRenderer):
             self._lights.use(_LIGHTS_UNIT)
         for texture, first, count in self._groups:
             textured = texture >= 0
-            if "u_textured" in self.program:
-                self.program["u_textured"].value = int(textured)
+            set_uniforms(self.program, {"u_textured": int(textured)})
             if textured:
                 self._textures[texture].use(_TEXTURE_UNIT)
             vao.render(moderngl.TRIANGLES, vertices=count, first=first, instances=n)

@@ -13,6 +13,9 @@ Poses arrive as SCENES.md has them: ``rotation`` (N, 3, 3) float64 R, column vec
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Protocol, TypeVar
+
 import moderngl
 import numpy as np
 
@@ -65,6 +68,13 @@ def scene_instances(rotation: np.ndarray, translation: np.ndarray, index: np.nda
     return out
 
 
+class _Releasable(Protocol):
+    def release(self) -> None: ...
+
+
+_Owned = TypeVar("_Owned", bound=_Releasable)
+
+
 def gpu_instances(instances: np.ndarray) -> np.ndarray:
     """The INSTANCE_DTYPE part of instance data (which may also carry image indices)."""
     if instances.dtype == INSTANCE_DTYPE:
@@ -102,9 +112,7 @@ class SceneRenderer:
         self._released = False
         # Back faces of a closed object never show; a convex one's front faces never overlap.
         self._enables = (moderngl.CULL_FACE if obj.closed else 0) | (0 if obj.convex else moderngl.DEPTH_TEST)
-        self._objects: list[
-            moderngl.Buffer | moderngl.Program | moderngl.VertexArray | moderngl.Framebuffer | moderngl.Renderbuffer
-        ] = []
+        self._objects: list[_Releasable] = []  # every GL object made here, released by close()
 
         self.program = self._own(self._colour_program())
         self.layers_program = self._own(load_program(ctx, "scene", fragment="scene_layers"))
@@ -115,7 +123,7 @@ class SceneRenderer:
         # layout, so that window coordinates stay exact (what lies past S px is discarded).
         w, h = self.viewport = self.layout.target
         for program in (self.program, self.layers_program):
-            _set(
+            set_uniforms(
                 program,
                 {
                     "u_focal": (float(k[0, 0]), float(k[1, 1])),
@@ -125,7 +133,7 @@ class SceneRenderer:
                     "u_target": (float(w), float(h)),
                 },
             )
-        _set(
+        set_uniforms(
             self.program,
             {
                 "u_albedo": tuple(c / 255.0 for c in look.albedo),
@@ -162,7 +170,8 @@ class SceneRenderer:
         self._staging = np.empty((self.layout.height, size, 3), dtype=np.uint8)
         self._depth_staging: np.ndarray | None = None
 
-    def _own(self, obj):
+    def _own(self, obj: _Owned) -> _Owned:
+        """Keep ``obj`` to release on :meth:`close`; returns it."""
         self._objects.append(obj)
         return obj
 
@@ -261,8 +270,8 @@ class SceneRenderer:
         self._check_open()
         if len(instances) > self.layout.capacity:
             raise ValueError(f"at most {self.layout.capacity} poses fit one atlas, got {len(instances)}")
-        bg = tuple(c / 255.0 for c in self.look.background)
-        self._draw(self.fbo, self.vao, instances, (*bg, 1.0))
+        r, g, b = (c / 255.0 for c in self.look.background)
+        self._draw(self.fbo, self.vao, instances, (r, g, b, 1.0))
         return self.resolve(len(instances))
 
     def resolve(self, n: int) -> moderngl.Framebuffer:
@@ -364,8 +373,10 @@ def indexed_vertices(obj: SceneObject) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(unique[order]), rank[inverse.reshape(-1)].astype(np.uint32)
 
 
-def _set(program: moderngl.Program, values: dict[str, object]) -> None:
+def set_uniforms(program: moderngl.Program, values: Mapping[str, object]) -> None:
     """Set the uniforms the program uses (the GLSL compiler drops unused ones)."""
     for name, value in values.items():
         if name in program:
-            program[name].value = value
+            uniform = program[name]
+            assert isinstance(uniform, moderngl.Uniform)
+            uniform.value = value

@@ -314,7 +314,7 @@ class SceneSpec:
         look = self.look()
         if self.backgrounds is not None:
             if find_photos is None:
-                raise TypeError("SceneSpec.scene needs find_photos to draw backgrounds")
+                raise SceneSpecError("backgrounds", "photographs are read by the build and gpu_render.Renderer only")
             ratio = DEFAULT_BACKGROUND_RATIO if self.background_ratio is None else self.background_ratio
             look = replace(look, photos=find_photos(Path(self.backgrounds), ratio))
         return ObjectScene(obj, self.camera(), look, digest)
