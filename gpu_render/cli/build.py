@@ -47,14 +47,8 @@ def run_build(job: BuildJob, progress: bool = True) -> BuildResult:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    preset = any(a == "--preset" or a.startswith("--preset=") for a in args)  # a benchmark's own options
     try:
-        if preset:
-            from gpu_render.cli.preset_options import parse_preset_args
-
-            job = parse_preset_args(args)
-        else:
-            job = parse_build_args(argv)
+        job = parse_build_args(args)
         result = run_build(job)
     except STOPS as exc:
         return report_stop(PROG, exc)

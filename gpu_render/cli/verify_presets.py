@@ -7,6 +7,7 @@ Problems are collected in a :class:`gpu_render.cli.verify.Report`; nothing is wr
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ import numpy as np
 import simplejpeg
 
 from gpu_render.cli.verify_preset_labels import verify_npz_files, verify_pickles, verify_symsol_labels
-from gpu_render.dataset.layout import changed_files, chunk_digest, file_digest, read_manifest
+from gpu_render.dataset.layout import file_digest, read_manifest
 from gpu_render.dataset.layouts import modelnet, symsol
 from gpu_render.dataset.layouts.lmdb_store import db_name
 from gpu_render.dataset.layouts.modelnet import ModelNetSpec
@@ -27,6 +28,7 @@ from gpu_render.dataset.verify_checks import (
     CHANNEL_TOLERANCE,
     OBJECT_AGREEMENT,
     Report,
+    check_chunks,
     check_extras,
     check_whole_files,
     decode_image,
@@ -82,6 +84,23 @@ def preset_files(sig: Any) -> BuildFiles:
     raise ValueError(f"preset {preset!r} is not one this version writes")
 
 
+def check_recorded(
+    recorded: dict[int, Any],
+    chunks: dict[int, tuple[int, int]],
+    digests: dict[int, dict[int, bytes]],
+    sizes: list[int],
+    report: Report,
+    where: Callable[[int, int], str],
+    sep: str = ":",
+) -> None:
+    """Every chunk of a preset is recorded, and each record's checksum matches its files
+    (:func:`check_chunks`); a changed file is named by ``where`` and ``sep``."""
+    for k in sorted(set(chunks) - set(recorded)):
+        report.problem(f"chunk {k} is not recorded in the manifest")
+    changed = f"{sep} differs from its checksum (changed since it was built)"
+    check_chunks(recorded, chunks, digests, sizes, where, report, changed)
+
+
 def _agreement(got: np.ndarray, want: np.ndarray) -> float:
     close = (np.abs(got.astype(np.int16) - want.astype(np.int16)) <= CHANNEL_TOLERANCE).all(-1)
     return float((close | edge_pixels(want)).mean())
@@ -93,32 +112,21 @@ def _verify_symsol(
     parts = symsol.shape_splits(opts)
     segments = {p.start: p for p in parts}
     starts = sorted(segments)
-    checked = 0
-    for key, (start, stop) in symsol.SymsolLayout(opts).chunks().items():
-        part = segments[max(s for s in starts if s <= start)]
-        digests = []
-        paths = [symsol.image_path(out, part.split_name, part.shape, i - part.start) for i in range(start, stop)]
-        for path in paths:
-            try:
-                digests.append(file_digest(path.read_bytes()))
-            except FileNotFoundError:
-                report.problem(f"{path}: missing")
-            except OSError as exc:
-                report.problem(f"{path}: unreadable ({exc.strerror or one_line(exc)})")
-        record = recorded.get(key)
-        if record is None:
-            report.problem(f"chunk {key} is not recorded in the manifest")
-        elif len(digests) == stop - start and chunk_digest(digests) != record.get("sha256"):
-            changed = changed_files(record, digests)
-            for at in changed or []:
-                report.problem(f"{paths[at]}: differs from its checksum (truncated or changed since it was built)")
-            if not changed:
-                report.problem(
-                    f"{paths[0]} .. {paths[-1].name}: {len(digests)} image(s) differ from their checksum "
-                    "(truncated or changed)"
-                )
-        checked += len(digests)
-    report.say(f"checksums: {checked} image(s) checked against the manifest")
+    chunks = symsol.SymsolLayout(opts).chunks()
+
+    def where(size: int, i: int) -> Path:
+        part = segments[max(s for s in starts if s <= i)]
+        return symsol.image_path(out, part.split_name, part.shape, i - part.start)
+
+    digests: dict[int, bytes] = {}
+    for i in range(sum(p.count for p in parts)):
+        try:
+            digests[i] = file_digest(where(opts.size, i).read_bytes())
+        except FileNotFoundError:
+            report.problem(f"{where(opts.size, i)}: missing")
+        except OSError as exc:
+            report.problem(f"{where(opts.size, i)}: unreadable ({exc.strerror or one_line(exc)})")
+    check_recorded(recorded, chunks, {opts.size: digests}, [opts.size], report, lambda s, i: str(where(s, i)))
     verify_symsol_labels(out, opts, parts, report)
     scores = []
     for _ in range(reference):
@@ -179,33 +187,23 @@ def _verify_modelnet(
             env.close()
         stored[d.name] = values
     main = {0: f"train_{opts.views[0]}V", 1: f"test_{opts.views[1]}V"}
-    checked = 0
-    for k, model in enumerate(models):
-        values = stored.get(main[model.split], {})
-        views = opts.views[model.split]
-        jpegs = [values.get(model.key(v + 1)) for v in range(views)]
-        record = recorded.get(k)
-        if any(j is None for j in jpegs) or record is None:
-            continue  # reported above
-        digests = [file_digest(j) for j in jpegs]  # type: ignore[arg-type]
-        if chunk_digest(digests) != record.get("sha256"):
-            changed = changed_files(record, digests)
-            for at in changed or []:
-                report.problem(
-                    f"{out / db_name(main[model.split])}: key {model.key(at + 1)} differs from its checksum "
-                    "(changed since it was built)"
-                )
-            if not changed:
-                report.problem(
-                    f"{main[model.split]}: the views of {model.category}_{model.cad:04d} differ from their checksum"
-                )
-        checked += views
+    chunks: dict[int, tuple[int, int]] = {}
+    names: dict[int, str] = {}
+    digests: dict[int, bytes] = {}
+    for k, model in enumerate(models):  # chunk k is model k: its views of the main database
+        start = chunks[k - 1][1] if k else 0
+        chunks[k] = (start, start + opts.views[model.split])
+        for v in range(opts.views[model.split]):
+            names[start + v] = f"{out / db_name(main[model.split])}: key {model.key(v + 1)}"
+            jpeg = stored.get(main[model.split], {}).get(model.key(v + 1))
+            if jpeg is not None:  # a missing key is reported with its database
+                digests[start + v] = file_digest(jpeg)
+    check_recorded(recorded, chunks, {opts.size: digests}, [opts.size], report, lambda s, i: names[i], sep="")
     small = f"train_{opts.views[1]}V"
     if small != main[0] and small in stored:
         differ = [k for k, v in stored[small].items() if stored[main[0]].get(k) != v]
         if differ:
             report.problem(f"{small}: {len(differ)} view(s) differ from {main[0]}'s, e.g. {differ[0]}")
-    report.say(f"checksums: {checked} image(s) checked against the manifest")
     verify_npz_files(out, opts, models, stored, rng, report)
     scores = []
     for _ in range(reference if models else 0):

@@ -210,11 +210,12 @@ def check_chunks(
     sizes: list[int],
     where: Callable[[int, int], str],
     report: Report,
+    changed_text: str = ": differs from the checksum the build recorded (changed since it was built)",
 ) -> None:
     """Each recorded chunk's checksum against its files' sha256 ``digests`` (size -> pose ->
-    digest); a changed file is named by ``where(size, pose)`` when the record keeps its files'
-    short digests, else the chunk's poses are. Chunks with a file missing or unreadable (reported
-    already) are not checked."""
+    digest); a changed file is named by ``where(size, pose)`` + ``changed_text`` when the
+    record keeps its files' short digests, else the chunk's poses are. Chunks with a file missing
+    or unreadable (reported already) are not checked."""
     mismatched, matched = 0, 0
     for k, record in sorted(recorded.items()):
         if k not in chunks:
@@ -231,9 +232,7 @@ def check_chunks(
         mismatched += 1
         changed = changed_files(record, files)  # type: ignore[arg-type]
         for at in changed or []:
-            report.problem(
-                f"{where(*order[at])}: differs from the checksum the build recorded (changed since it was built)"
-            )
+            report.problem(f"{where(*order[at])}{changed_text}")
         if not changed:
             report.problem(
                 f"chunk {k} (poses {start}..{stop - 1}, {where(*order[0])} .. {where(*order[-1])}): "
