@@ -1,4 +1,4 @@
-"""gpu_render: the cLPR dataset (a coloured cube under a grid of rotations), rendered on the GPU."""
+"""gpu_render: pose datasets rendered on the GPU (the cLPR cube, the SYMSOL solids, mesh files), with exact labels."""
 
 from __future__ import annotations
 
