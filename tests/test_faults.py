@@ -22,7 +22,7 @@ from dataset import assert_same_dataset
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gpu_render import arg_types, build, options
+from gpu_render.cli import arg_types, build, options
 from gpu_render.dataset import writer
 from gpu_render.dataset.lock import BuildLock, lock_path
 from gpu_render.errors import UsageError

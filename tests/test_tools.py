@@ -215,3 +215,33 @@ def test_demo_modelnet_tree_writes_the_tree_and_help_writes_nothing(tmp_path: Pa
     (tmp_path / "file").write_text("x")
     p = _tool("demo_modelnet_tree.py", tmp_path / "file")
     assert p.returncode == 2 and "is not a folder" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_bench_ab_alternates_sides_and_reports_medians(tmp_path: Path) -> None:
+    """The A/B bench builds with each checkout in turn and reports both sides' medians (a smoke
+    test: it asserts what ran, never how fast)."""
+    import json
+
+    out, scratch = tmp_path / "ab.json", tmp_path / "scratch"
+    scratch.mkdir()
+    build = ["--object", "cube", "--poses", "random:6", "--sizes", "16", "--format", "npy", "--workers", "1"]
+    p = _tool("bench_ab.py", "--a", REPO, "--b", REPO, "--runs", "2", "--tmp", scratch, "--json", out, "--", *build)
+    assert p.returncode == 0, p.stderr
+    assert [line.split(":")[0] for line in p.stdout.splitlines() if line.startswith("run ")] == [
+        "run 1 a",
+        "run 1 b",
+        "run 2 b",
+        "run 2 a",
+    ]
+    assert list(scratch.iterdir()) == []  # every build's OUT is gone once the bench ends
+    report = json.loads(out.read_text())
+    assert report["build_args"] == build
+    for name in ("a", "b"):
+        assert len(report[name]["walls_s"]) == len(report[name]["cpus_s"]) == 2
+        assert report[name]["wall_median_s"] > 0 and report[name]["cpu_median_s"] > 0
+    assert report["ratio_wall"] > 0 and report["ratio_cpu"] > 0
+
+
+def test_bench_ab_names_a_failed_build(tmp_path: Path) -> None:
+    p = _tool("bench_ab.py", "--a", REPO, "--b", REPO, "--runs", "1", "--", "--sizes", "7")
+    assert p.returncode == 1 and "the build with" in p.stderr and "failed (2)" in p.stderr
