@@ -2,42 +2,39 @@
 
 from __future__ import annotations
 
+import importlib
 import os
-from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from gpu_render.dataset.loader import Dataset
-    from gpu_render.presets.load import ModelNetSplit, SymsolSplit
-    from gpu_render.renderer import Renderer
-    from gpu_render.scene.spec import SceneSpec
+    from gpu_render.dataset.loader import Loaded
 
 __version__ = "0.2.0"  # the one place the version is written (pyproject.toml reads it)
 
+#: Public names imported on first use (so ``import gpu_render`` loads no GL, torch or service), by module.
+LAZY = {
+    "Renderer": "gpu_render.renderer",
+    "SceneSpec": "gpu_render.scene.spec",
+    "RenderStream": "gpu_render.stream",
+    "StreamingDataset": "gpu_render.stream",
+    "TorchDataset": "gpu_render.presets.torch_dataset",
+}
+__all__ = ["load", *LAZY]
 
-def load(root: str | os.PathLike[str], split: str | None = None) -> Dataset | SymsolSplit | ModelNetSplit:
-    """Open a built dataset: labels, poses and lazily read images per size (see gpu_render.dataset.loader).
-    A ``--preset`` output opens one ``split`` (default train; see gpu_render.presets.load).
 
-    Imported on first use, so ``import gpu_render`` stays light.
+def load(root: str | os.PathLike[str], split: str | None = None, size: int | None = None) -> Loaded:
+    """Open a built dataset (any layout) as a :class:`~gpu_render.dataset.loader.Loaded`:
+    ``len()``, ``data[i]`` -> (image (S, S, 3) uint8, labels dict), ``class_index(i)``,
+    ``close()``, ``with``. A ``--preset`` output opens one ``split`` (default train); a build's
+    items are at ``size`` (default its largest). See gpu_render.presets.load.
     """
-    from gpu_render.presets.load import load_preset, preset_manifest
+    from gpu_render.presets.load import load as _load
 
-    if preset_manifest(Path(root)) is not None:
-        return load_preset(root, split or "train")
-    from gpu_render.dataset.loader import load as _load
-
-    return _load(root)
+    return _load(root, split, size)
 
 
-def __getattr__(name: str) -> type[Renderer | SceneSpec]:
-    """``gpu_render.Renderer`` and ``gpu_render.SceneSpec``, imported on first use (GL stays unloaded until then)."""
-    if name == "Renderer":
-        from gpu_render.renderer import Renderer
-
-        return Renderer
-    if name == "SceneSpec":
-        from gpu_render.scene.spec import SceneSpec
-
-        return SceneSpec
+def __getattr__(name: str) -> Any:
+    """The names of :data:`LAZY`, imported on first use."""
+    if name in LAZY:
+        return getattr(importlib.import_module(LAZY[name]), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

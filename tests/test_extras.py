@@ -46,8 +46,7 @@ def one_line(p: subprocess.CompletedProcess[str]) -> str:
 
 
 API = [
-    ({"torch"}, "from gpu_render.dataset.torch_dataset import CLPRDataset", "torch", "torch"),
-    ({"torch"}, "from gpu_render.presets.torch_dataset import PresetDataset", "torch", "torch"),
+    ({"torch"}, "from gpu_render import TorchDataset", "torch", "torch"),
     ({"torch"}, "from gpu_render.stream import StreamingDataset", "torch", "torch"),
     ({"httpx"}, "from gpu_render.client import RenderClient", "httpx", "serve"),
 ]

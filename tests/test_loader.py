@@ -54,19 +54,21 @@ def test_load_refuses_what_is_not_a_finished_dataset(tmp_path: Path) -> None:
 def test_torch_dataset(built: tuple[str, Path]) -> None:
     import torch
 
-    from gpu_render.dataset.torch_dataset import LABEL_SHAPES, CLPRDataset
+    from gpu_render import TorchDataset
 
     _, out = built
-    for label, shape in LABEL_SHAPES.items():
-        ds = CLPRDataset(out, 48, label=label)
-        assert len(ds) == 30
-        image, target = ds[5]
-        assert image.shape == (3, 48, 48) and image.dtype == torch.float32
-        assert 0.0 <= float(image.min()) and float(image.max()) <= 1.0
-        assert tuple(target.shape) == shape and target.dtype == torch.float32
-    batch = next(iter(torch.utils.data.DataLoader(CLPRDataset(out, 16), batch_size=8)))
-    assert batch[0].shape == (8, 3, 16, 16) and batch[1].shape == (8, 4)
-    with pytest.raises(ValueError, match="label must be one of"):
-        CLPRDataset(out, 16, label="axis-angle")
+    ds = TorchDataset(out, size=48)
+    assert len(ds) == 30
+    image, labels = ds[5]
+    assert image.shape == (3, 48, 48) and image.dtype == torch.float32
+    assert 0.0 <= float(image.min()) and float(image.max()) <= 1.0
+    shapes = {"quaternion": (4,), "matrix": (3, 3), "euler_clpr": (3,), "keypoints_48": (8, 2), "labels": (8, 6)}
+    for name, shape in shapes.items():
+        assert tuple(labels[name].shape) == shape and labels[name].dtype == torch.float32, name
+    assert labels["node_visible"].dtype == torch.bool and "class" not in labels
+    with gpu_render.load(out, size=48) as data:
+        assert torch.equal(labels["labels"], torch.from_numpy(np.array(data.labels[5], dtype=np.float32)))
+    images, batch = next(iter(torch.utils.data.DataLoader(TorchDataset(out, size=16), batch_size=8)))
+    assert images.shape == (8, 3, 16, 16) and batch["quaternion"].shape == (8, 4)
     with pytest.raises(ValueError, match="not 32"):
-        CLPRDataset(out, 32)
+        TorchDataset(out, size=32)

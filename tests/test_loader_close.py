@@ -14,6 +14,7 @@ from cli import run_module
 from conftest import REPO
 
 import gpu_render
+from gpu_render import TorchDataset
 from gpu_render.dataset.loader import Dataset
 from gpu_render.presets.load import ModelNetSplit, SymsolSplit
 
@@ -136,7 +137,8 @@ def test_dataset_closes(cube: Path) -> None:
     with gpu_render.load(cube) as data:
         assert isinstance(data, Dataset)
         quaternion = np.array(data.poses["quaternion"])
-    assert data.poses.zip is None  # poses.npz is closed
+    with pytest.raises(ValueError, match="is closed"):
+        data[0]
     with gpu_render.load(cube) as data:
         assert np.array_equal(data.poses["quaternion"], quaternion)
 
@@ -146,7 +148,7 @@ def test_reprs_are_short_and_say_what_is_loaded(cube: Path, symsol: Path, modeln
     text = repr(data)
     fmt = data.manifest["format"]
     assert len(text) < MAX_REPR and "\n" not in text
-    assert text == f"Dataset(path={str(cube)!r}, object='clpr-cube', poses=343, sizes=[8,16], format={fmt!r})"
+    assert text == f"Dataset(path={str(cube)!r}, object='clpr-cube', poses=343, sizes=[8, 16], format={fmt!r})"
     data.close()
     with gpu_render.load(symsol, "test") as split:
         text = repr(split)
@@ -163,21 +165,17 @@ def test_reprs_are_short_and_say_what_is_loaded(cube: Path, symsol: Path, modeln
 
 
 def test_torch_datasets_close_in_a_with_block(cube: Path, symsol: Path, modelnet: Path) -> None:
-    from gpu_render.dataset.torch_dataset import CLPRDataset
-    from gpu_render.presets.torch_dataset import PresetDataset
-
-    with CLPRDataset(cube, 16, label="matrix") as dataset:
-        image, label = dataset[5]
-        assert image.shape == (3, 16, 16) and label.shape == (3, 3)
-    assert dataset.data.poses.zip is None  # poses.npz is closed
+    with TorchDataset(cube, size=16) as dataset:
+        image, labels = dataset[5]
+        assert image.shape == (3, 16, 16) and labels["matrix"].shape == (3, 3)
     with pytest.raises(ValueError, match="is closed"):
         dataset[5]
     dataset.close()  # twice is harmless
-    with PresetDataset(symsol, "train") as preset:
+    with TorchDataset(symsol, "train") as preset:
         assert preset[4][0].shape == (3, 16, 16)
     with pytest.raises(ValueError, match="is closed"):
         preset[4]
-    with PresetDataset(modelnet, "train") as preset:
+    with TorchDataset(modelnet, "train") as preset:
         first = preset[0][0]
     with gpu_render.load(modelnet, "train") as split:  # the database opens again in this process
         assert np.array_equal(split.image(0)[..., 0], (first[0].numpy() * 255).round().astype(np.uint8))
@@ -185,16 +183,17 @@ def test_torch_datasets_close_in_a_with_block(cube: Path, symsol: Path, modelnet
 
 
 def test_torch_dataset_reprs_are_short_and_say_what_is_loaded(cube: Path, symsol: Path, modelnet: Path) -> None:
-    from gpu_render.dataset.torch_dataset import CLPRDataset
-    from gpu_render.presets.torch_dataset import PresetDataset
-
-    with CLPRDataset(cube, 8) as dataset:
+    with TorchDataset(cube, size=8) as dataset:
+        fmt = dataset.data.manifest["format"]
         assert repr(dataset) == (
-            f"CLPRDataset(path={str(cube)!r}, object='clpr-cube', poses=343, size=8, label='quaternion')"
+            f"TorchDataset(path={str(cube)!r}, object='clpr-cube', poses=343, sizes=[8, 16], format={fmt!r}, size=8)"
         )
-    with PresetDataset(symsol, "test") as preset:
-        assert repr(preset) == f"PresetDataset(path={str(symsol)!r}, split='test', images=2, size=16)"
-    with PresetDataset(modelnet, "limited_train") as preset:
-        assert repr(preset) == f"PresetDataset(path={str(modelnet)!r}, split='limited_train', images=4, size=32)"
+    with TorchDataset(symsol, "test") as preset:
+        assert repr(preset) == f"TorchDataset(path={str(symsol)!r}, split='test', images=2, shapes=2, size=16)"
+    with TorchDataset(modelnet, "limited_train") as preset:
+        assert repr(preset) == (
+            f"TorchDataset(path={str(modelnet)!r}, split='limited_train', database='train_1V.Rawjpg.lmdb', "
+            "images=4, size=32)"
+        )
     for text in (repr(dataset), repr(preset)):
         assert len(text) < MAX_REPR and "\n" not in text

@@ -200,12 +200,10 @@ def test_jpg_grey_mesh_file_with_loader_and_torch(tmp_path: Path) -> None:
     assert (image[0, 0] >= 250).all()  # white background
     assert np.allclose(data.poses["object_centre"], mesh.bounds.mean(axis=0))
     assert data.equivalents(0) is None
-    from gpu_render.dataset.torch_dataset import CLPRDataset
-
-    item = CLPRDataset(out, 32, label="matrix")[3]
-    assert item[0].shape == (3, 32, 32) and item[1].shape == (3, 3)
-    with pytest.raises(ValueError, match="cLPR cube only"):
-        CLPRDataset(out, 32, label="keypoints")
+    assert data.class_index(0) is None and data.class_name(0) == "capsule"
+    image_t, labels = gpu_render.TorchDataset(out, size=32)[3]
+    assert image_t.shape == (3, 32, 32) and labels["matrix"].shape == (3, 3)
+    assert "keypoints_32" not in labels and "equivalents" not in labels and labels["object_scale"].shape == ()
     assert run_module("gpu_render.verify", out).code == 0
 
 
@@ -213,10 +211,8 @@ def test_torch_dataset_gives_equivalents(cylo_png: Path, tmp_path: Path) -> None
     import torch
     from torch.utils.data import DataLoader
 
-    from gpu_render.dataset.torch_dataset import CLPRDataset
-
-    ds = CLPRDataset(cylo_png, 64, label="quaternion", equivalents=True)
-    image, quaternion, eq = ds[2]
+    ds = gpu_render.TorchDataset(cylo_png, target_transform=lambda y: (y["quaternion"], y["equivalents"]))
+    image, (quaternion, eq) = ds[2]
     assert image.shape == (3, 64, 64) and quaternion.shape == (4,)
     assert eq.shape == (720, 3, 3)  # cylO's visual set, padded to its group's size
     own = ds.data.equivalents(2)
@@ -227,7 +223,7 @@ def test_torch_dataset_gives_equivalents(cylo_png: Path, tmp_path: Path) -> None
         assert np.allclose(eq[0].numpy(), poses["matrix"][2], atol=1e-6)
         sizes = np.diff(poses["visual_offsets"])
     assert len(set(sizes.tolist())) > 1  # the sets' sizes vary, and a default collate still stacks them
-    images, _quaternions, sets = next(iter(DataLoader(ds, batch_size=len(ds))))
+    images, (_quaternions, sets) = next(iter(DataLoader(ds, batch_size=len(ds))))
     assert sets.shape == (len(ds), 720, 3, 3) and images.shape == (len(ds), 3, 64, 64)
 
 

@@ -287,25 +287,27 @@ def test_verify_checks_label_files_by_checksum_and_reports_extra_files(
 
 
 def test_load_and_torch_dataset_agree_with_the_files(symsol: Path) -> None:
-    """gpu_render.load(OUT, split) and PresetDataset index shape after shape, as SymsolDataset does."""
+    """gpu_render.load(OUT, split) and TorchDataset index shape after shape, as SymsolDataset does."""
     import torch
 
-    from gpu_render import load
-    from gpu_render.presets.torch_dataset import PresetDataset
+    from gpu_render import TorchDataset, load
 
     data = load(symsol, "test")
     assert len(data) == VIEWS[1] * len(SYMSOL_SHAPES)
-    torch_data = PresetDataset(symsol, "test", equivalents=True)
+    torch_data = TorchDataset(symsol, "test")
     rotations = np.load(symsol / "test" / "rotations.npz")
     poses = np.load(symsol / "test" / "poses.npz")
     for shape_index, shape in enumerate(SYMSOL_SHAPES):
         index = shape_index * VIEWS[1] + 2
-        image, cls, rot, eq, count = torch_data[index]
+        image, labels = torch_data[index]
+        cls, rot, eq, count = (labels[k] for k in ("class", "matrix", "equivalents", "equivalent_count"))
         want = np.array(Image.open(symsol / "test" / "images" / f"{shape}_00002.png"))
         np.testing.assert_array_equal(data.image(index), want)
         assert torch.equal(image, torch.from_numpy(want).permute(2, 0, 1).float() / 255)
-        assert int(cls) == shape_index
+        assert int(cls) == shape_index == data.class_index(index) and data.class_name(index) == shape
         np.testing.assert_allclose(rot.numpy(), rotations[shape][2, 0], atol=ROT_TOL)
+        np.testing.assert_allclose(labels["quaternion"].numpy(), poses[f"{shape}_quaternion"][2], atol=ROT_TOL)
+        np.testing.assert_allclose(labels[f"intrinsics_{SIZE}"].numpy(), poses[f"{shape}_intrinsics_{SIZE}"])
         if shape in GROUP_SIZES:
             want_set = rotations[shape][2]
         elif shape == "sphereX":
@@ -318,6 +320,7 @@ def test_load_and_torch_dataset_agree_with_the_files(symsol: Path) -> None:
         np.testing.assert_allclose(
             eq[count:].numpy(), np.broadcast_to(want_set[0], (MAX_GROUP - len(want_set), 3, 3)), atol=ROT_TOL
         )
+        assert "mark_visible" not in labels  # only the arrays every shape has: items stack
     with pytest.raises(ValueError, match="splits train and test"):
         load(symsol, "val")
 
@@ -363,17 +366,20 @@ def test_verify_recomputes_every_label_array(symsol: Path, tmp_path: Path, capsy
 
 
 def test_torch_dataset_with_equivalents_in_a_plain_dataloader(symsol: Path) -> None:
-    """FORMATS.md's usage: PresetDataset(..., equivalents=True) in torch's DataLoader with its
-    default collate, batches mixing shapes of different set sizes (12 .. 720)."""
+    """FORMATS.md's usage: TorchDataset in torch's DataLoader with its default collate, batches
+    mixing shapes of different set sizes (12 .. 720)."""
     import torch
     from torch.utils.data import DataLoader
 
-    from gpu_render.presets.torch_dataset import PresetDataset
+    from gpu_render import TorchDataset
 
-    ds = PresetDataset(symsol, "test", equivalents=True)
+    ds = TorchDataset(symsol, "test")
     seen = 0
-    for images, classes, rotations, equivalents, counts in DataLoader(ds, batch_size=2 * VIEWS[1] + 1):
+    for images, labels in DataLoader(ds, batch_size=2 * VIEWS[1] + 1):
         b = len(images)
+        classes, rotations, equivalents, counts = (
+            labels[k] for k in ("class", "matrix", "equivalents", "equivalent_count")
+        )
         assert images.shape == (b, 3, SIZE, SIZE) and equivalents.shape == (b, MAX_GROUP, 3, 3)
         assert counts.dtype == torch.int64 and classes.dtype == torch.int64
         torch.testing.assert_close(equivalents[:, 0], rotations)

@@ -26,7 +26,10 @@ TINY_POSES = 24
 #: What each Python example leaves to check, appended to its code.
 CHECKS = {
     "wds": "assert image.shape == (224, 224, 3) and image.dtype.name == 'uint8' and len(label['quaternion']) == 4",
-    "load": "assert data.images[64][1000].shape == (64, 64, 3) and len(ds) == 1331 and ds[5][1].shape == (4,)",
+    "load": (
+        "assert data.images[64][1000].shape == (64, 64, 3) and len(ds) == 1331 and ds[5][1].shape == (4,) "
+        "and image.shape == (64, 64, 3)"
+    ),
     "stream": "assert tuple(x.shape) == (64, 3, 32, 32) and tuple(y['quaternion'].shape) == (64, 4)",
 }
 #: Set-up an example needs that the README says in prose: load reads a cLPR build in ./clpr.

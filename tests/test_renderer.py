@@ -234,7 +234,8 @@ def test_the_readmes_python_example_runs() -> None:
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     section = readme[readme.index("## Python\n") :]
     code = section[section.index("```python\n") + len("```python\n") : section.index("```\n", 10)]
-    assert "from gpu_render import Renderer" in code and len([line for line in code.splitlines() if line.strip()]) == 3
+    assert "from gpu_render import Renderer" in code
+    assert len([line for line in code.splitlines() if line.strip()]) == 3  # three lines of code
     names: dict[str, object] = {"quaternions": random_quaternions(3, 1)}
     exec(compile(code, "README.md", "exec"), names)
     images, labels = names["images"], names["labels"]

@@ -18,10 +18,9 @@ import stream_loader
 import torch
 from torch.utils.data import DataLoader
 
+from gpu_render import TorchDataset, load
 from gpu_render.cli.build import main as build_main
 from gpu_render.cli.options import DEFAULT_BATCH
-from gpu_render.dataset.loader import load
-from gpu_render.dataset.torch_dataset import CLPRDataset
 from gpu_render.errors import UsageError
 from gpu_render.render.context import ForkedContextError, Headless
 from gpu_render.stream import RenderStream, StreamingDataset
@@ -80,7 +79,7 @@ def test_two_workers_give_each_pose_once_byte_identical_to_the_npy_build(
     # its second worker 1's (chunk 1 starts at pose 64)
     assert index[:50].tolist() == list(range(50)) and index[50:100].tolist() == list(range(64, 114))
     images = torch.from_numpy(loaded[f"{name}_image"])
-    reference = CLPRDataset(builds[name], stream_loader.SIZE)
+    reference = TorchDataset(builds[name])
     npy = load(builds[name]).images[stream_loader.SIZE]
     for row, i in enumerate(index):
         assert torch.equal(images[row], reference[int(i)][0]), (name, i)  # float32 items, bit for bit
@@ -105,6 +104,12 @@ def test_object_labels_carry_class_and_equivalents_as_the_build_stores_them(
         assert count[row] == len(want)
         assert np.array_equal(eq[row, : len(want)], want)
         assert (eq[row, len(want) :] == want[0]).all()  # padded with the pose's own R
+    # The torch Dataset over the build gives the stream's class and equivalents, under the same names.
+    with TorchDataset(builds["cylO"]) as files:
+        for row, i in list(enumerate(index))[:40]:
+            labels = files[int(i)][1]
+            for name in ("class", "equivalents", "equivalent_count"):
+                assert np.array_equal(labels[name].numpy(), loaded[f"cylO_{name}"][row]), (name, i)
     assert "class" not in {k[5:] for k in loaded if k.startswith("clpr_")}
     assert loaded["clpr_labels"].shape == (300, 8, 6) and loaded["clpr_keypoints"].shape == (300, 8, 2)
 
@@ -253,6 +258,7 @@ def test_streaming_dataset_closes_in_a_with_block_and_shows_itself_in_one_line(t
     with StreamingDataset("tetX", "random:6:2", 16, batch=4) as dataset:
         image, labels = next(iter(dataset))
         assert image.shape == (3, 16, 16) and labels["index"].item() == 0
+        assert set(labels) == {"index", "quaternion", "matrix", "class", "equivalents", "equivalent_count"}
         stream = dataset._stream
         assert stream is not None and stream._drawing is not None  # iterating here opened a GL context
     assert stream._drawing is None  # released on leaving the block
@@ -268,7 +274,24 @@ def test_streaming_dataset_closes_in_a_with_block_and_shows_itself_in_one_line(t
         repr(StreamingDataset("clpr-cube", f"file:{path}", 16)),
     ]
     assert texts[0] == "StreamingDataset(object='cone', poses='random:inf:7', count=inf, size=32, batch=8)"
+    with RenderStream("cone", "random:inf:7", 32, batch=8) as stream:
+        assert repr(stream) == texts[0].replace("StreamingDataset", "RenderStream")
     assert texts[1] == (
         f"StreamingDataset(object='clpr-cube', poses='file:rotations.npy', count=3, size=16, batch={DEFAULT_BATCH})"
     )
     assert all(len(t) < 200 and "\n" not in t and str(tmp_path) not in t for t in texts)
+
+
+def test_streaming_dataset_applies_transform_and_target_transform() -> None:
+    plain = StreamingDataset("tetX", "random:6:2", 16, batch=4)
+    shifted = StreamingDataset(
+        "tetX", "random:6:2", 16, batch=4, transform=lambda x: 1 - x, target_transform=lambda y: y["quaternion"]
+    )
+    with plain:
+        items = list(plain)
+    with shifted:
+        changed = list(shifted)
+    assert len(items) == len(changed) == 6
+    for (image, labels), (flipped, quaternion) in zip(items, changed, strict=True):
+        assert torch.equal(flipped, 1 - image)
+        assert torch.equal(quaternion, labels["quaternion"]) and quaternion.shape == (4,)

@@ -130,7 +130,8 @@ def test_known_poses() -> None:
 
 def _mesh():
     """An off-centre, lopsided closed mesh: an irregular octahedron in file units."""
-    v = [*np.array([[3.0, 1, 1], [-1, 0.5, 2], [0.5, 4, -1], [1, -2, 0.3], [0.2, 0.1, 5], [0.7, 0.4, -3]]), 7, -2, 11]
+    v = np.array([[3.0, 1, 1], [-1, 0.5, 2], [0.5, 4, -1], [1, -2, 0.3], [0.2, 0.1, 5], [0.7, 0.4, -3]])
+    v = v + np.array([7, -2, 11])
     f = np.array([[0, 2, 4], [2, 1, 4], [1, 3, 4], [3, 0, 4], [2, 0, 5], [1, 2, 5], [3, 1, 5], [0, 3, 5]])
     return mesh_object("lopsided.obj", v, f)
 

@@ -111,14 +111,12 @@ def test_clpr_cube_as_wds_has_no_class(tmp_path: Path) -> None:
 def test_loader_and_torch_dataset_read_wds(builds: dict[str, Path]) -> None:
     import torch
 
-    from gpu_render.dataset.torch_dataset import CLPRDataset
-
     with gpu_render.load(builds["wds-png"]) as data, gpu_render.load(builds["png"]) as files:
         assert len(data) == POSES and data.sizes == [32]
         assert np.array_equal(data.images[32][3:9], files.images[32][3:9])
         assert np.array_equal(data.images[32][-1], files.images[32][POSES - 1])
-    items = CLPRDataset(builds["wds-jpg"], 32, label="matrix", equivalents=True)
-    image, label, eq = items[11]
+    image, labels = gpu_render.TorchDataset(builds["wds-jpg"], size=32)[11]
+    label, eq = labels["matrix"], labels["equivalents"]
     assert tuple(image.shape) == (3, 32, 32) and tuple(label.shape) == (3, 3)
     want = np.asarray(Image.open(builds["jpg"] / "32" / "cube1_index_12.jpg").convert("RGB"), dtype=np.float32) / 255
     assert np.allclose(image.permute(1, 2, 0).numpy(), want)
@@ -126,10 +124,9 @@ def test_loader_and_torch_dataset_read_wds(builds: dict[str, Path]) -> None:
     # The class the torch Dataset gives is the shard's own cls of that sample.
     with tarfile.open(builds["wds-jpg"] / "32" / "shard-000001.tar") as tar:
         cls = int(tar.extractfile("000011.cls").read())  # type: ignore[union-attr]
-    image, label, eq, klass = CLPRDataset(builds["wds-jpg"], 32, equivalents=True, classes=True)[11]
+    klass = labels["class"]
     assert klass.dtype == torch.int64 and int(klass) == cls == BUILTIN_OBJECTS.index(OBJECT)
-    image, label, klass = CLPRDataset(builds["png"], 32, classes=True)[0]
-    assert int(klass) == cls
+    assert int(gpu_render.TorchDataset(builds["png"])[0][1]["class"]) == cls
 
 
 def test_two_builds_are_byte_identical(builds: dict[str, Path], tmp_path: Path) -> None:

@@ -4,7 +4,7 @@
 
 For each size: a jpg build of ``random:N:SEED`` (made first, untimed), then, interleaved run by
 run, one epoch of each side through the same DataLoader settings (batch size, workers, no
-shuffle): ``CLPRDataset(build, S)`` decoding the jpg files, and
+shuffle): ``TorchDataset(build, size=S)`` decoding the jpg files, and
 ``StreamingDataset(object, random:N:SEED, S)`` rendering the same poses. The training loop
 takes each batch and sums its images (so every pixel is touched). Reported: images per second
 of each side (median of ``--repeat`` epochs, worker start-up included, as in a real epoch: a
@@ -33,7 +33,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from gpu_render import __version__
 from gpu_render.cli.arg_types import sizes_type
-from gpu_render.dataset.torch_dataset import CLPRDataset
+from gpu_render.presets.torch_dataset import TorchDataset
 from gpu_render.stream import StreamingDataset
 
 #: The target: streaming delivers at least this many times the disk dataset's images/s.
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         for obj, size in [(o, s) for o in a.objects.split(",") for s in a.sizes]:
             out = Path(tmp) / f"{obj.replace(':', '_').replace('/', '_')}-jpg{size}"
             build(out, obj, poses, size, a.chunk)
-            disk_ds = CLPRDataset(out, size)
+            disk_ds = TorchDataset(out, size=size)
             stream_ds = StreamingDataset(obj, poses, size, batch=a.chunk)
             disk, stream = [], []
             for _ in range(a.repeat):  # interleaved: both sides see the same machine load
@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
             row["target_met"] = row["ratio"] >= TARGET_RATIO
             results.append(row)
             print(
-                f"{obj:8s} {size:4d} px  disk (jpg, CLPRDataset) {row['disk_images_per_s']:8.0f} img/s   "
+                f"{obj:8s} {size:4d} px  disk (jpg, TorchDataset) {row['disk_images_per_s']:8.0f} img/s   "
                 f"stream {row['stream_images_per_s']:8.0f} img/s   ratio {row['ratio']:.2f}"
                 f"  ({'meets' if row['target_met'] else 'misses'} the target of {TARGET_RATIO:g}); first batch after "
                 f"{row['disk_first_batch_s']:.2f} s / {row['stream_first_batch_s']:.2f} s",

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 
 import numpy as np
 from PIL import Image
@@ -49,7 +48,3 @@ class DecodedImages:
         for k, i in enumerate(indices):
             out[k] = self._one(int(i))
         return out
-
-    def __iter__(self) -> Iterator[np.ndarray]:
-        for i in range(self.count):
-            yield self._one(i)

@@ -1,15 +1,16 @@
-"""Reading a preset's output for training: ``gpu_render.load(OUT, split)``.
+"""``gpu_render.load(OUT[, split][, size])`` for every layout, and the presets' splits.
 
-One split of a SYMSOL output (``train``, ``test``) or of a ModelNet10-SO3 output (``train``,
-``limited_train``, ``test``: the databases ``train_{TRAIN}V``, ``train_{TEST}V``, ``test_{TEST}V``),
-indexed 0..N-1 in the benchmark loaders' order: SYMSOL's shapes one after another, ModelNet's
-views in the pickles' order. Images are decoded when indexed; nothing is read in full up front
-except one shape's rotations.npz array when first used.
+A build opens as :class:`gpu_render.dataset.loader.Dataset`; a preset's output opens one split:
+SYMSOL's ``train`` or ``test``, ModelNet10-SO3's ``train``, ``limited_train`` or ``test`` (the
+databases ``train_{TRAIN}V``, ``train_{TEST}V``, ``test_{TEST}V``), indexed 0..N-1 in the
+benchmark loaders' order: SYMSOL's shapes one after another, ModelNet's views in the pickles'
+order. Each is a :class:`~gpu_render.dataset.loader.Loaded`. Images are decoded when indexed.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import pickle
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ import simplejpeg
 from PIL import Image
 
 from gpu_render.dataset.layout import MANIFEST
+from gpu_render.dataset.loader import Arrays, Loaded, label_names, load_build, pose_labels
 from gpu_render.presets.lmdb_store import db_name
 from gpu_render.presets.options import MODELNET10_CATEGORIES, SYMSOL_SHAPES
 from gpu_render.rotations.quaternion import quaternion_to_matrix
@@ -35,8 +37,13 @@ def preset_manifest(root: Path) -> dict[str, Any] | None:
     return manifest if isinstance(manifest, dict) and manifest.get("preset") else None
 
 
-class SymsolSplit:
-    """One split of a ``--preset symsol`` output: ``len()`` images of ``shapes``, shape by shape."""
+class SymsolSplit(Loaded):
+    """One split of a ``--preset symsol`` output: ``len()`` images of ``shapes``, shape by shape.
+
+    Items' labels: the poses.npz arrays every shape of the split has (``matrix``, ``quaternion``,
+    ``translation``, ``intrinsics_{S}``, the viewpoint), ``class``, and ``equivalents`` padded to
+    :attr:`largest_set`, the largest symmetry group among the shapes (720 with cyl or cylO).
+    """
 
     class_names = SYMSOL_SHAPES
 
@@ -47,49 +54,35 @@ class SymsolSplit:
         self.root, self.split, self.size = root, split, int(sig["size"])
         self.shapes = tuple(sig["shapes"])
         self.count = int(sig["views"][0 if split == "train" else 1])
-        self._rotations = np.load(root / split / "rotations.npz")
-        self._poses = np.load(root / split / "poses.npz")
-        self._cache: dict[str, np.ndarray] = {}
-        self._closed = False
+        self._rotations = Arrays(root / split / "rotations.npz")
+        self._poses = Arrays(root / split / "poses.npz")
+        self._names = set.intersection(*(label_names(self._poses, f"{s}_") for s in self.shapes))
+        self.largest_set = max(len(builtin_object(shape).symmetry) for shape in self.shapes)
 
     def __len__(self) -> int:
         return self.count * len(self.shapes)
 
-    def __repr__(self) -> str:
-        return (
-            f"{type(self).__name__}(path={str(self.root)!r}, split={self.split!r}, images={len(self)}, "
-            f"shapes={len(self.shapes)}, size={self.size})"
-        )
-
-    def close(self) -> None:
-        """Close the split's npz files; harmless twice. Images and labels cannot be read after it."""
-        self._rotations.close()
-        self._poses.close()
-        self._closed = True
-
-    def __enter__(self) -> SymsolSplit:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def _fields(self) -> dict[str, object]:
+        return {
+            "path": str(self.root),
+            "split": self.split,
+            "images": len(self),
+            "shapes": len(self.shapes),
+            "size": self.size,
+        }
 
     def _where(self, index: int) -> tuple[str, int]:
-        if self._closed:
-            raise ValueError(f"{self!r} is closed: open it again with gpu_render.load")
-        if not 0 <= index < len(self):
-            raise IndexError(f"image {index} is out of range for {len(self)}")
+        index = self._index(index)
         return self.shapes[index // self.count], index % self.count
 
-    def _array(self, shape: str) -> np.ndarray:
-        if shape not in self._cache:
-            self._cache[shape] = self._rotations[shape]
-        return self._cache[shape]
-
-    def image(self, index: int) -> np.ndarray:
-        """(S, S, 3) uint8 RGB, rows top-down."""
+    def _image(self, index: int) -> np.ndarray:
         shape, i = self._where(index)
         with Image.open(self.root / self.split / "images" / f"{shape}_{i:05d}.png") as im:
             return np.asarray(im.convert("RGB"))
+
+    def _labels(self, index: int) -> dict[str, np.ndarray]:
+        shape, i = self._where(index)
+        return pose_labels(self._poses, i, self._names, f"{shape}_")
 
     def rotation(self, index: int) -> np.ndarray:
         """(3, 3) float64 R of SCENES.md (object frame to camera frame)."""
@@ -97,13 +90,8 @@ class SymsolSplit:
         return np.asarray(self._poses[f"{shape}_matrix"][i])
 
     def class_index(self, index: int) -> int:
+        """The shape's index in SYMSOL's order (:attr:`class_names`)."""
         return SYMSOL_SHAPES.index(self._where(index)[0])
-
-    @property
-    def largest_set(self) -> int:
-        """The most rows ``equivalents`` can give in this split: the largest symmetry group
-        among its shapes (a marked shape's visual equivalents are a subset of its group's orbit)."""
-        return max(len(builtin_object(shape).symmetry) for shape in self.shapes)
 
     def equivalents(self, index: int) -> np.ndarray | None:
         """(K, 3, 3) float32, element 0 R: the symmetry orbit of a featureless shape, the
@@ -112,12 +100,14 @@ class SymsolSplit:
         if f"{shape}_visual_offsets" in self._poses:
             offsets = self._poses[f"{shape}_visual_offsets"]
             return np.asarray(self._poses[f"{shape}_visual_equivalents"][offsets[i] : offsets[i + 1]])
-        rows = self._array(shape)
+        rows = self._rotations[shape]
         return np.asarray(rows[i]) if rows.shape[1] > 1 else None
 
 
-class ModelNetSplit:
-    """One database of a ``--preset modelnet10-so3`` output, in its pickles' order."""
+class ModelNetSplit(Loaded):
+    """One database of a ``--preset modelnet10-so3`` output, in its pickles' order. Images are
+    grey, as three equal channels; items' labels: ``quaternion`` (4,) float64 (w first),
+    ``matrix`` (3, 3) float64 R and ``class`` (ModelNet10's category order)."""
 
     class_names = MODELNET10_CATEGORIES
 
@@ -133,13 +123,11 @@ class ModelNetSplit:
         self.keys = list(quats)
         self._quats = np.array([np.asarray(quats[k], dtype=np.float64) for k in self.keys]).reshape(-1, 4)
         self._env: lmdb.Environment | None = None
-        self._closed = False
 
     def _database(self) -> lmdb.Environment:
         """The LMDB environment, opened read-only on first use (py-lmdb lets a process open an
         environment once at a time: :meth:`close` releases it)."""
-        if self._closed:
-            raise ValueError(f"{self!r} is closed: open it again with gpu_render.load")
+        self._check_open()
         if self._env is None:
             self._env = lmdb.open(str(self.folder), readonly=True, lock=False)
         return self._env
@@ -147,58 +135,54 @@ class ModelNetSplit:
     def __len__(self) -> int:
         return len(self.keys)
 
-    def __repr__(self) -> str:
-        return (
-            f"{type(self).__name__}(path={str(self.root)!r}, split={self.split!r}, "
-            f"database={self.folder.name!r}, images={len(self)}, size={self.size})"
-        )
+    def _fields(self) -> dict[str, object]:
+        return {
+            "path": str(self.root),
+            "split": self.split,
+            "database": self.folder.name,
+            "images": len(self),
+            "size": self.size,
+        }
 
-    def close(self) -> None:
-        """Close the LMDB environment, so that this process can open the database again (through
-        ``gpu_render.load`` or ``lmdb.open``); harmless twice. Images cannot be read after it."""
+    def _release(self) -> None:
+        """Close the LMDB environment, so that this process can open the database again."""
         if self._env is not None:
             self._env.close()
             self._env = None
-        self._closed = True
 
-    def __enter__(self) -> ModelNetSplit:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def image(self, index: int) -> np.ndarray:
-        """(S, S, 3) uint8, three equal (grey) channels."""
+    def _image(self, index: int) -> np.ndarray:
         with self._database().begin() as txn:
             data = txn.get(self.keys[index].encode())
         if data is None:
             raise KeyError(f"{self.folder}: no image {self.keys[index]}")
         return np.repeat(simplejpeg.decode_jpeg(data, colorspace="GRAY"), 3, axis=2)
 
+    def _labels(self, index: int) -> dict[str, np.ndarray]:
+        return {"quaternion": self._quats[index], "matrix": self.rotation(index)}
+
     def rotation(self, index: int) -> np.ndarray:
         """(3, 3) float64 R of SCENES.md, from the quaternion."""
+        index = self._index(index)
         return quaternion_to_matrix(self._quats[index : index + 1])[0]
 
     def class_index(self, index: int) -> int:
-        return MODELNET10_CATEGORIES.index(self.keys[index].split(".")[0].rsplit("_", 1)[0])
-
-    #: ``equivalents`` gives none: at most R alone.
-    largest_set = 1
-
-    def equivalents(self, index: int) -> None:
-        """Meshes have no symmetry group here."""
-        return None
+        """The view's category in ModelNet10's order (:attr:`class_names`)."""
+        return MODELNET10_CATEGORIES.index(self.keys[self._index(index)].split(".")[0].rsplit("_", 1)[0])
 
 
-def load_preset(root: str | Path, split: str = "train") -> SymsolSplit | ModelNetSplit:
-    """Open ``split`` of the preset output in ``root``. Raises ValueError when it is not a
-    complete preset output or has no such split."""
+def load(root: str | os.PathLike[str], split: str | None = None, size: int | None = None) -> Loaded:
+    """Open the dataset in ``root``: a build (``size``: the images ``data[i]`` gives, default the
+    largest built), or ``split`` of a preset's output (default ``train``). Raises ValueError
+    when it is not a complete gpu_render dataset, or has no such split or size."""
     root = Path(root)
     manifest = preset_manifest(root)
     if manifest is None:
-        raise ValueError(f"{root} holds no preset output (no manifest.json naming a preset)")
+        if split is not None:
+            raise ValueError(f"{root} is a build, not a --preset output: it has no splits")
+        return load_build(root, size)
     if not manifest.get("complete"):
         raise ValueError(f"{root} is an unfinished build: re-run its build command to finish it")
-    if manifest["preset"] == "symsol":
-        return SymsolSplit(root, manifest, split)
-    return ModelNetSplit(root, manifest, split)
+    if size is not None and size != int(manifest["signature"]["size"]):
+        raise ValueError(f"{root} has size {manifest['signature']['size']}, not {size}")
+    kind = SymsolSplit if manifest["preset"] == "symsol" else ModelNetSplit
+    return kind(root, manifest, split or "train")

@@ -3,8 +3,8 @@
 - :class:`RenderStream` (numpy only): an iterable of batches, uint8 images (B, S, S, 3) and a
   dict of label arrays, one batch per chunk of the build's ``--batch`` poses.
 - :class:`StreamingDataset` (``pip install 'gpu_render[torch]'``): a torch ``IterableDataset``
-  of ``(image, labels)`` items, as :class:`gpu_render.dataset.torch_dataset.CLPRDataset` has
-  them. torch is imported only when this name is first used.
+  of ``(image, labels)`` items, as :class:`gpu_render.TorchDataset` has them. torch is
+  imported only when this name is first used.
 
 Both take the build's scene and pose options and draw with the build's renderer in the build's
 chunks, so an image equals, byte for byte, the one ``--format npy`` writes for the same pose,

@@ -22,14 +22,17 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 import os
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from gpu_render.cli.scene_options import OBJECT_SIZE
+from gpu_render.reading import Closing
 from gpu_render.render.backends import BatchRenderer, backend
 from gpu_render.render.context import check_fork_safe
 from gpu_render.render.egl_devices import headless_on
@@ -82,9 +85,9 @@ class _Drawing:
         self.gl.close()
 
 
-class RenderStream:
+class RenderStream(Closing):
     """Batches of images and labels, rendered on demand: ``for images, labels in stream``, or
-    ``next(stream)``.
+    ``next(stream)``. ``close()`` (or leaving ``with``) releases the GL context.
 
     Takes the build's options as keywords (:func:`~gpu_render.stream.options.stream_options`):
     ``object``, ``poses`` (also ``random:inf[:SEED]``), ``size``, ``batch`` (the build's
@@ -228,7 +231,7 @@ class RenderStream:
             self._drawing = _Drawing(self.options)
         return self._drawing
 
-    def close(self) -> None:
+    def _release(self) -> None:
         """Release the GL context, if this process opened one. The stream can still be iterated:
         a new context is opened on the next batch."""
         if self._drawing is not None and self._drawing.pid == os.getpid():
@@ -241,11 +244,17 @@ class RenderStream:
         state["_pass"] = None  # nor a generator
         return state
 
-    def __enter__(self) -> RenderStream:
-        return self
+    def _fields(self) -> dict[str, Any]:
+        return stream_fields(self.options)
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+
+def stream_fields(o: StreamOptions) -> dict[str, Any]:
+    """What a stream's one-line ``repr`` shows: what is drawn, the pose source, poses per epoch, size and batch."""
+    obj = o.scene.object_name
+    obj = "mesh:" + Path(obj[5:]).name if obj.startswith("mesh:") else obj
+    source = o.source.spec if o.source.kind != "file" else f"file:{Path(o.source.path).name}"
+    count = o.pose_count if o.finite else math.inf
+    return {"object": obj, "poses": source, "count": count, "size": o.size, "batch": o.batch}
 
 
 def split_check(worker: int, workers: int) -> tuple[int, int]:
