@@ -47,12 +47,7 @@ ENTRY_POINTS = {
 }
 CLI = {
     *ENTRY_POINTS,
-    "gpu_render.cli.options",
-    "gpu_render.cli.scene_options",
-    "gpu_render.cli.rebuild",
-    "gpu_render.cli.stopped",
-    "gpu_render.cli.preview_poses",
-    "gpu_render.cli.preview_loops",
+    "gpu_render.cli",  # every module of the command line
     "gpu_render.serve",
     "gpu_render.client",
 }
