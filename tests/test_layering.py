@@ -31,6 +31,7 @@ Rules (imports read from the source with ast, including imports inside functions
 from __future__ import annotations
 
 import ast
+import functools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -186,6 +187,7 @@ def violations(folder: str, package: Path = PACKAGE) -> list[str]:
     return bad
 
 
+@functools.cache
 def import_graph(package: Path = PACKAGE) -> dict[str, set[str]]:
     """Module -> the package's modules it imports when it runs (module level or in functions).
 
