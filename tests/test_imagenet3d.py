@@ -23,9 +23,9 @@ import pytest
 import gpu_render
 from gpu_render.cli import build, verify
 from gpu_render.cli.options import parse_build_args
-from gpu_render.cli.rebuild import build_command
 from gpu_render.dataset.imagenet3d import whole_pixel_camera
 from gpu_render.dataset.imagenet3d_tree import val_count
+from gpu_render.engines.rebuild import build_command
 from gpu_render.scene.camera import Pinhole
 from tests.cli import assert_build_refused, run_module
 from tests.dataset import assert_same_dataset

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from gpu_render.presets.options import MODELNET10_CATEGORIES
+from gpu_render.dataset.layouts.modelnet import MODELNET10_CATEGORIES
 from tests.conftest import REPO
 
 
