@@ -14,7 +14,6 @@ from pathlib import Path
 import moderngl
 import numpy as np
 import pytest
-from pixels import CHANNEL_TOLERANCE, assert_agree
 from scipy.spatial.transform import Rotation
 from textured_meshes import (
     gradient_texture,
@@ -40,6 +39,7 @@ from gpu_render.scene.look import Look
 from gpu_render.scene.objects import SceneObject
 from gpu_render.scene.scene import ObjectScene
 from gpu_render.scene.solids import builtin_object
+from tests.pixels import CHANNEL_TOLERANCE, assert_agree
 
 CAMERA = Pinhole()
 SIZE = 64
