@@ -40,6 +40,13 @@ def test_draws_depend_on_seed_and_index_alone() -> None:
         np.testing.assert_array_equal(source.draw(3, np.array([40, 7, 7, 0])), whole[[40, 7, 7, 0]])
         assert not np.array_equal(source.draw(4, np.arange(50)), whole)
         assert len(np.unique(whole, axis=0)) == 50
+    # Keys of several integers name images too, and differ from their parts.
+    keys = np.array([[1, 0, 5], [1, 2, 0], [3, 0, 5]])
+    drawn = UniformViews().draw(3, keys)
+    np.testing.assert_array_equal(drawn[2], UniformViews().draw(3, keys[2:])[0])
+    assert len(np.unique(np.concatenate([drawn, UniformViews().draw(3, np.array([1, 3, 5]))]), axis=0)) == 6
+    with pytest.raises(ValueError, match=">= 0"):
+        UniformViews().draw(3, np.array([[1, -1]]))
     # The viewpoint and the truncation of one image are independent streams.
     views, cuts = UniformViews().draw(0, np.arange(200)), NormalTruncation(sigma=1.0, bound=9.0).draw(0, np.arange(200))
     assert abs(np.corrcoef(views[:, 0], cuts[:, 0])[0, 1]) < 0.3
@@ -120,6 +127,10 @@ def test_view_poses_are_render_for_cnns_camera() -> None:
 
 def test_parse_sources(tmp_path: Path) -> None:
     assert parse_viewpoints("uniform") == UniformViews()
+    assert parse_viewpoints("uniform").spec == "uniform"
+    narrow = parse_viewpoints("uniform:-10,30:0,0:1.5,2.5")
+    assert narrow == UniformViews(elevation=(-10.0, 30.0), theta=(0.0, 0.0), distance=(1.5, 2.5))
+    assert parse_viewpoints(narrow.spec) == narrow and narrow.spec == "uniform:-10,30:0,0:1.5,2.5"
     text = tmp_path / "views.txt"
     text.write_text("45 20 0 2.0\n120 40 3 2.5\n-10 10 0 3\n")
     source = parse_viewpoints(f"file:{text}")
@@ -137,6 +148,9 @@ def test_parse_sources(tmp_path: Path) -> None:
     (tmp_path / "high.txt").write_text("0 95 0 2\n")
     for text_value, parse, message in (
         ("sphere", parse_viewpoints, "unknown source"),
+        ("uniform:0,10:0,0", parse_viewpoints, "uniform takes"),
+        ("uniform:0,100:0,0:1,2", parse_viewpoints, "uniform takes"),
+        ("uniform:a,b:0,0:1,2", parse_viewpoints, "uniform takes"),
         (f"file:{tmp_path / 'none.txt'}", parse_viewpoints, "cannot read"),
         (f"file:{tmp_path / 'three.txt'}", parse_viewpoints, "rows of 4 numbers"),
         (f"file:{tmp_path / 'bad.txt'}", parse_truncation, "numbers"),
