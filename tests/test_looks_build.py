@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from textured_meshes import gradient_texture, write_glb, write_obj_two_materials, write_photos
 
 from gpu_render.scene.backdrop import crop_box
 from gpu_render.scene.lights import RENDER4CNN, draw_lights
 from tests.cli import assert_build_refused, run_module
+from tests.textured_meshes import gradient_texture, write_glb, write_obj_two_materials, write_photos
 
 POSES = 10
 
