@@ -22,6 +22,7 @@ from gpu_render.render.backends import Backend, BatchRenderer, backend
 from gpu_render.render.context import Headless, check_fork_safe
 from gpu_render.render.egl_devices import headless_on
 from gpu_render.rotations.sources import rotation_matrices
+from gpu_render.scene.backdrop import Photos
 from gpu_render.scene.object_plan import ObjectPlan
 from gpu_render.scene.objects import SceneObject
 from gpu_render.scene.plan import PosePlan
@@ -37,12 +38,20 @@ KEPT_RENDERERS = 2
 Rendered = tuple[np.ndarray, dict[str, np.ndarray]]
 
 
-def read_mesh_file(path: Path) -> tuple[SceneObject, str]:
-    """The normalised object of the mesh file at ``path`` and the file's sha256 (hex), as a
-    ``--object mesh:PATH`` build reads them. Raises a one-line ValueError or OSError."""
+def read_mesh_file(path: Path, textures: bool = True) -> tuple[SceneObject, str]:
+    """The normalised object of the mesh file at ``path`` (with its colours and textures unless
+    ``textures`` is False) and the file's sha256 (hex), as a ``--object mesh:PATH`` build reads
+    them. Raises a one-line ValueError or OSError."""
     from gpu_render.dataset.mesh_files import load_mesh_file  # trimesh: loaded for mesh files only
 
-    return load_mesh_file(path), hashlib.sha256(path.read_bytes()).hexdigest()
+    return load_mesh_file(path, textures=textures), hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def find_photo_files(folder: Path, ratio: float) -> Photos:
+    """The photographs of ``backgrounds=`` as a build finds them."""
+    from gpu_render.dataset.backgrounds import photo_catalogue
+
+    return photo_catalogue(folder, ratio)
 
 
 class RendererClosedError(RuntimeError):
@@ -81,7 +90,7 @@ class Renderer:
         self.spec = SceneSpec.create(object=object, size=size, **look)
         self.batch = _count("batch", batch, 1)
         self.device = _count("device", device, 0)
-        self.scene: Scene = self.spec.scene(read_mesh_file)
+        self.scene: Scene = self.spec.scene(read_mesh_file, find_photo_files)
         self._draw: Backend = backend(self.scene)
         self._renderers: dict[int, BatchRenderer] = {}
         check_fork_safe("gpu_render.Renderer cannot open its OpenGL context")
@@ -118,7 +127,8 @@ class Renderer:
         gl = self._context()
         rows = np.ascontiguousarray(rotation_matrices(rotations, "rotations").transpose(0, 2, 1))
         if isinstance(self.scene, ObjectScene):
-            plan: PosePlan | ObjectPlan = ObjectPlan.from_rows(rows, self.scene.object, self.scene.camera)
+            scene = self.scene
+            plan: PosePlan | ObjectPlan = ObjectPlan.from_rows(rows, scene.object, scene.camera, scene.look)
         else:
             plan = PosePlan.from_rows(rows)
         n, s = len(rows), self.size

@@ -43,8 +43,10 @@ def load_scene_gt(path: Path) -> dict[int, list[dict[str, Any]]]:
     gts = load_json(path, keys_to_int=True)
     for gt_list in gts.values():
         for gt in gt_list:
-            gt["cam_R_m2c"] = np.array(gt["cam_R_m2c"], dtype=np.float64).reshape(3, 3)
-            gt["cam_t_m2c"] = np.array(gt["cam_t_m2c"], dtype=np.float64).reshape(3, 1)
+            if "cam_R_m2c" in gt:
+                gt["cam_R_m2c"] = np.array(gt["cam_R_m2c"], dtype=np.float64).reshape(3, 3)
+            if "cam_t_m2c" in gt:
+                gt["cam_t_m2c"] = np.array(gt["cam_t_m2c"], dtype=np.float64).reshape(3, 1)
     return gts
 
 
@@ -57,24 +59,35 @@ def load_depth(path: Path) -> np.ndarray:
 
 
 def load_scene_data(scene_dir: Path) -> dict[str, Any]:
+    """The three scene files; scene_gt_info goes through the scene_gt reader, as bop_scenewise's does."""
     return {
         "scene_camera": load_scene_camera(scene_dir / "scene_camera.json"),
         "scene_gt": load_scene_gt(scene_dir / "scene_gt.json"),
-        "scene_gt_info": load_json(scene_dir / "scene_gt_info.json", keys_to_int=True),
+        "scene_gt_info": load_scene_gt(scene_dir / "scene_gt_info.json"),
     }
 
 
-def load_image_data(scene_dir: Path, im_id: int, scene_data: dict[str, Any], rgb_ext: str = "jpg") -> dict[str, Any]:
+def load_masks(scene_dir: Path, im_id: int, kind: str) -> np.ndarray:
+    """Every ``{kind}/{im_id:06d}_*.png``, ordered by the number after the underscore: (K, H, W) bool."""
+    paths = sorted((scene_dir / kind).glob(f"{im_id:06d}_*.png"), key=lambda p: int(p.stem.split("_")[-1]))
+    return np.array([load_png(p) > 0 for p in paths])
+
+
+def load_image_data(scene_dir: Path, im_id: int, scene_data: dict[str, Any]) -> dict[str, Any]:
+    """rgb/{im_id:06d}.jpg, else .png; depth times the image's depth_scale; both mask kinds."""
     cam = scene_data["scene_camera"][im_id]
-    with Image.open(scene_dir / "rgb" / f"{im_id:06d}.{rgb_ext}") as im:
+    rgb_path = scene_dir / "rgb" / f"{im_id:06d}.jpg"
+    if not rgb_path.exists():
+        rgb_path = rgb_path.with_suffix(".png")
+    with Image.open(rgb_path) as im:
         rgb = np.array(im.convert("RGB"))
     depth = load_depth(scene_dir / "depth" / f"{im_id:06d}.png") * cam["depth_scale"]
-    masks, visib = [], []
-    for gt_id in range(len(scene_data["scene_gt"][im_id])):
-        name = f"{im_id:06d}_{gt_id:06d}.png"
-        masks.append(load_png(scene_dir / "mask" / name) > 0)
-        visib.append(load_png(scene_dir / "mask_visib" / name) > 0)
-    return {"rgb": rgb, "depth": depth, "mask": np.array(masks), "mask_visib": np.array(visib)}
+    return {
+        "rgb": rgb,
+        "depth": depth,
+        "mask": load_masks(scene_dir, im_id, "mask"),
+        "mask_visib": load_masks(scene_dir, im_id, "mask_visib"),
+    }
 
 
 def load_png(path: Path) -> np.ndarray:

@@ -19,6 +19,7 @@ from pycocotools.coco import COCO
 
 from gpu_render.dataset import bop_files, bop_gt, bop_models, wds
 from gpu_render.dataset.mesh_files import load_mesh_file
+from gpu_render.errors import UsageError
 from gpu_render.rotations.quaternion import quaternion_to_matrix
 from gpu_render.scene import bop_model, conventions
 from gpu_render.scene.camera import Pinhole, project
@@ -129,6 +130,12 @@ def test_bop_json_is_keyed_in_id_order_and_deterministic(tmp_path: Path) -> None
     assert [int(k) for k in json.loads(text)] == [0, 2, 10, 1]
     (tmp_path / "x.json").write_bytes(text)
     assert bop_reader.load_json(tmp_path / "x.json", keys_to_int=True) == content
+
+
+def test_depth_that_does_not_fit_is_a_usage_error() -> None:
+    with pytest.raises(UsageError, match=r"depth_scale 0\.1"):
+        bop_files.depth_png(np.array([[7000.0]]), 0.1)
+    assert bop_files.depth_png(np.array([[7000.0]]), 1.0)[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_camera_json_and_scene_numbering(tmp_path: Path) -> None:

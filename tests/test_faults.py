@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from gpu_render.cli import arg_types, build, options
 from gpu_render.dataset import writer
 from gpu_render.dataset.lock import BuildLock, lock_path
+from gpu_render.engines import api
 from gpu_render.errors import UsageError
 from tests.cli import Run, run_module
 from tests.conftest import REFERENCE_ARGS
@@ -367,7 +368,7 @@ def test_an_npy_build_that_cannot_fit_is_refused_up_front(tmp_path: Path) -> Non
 
 
 def test_pose_count_beyond_memory_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(options, "physical_memory", lambda: 2**30)
+    monkeypatch.setattr(api, "physical_memory", lambda: 2**30)
     with pytest.raises(UsageError, match=r"random:1000000 gives 1000000 poses, whose labels need about 1\.4 GiB"):
         options.parse_build_args(["--poses", "random:1000000", "--limit", "5"])  # the source is made whole
     with pytest.raises(UsageError, match=r"this machine has 1\.0 GiB \(at most 715827 poses\)"):

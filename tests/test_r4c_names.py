@@ -43,7 +43,17 @@ def _reference_name(a: float, e: float, theta: float, d: float) -> str:
     d=st.floats(0.01, 40.0),
 )
 def test_names_are_render_for_cnn_names(a: float, e: float, theta: float, d: float) -> None:
-    assert base_name(SYNSET, MD5, a, e, theta, d) == _reference_name(a, e, theta, d)
+    name = base_name(SYNSET, MD5, a, e, theta, d)
+    assert name == _reference_name(a, e, theta, d)
+    fields = parse_name(name)
+    assert (fields.azimuth, fields.elevation, fields.t, fields.distance, fields.copy) == (
+        round(a),
+        round(e),
+        round((-theta) % 360),
+        round(d),
+        0,
+    )
+    assert image2sphere_angles(name) == (fields.azimuth, fields.elevation, fields.t)
 
 
 def test_name_details() -> None:

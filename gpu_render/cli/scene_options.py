@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from gpu_render.cli.look_options import add_look_arguments, find_photos, look_from_description, look_options
 from gpu_render.errors import UsageError
 from gpu_render.scene.camera import DEFAULT_FOV_DEG
 from gpu_render.scene.look import Look
@@ -158,6 +159,7 @@ def add_scene_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--grayscale", action="store_true", default=None, help="objects: grey images (BT.601 luma in R, G and B)"
     )
+    add_look_arguments(p)
 
 
 def spec_from_args(ns: argparse.Namespace) -> SceneSpec:
@@ -174,6 +176,7 @@ def spec_from_args(ns: argparse.Namespace) -> SceneSpec:
             antialias=ns.antialias,
             grayscale=bool(ns.grayscale),
             layers=bool(getattr(ns, "layers", None)),
+            **look_options(ns),
         )
     except SceneSpecError as exc:
         raise UsageError(cli_message(exc)) from None
@@ -183,7 +186,7 @@ def scene_of(spec: SceneSpec) -> Scene:
     """The scene of ``spec``, mesh files read by :func:`read_mesh`. Raises UsageError (one
     line, command-line spelling)."""
     try:
-        return spec.scene(read_mesh)
+        return spec.scene(read_mesh, find_photos)
     except SceneSpecError as exc:
         raise UsageError(cli_message(exc)) from None
 
@@ -199,12 +202,13 @@ def look_from_args(ns: argparse.Namespace) -> Look:
     return look_of(ns.color, ns.background, ns.light, ns.antialias, bool(ns.grayscale))
 
 
-def read_mesh(path: Path) -> tuple[SceneObject, str]:
-    """The normalised object of the mesh file at ``path`` and the file's sha256 (hex). Raises
-    a one-line ValueError (MeshFileError) or OSError for a file that cannot be used."""
+def read_mesh(path: Path, textures: bool = True) -> tuple[SceneObject, str]:
+    """The normalised object of the mesh file at ``path`` (with its colours and textures unless
+    ``textures`` is False) and the file's sha256 (hex). Raises a one-line ValueError
+    (MeshFileError) or OSError for a file that cannot be used."""
     from gpu_render.dataset.mesh_files import load_mesh_file  # trimesh: loaded for mesh files only
 
-    obj = load_mesh_file(path)
+    obj = load_mesh_file(path, textures=textures)
     return obj, hashlib.sha256(path.read_bytes()).hexdigest()
 
 
@@ -218,18 +222,23 @@ def scene_from_description(desc: dict[str, Any], antialias: bool) -> Scene:
             object=name,
             fov=float(desc["fov"]),
             distance=float(desc["distance"]),
-            light=tuple(desc["light"]),
+            light=None if "point_lights" in desc else tuple(desc["light"]),
             color=tuple(desc["color"]),  # type: ignore[arg-type]
-            background=tuple(desc["background"]),
+            background=None if "backgrounds" in desc else tuple(desc["background"]),
             antialias=antialias,  # type: ignore[arg-type]
             grayscale=bool(desc["grayscale"]),
+            **look_from_description(desc),
         )
-    except SceneSpecError as exc:
+    except (SceneSpecError, KeyError, TypeError, ValueError) as exc:
         raise UsageError(f"the manifest's scene is not one a build makes: {exc}") from None
     scene = scene_of(spec)
     digest = getattr(scene, "source_sha256", "")
     if desc.get("object_sha256") and digest != desc["object_sha256"]:
         raise UsageError(f"{name[5:]} is not the mesh file the dataset was built from (sha256 differs)")
+    drawn = scene.describe()
+    for key, what in (("surface", "its colours and textures"), ("backgrounds", "the background photographs")):
+        if key in desc and drawn.get(key) != desc[key]:
+            raise UsageError(f"{what} are not those the dataset was built from (sha256 differs)")
     return scene
 
 

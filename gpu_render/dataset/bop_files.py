@@ -22,6 +22,7 @@ from PIL import Image
 
 from gpu_render.dataset.atomic import atomic_write_bytes
 from gpu_render.dataset.bop_gt import rle_encode
+from gpu_render.errors import UsageError
 from gpu_render.scene.conventions import bop_pose_from_scene, bop_rows, depth_png_units, opencv_intrinsics
 
 #: BlenderProc's and this layout's split of rendered training scenes.
@@ -111,9 +112,10 @@ def camera_json(k: np.ndarray, width: int, height: int, depth_scale: float) -> d
 
 
 def bop_json_bytes(content: Mapping[int, Any] | Mapping[str, Any]) -> bytes:
-    """A BOP JSON file keyed by id: keys as strings in the mapping's order, one line per key
-    (``scene_*.json``, ``models_info.json``). Deterministic: the same content gives the same bytes."""
-    lines = [f"  {json.dumps(str(key))}: {json.dumps(value)}" for key, value in content.items()]
+    """A BOP JSON file keyed by id, laid out as bop_toolkit's ``save_json`` does: keys as strings in
+    the mapping's order, one line per key, each value's own keys sorted (``scene_*.json``,
+    ``models_info.json``). Deterministic: the same content gives the same bytes."""
+    lines = [f"  {json.dumps(str(key))}: {json.dumps(value, sort_keys=True)}" for key, value in content.items()]
     return ("{\n" + ",\n".join(lines) + "\n}\n").encode()
 
 
@@ -142,8 +144,12 @@ def _png(image: np.ndarray) -> bytes:
 
 def depth_png(depth_mm: np.ndarray, depth_scale: float) -> bytes:
     """A BOP depth PNG: (H, W) z-depth in mm (0 = no surface) as 16-bit grey, value x depth_scale
-    = mm. Raises ValueError when the depth does not fit (a larger depth_scale does)."""
-    return _png(depth_png_units(depth_mm, depth_scale))
+    = mm. Raises UsageError when the depth does not fit (a larger depth_scale does)."""
+    try:
+        units = depth_png_units(depth_mm, depth_scale)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return _png(units)
 
 
 def mask_png(mask: np.ndarray) -> bytes:

@@ -4,7 +4,7 @@ A tree (``--meshes DIR``) holds ``{synset}/{md5}/model.obj`` (ShapeNetCore v1) o
 ``{synset}/{md5}/models/model_normalized.obj`` (v2), each with its MTL and textures beside it.
 :func:`find_models` lists the models of the chosen synsets, sorted by synset then model name.
 
-``--viewpoints`` is ``uniform`` or ``file:PATH``; ``--truncation`` is ``none``,
+``--viewpoints`` is ``uniform[:E0,E1:T0,T1:D0,D1]`` or ``file:PATH``; ``--truncation`` is ``none``,
 ``normal[:SIGMA]`` or ``file:PATH`` (:mod:`gpu_render.scene.r4c_views`). A file is a .npy of
 shape (M, 4) or text of M rows of 4 numbers separated by spaces (Render for CNN's
 ``view_distribution/{class}.txt`` and ``truncation_distribution/{class}.txt`` as its MATLAB
@@ -138,10 +138,13 @@ def read_rows(path: Path, option: str) -> tuple[np.ndarray, str]:
 
 
 def parse_viewpoints(text: str) -> ViewpointSource:
-    """``--viewpoints``: ``uniform`` or ``file:PATH`` (read and checked here)."""
+    """``--viewpoints``: ``uniform``, ``uniform:E0,E1:T0,T1:D0,D1`` (ranges of elevation and theta
+    in degrees and distance in file units) or ``file:PATH`` (read and checked here)."""
     if text == "uniform":
         return UniformViews()
     kind, _, arg = text.partition(":")
+    if kind == "uniform":
+        return _uniform(text, arg)
     if kind == "file" and arg:
         rows, digest = read_rows(Path(arg), "--viewpoints")
         try:
@@ -150,6 +153,21 @@ def parse_viewpoints(text: str) -> ViewpointSource:
             raise UsageError(f"--viewpoints file:{arg}: {exc}") from exc
         return RowViews(path=arg, sha256=digest, rows=rows)
     raise UsageError(f"--viewpoints: unknown source {text!r}: use uniform or file:PATH")
+
+
+def _uniform(text: str, arg: str) -> UniformViews:
+    """``uniform:E0,E1:T0,T1:D0,D1`` parsed, or a one-line UsageError."""
+    try:
+        pairs = [[float(x) for x in part.split(",")] for part in arg.split(":")]
+        if len(pairs) != 3 or any(len(p) != 2 for p in pairs):
+            raise ValueError("need three ranges")
+        (e0, e1), (t0, t1), (d0, d1) = pairs
+        return UniformViews(elevation=(e0, e1), theta=(t0, t1), distance=(d0, d1))
+    except ValueError as exc:
+        raise UsageError(
+            f"--viewpoints {text}: uniform takes E0,E1:T0,T1:D0,D1 with -90 <= E0 <= E1 <= 90, "
+            f"-180 < T0 <= T1 <= 180 and 0 < D0 <= D1, e.g. uniform:-85,85:-45,45:2,3"
+        ) from exc
 
 
 def parse_truncation(text: str) -> TruncationSource:

@@ -50,7 +50,7 @@ class BuildJob:
     worker_cpus: CPUs of one Ray worker, its render process plus its encoders (None: the
     cluster's CPUs per GPU, or 2 on a CPU-only cluster).
     preset: a benchmark's own layout (``--preset``); the scene and pose options above then
-    do not apply.
+    do not apply. version: gpu_render's, as the manifest records it.
     """
 
     source: PoseSource = PoseSource("clpr")
@@ -72,6 +72,7 @@ class BuildJob:
     worker_cpus: int | None = None
     val_fraction: float = DEFAULT_VAL_FRACTION
     preset: PresetSpec | None = None
+    version: str = ""
 
     @property
     def antialias(self) -> bool:

@@ -144,6 +144,9 @@ class ModelNetSplit(Loaded):
             "size": self.size,
         }
 
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_env": None}  # a spawned DataLoader worker opens the database itself
+
     def _release(self) -> None:
         """Close the LMDB environment, so that this process can open the database again."""
         if self._env is not None:

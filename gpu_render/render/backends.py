@@ -15,6 +15,7 @@ import numpy as np
 from gpu_render.render import clpr_reference, scene_reference
 from gpu_render.render.atlas import AtlasLayout
 from gpu_render.render.clpr_renderer import Renderer, default_batch, pose_instances
+from gpu_render.render.look_renderer import LookRenderer
 from gpu_render.render.scene_renderer import SceneRenderer, scene_instances
 from gpu_render.scene.clpr_labels import translation
 from gpu_render.scene.object_plan import ObjectPlan
@@ -91,11 +92,15 @@ class ObjectBackend:
 
     def renderer(self, ctx: moderngl.Context, size: int, batch: int) -> SceneRenderer:
         s = self.scene
-        return SceneRenderer(ctx, s.object, s.camera, s.look, size, batch=min(batch, default_batch(size)))
+        # A mesh's own colours or a richer look (lights, specular, photographs) take the look renderer.
+        kind = SceneRenderer if s.object.surface is None and s.look.plain else LookRenderer
+        return kind(ctx, s.object, s.camera, s.look, size, batch=min(batch, default_batch(size)))
 
     def instances(self, plan: Plan, start: int, stop: int) -> np.ndarray:
         assert isinstance(plan, ObjectPlan)
-        return scene_instances(plan.rotation[start:stop], plan.translation[start:stop])
+        # Looks that draw per image need each image's index in the build.
+        index = np.arange(start, stop) if self.scene.look.per_image else None
+        return scene_instances(plan.rotation[start:stop], plan.translation[start:stop], index)
 
     def row_instances(self, matrix: np.ndarray) -> np.ndarray:
         return scene_instances(np.asarray(matrix).transpose(0, 2, 1), self.scene.camera.translation)
@@ -103,7 +108,9 @@ class ObjectBackend:
     def reference(self, plan: Plan, index: int, size: int) -> np.ndarray:
         assert isinstance(plan, ObjectPlan)
         s = self.scene
-        images = scene_reference.render_scene(s.object, s.camera, s.look, plan.rotation[index : index + 1], size)
+        images = scene_reference.render_scene(
+            s.object, s.camera, s.look, plan.rotation[index : index + 1], size, first_index=index
+        )
         return images[0]
 
 

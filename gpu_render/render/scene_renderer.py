@@ -13,6 +13,9 @@ Poses arrive as SCENES.md has them: ``rotation`` (N, 3, 3) float64 R, column vec
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Protocol, TypeVar
+
 import moderngl
 import numpy as np
 
@@ -31,6 +34,8 @@ _GL_CLIP_DISTANCE0 = 0x3000
 _CLIP_PLANES = 4
 
 INSTANCE_DTYPE = np.dtype([("rotation", "<f4", (3, 3)), ("translation", "<f4", 3)])
+#: Instance data with each image's index in the build (what per-image looks draw from).
+INDEXED_DTYPE = np.dtype([("rotation", "<f4", (3, 3)), ("translation", "<f4", 3), ("index", "<i8")])
 _INSTANCE_FORMAT = "9f 3f/i"
 _INSTANCE_ATTRIBUTES = ("in_rotation", "in_translation")
 _VERTEX_FORMAT = "3f 3f"
@@ -45,17 +50,38 @@ _NO_MARK = {
 }
 
 
-def scene_instances(rotation: np.ndarray, translation: np.ndarray) -> np.ndarray:
-    """Per-instance data: rotation (N, 3, 3) float64 R; translation (N, 3) or (3,) float64 t.
+def scene_instances(rotation: np.ndarray, translation: np.ndarray, index: np.ndarray | None = None) -> np.ndarray:
+    """Per-instance data: rotation (N, 3, 3) float64 R; translation (N, 3) or (3,) float64 t;
+    index: (N,) int, the images' indices in the build, for looks that draw per image.
 
-    Returns (N,) structured array of INSTANCE_DTYPE (float32), shared by every size.
+    Returns (N,) structured array of INSTANCE_DTYPE (float32), or of INDEXED_DTYPE with an
+    index; shared by every size.
     """
     rotation = np.asarray(rotation, dtype=np.float64)
     if rotation.ndim != 3 or rotation.shape[1:] != (3, 3):
         raise ValueError(f"rotation must have shape (N, 3, 3), got {rotation.shape}")
-    out = np.empty(len(rotation), dtype=INSTANCE_DTYPE)
+    out = np.empty(len(rotation), dtype=INSTANCE_DTYPE if index is None else INDEXED_DTYPE)
     out["rotation"] = rotation
     out["translation"] = np.broadcast_to(np.asarray(translation, dtype=np.float64), (len(rotation), 3))
+    if index is not None:
+        out["index"] = index
+    return out
+
+
+class _Releasable(Protocol):
+    def release(self) -> None: ...
+
+
+_Owned = TypeVar("_Owned", bound=_Releasable)
+
+
+def gpu_instances(instances: np.ndarray) -> np.ndarray:
+    """The INSTANCE_DTYPE part of instance data (which may also carry image indices)."""
+    if instances.dtype == INSTANCE_DTYPE:
+        return np.ascontiguousarray(instances)
+    out = np.empty(len(instances), dtype=INSTANCE_DTYPE)
+    out["rotation"] = instances["rotation"]
+    out["translation"] = instances["translation"]
     return out
 
 
@@ -86,14 +112,9 @@ class SceneRenderer:
         self._released = False
         # Back faces of a closed object never show; a convex one's front faces never overlap.
         self._enables = (moderngl.CULL_FACE if obj.closed else 0) | (0 if obj.convex else moderngl.DEPTH_TEST)
-        self._objects: list[
-            moderngl.Buffer | moderngl.Program | moderngl.VertexArray | moderngl.Framebuffer | moderngl.Renderbuffer
-        ] = []
+        self._objects: list[_Releasable] = []  # every GL object made here, released by close()
 
-        # Unmarked objects shade from the normal alone: a fragment shader that reads fewer varyings.
-        self.program = self._own(
-            load_program(ctx, "scene", fragment="scene" if obj.mark is not None else "scene_plain")
-        )
+        self.program = self._own(self._colour_program())
         self.layers_program = self._own(load_program(ctx, "scene", fragment="scene_layers"))
         d = camera.d
         depth_range = (max(d - 1.0 - DEPTH_MARGIN, 1e-3), d + 1.0 + DEPTH_MARGIN)
@@ -102,7 +123,7 @@ class SceneRenderer:
         # layout, so that window coordinates stay exact (what lies past S px is discarded).
         w, h = self.viewport = self.layout.target
         for program in (self.program, self.layers_program):
-            _set(
+            set_uniforms(
                 program,
                 {
                     "u_focal": (float(k[0, 0]), float(k[1, 1])),
@@ -112,7 +133,7 @@ class SceneRenderer:
                     "u_target": (float(w), float(h)),
                 },
             )
-        _set(
+        set_uniforms(
             self.program,
             {
                 "u_albedo": tuple(c / 255.0 for c in look.albedo),
@@ -121,12 +142,12 @@ class SceneRenderer:
                 **(obj.mark.uniforms() if obj.mark is not None else _NO_MARK),
             },
         )
-        vertices, indices = indexed_vertices(obj)
+        vertices, indices, vertex_format, attributes = self._vertex_data()
         self._vertices = self._own(ctx.buffer(vertices.tobytes()))
         self._indices = self._own(ctx.buffer(indices.tobytes()))
         self._instances = self._own(ctx.buffer(reserve=self.layout.capacity * INSTANCE_DTYPE.itemsize))
         content = [
-            (self._vertices, _VERTEX_FORMAT, *_VERTEX_ATTRIBUTES),
+            (self._vertices, vertex_format, *attributes),
             (self._instances, _INSTANCE_FORMAT, *_INSTANCE_ATTRIBUTES),
         ]
         self.vao = self._own(ctx.vertex_array(self.program, content, index_buffer=self._indices, index_element_size=4))
@@ -135,22 +156,44 @@ class SceneRenderer:
             ctx.vertex_array(
                 self.layers_program,
                 [
-                    (self._vertices, "3f 12x", "in_position"),
+                    (self._vertices, f"3f {vertices.shape[1] * 4 - 12}x", "in_position"),
                     content[1],
                 ],
                 index_buffer=self._indices,
                 index_element_size=4,
             )
         )
+        self._configure()
         self.fbo = self._framebuffer(4, "f1", self.samples, h)
         self._resolved: dict[int, moderngl.Framebuffer] = {}  # MSAA resolve targets by rows
         self._layers_fbo: moderngl.Framebuffer | None = None
         self._staging = np.empty((self.layout.height, size, 3), dtype=np.uint8)
         self._depth_staging: np.ndarray | None = None
 
-    def _own(self, obj):
+    def _own(self, obj: _Owned) -> _Owned:
+        """Keep ``obj`` to release on :meth:`close`; returns it."""
         self._objects.append(obj)
         return obj
+
+    # -- what a variant changes (gpu_render.render.look_renderer) ---------------------------
+
+    def _colour_program(self) -> moderngl.Program:
+        """The program of the colour pass. Unmarked objects shade from the normal alone: a
+        fragment shader that reads fewer varyings."""
+        return load_program(self.ctx, "scene", fragment="scene" if self.obj.mark is not None else "scene_plain")
+
+    def _vertex_data(self) -> tuple[np.ndarray, np.ndarray, str, tuple[str, ...]]:
+        """(vertices (V, C) float32 with position first, indices (3T,) uint32, their moderngl
+        format and attribute names)."""
+        vertices, indices = indexed_vertices(self.obj)
+        return vertices, indices, _VERTEX_FORMAT, _VERTEX_ATTRIBUTES
+
+    def _configure(self) -> None:
+        """Make what the colour pass needs beyond the program and buffers (nothing here)."""
+
+    def _submit(self, vao: moderngl.VertexArray, instances: np.ndarray) -> None:
+        """Issue the draw calls of ``instances`` (inside the pass's framebuffer scope)."""
+        vao.render(moderngl.TRIANGLES, instances=len(instances))
 
     def _framebuffer(
         self, components: int, dtype: str, samples: int, rows: int, depth: bool = True
@@ -227,8 +270,8 @@ class SceneRenderer:
         self._check_open()
         if len(instances) > self.layout.capacity:
             raise ValueError(f"at most {self.layout.capacity} poses fit one atlas, got {len(instances)}")
-        bg = tuple(c / 255.0 for c in self.look.background)
-        self._draw(self.fbo, self.vao, instances, (*bg, 1.0))
+        r, g, b = (c / 255.0 for c in self.look.background)
+        self._draw(self.fbo, self.vao, instances, (r, g, b, 1.0))
         return self.resolve(len(instances))
 
     def resolve(self, n: int) -> moderngl.Framebuffer:
@@ -259,7 +302,7 @@ class SceneRenderer:
         clear: tuple[float, float, float, float],
     ) -> None:
         n = len(instances)
-        data = np.ascontiguousarray(instances, dtype=INSTANCE_DTYPE).tobytes()
+        data = gpu_instances(instances).tobytes()
         if len(data) > self._instances.size:
             self._instances.orphan(len(data))
         if data:
@@ -278,7 +321,7 @@ class SceneRenderer:
                 self.ctx.enable_direct(_GL_CLIP_DISTANCE0 + i)
             try:
                 if n:
-                    vao.render(moderngl.TRIANGLES, instances=n)
+                    self._submit(vao, instances)
             finally:
                 for i in range(_CLIP_PLANES if clip else 0):
                     self.ctx.disable_direct(_GL_CLIP_DISTANCE0 + i)
@@ -330,8 +373,10 @@ def indexed_vertices(obj: SceneObject) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(unique[order]), rank[inverse.reshape(-1)].astype(np.uint32)
 
 
-def _set(program: moderngl.Program, values: dict[str, object]) -> None:
+def set_uniforms(program: moderngl.Program, values: Mapping[str, object]) -> None:
     """Set the uniforms the program uses (the GLSL compiler drops unused ones)."""
     for name, value in values.items():
         if name in program:
-            program[name].value = value
+            uniform = program[name]
+            assert isinstance(uniform, moderngl.Uniform)
+            uniform.value = value

@@ -1,4 +1,8 @@
-"""Load GLSL programs from files by name; compile errors name the file and line."""
+"""Load GLSL programs from files by name; compile errors name the file and line.
+
+A line ``#include "NAME"`` is replaced by the text of the file NAME in the same folder (once
+per program; includes do not nest), so shaders share code such as ``marks.glsl``.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ class ShaderError(RuntimeError):
 
 
 _STAGES = (("vert", "vertex_shader"), ("frag", "fragment_shader"))
+_INCLUDE = re.compile(r'^[ \t]*#include[ \t]+"([^"]+)"[ \t]*$', re.MULTILINE)
 
 
 def shader_dir() -> Path:
@@ -56,14 +61,26 @@ def load_program(
     for ext, stage in _STAGES:
         path = folder / f"{fragment if (fragment and ext == 'frag') else name}.{ext}"
         try:
-            sources[stage] = path.read_text(encoding="utf-8")
+            sources[stage] = _with_includes(folder, path.read_text(encoding="utf-8"))
         except OSError as exc:
-            raise ShaderError(f"cannot read shader {path}: {exc.strerror}") from exc
+            raise ShaderError(f"cannot read shader {exc.filename or path}: {exc.strerror}") from exc
         paths[stage] = path
     try:
         return ctx.program(vertex_shader=sources["vertex_shader"], fragment_shader=sources["fragment_shader"])
     except moderngl.Error as exc:
         raise ShaderError(_explain(str(exc), paths)) from exc
+
+
+def _with_includes(folder: Path, text: str) -> str:
+    """``text`` with each ``#include "NAME"`` line replaced by the file's text, followed by a
+    ``#line`` directive so that compile errors after it keep the including file's line numbers.
+    Raises OSError naming an included file that cannot be read."""
+    lines = text.split("\n")
+    for number, line in enumerate(lines, start=1):
+        m = _INCLUDE.match(line)
+        if m:
+            lines[number - 1] = (folder / m.group(1)).read_text(encoding="utf-8") + f"\n#line {number + 1}"
+    return "\n".join(lines)
 
 
 def _explain(message: str, paths: dict[str, Path]) -> str:

@@ -10,13 +10,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from gpu_render.scene.objects import SceneObject
+from gpu_render.scene.objects import SceneObject, Surface
 
 MESH_PREFIX = "mesh:"
 
 
 def mesh_object(
-    name: str, vertices: np.ndarray, faces: np.ndarray, vertex_normals: np.ndarray | None = None, closed: bool = False
+    name: str,
+    vertices: np.ndarray,
+    faces: np.ndarray,
+    vertex_normals: np.ndarray | None = None,
+    closed: bool = False,
+    surface: Surface | None = None,
 ) -> SceneObject:
     """The normalised object of a triangle mesh.
 
@@ -26,6 +31,8 @@ def mesh_object(
     (any length), or None for flat per-face normals. A corner whose given normal is zero or not
     finite gets its face's normal. Triangles of zero area draw nothing and are dropped.
     closed: the faces bound a solid, wound outward (renderers then cull back faces).
+    surface: the file's colours and textures with one entry per face (F), or None; the
+    triangles dropped below are dropped from it too.
 
     Returns a SceneObject with positions and normals (T, 3, 3) float32 in the object frame,
     the identity as symmetry, ``centre`` c (3,) float64 in file units and ``scale`` s.
@@ -85,4 +92,5 @@ def mesh_object(
         centre=centre,
         scale=scale,
         closed=closed,
+        surface=None if surface is None else surface.subset(keep),
     )

@@ -10,7 +10,8 @@ Angles here are PASCAL3D+ viewpoints in degrees (FORMATS.md, :mod:`gpu_render.sc
 azimuth a, elevation e, in-plane theta θ, distance d. The name's t is ``(-θ) mod 360``;
 image2sphere's ``Pascal3DSynth`` reads ``[int(x[1:]) for x in name.split('_')[-4:-1]]`` and
 uses the viewpoint ``(a, e, -t)``, which is θ again up to the names' rounding
-(:func:`name_rotation`).
+(:func:`name_rotation`). (Render for CNN's own renderer turns its camera the other way for its
+view parameter, so in its own sets t is the image's θ; docs/RENDER4CNN.md.)
 
 **Unique names.** Two views of one model whose values round alike would get one name, and the
 second would overwrite the first. :func:`unique_names` keeps both: views are named in their order,

@@ -1,8 +1,8 @@
 """Render for CNN's per-image random choices: viewpoints and truncation fractions, and the pose
 of a ShapeNet file for a viewpoint. Pure functions and frozen sources.
 
-Every choice of image ``index`` comes from numpy's generator seeded with
-``[seed, stream, index]`` alone (:func:`image_rng`; stream :data:`VIEW_STREAM` for the
+Every choice of an image comes from numpy's generator seeded with ``[seed, stream, *key]``
+alone (:func:`image_rng`; stream :data:`VIEW_STREAM` for the
 viewpoint, :data:`TRUNCATION_STREAM` for the truncation), so an image gets the same choices
 whatever the batch, shard, engine or resume that draws it.
 
@@ -29,26 +29,47 @@ TRUNCATION_STREAM = 1
 #: Render for CNN imports the OBJ into Blender (y up, -z forward: Blender = (x, -z, y)) and puts
 #: the camera at ``d (cos a cos e, sin a cos e, sin e)`` in Blender's frame, looking at the
 #: origin with z up. That camera is PASCAL3D+'s ``d (cos e sin a, -cos e cos a, sin e)`` exactly
-#: when ``x_pascal = SHAPENET_TO_PASCAL @ x_file``: (-z, -x, y).
+#: when ``x_pascal = SHAPENET_TO_PASCAL @ x_file``: (-z, -x, y). Its camera is then turned by
+#: minus its view parameter θ_r about the viewing direction, so its image's PASCAL3D+ θ is -θ_r.
 SHAPENET_TO_PASCAL = np.array([[0.0, 0.0, -1.0], [-1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
 
 
-def image_rng(seed: int, stream: int, index: int) -> np.random.Generator:
+#: Render for CNN's render size, pixels: its ``blank.blend`` (Blender 2.71) renders 1920 x 1080 at 50%.
+RENDER_WIDTH, RENDER_HEIGHT = 960, 540
+#: Its camera: a 35 mm lens on a 32 mm wide sensor fitted to the image width (horizontal field of
+#: view 2 atan(16 / 35), about 49.1 degrees), square pixels, principal point at the centre.
+LENS_MM, SENSOR_WIDTH_MM = 35.0, 32.0
+
+
+def render_for_cnn_intrinsics() -> np.ndarray:
+    """K of Render for CNN's renders, (3, 3) float64 pixels, for a RENDER_WIDTH x RENDER_HEIGHT
+    image in SCENES.md's pixel convention: f = 960 * 35 / 32 = 1050, centre (480, 270)."""
+    f = RENDER_WIDTH * LENS_MM / SENSOR_WIDTH_MM
+    return np.array([[f, 0.0, RENDER_WIDTH / 2], [0.0, f, RENDER_HEIGHT / 2], [0.0, 0.0, 1.0]])
+
+
+def image_rng(seed: int, stream: int, *key: int) -> np.random.Generator:
     """The generator of one image's choices of one kind: numpy's default, seeded with
-    ``[seed, stream, index]`` (a SeedSequence), all non-negative integers."""
-    if min(seed, stream, index) < 0:
-        raise ValueError(f"seed, stream and index must be >= 0, got {(seed, stream, index)}")
-    return np.random.default_rng([seed, stream, index])
+    ``[seed, stream, *key]`` (a SeedSequence), all non-negative integers. key names the image:
+    its index in the build, or e.g. (synset, model, view) so that a subset of models draws what
+    the same models draw in a full build."""
+    if min(seed, stream, *key) < 0 or not key:
+        raise ValueError(
+            f"seed, stream and a key of one or more integers, all >= 0, are needed, got {(seed, stream, key)}"
+        )
+    return np.random.default_rng([seed, stream, *key])
 
 
 def _per_image(
     seed: int, stream: int, index: np.ndarray, draw: Callable[[np.random.Generator], np.ndarray]
 ) -> np.ndarray:
-    """(N, 4) float64: ``draw(image_rng(seed, stream, i))`` for each i of index (N,)."""
-    idx = np.asarray(index, dtype=np.int64).reshape(-1)
-    out = np.empty((len(idx), 4), dtype=np.float64)
-    for j, i in enumerate(idx.tolist()):
-        out[j] = draw(image_rng(seed, stream, i))
+    """(N, 4) float64: ``draw(image_rng(seed, stream, *key))`` for each key of index: (N,) ints
+    (one integer per image) or (N, K) (K integers per image)."""
+    idx = np.asarray(index, dtype=np.int64)
+    keys = idx.reshape(-1, 1) if idx.ndim <= 1 else idx.reshape(len(idx), -1)
+    out = np.empty((len(keys), 4), dtype=np.float64)
+    for j, key in enumerate(keys.tolist()):
+        out[j] = draw(image_rng(seed, stream, *key))
     return out
 
 
@@ -66,7 +87,7 @@ class ViewpointSource(Protocol):
     def spec(self) -> str: ...
 
     def draw(self, seed: int, index: np.ndarray) -> np.ndarray:
-        """(N, 4) float64 (azimuth, elevation, theta, distance) for image indices (N,)."""
+        """(N, 4) float64 (azimuth, elevation, theta, distance) for image keys (N,) or (N, K) ints."""
         ...
 
 
@@ -77,13 +98,14 @@ class TruncationSource(Protocol):
     def spec(self) -> str: ...
 
     def draw(self, seed: int, index: np.ndarray) -> np.ndarray:
-        """(N, 4) float64 (left, right, top, bottom) fractions for image indices (N,)."""
+        """(N, 4) float64 (left, right, top, bottom) fractions for image keys (N,) or (N, K) ints."""
         ...
 
 
 @dataclass(frozen=True)
 class UniformViews:
-    """``uniform``: azimuth U[0, 360), elevation, theta and distance each uniform in its range.
+    """``uniform[:E0,E1:T0,T1:D0,D1]``: azimuth U[0, 360), elevation U[E0, E1], theta U[T0, T1]
+    and distance U[D0, D1].
 
     Defaults are Render for CNN's: elevation within [-85, 85] and theta within [-45, 45] degrees,
     the bounds its ``sample_viewpoints.m`` keeps its random views in; distance in [2, 3] file
@@ -102,7 +124,10 @@ class UniformViews:
 
     @property
     def spec(self) -> str:
-        return "uniform"
+        """``uniform`` for the defaults, else ``uniform:E0,E1:T0,T1:D0,D1``."""
+        if self == UniformViews():
+            return "uniform"
+        return "uniform:" + ":".join(f"{lo:g},{hi:g}" for lo, hi in (self.elevation, self.theta, self.distance))
 
     def draw(self, seed: int, index: np.ndarray) -> np.ndarray:
         lo = np.array([0.0, self.elevation[0], self.theta[0], self.distance[0]])
@@ -146,7 +171,8 @@ class NoTruncation:
         return "none"
 
     def draw(self, seed: int, index: np.ndarray) -> np.ndarray:
-        return np.zeros((np.asarray(index).size, 4))
+        idx = np.asarray(index)
+        return np.zeros((1 if idx.ndim == 0 else len(idx), 4))
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from gpu_render.scene.camera import Pinhole
 from gpu_render.scene.clpr_cube import BACKGROUND
 from gpu_render.scene.look import Look
 from gpu_render.scene.object_plan import ObjectPlan
-from gpu_render.scene.objects import SceneObject
+from gpu_render.scene.objects import SceneObject, surface_digest
 from gpu_render.scene.plan import PosePlan
 
 CLPR_OBJECT = "clpr-cube"
@@ -132,7 +132,7 @@ class ObjectScene:
         return replace(self, look=replace(self.look, antialias=antialias))
 
     def plan(self, source: PoseSource, count: int | None = None) -> ObjectPlan:
-        return ObjectPlan.from_source(source, count, self.object, self.camera)
+        return ObjectPlan.from_source(source, count, self.object, self.camera, self.look)
 
     def describe(self) -> dict[str, Any]:
         look = self.look
@@ -146,4 +146,7 @@ class ObjectScene:
             "background": list(look.background),
             "grayscale": look.grayscale,
             "drawing": DRAWING_REVISION,
+            # The richer looks add their keys only when used, so plain builds keep their signature.
+            **({"surface": surface_digest(self.object.surface)} if self.object.surface is not None else {}),
+            **look.describe(),
         }

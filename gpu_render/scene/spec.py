@@ -14,18 +14,27 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
 
-from gpu_render.errors import UsageError
+from gpu_render.scene.backdrop import Photos
 from gpu_render.scene.camera import DEFAULT_FOV_DEG, Pinhole
 from gpu_render.scene.look import DEFAULT_LIGHT, NOT_A_DIRECTION, Look, is_direction
+from gpu_render.scene.look_spec import (
+    check_backgrounds,
+    check_point_lights,
+    check_ratio,
+    check_seed,
+    check_shininess,
+    check_specular,
+)
 from gpu_render.scene.objects import SceneObject
 from gpu_render.scene.scene import CLPR_OBJECT, ClprScene, ObjectScene, Scene
 from gpu_render.scene.solids import BUILTIN_OBJECTS, builtin_object
+from gpu_render.scene.spec_error import SceneSpecError
 
 MESH_PREFIX = "mesh:"
 #: Default image side, px, of a renderer of one size (a build's objects default to it too).
@@ -34,31 +43,28 @@ MIN_SIZE, MAX_SIZE = 8, 4096
 MIN_FOV, MAX_FOV = 1.0, 170.0
 MAX_DISTANCE = 1000.0
 #: Fields only the perspective objects take, in the order their refusals are checked.
-OBJECT_ONLY = ("fov", "distance", "light", "color", "background", "grayscale", "layers")
+OBJECT_ONLY = (
+    "fov",
+    "distance",
+    "light",
+    "color",
+    "background",
+    "grayscale",
+    "layers",
+    "lights",
+    "specular",
+    "backgrounds",
+    "background_ratio",
+)
 
 #: Reads a mesh file: its path to (the normalised object, the sha256 hex of the file's bytes).
 #: Raises ValueError or OSError (one line) for a file it cannot use.
-MeshReader = Callable[[Path], tuple[SceneObject, str]]
-
-
-class SceneSpecError(UsageError, ValueError):
-    """A scene option that cannot be drawn. ``field``: the option's name as a keyword; ``reason``:
-    what is wrong with it; ``conflict``: the option makes no sense for the cLPR cube."""
-
-    def __init__(self, field: str, reason: str, conflict: bool = False) -> None:
-        # A conflict's reason is the text after "makes no sense for object clpr-cube".
-        self.field, self.reason, self.conflict = field, reason, conflict
-        super().__init__(self.spelled(""))
-
-    def spelled(self, flag: str) -> str:
-        """The one-line message with every option name prefixed by ``flag``: ``""`` for Python
-        keywords (``fov: must be ...``), ``"--"`` for the command line."""
-        if self.conflict:
-            return f"{flag}{self.field} makes no sense for {flag}object {CLPR_OBJECT}{self.reason}"
-        return f"{flag}{self.field}: {self.reason}"
-
-    def __reduce__(self) -> tuple[Any, ...]:  # picklable: it may cross into a DataLoader's parent
-        return (type(self), (self.field, self.reason, self.conflict))
+#: Called with ``textures=False`` for ``textures=False`` specs (the file's colours are not read).
+MeshReader = Callable[..., tuple[SceneObject, str]]
+#: Finds the photographs of a folder for a share ``ratio`` of the images (raises UsageError).
+PhotoFinder = Callable[[Path, float], Photos]
+#: The share of images given a photograph when ``backgrounds`` is set.
+DEFAULT_BACKGROUND_RATIO = 0.8
 
 
 def _shown(value: object) -> str:
@@ -196,6 +202,13 @@ class SceneSpec:
     black); antialias, 4x MSAA (None: on for objects, off for the cube); grayscale, BT.601 luma
     in R, G and B. layers (objects only): also render mask and depth.
 
+    The richer looks (objects only; docs/LOOKS.md): textures, read a mesh file's colours and
+    textures (default True); lights, ``directional`` (None, the default light), ``render4cnn``,
+    or point-light settings (:class:`~gpu_render.scene.lights.PointLights` or a dict of its
+    fields over Render for CNN's); specular, specular_exponent: the Blinn-Phong term (0: none; 32);
+    backgrounds: a folder of photographs, background_ratio the share of images given one (0..1,
+    default 0.8; the rest a random grey); look_seed: the seed of every per-image choice.
+
     Values are normalised: sequences become tuples, numpy scalars Python numbers.
     """
 
@@ -209,6 +222,13 @@ class SceneSpec:
     antialias: bool | None = None
     grayscale: bool = False
     layers: bool = False
+    textures: bool = True
+    lights: Any = None
+    specular: float = 0.0
+    specular_exponent: float = 32.0
+    backgrounds: str | None = None
+    background_ratio: float | None = None
+    look_seed: int = 0
 
     def __post_init__(self) -> None:
         checked = {
@@ -222,6 +242,13 @@ class SceneSpec:
             "antialias": check_switch("antialias", self.antialias, optional=True),
             "grayscale": check_switch("grayscale", self.grayscale),
             "layers": check_switch("layers", self.layers),
+            "textures": check_switch("textures", self.textures),
+            "lights": check_point_lights(self.lights),
+            "specular": check_specular(self.specular),
+            "specular_exponent": check_shininess(self.specular_exponent),
+            "backgrounds": check_backgrounds(self.backgrounds),
+            "background_ratio": None if self.background_ratio is None else check_ratio(self.background_ratio),
+            "look_seed": check_seed(self.look_seed),
         }
         for name, value in checked.items():
             object.__setattr__(self, name, value)
@@ -230,6 +257,12 @@ class SceneSpec:
             if given:
                 why = "" if given[0] == "layers" else " (orthographic, flat colours)"
                 raise SceneSpecError(given[0], f"{why}; it applies to the SYMSOL solids and mesh files", conflict=True)
+        if checked["background_ratio"] is not None and checked["backgrounds"] is None:
+            raise SceneSpecError("background_ratio", "needs backgrounds (a folder of photographs)")
+        if checked["background"] is not None and checked["backgrounds"] is not None:
+            raise SceneSpecError("background", "and backgrounds exclude each other: photographs replace the colour")
+        if checked["light"] is not None and checked["lights"] is not None:
+            raise SceneSpecError("light", "sets the directional light; it makes no sense with point lights")
 
     @classmethod
     def create(cls, **options: Any) -> SceneSpec:
@@ -253,13 +286,18 @@ class SceneSpec:
         return Pinhole(fov_deg=DEFAULT_FOV_DEG if self.fov is None else self.fov, distance=self.distance)
 
     def look(self) -> Look:
-        """The objects' look, each option left out taking its default."""
-        return look_of(self.color, self.background, self.light, self.antialias, self.grayscale)
+        """The objects' look, each option left out taking its default (photographs are found
+        by :meth:`scene`)."""
+        plain = look_of(self.color, self.background, self.light, self.antialias, self.grayscale)
+        return replace(
+            plain, points=self.lights, specular=self.specular, shininess=self.specular_exponent, seed=self.look_seed
+        )
 
-    def scene(self, read_mesh: MeshReader | None = None) -> Scene:
+    def scene(self, read_mesh: MeshReader | None = None, find_photos: PhotoFinder | None = None) -> Scene:
         """The scene to draw. read_mesh reads ``mesh:PATH`` objects (the command line's
         :func:`gpu_render.cli.scene_options.read_mesh`); a file it refuses raises SceneSpecError
-        naming ``object``."""
+        naming ``object``. find_photos lists ``backgrounds`` (the command line's
+        :func:`gpu_render.dataset.backgrounds.photo_catalogue`)."""
         if self.is_clpr:
             return ClprScene(antialias=bool(self.antialias))
         digest = ""
@@ -267,9 +305,16 @@ class SceneSpec:
             if read_mesh is None:
                 raise TypeError("SceneSpec.scene needs read_mesh to draw a mesh file")
             try:
-                obj, digest = read_mesh(Path(self.object[len(MESH_PREFIX) :]))
+                path = Path(self.object[len(MESH_PREFIX) :])
+                obj, digest = read_mesh(path) if self.textures else read_mesh(path, textures=False)
             except (ValueError, OSError) as exc:
                 raise SceneSpecError("object", " ".join(str(exc).split())) from None
         else:
             obj = builtin_object(self.object)
-        return ObjectScene(obj, self.camera(), self.look(), digest)
+        look = self.look()
+        if self.backgrounds is not None:
+            if find_photos is None:
+                raise SceneSpecError("backgrounds", "photographs are read by the build and gpu_render.Renderer only")
+            ratio = DEFAULT_BACKGROUND_RATIO if self.background_ratio is None else self.background_ratio
+            look = replace(look, photos=find_photos(Path(self.backgrounds), ratio))
+        return ObjectScene(obj, self.camera(), look, digest)
