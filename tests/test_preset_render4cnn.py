@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import glob
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -226,3 +227,20 @@ def test_bad_options_are_one_line(built: Path, more: tuple[str, ...], message: s
 def test_other_presets_refuse_its_options(tmp_path: Path) -> None:
     run = run_module("gpu_render.build", "--preset", "symsol", "--synsets", "car", "--out", tmp_path / "s")
     assert run.code == 2 and "--synsets applies to --preset render4cnn only" in run.err, run.err
+
+
+def test_verify_passes_the_set_and_names_a_wrong_label(built: Path) -> None:
+    ok = run_module("gpu_render.verify", built / "out")
+    assert ok.code == 0 and "6 images and their labels checked" in ok.out, ok.out + ok.err
+    broken = built / "broken"
+    shutil.copytree(built / "out", broken)
+    labels = dict(np.load(broken / "poses.npz"))
+    labels["theta"] = labels["theta"].copy()
+    labels["theta"][1] += 3.0
+    labels["crop"] = labels["crop"].copy()
+    labels["crop"][2, 0] += 1
+    np.savez(broken / "poses.npz", **labels)
+    bad = run_module("gpu_render.verify", broken)
+    assert bad.code != 0
+    assert "the name does not round the labels" in bad.out + bad.err
+    assert "is not the mesh's crop" in bad.out + bad.err

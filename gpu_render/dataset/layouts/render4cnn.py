@@ -64,8 +64,9 @@ BAND_TOP = (RENDER_SIDE - RENDER_HEIGHT) // 2
 #: The square render's field of view, degrees: f = 1050 px at 960 px.
 RENDER_FOV_DEG = math.degrees(2.0 * math.atan((RENDER_SIDE / 2) / float(render_for_cnn_intrinsics()[0, 0])))
 DEFAULT_VIEWS_PER_MODEL = 10
-#: Bytes a chunk's settled crop takes in OUT/.progress (4 little-endian int64).
+#: What OUT/.progress keeps of a settled image: its crop (4 int64) and render translation (3 float64).
 _CROP = np.dtype("<i8")
+_MOVED = np.dtype("<f8")
 
 
 @dataclass(frozen=True)
@@ -109,10 +110,12 @@ def band_intrinsics() -> np.ndarray:
 
 
 @lru_cache(maxsize=4)
-def file_vertices(path: str) -> np.ndarray:
-    """(P, 3) float64 vertices of a mesh file in the file's own coordinates."""
+def file_geometry(path: str) -> tuple[np.ndarray, np.ndarray, float]:
+    """A mesh file's vertices (P, 3) float64 in the file's own coordinates, and the centre (3,)
+    and scale of the scene's normalised object (``x_obj = scale (x_file - centre)``)."""
     obj = load_mesh_file(Path(path), textures=False)
-    return np.asarray(obj.positions, dtype=np.float64).reshape(-1, 3) / obj.scale + obj.centre
+    centre = np.asarray(obj.centre, dtype=np.float64)
+    return np.asarray(obj.positions, dtype=np.float64).reshape(-1, 3) / obj.scale + centre, centre, float(obj.scale)
 
 
 def image_crops(vertices: np.ndarray, views: np.ndarray, trunc: np.ndarray) -> np.ndarray:
@@ -129,7 +132,9 @@ def image_crops(vertices: np.ndarray, views: np.ndarray, trunc: np.ndarray) -> n
 @dataclass(frozen=True)
 class Render4cnnSink:
     """Crops each render and writes it as an RGB PNG under its Render for CNN name; returns per
-    image its sha256 (32 bytes) and its crop box (4 little-endian int64)."""
+    image its sha256 (32 bytes), its crop box (4 little-endian int64) and the translation of the
+    scene's normalised object it was drawn at (3 little-endian float64: what the look's labels
+    are relative to)."""
 
     out: str
     spec: Render4cnnSpec
@@ -141,11 +146,13 @@ class Render4cnnSink:
         for k, image in enumerate(images):
             model, view = self.models[(start + k) // v_count], (start + k) % v_count
             views, trunc, names = model_views(self.spec, model)
-            box = image_crops(file_vertices(str(model.path)), views[view : view + 1], trunc[view : view + 1])[0]
+            vertices, centre, scale = file_geometry(str(model.path))
+            box = image_crops(vertices, views[view : view + 1], trunc[view : view + 1])[0]
+            moved = render_pose(*view_poses(views[view : view + 1]), centre, scale)[1][0]
             x0, y0, x1, y1 = (int(b) for b in box)
             data = encode_png(np.ascontiguousarray(image[BAND_TOP + y0 : BAND_TOP + y1, x0:x1]))
             atomic_write_bytes(os.path.join(self.out, image_path(model.synset, model.md5, names[view])), data)
-            results.append(file_digest(data) + box.astype(_CROP).tobytes())
+            results.append(file_digest(data) + box.astype(_CROP).tobytes() + moved.astype(_MOVED).tobytes())
         return results
 
 
@@ -248,29 +255,20 @@ class Render4cnnLayout:
             views.append(v)
             truncs.append(tr)
         n = len(paths)
-        crop = np.concatenate([np.frombuffer(crops_path(out, k).read_bytes(), _CROP) for k in range(n)])
-        crop = crop.reshape(n, 4).astype(np.int64)
-        all_views = np.concatenate(views)
-        labels = image_labels(paths, all_views, crop_intrinsics(band_intrinsics(), crop), crop, np.concatenate(truncs))
-        look = self.spec.look
-        if look.per_image:
-            translation = np.empty((n, 3))
-            for i in range(n):
-                obj = _normalisation(str(self.models[i // self.spec.views_per_model].path))
-                translation[i] = render_pose(labels["matrix"][i], labels["translation"][i], *obj)[1][0]
-            labels.update(look_labels(look, translation, (RENDER_SIDE,)))
+        kept = b"".join(crops_path(out, k).read_bytes() for k in range(n))
+        rows = np.frombuffer(kept, np.dtype([("crop", _CROP, 4), ("moved", _MOVED, 3)]), count=n)
+        crop = rows["crop"].astype(np.int64)
+        labels = image_labels(
+            paths, np.concatenate(views), crop_intrinsics(band_intrinsics(), crop), crop, np.concatenate(truncs)
+        )
+        if self.spec.look.per_image:
+            labels.update(look_labels(self.spec.look, rows["moved"].astype(np.float64), (RENDER_SIDE,)))
         return labels
 
 
 @lru_cache(maxsize=2)
 def _load(path: str, textures: bool) -> Any:
     return load_mesh_file(Path(path), textures=textures)
-
-
-@lru_cache(maxsize=4)
-def _normalisation(path: str) -> tuple[np.ndarray, float]:
-    obj = load_mesh_file(Path(path), textures=False)
-    return np.asarray(obj.centre, dtype=np.float64), float(obj.scale)
 
 
 def render4cnn_files(sig: dict[str, Any]) -> BuildFiles:
