@@ -244,3 +244,19 @@ def test_verify_passes_the_set_and_names_a_wrong_label(built: Path) -> None:
     assert bad.code != 0
     assert "the name does not round the labels" in bad.out + bad.err
     assert "is not the mesh's crop" in bad.out + bad.err
+
+
+def test_ray_engine_writes_the_same_bytes(built: Path) -> None:
+    on_ray = built / "ray"
+    build(built / "tree", on_ray, "--engine", "ray", "--worker-cpus", "1")
+    whole = built / "out"
+    names = [str(n) for n in np.load(whole / "poses.npz")["names"]]
+    for rel in [*names, "poses.npz"]:
+        assert (on_ray / rel).read_bytes() == (whole / rel).read_bytes(), rel
+
+
+def test_load_names_what_to_read_instead(built: Path) -> None:
+    import gpu_render
+
+    with pytest.raises(ValueError, match="Render for CNN set"):
+        gpu_render.load(built / "out")
