@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from gpu_render.client import RenderClient
 from gpu_render.renderer import Renderer
 from gpu_render.rotations.sources import random_quaternions
 from gpu_render.serve.app import create_app
@@ -116,6 +117,23 @@ def test_first_index_draws_the_builds_later_images(
     assert np.abs(images.astype(int) - want[2:]).max() <= MAX_DIFF
     other = post(client, format="npy", backgrounds=True, look_seed=8)
     assert other[0] == 200 and np.load(io.BytesIO(other[1])).tobytes() != want.tobytes()  # the seed matters
+
+
+def test_the_client_returns_the_images_and_their_labels(
+    client: TestClient, rendered: tuple[np.ndarray, dict[str, np.ndarray]]
+) -> None:
+    want, labels = rendered
+    remote = RenderClient("http://testserver")
+    remote._http = client  # the app in this process (TestClient is an httpx.Client)
+    look = {**LOOK, "light_count": np.array([1, 4])}  # numpy values are sent as JSON
+    images, got = remote.render_labeled(
+        random_quaternions(POSES, 3), size=SIZE, object=OBJECT, backgrounds=True, **look
+    )
+    assert images.tobytes() == want.tobytes()
+    np.testing.assert_array_equal(got["light_energies"], labels["light_energies"])
+    np.testing.assert_array_equal(got[f"background_crop_{SIZE}"], labels[f"background_crop_{SIZE}"])
+    plain = remote.render(random_quaternions(POSES, 3), size=SIZE, object=OBJECT, backgrounds=True, **look)
+    assert plain.tobytes() == want.tobytes()
 
 
 BAD = {
