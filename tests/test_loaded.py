@@ -15,13 +15,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import REPO
 from PIL import Image
 from torch.utils.data import DataLoader
 
 import gpu_render
 from gpu_render.dataset.loader import Arrays, Loaded
 from gpu_render.rotations.quaternion import quaternion_to_matrix
+from tests.conftest import REPO
 
 sys.path.insert(0, str(REPO / "tools"))
 import pin_bytes

@@ -165,6 +165,11 @@ def load(root: str | os.PathLike[str], split: str | None = None, size: int | Non
         return load_build(root, size)
     if not manifest.get("complete"):
         raise ValueError(f"{root} is an unfinished build: re-run its build command to finish it")
+    if manifest["preset"] == "render4cnn":
+        raise ValueError(
+            f"{root} is a Render for CNN set of crops of many sizes: read its images by poses.npz's names "
+            "(docs/RENDER4CNN.md), or with image2sphere's Pascal3DSynth"
+        )
     if size is not None and size != int(manifest["signature"]["size"]):
         raise ValueError(f"{root} has size {manifest['signature']['size']}, not {size}")
     kind = SymsolSplit if manifest["preset"] == "symsol" else ModelNetSplit
