@@ -1,0 +1,90 @@
+"""``--layout bop`` end to end: a tiny build of several objects per image, read back the way
+bop_toolkit reads it (tests/bop_reader.py), its COCO file with pycocotools; masks, depth and
+gt_info checked against each other and against the written K, R, t and models.
+
+Tolerances (named):
+- CORNER_PX: a model's projected vertex extent against the whole silhouette's box, px.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import bop_reader
+import numpy as np
+import pytest
+from pycocotools.coco import COCO
+
+from gpu_render.cli.build import main
+from gpu_render.dataset.bop_check import gt_info_problems
+
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+REPO = Path(__file__).resolve().parents[1]
+CORNER_PX = 1.5
+W, H = 96, 72
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("bop") / "OUT"
+    argv = ["--layout", "bop", "--objects", f"tet,cylO,mesh:{REPO / 'examples' / 'duck.ply'}", "--per-image", "3"]
+    argv += ["--sizes", f"{W}x{H}", "--poses", "random:3:5", "--images-per-scene", "2", "--out", str(out)]
+    assert main(argv) == 0
+    return out
+
+
+def test_layout_reads_back_and_agrees_with_k_r_t(built: Path) -> None:
+    scenes = sorted((built / "train_pbr").iterdir())
+    assert [s.name for s in scenes] == ["000000", "000001"]
+    models = {i: bop_reader.load_ply(built / "models" / f"obj_{i:06d}.ply")["pts"] for i in (1, 2, 3)}
+    info = bop_reader.load_json(built / "models" / "models_info.json", keys_to_int=True)
+    assert sorted(info) == [1, 2, 3] and "symmetries_discrete" in info[1]
+    camera = bop_reader.load_json(built / "camera.json")
+    assert (camera["width"], camera["height"]) == (W, H)
+    images = 0
+    for scene in scenes:
+        data = bop_reader.load_scene_data(scene)
+        for im_id in sorted(data["scene_gt"]):
+            images += 1
+            image = bop_reader.load_image_data(scene, im_id, data)
+            k = data["scene_camera"][im_id]["cam_K"]
+            gts, infos = data["scene_gt"][im_id], data["scene_gt_info"][im_id]
+            assert image["rgb"].shape == (H, W, 3) and len(gts) == 3
+            assert image["mask"].shape == image["mask_visib"].shape == (3, H, W)
+            # Every drawn pixel shows exactly one instance.
+            np.testing.assert_array_equal(image["mask_visib"].sum(axis=0), image["depth"] > 0)
+            for gt_id, (gt, entry) in enumerate(zip(gts, infos, strict=True)):
+                problems = gt_info_problems(entry, image["mask"][gt_id], image["mask_visib"][gt_id], image["depth"])
+                assert problems == [], (scene.name, im_id, gt_id, problems)
+                cam = models[gt["obj_id"]] @ gt["cam_R_m2c"].T + gt["cam_t_m2c"].T  # mm, camera frame
+                uv = cam @ k.T
+                uv = uv[:, :2] / uv[:, 2:]  # BOP pixel centres are integers
+                if entry["px_count_visib"] > 0:
+                    x, y, bw, bh = entry["bbox_obj"]
+                    assert abs(x - uv[:, 0].min()) <= CORNER_PX and abs(x + bw - uv[:, 0].max()) <= CORNER_PX
+                    assert abs(y - uv[:, 1].min()) <= CORNER_PX and abs(y + bh - uv[:, 1].max()) <= CORNER_PX
+                    z = image["depth"][image["mask_visib"][gt_id]]
+                    step = data["scene_camera"][im_id]["depth_scale"]
+                    assert z.min() >= cam[:, 2].min() - step and z.max() <= cam[:, 2].max() + step
+    assert images == 3
+
+
+def test_coco_file_opens_in_pycocotools(built: Path) -> None:
+    for scene in sorted((built / "train_pbr").iterdir()):
+        coco = COCO(str(scene / "scene_gt_coco.json"))
+        data = bop_reader.load_scene_data(scene)
+        for im_id in coco.getImgIds():
+            image = bop_reader.load_image_data(scene, im_id, data)
+            anns = coco.loadAnns(coco.getAnnIds(imgIds=[im_id]))
+            seen = [g for g in range(3) if image["mask_visib"][g].any()]
+            assert len(anns) == len(seen)
+            for ann, gt_id in zip(anns, seen, strict=True):
+                np.testing.assert_array_equal(coco.annToMask(ann).astype(bool), image["mask_visib"][gt_id])
+                assert ann["category_id"] == data["scene_gt"][im_id][gt_id]["obj_id"]
+
+
+def test_bad_size_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    status = main(["--layout", "bop", "--objects", "tet", "--sizes", "64y48", "--out", str(tmp_path / "o")])
+    assert status == 2
+    err = capsys.readouterr().err
+    assert "64y48" in err and len(err.strip().splitlines()) == 1
