@@ -14,7 +14,6 @@ from __future__ import annotations
 import moderngl
 import numpy as np
 import pytest
-from pixels import agreement, save_diff
 
 from gpu_render.dataset.bop_gt import gt_info, reduce_buffers
 from gpu_render.render.instance_renderer import InstanceRenderer
@@ -32,6 +31,7 @@ from gpu_render.scene.multi_plan import (
     rect_intrinsics,
 )
 from gpu_render.scene.solids import builtin_object
+from tests.pixels import agreement, save_diff
 
 PARITY = 0.995
 ID_PARITY = 0.998

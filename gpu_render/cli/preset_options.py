@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from gpu_render.cli.arg_types import Parser, at_least, shard_type, sizes_type
+from gpu_render.cli.render4cnn_options import add_render4cnn_arguments, check_not_render4cnn, render4cnn_job
 from gpu_render.cli.scene_options import color_type, distance_type, fov_type, light_type, look_from_args
 from gpu_render.dataset.layouts.modelnet import MODELNET10_CATEGORIES, MODELNET_VIEWS
 from gpu_render.dataset.layouts.symsol import PRESET_SIZE, SYMSOL_BATCH, SYMSOL_SHAPES, SYMSOL_VIEWS
@@ -54,7 +55,8 @@ def preset_parser() -> Parser:
         description="Write a benchmark dataset in the layout its own loaders read (docs/FORMATS.md).",
         epilog="examples: python -m gpu_render.build --preset symsol --out data/symsol  |  "
         "python -m gpu_render.build --preset symsol --views 2000,200 --sizes 64 --shapes cube,cylO  |  "
-        "python -m gpu_render.build --preset modelnet10-so3 --meshes ModelNet10 --out data/ModelNet10-SO3",
+        "python -m gpu_render.build --preset modelnet10-so3 --meshes ModelNet10 --out data/ModelNet10-SO3  |  "
+        "python -m gpu_render.build --preset render4cnn --meshes ShapeNetCore.v2 --backgrounds SUN2012/JPEGImages",
     )
     p.add_argument("--preset", required=True, choices=PRESETS)
     p.add_argument(
@@ -133,7 +135,8 @@ def preset_parser() -> Parser:
         type=Path,
         default=None,
         metavar="DIR",
-        help="the ModelNet10 tree: DIR/{category}/{train,test}/{category}_{NNNN}.off",
+        help="the ModelNet10 tree: DIR/{category}/{train,test}/{category}_{NNNN}.off; render4cnn: a "
+        "ShapeNetCore v1 or v2 tree, DIR/{synset}/{md5}/model.obj or .../models/model_normalized.obj",
     )
     m.add_argument(
         "--categories",
@@ -142,12 +145,16 @@ def preset_parser() -> Parser:
         metavar="A,B,...",
         help="a subset of the ten categories (default all)",
     )
+    add_render4cnn_arguments(p)
     return p
 
 
 def parse_preset_args(argv: list[str]) -> BuildJob:
     """Parse ``--preset`` arguments. Raises UsageError with a one-line message."""
     ns = preset_parser().parse_args(argv)
+    if ns.preset == "render4cnn":
+        return render4cnn_job(ns)
+    check_not_render4cnn(ns)
     look = look_from_args(ns) if ns.preset == "symsol" else Look()
     options = {k: v for k, v in vars(ns).items() if k not in ("preset", "out")}
     return make_preset_job(ns.preset, ns.out, look, **options)
