@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import bop_reader
 import numpy as np
 import pytest
 from pycocotools.coco import COCO
 
 from gpu_render.cli.build import main
 from gpu_render.dataset.bop_check import gt_info_problems
+from tests import bop_reader
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 REPO = Path(__file__).resolve().parents[1]
