@@ -88,3 +88,19 @@ def test_bad_size_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixt
     assert status == 2
     err = capsys.readouterr().err
     assert "64y48" in err and len(err.strip().splitlines()) == 1
+
+
+def test_an_image_does_not_depend_on_its_scene_folder(built: Path, tmp_path: Path) -> None:
+    """Image 2 is scene 1's im 0 in the module's build and scene 0's im 2 here: the same bytes."""
+    out = tmp_path / "OUT"
+    argv = ["--layout", "bop", "--objects", f"tet,cylO,mesh:{REPO / 'examples' / 'duck.ply'}", "--per-image", "3"]
+    argv += ["--sizes", f"{W}x{H}", "--poses", "random:3:5", "--images-per-scene", "3", "--out", str(out)]
+    assert main(argv) == 0
+    here, there = out / "train_pbr" / "000000", built / "train_pbr" / "000001"
+    assert (here / "rgb" / "000002.jpg").read_bytes() == (there / "rgb" / "000000.jpg").read_bytes()
+    assert (here / "depth" / "000002.png").read_bytes() == (there / "depth" / "000000.png").read_bytes()
+    for gt_id in range(3):
+        name = f"{gt_id:06d}.png"
+        assert (here / "mask" / f"000002_{name}").read_bytes() == (there / "mask" / f"000000_{name}").read_bytes()
+    gt_here = bop_reader.load_json(here / "scene_gt.json", keys_to_int=True)[2]
+    assert gt_here == bop_reader.load_json(there / "scene_gt.json", keys_to_int=True)[0]
