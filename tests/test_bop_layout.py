@@ -104,3 +104,17 @@ def test_an_image_does_not_depend_on_its_scene_folder(built: Path, tmp_path: Pat
         assert (here / "mask" / f"000002_{name}").read_bytes() == (there / "mask" / f"000000_{name}").read_bytes()
     gt_here = bop_reader.load_json(here / "scene_gt.json", keys_to_int=True)[2]
     assert gt_here == bop_reader.load_json(there / "scene_gt.json", keys_to_int=True)[0]
+
+
+def test_look_options_reach_the_images(tmp_path: Path) -> None:
+    """--background and --color: the background pixels and an aliased object's colours."""
+    out = tmp_path / "OUT"
+    argv = ["--layout", "bop", "--objects", "cube", "--per-image", "1", "--sizes", "48x40", "--poses", "random:1"]
+    argv += ["--background", "0,0,255", "--color", "255,0,0", "--no-antialias", "--image-format", "png"]
+    assert main([*argv, "--out", str(out)]) == 0
+    scene = out / "train_pbr" / "000000"
+    image = bop_reader.load_image_data(scene, 0, bop_reader.load_scene_data(scene))
+    off, on = image["depth"] == 0, image["mask_visib"][0]
+    assert off.any() and on.any()
+    assert np.all(image["rgb"][off] == (0, 0, 255))
+    assert np.all(image["rgb"][on][:, 1:] == 0) and np.all(image["rgb"][on][:, 0] > 0)

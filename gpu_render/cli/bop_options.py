@@ -14,17 +14,16 @@ from pathlib import Path
 import numpy as np
 
 from gpu_render.cli.arg_types import Parser
-from gpu_render.cli.scene_options import OBJECT_POSES, scene_of
+from gpu_render.cli.scene_options import OBJECT_POSES, color_type, fov_type, light_type, scene_of
 from gpu_render.cli.stopped import STOPS, report_stop
 from gpu_render.dataset.bop_files import DEFAULT_SPLIT, IMAGES_PER_SCENE
 from gpu_render.dataset.layouts.bop import DEFAULT_DEPTH_SCALE, DEFAULT_MM_PER_UNIT, BopOptions
 from gpu_render.engines.bop_build import BopJob, run_bop_build
 from gpu_render.errors import UsageError
 from gpu_render.rotations.sources import parse_source, row_matrices
-from gpu_render.scene.camera import Pinhole
-from gpu_render.scene.look import Look
+from gpu_render.scene.camera import DEFAULT_FOV_DEG, Pinhole
 from gpu_render.scene.multi_plan import MultiSpec, default_depth_range
-from gpu_render.scene.spec import SceneSpec
+from gpu_render.scene.spec import SceneSpec, look_of
 
 PROG = "gpu_render.build"
 #: Most instances per image.
@@ -83,6 +82,12 @@ def bop_parser() -> Parser:
     p.add_argument("--image-format", choices=("jpg", "png"), default="jpg", help="rgb/ images")
     p.add_argument("--mm-per-unit", type=float, default=DEFAULT_MM_PER_UNIT, help="mm per object unit")
     p.add_argument("--depth-scale", type=float, default=DEFAULT_DEPTH_SCALE, help="mm per depth PNG unit")
+    p.add_argument("--fov", type=fov_type, default=DEFAULT_FOV_DEG, metavar="DEG", help="across the width, degrees")
+    p.add_argument("--light", type=light_type, default=None, metavar="X,Y,Z", help="towards the light, camera frame")
+    p.add_argument("--color", type=color_type, default=None, metavar="R,G,B", help="albedo (200,200,200)")
+    p.add_argument("--background", type=color_type, default=None, metavar="R,G,B", help="background (0,0,0)")
+    p.add_argument("--antialias", action=argparse.BooleanOptionalAction, default=None, help="4x MSAA (on)")
+    p.add_argument("--grayscale", action="store_true", help="grey images (BT.601 luma in R, G and B)")
     return p
 
 
@@ -100,7 +105,8 @@ def parse_bop_args(argv: list[str]) -> BopJob:
         rotations = row_matrices(source)[0].transpose(0, 2, 1)
     except ValueError as exc:
         raise UsageError(f"--poses: {exc}") from None
-    camera = Pinhole()
+    camera = Pinhole(fov_deg=ns.fov)
+    look = look_of(ns.color, ns.background, ns.light, ns.antialias, ns.grayscale)
     lo, hi = ns.per_image
     spec = MultiSpec(len(objects), lo, hi, ns.depth_range or default_depth_range(camera), ns.seed)
     width, height = ns.sizes
@@ -112,9 +118,7 @@ def parse_bop_args(argv: list[str]) -> BopJob:
         depth_scale=ns.depth_scale,
     )
     obj_ids = tuple(range(1, len(objects) + 1))
-    return BopJob(
-        ns.out, objects, obj_ids, np.ascontiguousarray(rotations), spec, width, height, camera, Look(), options
-    )
+    return BopJob(ns.out, objects, obj_ids, np.ascontiguousarray(rotations), spec, width, height, camera, look, options)
 
 
 def bop_main(argv: list[str]) -> int:
