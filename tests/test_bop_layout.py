@@ -118,3 +118,32 @@ def test_look_options_reach_the_images(tmp_path: Path) -> None:
     assert off.any() and on.any()
     assert np.all(image["rgb"][off] == (0, 0, 255))
     assert np.all(image["rgb"][on][:, 1:] == 0) and np.all(image["rgb"][on][:, 0] > 0)
+
+
+def test_resume_redraws_unfinished_scenes_and_refuses_another_build(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "OUT"
+    argv = ["--layout", "bop", "--objects", "tet,cube", "--per-image", "1-2", "--sizes", "40x32", "--poses", "random:3"]
+    argv += ["--images-per-scene", "2", "--out", str(out)]
+    assert main(argv) == 0
+    files = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    scene1 = out / "train_pbr" / "000001"
+    (scene1 / "scene_gt_coco.json").unlink()  # as a build killed in scene 1 leaves it
+    (scene1 / "rgb" / "000000.jpg").unlink()
+    kept = out / "train_pbr" / "000000" / "rgb" / "000000.jpg"
+    kept.write_bytes(b"left alone")  # a finished scene is not drawn again
+    capsys.readouterr()
+    assert main(argv) == 0
+    assert "wrote 1 images" in capsys.readouterr().out
+    assert kept.read_bytes() == b"left alone"
+    for path, data in files.items():
+        if path != kept:
+            assert path.read_bytes() == data, path
+    assert main([*argv, "--seed", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "another --layout bop build" in err and len(err.splitlines()) == 1
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "x.txt").write_text("x")
+    assert main([*argv[:-1], str(tmp_path / "other")]) == 2
+    assert "not empty" in capsys.readouterr().err

@@ -8,6 +8,7 @@ Example: ``python -m gpu_render.build --layout bop --objects tet,cylO,mesh:duck.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import sys
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from gpu_render.errors import UsageError
 from gpu_render.rotations.sources import parse_source, row_matrices
 from gpu_render.scene.camera import DEFAULT_FOV_DEG, Pinhole
 from gpu_render.scene.multi_plan import MultiSpec, default_depth_range
+from gpu_render.scene.objects import SceneObject
 from gpu_render.scene.spec import SceneSpec, look_of
 
 PROG = "gpu_render.build"
@@ -118,7 +120,19 @@ def parse_bop_args(argv: list[str]) -> BopJob:
         depth_scale=ns.depth_scale,
     )
     obj_ids = tuple(range(1, len(objects) + 1))
-    return BopJob(ns.out, objects, obj_ids, np.ascontiguousarray(rotations), spec, width, height, camera, look, options)
+    signature = {k: v for k, v in vars(ns).items() if k != "out"}
+    signature["objects"] = [[name, _digest(obj)] for name, obj in zip(names, objects, strict=True)]
+    signature["depth_range"] = list(spec.depth_range)
+    return BopJob(
+        ns.out, objects, obj_ids, np.ascontiguousarray(rotations), spec, width, height, camera, look, options, signature
+    )
+
+
+def _digest(obj: SceneObject) -> str:
+    """sha256 of an object's triangles and normals (a changed mesh file is another build)."""
+    h = hashlib.sha256(np.ascontiguousarray(obj.positions).tobytes())
+    h.update(np.ascontiguousarray(obj.normals).tobytes())
+    return h.hexdigest()
 
 
 def bop_main(argv: list[str]) -> int:

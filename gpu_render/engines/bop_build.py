@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -30,6 +31,7 @@ class BopJob:
     out: OUT. objects: the distinct objects, obj_ids their BOP ids (same order). rotations:
     (N, 3, 3) float64 R of the pose source, one per image (instance 0's). spec: instance counts,
     depth range and seed. width, height: px. camera, look: the scene's. options: the files'.
+    signature: JSON-able, what decides the files (a resume must match it exactly).
     """
 
     out: Path
@@ -42,22 +44,28 @@ class BopJob:
     camera: Pinhole = Pinhole()
     look: Look = Look()
     options: BopOptions = field(default_factory=BopOptions)
+    signature: dict[str, Any] = field(default_factory=dict)
 
 
 def run_bop_build(job: BopJob) -> tuple[int, float]:
-    """Build ``job``; returns (images written, seconds)."""
+    """Build ``job``, or resume it: scenes whose files were all written are kept, the others
+    are drawn again from their first image (the same images: each depends on (seed, i) only).
+    Returns (images written by this run, seconds). Raises UsageError when OUT holds another build."""
     start = time.perf_counter()
     k = rect_intrinsics(job.camera, job.width, job.height)
     border = plan_border(k, job.width, job.height, job.spec.depth_range[0])
     layout = BopLayout(job.out, job.obj_ids, k, job.width, job.height, job.options)
+    resume = layout.claim(job.signature)
     layout.write_models(job.objects)
+    per_scene = job.options.images_per_scene
+    todo = [i for i in range(len(job.rotations)) if not (resume and layout.scene_complete(i // per_scene))]
     with Headless() as gl:
         renderer = InstanceRenderer(
             gl.ctx, job.objects, job.look, job.width, job.height, k, border, max_instances=job.spec.count_max
         )
         try:
-            for i, rotation in enumerate(job.rotations):
-                plan = plan_image(job.spec, i, rotation, k, job.width, job.height)
+            for i in todo:
+                plan = plan_image(job.spec, i, job.rotations[i], k, job.width, job.height)
                 got = renderer.render(plan)
                 layout.write_image(
                     i,
@@ -73,4 +81,4 @@ def run_bop_build(job: BopJob) -> tuple[int, float]:
         finally:
             renderer.close()
     layout.close()
-    return len(job.rotations), time.perf_counter() - start
+    return len(todo), time.perf_counter() - start

@@ -16,6 +16,7 @@ instance-id image, the whole silhouettes on the extended canvas, and the depth.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,11 +40,14 @@ from gpu_render.dataset.bop_files import (
 from gpu_render.dataset.bop_gt import coco_annotations, coco_document, coco_image, gt_info, in_image, visible_masks
 from gpu_render.dataset.bop_models import write_model, write_models_info
 from gpu_render.dataset.encode import ENCODERS
+from gpu_render.errors import UsageError
 from gpu_render.scene.bop_model import model_triangles, object_model_info
 from gpu_render.scene.objects import SceneObject
 
 #: Millimetres per object unit: the built-in solids (circumradius 1) are 200 mm across.
 DEFAULT_MM_PER_UNIT = 100.0
+#: What a build of OUT is (its options), to resume it and to refuse another into the same OUT.
+SIGNATURE_FILE = "bop_build.json"
 #: Depth PNG units per mm is 1 / depth_scale: 0.1 mm steps reach 6.5 m.
 DEFAULT_DEPTH_SCALE = 0.1
 
@@ -87,6 +91,27 @@ class BopLayout:
         self.out, self.obj_ids, self.options = Path(out), [int(i) for i in obj_ids], options
         self.k, self.width, self.height = np.asarray(k, dtype=np.float64), width, height
         self._current: _SceneFiles | None = None
+
+    def scene_complete(self, scene_id: int) -> bool:
+        """Whether scene ``scene_id``'s files were all written (its COCO file is written last)."""
+        return BopScene(self.out, scene_id, self.options.split, self.options.rgb_ext).json("scene_gt_coco").is_file()
+
+    def claim(self, signature: dict[str, Any]) -> bool:
+        """Record what this build is in ``OUT/bop_build.json``; True when OUT already holds (part
+        of) the same build, to resume. Raises UsageError when OUT holds another."""
+        path = self.out / SIGNATURE_FILE
+        text = json.dumps(signature, sort_keys=True) + "\n"
+        if path.is_file():
+            if path.read_text(encoding="utf-8") != text:
+                raise UsageError(
+                    f"{self.out} holds another --layout bop build ({SIGNATURE_FILE} differs); use a new --out"
+                )
+            return True
+        if self.out.is_dir() and any(self.out.iterdir()):
+            raise UsageError(f"{self.out} is not empty and holds no --layout bop build; use a new --out")
+        self.out.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(path, text.encode())
+        return False
 
     def write_models(self, objects: Sequence[SceneObject]) -> None:
         """``camera.json`` and ``models/``: each object's PLY in mm and ``models_info.json``."""
