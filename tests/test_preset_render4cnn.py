@@ -16,6 +16,7 @@ from cli import run_module
 from PIL import Image
 from textured_meshes import gradient_texture, write_obj_two_materials, write_photos
 
+from gpu_render.errors import UsageError
 from gpu_render.rotations.quaternion import geodesic, matrix_to_quaternion
 from gpu_render.scene.camera import image_boxes, project
 from gpu_render.scene.crop import box_extent, crop_boxes
@@ -260,3 +261,18 @@ def test_load_names_what_to_read_instead(built: Path) -> None:
 
     with pytest.raises(ValueError, match="Render for CNN set"):
         gpu_render.load(built / "out")
+
+
+def test_python_build_writes_the_same_bytes(built: Path) -> None:
+    import gpu_render
+
+    here = built / "api"
+    gpu_render.build(
+        here, preset="render4cnn", meshes=built / "tree", views_per_model=VIEWS, backgrounds=built / "bg", workers=1
+    )
+    whole = built / "out"
+    names = [str(n) for n in np.load(whole / "poses.npz")["names"]]
+    for rel in [*names, "poses.npz"]:
+        assert (here / rel).read_bytes() == (whole / rel).read_bytes(), rel
+    with pytest.raises(UsageError, match="categories"):
+        gpu_render.build(built / "api2", preset="render4cnn", meshes=built / "tree", categories=("chair",))
