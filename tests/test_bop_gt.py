@@ -16,7 +16,7 @@ from hypothesis.extra.numpy import arrays
 from pycocotools import mask as mask_util
 from pycocotools.coco import COCO
 
-from gpu_render.dataset import bop_gt
+from gpu_render.dataset import bop_check, bop_gt
 
 #: pycocotools 2.0 decodes through a numpy 1 interface that numpy 2 warns about.
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
@@ -108,6 +108,11 @@ def test_rle_against_pycocotools(mask: np.ndarray) -> None:
         )
 
 
+def test_rle_of_an_empty_image_has_no_runs() -> None:
+    assert bop_gt.rle_encode(np.zeros((0, 3), bool)) == {"counts": [], "size": [0, 3]}
+    assert bop_gt.rle_decode({"counts": [], "size": [0, 3]}).shape == (0, 3)
+
+
 def test_rle_decode_refuses_counts_of_the_wrong_total() -> None:
     with pytest.raises(ValueError, match="sum"):
         bop_gt.rle_decode({"counts": [3, 2], "size": [2, 2]})
@@ -138,3 +143,33 @@ def test_coco_annotations_as_calc_gt_coco_makes_them(tmp_path: Path) -> None:
         assert [x, y, x + w - 1, y + h - 1] == [xs.min(), ys.min(), xs.max(), ys.max()]
     truncated = anns[2]["bbox"]
     assert truncated[0] + truncated[2] == WIDTH and truncated[1] + truncated[3] == HEIGHT
+
+
+def test_written_files_agree_with_gt_info_and_tampering_is_named() -> None:
+    s = make_scene()
+    info = bop_gt.gt_info(s.instance_ids, s.amodal, OFFSET, s.depth)
+    masks = bop_gt.in_image(s.amodal, OFFSET, s.instance_ids.shape)
+    visib = bop_gt.visible_masks(s.instance_ids, s.amodal, OFFSET)
+    for k, entry in enumerate(info):
+        as_png = np.where(masks[k], 255, 0).astype(np.uint8)
+        assert bop_check.gt_info_problems(entry, bop_check.mask_from_png(as_png, "m"), visib[k], s.depth) == []
+    tampered = [
+        (1, "px_count_visib", 1, "px_count_visib is"),
+        (1, "px_count_valid", 600, "px_count_valid is"),
+        (1, "px_count_all", 601, "inside the image"),  # rectangle 1 lies inside: all = mask
+        (2, "px_count_all", 10, "fewer than"),
+        (0, "visib_fract", 0.5, "visib_fract is"),
+        (0, "bbox_visib", [8, 8, 23, 24], "bbox_visib is"),
+        (2, "bbox_obj", [48, 32, 10, 10], "does not contain"),
+        (3, "bbox_obj", [16, 16, 7, 7], "nothing visible"),
+    ]
+    for k, key, value, message in tampered:
+        entry = {**info[k], key: value}
+        problems = bop_check.gt_info_problems(entry, masks[k], visib[k], s.depth)
+        assert any(message in p for p in problems), (key, problems)
+    # The truncated disc's whole silhouette is larger than its mask: allowed, it leaves the image.
+    assert info[2]["px_count_all"] > masks[2].sum()
+    problems = bop_check.gt_info_problems(info[1], masks[1], visib[1] | ~masks[1], s.depth)
+    assert any("outside mask" in p for p in problems)
+    with pytest.raises(ValueError, match="0 and 255"):
+        bop_check.mask_from_png(np.array([[0, 1]], np.uint8), "mask/000000_000000.png")

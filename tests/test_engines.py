@@ -94,7 +94,7 @@ def test_every_command_opens_its_gpu_in_cuda_numbering(monkeypatch: pytest.Monke
     reports CUDA device N (one numbering), through headless_on; none opens EGL index N itself."""
     import inspect
 
-    from gpu_render.presets import modelnet, symsol
+    from gpu_render.engines import local
     from gpu_render.render import egl_devices
     from gpu_render.serve import render_process
     from gpu_render.stream import render_stream
@@ -106,9 +106,12 @@ def test_every_command_opens_its_gpu_in_cuda_numbering(monkeypatch: pytest.Monke
     assert [egl_devices.headless_on(n) for n in range(4)] == [2, 4, 1, 3] == opened
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3")  # as Ray sets it: this process's device 0 is GPU 3
     assert egl_devices.headless_on(0) == 3
-    for module in (modelnet, symsol, render_stream, render_process):
+    for module in (render_stream, render_process):
         source = inspect.getsource(module)
         assert "headless_on(" in source and "Headless(" not in source, module.__name__
+    # Every build, presets included, runs through the engines, which pick the EGL device of CUDA device N.
+    assert "Headless(egl_device_for_cuda(" not in inspect.getsource(local)
+    assert "choice = egl_device_for_cuda(job.device)" in inspect.getsource(local)
 
 
 @pytest.mark.parametrize(

@@ -26,9 +26,9 @@ from imagenet3d_tools import cad_box, project, read_annotations, read_off
 import gpu_render
 from gpu_render.cli import build, verify
 from gpu_render.cli.options import parse_build_args
-from gpu_render.cli.rebuild import build_command
 from gpu_render.dataset.imagenet3d import whole_pixel_camera
 from gpu_render.dataset.imagenet3d_tree import val_count
+from gpu_render.engines.rebuild import build_command
 from gpu_render.scene.camera import Pinhole
 
 OBJECT, POSES, SIZE = "tetX", 12, 48

@@ -280,7 +280,7 @@ def test_printed_build_command_rebuilds_the_same_dataset(args: list[str], tmp_pa
     import shlex
 
     from gpu_render.cli.options import parse_build_args
-    from gpu_render.cli.rebuild import build_command
+    from gpu_render.engines.rebuild import build_command
 
     options = parse_build_args([*args, "--out", str(tmp_path / "out")])
     printed = shlex.split(build_command(options.dataset_signature(), options.out))

@@ -24,8 +24,8 @@ from cli import run_module
 from gpu_render.cli.build import main as build_main
 from gpu_render.cli.verify import edge_pixels
 from gpu_render.cli.verify import main as verify_main
+from gpu_render.dataset.layouts.modelnet import MODELNET10_CATEGORIES, MODELNET_LOOK
 from gpu_render.dataset.mesh_files import load_mesh_file
-from gpu_render.presets.options import MODELNET10_CATEGORIES, MODELNET_LOOK
 from gpu_render.render.scene_reference import render_scene
 from gpu_render.rotations.quaternion import quaternion_to_matrix
 from gpu_render.scene.camera import Pinhole
@@ -349,7 +349,7 @@ def test_killed_build_resumes_to_the_same_content(tmp_path: Path) -> None:
 def test_lmdb_map_grows_as_it_fills(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Start with a map far too small: every write still lands (the map doubles when full), and
     a database reopened for resume starts with room for what it holds."""
-    from gpu_render.presets import lmdb_store
+    from gpu_render.dataset.layouts import lmdb_store
 
     monkeypatch.setattr(lmdb_store, "INITIAL_MAP", 64 << 10)
     store = lmdb_store.GrowingLmdb(tmp_path / "db")
@@ -484,7 +484,7 @@ def test_verify_reads_a_damaged_pickle_as_one_problem(
 ) -> None:
     """Every one-byte change of a pickle is reported (its checksum; and what unpickling makes of
     it), naming the file; verify never stops on one."""
-    from gpu_render.presets.verify import verify_preset
+    from gpu_render.cli.verify_presets import verify_preset
 
     _, good = built
     out = tmp_path / "copy"

@@ -328,12 +328,11 @@ def test_load_and_torch_dataset_agree_with_the_files(symsol: Path) -> None:
 def test_room_for_the_rotations_is_checked_first(tmp_path: Path) -> None:
     """The full default build's rotations.npz arrays (about 2 GiB) are counted before anything
     starts; more than the filesystem holds is one UsageError naming OUT."""
+    from gpu_render.dataset.layouts.symsol import SymsolSpec, rotations_bytes, shape_splits
+    from gpu_render.dataset.space import check_free
     from gpu_render.errors import UsageError
-    from gpu_render.presets.options import SymsolOptions
-    from gpu_render.presets.state import check_free
-    from gpu_render.presets.symsol import rotations_bytes, shape_splits
 
-    need = rotations_bytes(shape_splits(SymsolOptions()))
+    need = rotations_bytes(shape_splits(SymsolSpec()))
     assert 1.9 * 2**30 < need < 2.1 * 2**30  # cyl alone: 45000 x 720 x 9 float32 = 1.09 GiB
     free = os.statvfs(tmp_path).f_bavail * os.statvfs(tmp_path).f_frsize
     check_free(tmp_path / "new", min(need, free // 2), "rotations.npz")
@@ -395,8 +394,8 @@ def test_out_is_checked_before_free_space(
 ) -> None:
     """An OUT that cannot be written is named as such, not as a full disk (/proc has 0 bytes
     free); a refusal for space leaves no OUT behind; sizes read as a person would write them."""
-    from gpu_render.presets import symsol as symsol_module
-    from gpu_render.presets.state import readable_bytes
+    from gpu_render.dataset.layouts import symsol as symsol_module
+    from gpu_render.dataset.space import readable_bytes
 
     args = ["--preset", "symsol", "--views", "1,1", "--sizes", "16", "--workers", "1"]
     if Path("/proc").is_dir():

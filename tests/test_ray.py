@@ -65,6 +65,7 @@ OBJECT = [
     "1",
 ]
 RAY = ["--engine", "ray", "--worker-cpus", "1"]
+SYMSOL = ["--preset", "symsol", "--shapes", "cube,cylO", "--views", "3,2", "--sizes", "32", "--batch", "2"]
 #: Seconds a head may take to start, and a build to finish, on a busy 2-core machine.
 START_SECONDS = 60
 BUILD_SECONDS = 120
@@ -220,6 +221,16 @@ def test_object_npy_with_layers_on_a_head_by_address(tmp_path: Path, head: Head,
     assert r.code == 0, r.err
     assert_same_dataset(tmp_path / "o", local["object"])
     assert engine(tmp_path / "o")["address"] == head.address
+
+
+def test_preset_symsol_on_ray_equals_its_local_build(tmp_path: Path, head: Head) -> None:
+    """``--preset symsol --engine ray``: the same chunks, records and label files as a local build."""
+    r = build(*SYMSOL, "--workers", "1", "--out", tmp_path / "local", env=dict(os.environ))
+    assert r.code == 0, r.err
+    r = build(*SYMSOL, *RAY, "--ray-address", head.address, "--out", tmp_path / "ray", env=head.env)
+    assert r.code == 0, r.err
+    assert r.out.startswith("built 10 of 10 symsol images") and "on 2 Ray workers (llvmpipe" in r.out, r.out
+    assert_same_dataset(tmp_path / "ray", tmp_path / "local")
 
 
 def test_a_killed_worker_is_restarted_and_its_chunk_redone(tmp_path: Path, head: Head, local: dict[str, Path]) -> None:

@@ -10,7 +10,7 @@ import numpy as np
 from conftest import REPO
 from PIL import Image
 
-from gpu_render.presets.options import MODELNET10_CATEGORIES
+from gpu_render.dataset.layouts.modelnet import MODELNET10_CATEGORIES
 
 
 def _tool(name: str, *args: str | Path) -> subprocess.CompletedProcess[str]:

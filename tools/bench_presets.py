@@ -37,10 +37,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_common import pillow_floor, report_head, write_report
 
 from gpu_render import __version__
+from gpu_render.cli.preset_options import names_type, views_type
 from gpu_render.dataset.encode import encode_png
-from gpu_render.presets.cli import names_type, views_type
-from gpu_render.presets.options import SYMSOL_SHAPES, SymsolOptions
-from gpu_render.presets.symsol import shape_rotations, shape_splits
+from gpu_render.dataset.layouts.symsol import SYMSOL_SHAPES, SymsolSpec, shape_rotations, shape_splits
 from gpu_render.render.context import Headless
 from gpu_render.render.scene_renderer import SceneRenderer
 from gpu_render.scene.solids import builtin_object
@@ -60,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tmp", type=Path, default=None, help="scratch folder (default: a new one in the system temp)")
     p.add_argument("--json", type=Path, default=None, help="write the results here")
     a = p.parse_args(argv)
-    opts = SymsolOptions(shapes=a.shapes, views=a.views, size=a.size)
+    opts = SymsolSpec(shapes=a.shapes, views=a.views, size=a.size)
     parts = shape_splits(opts)
     n = sum(part.count for part in parts)
     results: dict[str, dict] = {}

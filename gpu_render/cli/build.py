@@ -21,60 +21,84 @@ from __future__ import annotations
 
 import sys
 
-from gpu_render.cli.options import BuildOptions, parse_build_args
-from gpu_render.cli.rebuild import build_command
+from gpu_render.cli.options import parse_build_args
 from gpu_render.cli.stopped import STOPS, report_stop
+from gpu_render.engines.job import BuildJob
 from gpu_render.engines.local import IN_FLIGHT, run_local
 from gpu_render.engines.pipeline import BuildResult
+from gpu_render.engines.rebuild import build_command
 
 PROG = "gpu_render.build"
 __all__ = ["IN_FLIGHT", "BuildResult", "main", "run_build"]
 
 
-def run_build(options: BuildOptions, progress: bool = True) -> BuildResult:
-    """Build (or resume) the dataset ``options`` describes, with ``options.engine``.
+def run_build(job: BuildJob, progress: bool = True) -> BuildResult:
+    """Build (or resume) the dataset ``job`` describes, with ``job.engine``.
 
     Raises UsageError, OSError, NoOpenGLError, and WorkerError when an encoder process or a
     Ray worker dies or fails beyond its retries.
     """
-    if options.engine == "ray":
+    if job.engine == "ray":
         from gpu_render.engines.ray_engine import run_ray  # Ray is an optional extra
 
-        return run_ray(options, progress)
-    return run_local(options, progress)
+        return run_ray(job, progress)
+    return run_local(job, progress)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if any(a == "--preset" or a.startswith("--preset=") for a in args):  # benchmark layouts: gpu_render.presets
-        from gpu_render.presets.cli import main as preset_main
-
-        return preset_main(args)
+    preset = any(a == "--preset" or a.startswith("--preset=") for a in args)  # a benchmark's own options
     try:
-        options = parse_build_args(argv)
-        result = run_build(options)
+        if preset:
+            from gpu_render.cli.preset_options import parse_preset_args
+
+            job = parse_preset_args(args)
+        else:
+            job = parse_build_args(argv)
+        result = run_build(job)
     except STOPS as exc:
         return report_stop(PROG, exc)
-    sizes = ",".join(str(s) for s in options.sizes)
-    what = "poses" if options.shard is None else f"poses of shard {options.shard[0]}/{options.shard[1]}"
-    if result.complete_before or (result.built == 0 and options.shard is not None):
+    if job.preset_name is not None:
+        report_preset(job, result)
+    else:
+        report_build(job, result)
+    if job.shard is not None:
+        seal = build_command(job.dataset_signature(), job.out)
+        print(f"when all {job.shard[1]} shards are in {job.out}, seal the dataset with: {seal}")
+    return 0
+
+
+def report_preset(job: BuildJob, result: BuildResult) -> None:
+    preset, what = job.preset_name, "images" if job.shard is None else f"images of shard {job.shard[0]}/{job.shard[1]}"
+    if result.complete_before or (result.built == 0 and job.shard is not None):
+        print(f"{job.out} already holds the {preset} dataset ({result.poses} {what}); nothing to do")
+    elif result.built == 0:
         print(
-            f"{options.out} already holds all {result.poses} {what} x sizes {sizes} ({options.format}); nothing to do"
-        )
-    elif result.built == 0:  # every chunk was built by shards or an earlier run: this run sealed it
-        print(
-            f"sealed {options.out}: all {result.poses} {what} x sizes {sizes} ({options.format}) were already built; "
+            f"sealed {job.out}: all {result.poses} {preset} images were already built; "
             "wrote its labels and manifest.json"
         )
     else:
         print(
-            f"built {result.built} of {result.poses} {what} x sizes {sizes} ({options.format}) into {options.out} "
+            f"built {result.built} of {result.poses} {preset} {what} into {job.out} in "
+            f"{result.seconds:.1f} s: {result.rate:.0f} images/s on {result.renderer}"
+        )
+
+
+def report_build(job: BuildJob, result: BuildResult) -> None:
+    sizes = ",".join(str(s) for s in job.sizes)
+    what = "poses" if job.shard is None else f"poses of shard {job.shard[0]}/{job.shard[1]}"
+    if result.complete_before or (result.built == 0 and job.shard is not None):
+        print(f"{job.out} already holds all {result.poses} {what} x sizes {sizes} ({job.format}); nothing to do")
+    elif result.built == 0:  # every chunk was built by shards or an earlier run: this run sealed it
+        print(
+            f"sealed {job.out}: all {result.poses} {what} x sizes {sizes} ({job.format}) were already built; "
+            "wrote its labels and manifest.json"
+        )
+    else:
+        print(
+            f"built {result.built} of {result.poses} {what} x sizes {sizes} ({job.format}) into {job.out} "
             f"in {result.seconds:.1f} s: {result.rate:.0f} poses/s on {result.renderer}"
         )
-    if options.shard is not None:
-        seal = build_command(options.dataset_signature(), options.out)
-        print(f"when all {options.shard[1]} shards are in {options.out}, seal the dataset with: {seal}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -4,167 +4,30 @@ from __future__ import annotations
 
 import argparse
 import os
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from gpu_render.cli.arg_types import Parser, at_least, fraction_type, shard_type, sizes_type, source_arg, step_type
 from gpu_render.cli.scene_options import OBJECT_POSES, OBJECT_SIZE, add_scene_arguments, scene_from_args
 from gpu_render.dataset.imagenet3d import whole_pixel_camera
 from gpu_render.dataset.imagenet3d_tree import DEFAULT_VAL_FRACTION
-from gpu_render.dataset.writer import WriteSpec
+from gpu_render.engines.job import DEFAULT_BATCH, DEFAULT_SIZES, PRESETS, BuildJob
 from gpu_render.errors import UsageError
-from gpu_render.presets import PRESETS
-from gpu_render.rotations.sources import PoseSource
-from gpu_render.scene.scene import CLPR_OBJECT, ClprScene, Scene
-from gpu_render.scene.solids import object_class
+from gpu_render.scene.scene import CLPR_OBJECT, ClprScene
 
 FORMATS = ("jpg", "png", "npy", "wds")
 #: Image encodings inside wds shards.
 IMAGE_FORMATS = ("jpg", "png")
 LAYOUTS = ("flat", "imagenet3d")
 ENGINES = ("local", "ray")
-DEFAULT_SIZES = (32, 64, 128, 256)
-DEFAULT_BATCH = 512
 #: Memory a build holds per pose for its labels and poses.npz (measured: ~1.35 kB at 4 sizes).
 PLAN_BYTES_PER_POSE = 1500
 #: More encoder processes than this are refused (a slot never splits into more pieces than poses).
 MAX_WORKERS = 1024
 
 
-@dataclass(frozen=True)
-class BuildOptions:
-    """Everything one build is asked to do.
-
-    source: where the rotations come from (``--poses``, with ``--step`` for the cLPR grid).
-    sizes: image sides, px, ascending. format: jpg, png, npy or wds (WebDataset tar shards).
-    image_format: the encoding of wds shards' images, jpg or png.
-    layout: flat (OUT/{size}/...) or imagenet3d (OUT/images|annotations|lists|CAD/...; one size, jpg).
-    val_fraction: imagenet3d: the share of poses in its val list, in [0, 1).
-    out: output folder. limit: build only the first ``limit`` poses (None: all).
-    batch: poses per chunk; a chunk is rendered, encoded and recorded as one unit.
-    device: GPU in CUDA numbering (the EGL device is chosen by
-    :func:`~gpu_render.render.egl_devices.egl_device_for_cuda`). scene: what is drawn (the
-    cLPR cube, or an object with its camera and look; its ``antialias`` is MSAA). layers: also
-    write mask and depth arrays.
-    workers: encoder processes. overwrite: replace an existing dataset of other options.
-    shard: (K, N) to build only chunks k with k % N == K, or None for all.
-    engine: local (this process and its encoders) or ray (actors on a Ray cluster).
-    ray_address: the Ray cluster to join (None: RAY_ADDRESS, else a local Ray instance).
-    worker_cpus: CPUs of one Ray worker, its render process plus its encoders (None: the
-    cluster's CPUs per GPU, or 2 on a CPU-only cluster).
-    """
-
-    source: PoseSource = PoseSource("clpr")
-    sizes: tuple[int, ...] = DEFAULT_SIZES
-    format: str = "jpg"
-    out: Path = Path("clpr")
-    limit: int | None = None
-    batch: int = DEFAULT_BATCH
-    device: int = 0
-    scene: Scene = ClprScene()
-    layers: bool = False
-    workers: int = 1
-    overwrite: bool = False
-    shard: tuple[int, int] | None = None
-    image_format: str = "jpg"
-    layout: str = "flat"
-    engine: str = "local"
-    ray_address: str | None = None
-    worker_cpus: int | None = None
-    val_fraction: float = DEFAULT_VAL_FRACTION
-
-    @property
-    def antialias(self) -> bool:
-        return self.scene.antialias
-
-    @property
-    def is_clpr(self) -> bool:
-        return isinstance(self.scene, ClprScene)
-
-    @property
-    def pose_count(self) -> int:
-        """Poses this build writes: the source's, cut to ``limit``."""
-        total = self.source.size()
-        return total if self.limit is None else min(self.limit, total)
-
-    def dataset_signature(self) -> dict[str, Any]:
-        """The options that decide the dataset's bytes; a resume must match them exactly.
-
-        A cLPR build's signature has the keys it had before scenes existed, so datasets built
-        then still resume; an object build adds its scene (object, camera, look) and layers.
-        """
-        clpr = self.source.kind == "clpr"
-        signature = {
-            "poses": self.source.spec,
-            "step": self.source.step if clpr else None,
-            "poses_sha256": self.source.sha256 or None,
-            "limit": self.limit,
-            "pose_count": self.pose_count,
-            "sizes": list(self.sizes),
-            "format": self.format,
-            "antialias": self.antialias,
-            "batch": self.batch,
-        }
-        if self.format == "wds":
-            signature["image_format"] = self.image_format
-        if self.layout != "flat":
-            signature["layout"], signature["class"] = self.layout, self.class_name
-        if self.layout == "imagenet3d":
-            signature["val_fraction"] = self.val_fraction
-        if not self.is_clpr:
-            signature.update(self.scene.describe())
-            signature["layers"] = self.layers
-        return signature
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "source": self.source.spec,
-            "sizes": list(self.sizes),
-            "format": self.format,
-            "out": str(self.out),
-            "limit": self.limit,
-            "batch": self.batch,
-            "device": self.device,
-            "antialias": self.antialias,
-            "object": self.scene.object_name,
-            "layers": self.layers,
-            "workers": self.workers,
-            "overwrite": self.overwrite,
-            "shard": None if self.shard is None else f"{self.shard[0]}/{self.shard[1]}",
-            **({"image_format": self.image_format} if self.format == "wds" else {}),
-            **({"layout": self.layout} if self.layout != "flat" else {}),
-            **({"val_fraction": self.val_fraction} if self.layout == "imagenet3d" else {}),
-            "engine": self.engine,
-        }
-
-    def write_spec(self) -> WriteSpec:
-        """What the writer is told about this build."""
-        return WriteSpec(
-            out=self.out,
-            sizes=self.sizes,
-            format=self.format,
-            pose_count=self.pose_count,
-            signature=self.dataset_signature(),
-            described=self.as_json(),
-            overwrite=self.overwrite,
-            shard=self.shard,
-            layers=self.layers,
-            image_format=self.image_format,
-            class_name=self.class_name,
-            class_index=self.class_index,
-            layout=self.layout,
-            val_fraction=self.val_fraction,
-            cad_positions=None if self.is_clpr else self.scene.object.positions,
-        )
-
-    @property
-    def class_name(self) -> str | None:
-        return object_class(self.scene.object_name)[0]
-
-    @property
-    def class_index(self) -> int | None:
-        return object_class(self.scene.object_name)[1]
+#: The build job of a command line (the library's :class:`~gpu_render.engines.job.BuildJob`).
+BuildOptions = BuildJob
 
 
 def physical_memory() -> int | None:
@@ -318,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def parse_build_args(argv: list[str] | None = None) -> BuildOptions:
+def parse_build_args(argv: list[str] | None = None) -> BuildJob:
     """Parse command-line arguments; raises UsageError with a one-line message."""
     parser = build_parser()
     ns = parser.parse_args(argv)
@@ -355,7 +218,7 @@ def parse_build_args(argv: list[str] | None = None) -> BuildOptions:
     if ns.layout == "imagenet3d":  # its viewport holds the focal length as a whole number of pixels
         scene = replace(scene, camera=whole_pixel_camera(scene.camera, (ns.sizes or (OBJECT_SIZE,))[0]))
     poses = ns.poses if ns.poses is not None else ("clpr" if clpr or ns.step is not None else OBJECT_POSES)
-    options = BuildOptions(
+    options = BuildJob(
         source=source_arg(poses, ns.step),
         sizes=ns.sizes if ns.sizes is not None else (DEFAULT_SIZES if clpr else (OBJECT_SIZE,)),
         format=ns.format,

@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 
 from gpu_render.cli.arg_types import Parser
-from gpu_render.cli.rebuild import build_command
 from gpu_render.cli.scene_options import scene_from_description
 from gpu_render.dataset.imagenet3d import cad_vertices, check_annotations
 from gpu_render.dataset.imagenet3d_tree import check_tree
@@ -51,6 +50,7 @@ from gpu_render.dataset.verify_checks import (
 )
 from gpu_render.dataset.wds import sample_key, shard_path
 from gpu_render.dataset.wds_verify import Expected, check_shards
+from gpu_render.engines.rebuild import build_command
 from gpu_render.errors import UsageError
 from gpu_render.progress import Progress
 from gpu_render.render.backends import backend
@@ -285,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
             raise UsageError("--reference must be at least 0")
         if a.seed < 0:
             raise UsageError("--seed must be at least 0")
-        from gpu_render.presets.verify import preset_of, verify_preset  # --preset outputs have their own layouts
+        from gpu_render.cli.verify_presets import preset_of, verify_preset  # --preset outputs have their own layouts
 
         if preset_of(a.out):
             report = verify_preset(a.out, a.reference, a.seed)

@@ -135,12 +135,13 @@ def gt_info(
 def rle_encode(mask: np.ndarray) -> dict[str, list[int]]:
     """Uncompressed COCO RLE of a (H, W) mask: ``{"counts": [...], "size": [H, W]}``, runs of the
     column-major (Fortran order) pixels, the first run counting zeros (0 when the first pixel is
-    set). pycocotools' ``frPyObjects`` reads it; bop_toolkit writes the same lists."""
+    set; no runs for an empty image). pycocotools' ``frPyObjects`` reads it; bop_toolkit's
+    ``binary_mask_to_rle`` writes the same lists."""
     m = np.asarray(mask).astype(bool)
     flat = m.ravel(order="F")
     h, w = m.shape
     if flat.size == 0:
-        return {"counts": [0], "size": [int(h), int(w)]}
+        return {"counts": [], "size": [int(h), int(w)]}
     change = np.flatnonzero(flat[1:] != flat[:-1]) + 1
     edges = np.concatenate([[0], change, [flat.size]])
     runs = np.diff(edges)
@@ -169,8 +170,17 @@ def coco_bbox(mask: np.ndarray) -> list[int]:
 
 
 def coco_image(im_id: int, file_name: str, width: int, height: int) -> dict[str, Any]:
-    """A COCO ``images`` entry: id = im_id, file_name relative to the scene folder."""
-    return {"id": int(im_id), "file_name": file_name, "width": int(width), "height": int(height), "license": 1}
+    """A COCO ``images`` entry: id = im_id, file_name relative to the scene folder, width, height,
+    and bop_toolkit's license 1 and empty URLs (no capture date: the same build, the same bytes)."""
+    return {
+        "id": int(im_id),
+        "file_name": file_name,
+        "width": int(width),
+        "height": int(height),
+        "license": 1,
+        "coco_url": "",
+        "flickr_url": "",
+    }
 
 
 def coco_annotations(
@@ -217,12 +227,15 @@ def coco_document(
     annotations: Sequence[dict[str, Any]],
     obj_ids: Sequence[int],
     dataset_name: str,
+    split: str = "train_pbr",
 ) -> dict[str, Any]:
-    """A scene's ``scene_gt_coco.json``: info, licenses, categories (id = obj_id, name str(obj_id),
-    supercategory the dataset's name, for every obj_id of the dataset), images, annotations."""
+    """A scene's ``scene_gt_coco.json``: info (description ``{dataset_name}_{split}``, no dates:
+    the same build, the same bytes), licenses (empty, as calc_gt_coco.py writes), categories (id =
+    obj_id, name str(obj_id), supercategory the dataset's name, for every obj_id of the dataset),
+    images, annotations."""
     return {
-        "info": {"description": dataset_name, "url": "", "version": "1.0", "year": 0, "contributor": ""},
-        "licenses": [{"id": 1, "name": "", "url": ""}],
+        "info": {"description": f"{dataset_name}_{split}", "url": "", "version": "1.0", "contributor": ""},
+        "licenses": [],
         "categories": [{"id": int(i), "name": str(int(i)), "supercategory": dataset_name} for i in sorted(obj_ids)],
         "images": list(images),
         "annotations": list(annotations),

@@ -40,14 +40,14 @@ from typing import Any
 import numpy as np
 
 from gpu_render.child_process import die_with_parent, portable
-from gpu_render.dataset.sink import ImageSink, WdsSink
+from gpu_render.dataset.layouts import Sink
 from gpu_render.dataset.stall import activity, stall_seconds, state_words
 
 #: Seconds a dying worker is given to be reaped, so that its exit status can be reported.
 _REAP_SECONDS = 5.0
 
 # Set in each worker by _start_worker: the sink and the slots it reads from.
-_sink: ImageSink | WdsSink | None = None
+_sink: Sink | None = None
 _slots: list[dict[int, np.ndarray]] = []
 
 
@@ -68,7 +68,7 @@ def shared_array(shape: tuple[int, ...]) -> np.ndarray:
     return np.frombuffer(buf, dtype=np.uint8, count=nbytes).reshape(shape)
 
 
-def _start_worker(sink: ImageSink | WdsSink, slots: list[dict[int, np.ndarray]], parent: int) -> None:
+def _start_worker(sink: Sink, slots: list[dict[int, np.ndarray]], parent: int) -> None:
     global _sink, _slots
     _sink, _slots = sink, slots
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
@@ -83,7 +83,7 @@ def _encode(slot: int, size: int, first: int, a: int, b: int) -> list[bytes]:
 def _serve(
     conn: Connection,
     inherited: list[Connection],
-    sink: ImageSink | WdsSink,
+    sink: Sink,
     slots: list[dict[int, np.ndarray]],
     parent: int,
 ) -> None:
@@ -137,7 +137,7 @@ class EncoderPool:
 
     def __init__(
         self,
-        sink: ImageSink | WdsSink,
+        sink: Sink,
         sizes: tuple[int, ...],
         batch: int,
         workers: int,

@@ -101,30 +101,12 @@ def read_progress(out: Path) -> dict[int, dict[str, Any]]:
 SHORT_DIGEST = 4
 
 
-class ChunkDigest(str):
-    """A chunk's checksum (hex sha256, a plain ``str`` to every reader) that also carries the
-    first :data:`SHORT_DIGEST` bytes of each file digest it combines (``short``, concatenated in
-    the checksum's order), so that whoever records the chunk can keep them (:func:`chunk_record`)."""
-
-    short: bytes
-
-    def __new__(cls, hexdigest: str, short: bytes) -> ChunkDigest:
-        obj = super().__new__(cls, hexdigest)
-        obj.short = short
-        return obj
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return ChunkDigest, (str(self), self.short)
-
-
-def chunk_digest(file_digests: Iterable[bytes]) -> ChunkDigest:
-    """A chunk's checksum: sha256 over the sha256 of each of its files, sizes then poses in order."""
+def chunk_digest(file_digests: Iterable[bytes]) -> str:
+    """A chunk's checksum (hex sha256) over the sha256 of each of its files, sizes then poses in order."""
     h = hashlib.sha256()
-    short = []
     for d in file_digests:
         h.update(d)
-        short.append(d[:SHORT_DIGEST])
-    return ChunkDigest(h.hexdigest(), b"".join(short))
+    return h.hexdigest()
 
 
 def file_digest(data: bytes) -> bytes:
@@ -132,17 +114,15 @@ def file_digest(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()
 
 
-def chunk_record(record: dict[str, Any]) -> dict[str, Any]:
-    """``record`` (a chunk's ``sha256`` and where it lies) as JSON keeps it: the checksum as a
-    plain str and, when it is a :class:`ChunkDigest`, ``digests``: base64 of its files' short
-    digests, which :func:`short_digests` reads back."""
-    digest = record.get("sha256")
-    out = dict(record)
-    if isinstance(digest, str):
-        out["sha256"] = str(digest)
-    if isinstance(digest, ChunkDigest) and digest.short:
-        out["digests"] = base64.b64encode(digest.short).decode("ascii")
-    return out
+def chunk_record(chunk: int, start: int, stop: int, digests: list[bytes], **more: Any) -> dict[str, Any]:
+    """The record of chunk ``chunk`` (images ``start .. stop-1``) whose files have the sha256
+    ``digests`` (in the checksum's order): its ``sha256`` (:func:`chunk_digest`) and ``digests``,
+    base64 of the first :data:`SHORT_DIGEST` bytes of each, which :func:`short_digests` reads
+    back to name a changed file; ``more``: the layout's own fields (e.g. the model it drew)."""
+    record: dict[str, Any] = {"chunk": chunk, **more, "start": start, "stop": stop, "sha256": chunk_digest(digests)}
+    if digests:
+        record["digests"] = base64.b64encode(b"".join(d[:SHORT_DIGEST] for d in digests)).decode("ascii")
+    return record
 
 
 def short_digests(record: Any) -> list[bytes] | None:

@@ -6,15 +6,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 
 from gpu_render.dataset.atomic import atomic_write_bytes
 from gpu_render.dataset.encode import ENCODERS
-from gpu_render.dataset.imagenet3d import Imagenet3dSink
 from gpu_render.dataset.layout import LAYERS, file_digest, image_name, layer_path, npy_path, partial_path
-from gpu_render.dataset.wds import WdsSink
 
 _npy_files: dict[str, tuple[int, int]] = {}  # path -> (open descriptor, offset of the data)
 
@@ -76,24 +74,6 @@ class ImageSink:
             atomic_write_bytes(os.path.join(folder, image_name(start + k, self.format)), data)
             digests.append(file_digest(data))
         return digests
-
-
-def make_sink(spec: Any, plan: Any) -> ImageSink | WdsSink | Imagenet3dSink:
-    """The sink a build writes its images through: WebDataset shards for format wds, the
-    ImageNet3D layout's class folder for ``layout`` imagenet3d, else files per size.
-
-    spec: the build's :class:`~gpu_render.dataset.writer.WriteSpec`; plan: its poses, whose
-    ``rich_labels(())`` give the quaternion and matrix each wds sample's json carries.
-    """
-    if spec.layout == "imagenet3d":
-        return Imagenet3dSink(spec.out, spec.class_name)
-    if spec.format != "wds":
-        return ImageSink(spec.out, spec.format)
-    labels = plan.rich_labels(())
-    batch = int(spec.signature.get("batch") or spec.pose_count or 1)
-    return WdsSink(
-        spec.out, spec.image_format, batch, labels["quaternion"], labels["matrix"], spec.class_name, spec.class_index
-    )
 
 
 class LayerFiles:

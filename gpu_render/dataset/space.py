@@ -75,3 +75,29 @@ def free_space(out: Path) -> tuple[Path, int] | None:
     except OSError:
         return None
     return where, st.f_bavail * st.f_frsize
+
+
+def check_free(out: Path, need: int, what: str) -> None:
+    """Refuse (UsageError) a build whose files of known size (``need`` bytes, ``what``) cannot
+    fit in the space free on OUT's filesystem (or the nearest folder above OUT that exists).
+    Encoded images are not counted: their sizes are not known until they are encoded."""
+    room = free_space(out)
+    if room is None:
+        return  # cannot tell: a full disk is then reported by the writes, one line and resumable
+    where, free = room
+    if need > free:
+        raise UsageError(
+            f"--out {out}: No space left on device for {what}: {readable_bytes(need)} needed, "
+            f"{readable_bytes(free)} free on the filesystem of {where}; free some space or choose "
+            "another --out or fewer --views"
+        )
+
+
+def readable_bytes(n: int) -> str:
+    """``n`` bytes for a person: ``512 B``, ``3.2 KiB``, ``1.5 MiB``, ``2.0 GiB``, ``1.1 TiB``."""
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(value) < 1024:
+            return f"{int(value)} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} TiB"

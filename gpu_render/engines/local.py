@@ -14,17 +14,12 @@ import os
 import time
 from collections import deque
 
-from gpu_render.cli.options import BuildOptions
 from gpu_render.dataset.encoder_pool import Task
-from gpu_render.dataset.writer import DatasetWriter, check_room, tag_shard_temporaries
-from gpu_render.engines.pipeline import (
-    BuildResult,
-    ChunkPipeline,
-    check_memory,
-    chunk_ranges,
-    start_pool,
-    worker_record,
-)
+from gpu_render.dataset.layouts import Layout
+from gpu_render.dataset.writer import DatasetFolder, tag_shard_temporaries
+from gpu_render.engines.job import BuildJob
+from gpu_render.engines.pipeline import BuildResult, ChunkPipeline, check_memory, start_pool, worker_record
+from gpu_render.errors import UsageError
 from gpu_render.progress import Progress
 from gpu_render.render.context import Headless
 from gpu_render.render.egl_devices import egl_device_for_cuda
@@ -34,44 +29,53 @@ IN_FLIGHT = 2
 log = logging.getLogger(__name__)
 
 
-def progress_title(options: BuildOptions) -> str:
-    what = "cLPR" if options.is_clpr else options.scene.object_name
-    return what if options.shard is None else f"{what} shard {options.shard[0]}/{options.shard[1]}"
+def open_folder(job: BuildJob, layout: Layout, slots: int) -> DatasetFolder:
+    """Check OUT and what the build needs before anything is allocated or forked: the layout's
+    own checks, OUT (a file, another dataset, not writable: made if need be), the room on its
+    filesystem for the files of known size, and the memory of ``slots`` chunk slots. A refusal
+    after OUT was made removes it again."""
+    layout.check(job.out)
+    folder = DatasetFolder(job.out, layout, shard=job.shard, overwrite=job.overwrite)
+    folder.check()
+    try:
+        layout.check_room(job.out)
+        if slots:
+            check_memory(layout, str(job.batch), slots, job.layers)
+    except UsageError:
+        folder.undo_create()
+        raise
+    return folder
 
 
-def run_local(options: BuildOptions, progress: bool = True) -> BuildResult:
-    """Build (or resume) the dataset ``options`` describes on this machine's ``--device``.
+def run_local(job: BuildJob, progress: bool = True) -> BuildResult:
+    """Build (or resume) the dataset ``job`` describes on this machine's ``device``.
 
     Raises UsageError, OSError, NoOpenGLError, and WorkerError when an encoder process dies or fails.
     """
     t0 = time.perf_counter()
-    # Before anything is allocated: the room on OUT's filesystem for the arrays this build makes,
-    # and the memory for its chunk slots.
-    check_room(options.out, options.format, options.pose_count, options.sizes, layers=options.layers)
-    check_memory(options, IN_FLIGHT + 1)
-    plan = options.scene.plan(options.source, options.pose_count)
-    chunks = chunk_ranges(options.pose_count, options.batch)
-    choice = egl_device_for_cuda(options.device)
-    # Only a CUDA device that was asked for by its visible number makes a fallback worth a warning.
-    level = logging.WARNING if not choice.matched and os.environ.get("CUDA_VISIBLE_DEVICES") else logging.INFO
-    log.log(level, "--device %d: %s", options.device, choice.how)
-    # The encoder processes are forked first: no GL context may exist in a forked child.
-    tag_shard_temporaries(options.shard)  # before the fork: the encoders' temporaries carry the shard's tag
-    pool = start_pool(options, plan, IN_FLIGHT + 1, options.workers)
-    writer: DatasetWriter | None = None
+    layout = job.make_layout()
+    folder = open_folder(job, layout, IN_FLIGHT + 1)
+    chunks = layout.chunks()
+    pool = None
     try:
+        choice = egl_device_for_cuda(job.device)
+        # Only a CUDA device that was asked for by its visible number makes a fallback worth a warning.
+        level = logging.WARNING if not choice.matched and os.environ.get("CUDA_VISIBLE_DEVICES") else logging.INFO
+        log.log(level, "--device %d: %s", job.device, choice.how)
+        # The encoder processes are forked first: no GL context may exist in a forked child.
+        tag_shard_temporaries(job.shard)  # before the fork: the encoders' temporaries carry the shard's tag
+        pool = start_pool(layout, job.out, IN_FLIGHT + 1, job.workers)
         with Headless(choice.index) as gl:
-            writer = DatasetWriter(options.write_spec(), gl.renderer_name)
-            done = writer.open(plan)
-            mine = [k for k in chunks if writer.owns(k)]
+            folder.renderer = gl.renderer_name
+            done = folder.open()
+            mine = [k for k in chunks if folder.owns(k)]
             total = sum(chunks[k][1] - chunks[k][0] for k in mine)
-            if writer.complete:
+            if folder.complete:
                 return BuildResult(total, 0, 0.0, gl.renderer_name, complete_before=True)
             todo = [k for k in mine if k not in done]
             already = total - sum(chunks[k][1] - chunks[k][0] for k in todo)
-            annotate = writer.annotations.write if writer.annotations is not None else None
-            pipeline = ChunkPipeline(options, plan, pool, gl.ctx, writer.write_layers, annotate)
-            bar = Progress(total, already, progress_title(options), enabled=progress)
+            pipeline = ChunkPipeline(layout, job.out, pool, gl.ctx)
+            bar = Progress(total, already, layout.title, enabled=progress, unit=unit(job))
             pending: deque[tuple[int, list[Task]]] = deque()
 
             def settle_oldest() -> None:
@@ -92,15 +96,21 @@ def run_local(options: BuildOptions, progress: bool = True) -> BuildResult:
                 bar.close()
                 pipeline.close()
             pool.close()
+            me = worker_record(node=gl_node(), renderer=gl.renderer_name, device=choice.how, encoders=job.workers)
+            folder.engine = {"name": "local", "worker_count": 1, "workers": [me]}
+            folder.finalize(done, time.perf_counter() - t0, progress)
             seconds = time.perf_counter() - t0
-            me = worker_record(node=gl_node(), renderer=gl.renderer_name, device=choice.how, encoders=options.workers)
-            writer.engine = {"name": "local", "worker_count": 1, "workers": [me]}
-            writer.finalize(done, seconds)
             return BuildResult(total, total - already, seconds, gl.renderer_name)
     finally:
-        pool.terminate()  # first: no worker may still write when the lock is released
-        if writer is not None:
-            writer.close()
+        if pool is not None:
+            pool.terminate()  # first: no worker may still write when the lock is released
+        folder.close()
+        folder.undo_create()  # a build stopped before it wrote anything leaves no OUT behind
+
+
+def unit(job: BuildJob) -> str:
+    """What the progress bar counts: a preset's images, a scene build's poses."""
+    return "pose" if job.preset is None else "image"
 
 
 def gl_node() -> str:

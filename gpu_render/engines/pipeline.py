@@ -1,7 +1,8 @@
 """The one code path of every engine: render chunk k, hand it to the encoders, record it.
 
-A chunk is ``batch`` consecutive poses (the last may be shorter); chunk k holds poses
-``k * batch .. min(N, (k + 1) * batch) - 1``. Its images are rendered into a slot of an
+A chunk is a range of images the layout names (:mod:`gpu_render.dataset.layouts`): ``batch``
+consecutive poses of a flat build, a shape's poses of a SYMSOL split, a ModelNet10 model's
+views. Its images are rendered into a slot of an
 :class:`~gpu_render.dataset.encoder_pool.EncoderPool` (shared memory), encoded and written
 there by the encoder processes with atomic writes, and the chunk is recorded
 (``OUT/.progress/chunk_K.json``) only once every file is in place. Whichever engine or
@@ -11,25 +12,22 @@ process does it, the bytes and the record are the same, so engines resume each o
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import moderngl
-import numpy as np
 
-from gpu_render.cli.options import BuildOptions
 from gpu_render.dataset.encoder_pool import EncoderPool, Task
-from gpu_render.dataset.writer import chunk_digest, make_sink, write_chunk_record
+from gpu_render.dataset.layouts import Layout
+from gpu_render.dataset.layouts.flat import chunk_ranges
+from gpu_render.dataset.writer import write_chunk_record
 from gpu_render.memory import check_batch
 from gpu_render.render.atlas import MAX_ATLAS_SIDE
-from gpu_render.render.backends import backend
+from gpu_render.render.backends import Backend, BatchRenderer, backend
 from gpu_render.scene.scene import Plan
 
-#: Writes the mask (n, S, S) uint8 and depth (n, S, S) float32 of poses ``start ..`` at size S.
-LayerWrite = Callable[[int, int, np.ndarray, np.ndarray], None]
-#: Writes the per-pose files of poses ``start .. stop-1`` that need no pixels (ImageNet3D annotations).
-ChunkWrite = Callable[[int, int], None]
+__all__ = ["BuildResult", "ChunkPipeline", "check_memory", "chunk_ranges", "start_pool", "worker_record"]
 
 
 @dataclass(frozen=True)
@@ -50,38 +48,31 @@ class BuildResult:
         return self.built / self.seconds if self.seconds > 0 else float("inf")
 
 
-def chunk_ranges(pose_count: int, batch: int) -> dict[int, tuple[int, int]]:
-    """Chunk k -> (first pose, one past its last pose), for ``pose_count`` poses in chunks of ``batch``."""
-    return {k: (k * batch, min(pose_count, (k + 1) * batch)) for k in range((pose_count + batch - 1) // batch)}
+def slot_batch(layout: Layout) -> int:
+    """Images per rendering slot: the longest chunk."""
+    return max(stop - start for start, stop in layout.chunks().values())
 
 
-def slot_batch(options: BuildOptions) -> int:
-    """Poses per rendering slot: a whole chunk, or all poses when there are fewer."""
-    return min(options.batch, options.pose_count)
-
-
-def check_memory(options: BuildOptions, slots: int) -> None:
+def check_memory(layout: Layout, batch: str, slots: int, layers: bool = False) -> None:
     """Refuse (UsageError, one line naming the ``--batch`` that fits) a build whose ``slots``
     chunk slots and renderers' buffers would not fit in this machine's memory; call it before
-    they are allocated (:mod:`gpu_render.dataset.memory`)."""
-    sizes = ",".join(str(s) for s in options.sizes)
+    they are allocated (:mod:`gpu_render.dataset.memory`). batch: the build's ``--batch``."""
+    sizes = ",".join(str(s) for s in layout.sizes)
     check_batch(
-        slot_batch(options),
-        options.sizes,
+        slot_batch(layout),
+        layout.sizes,
         slots,
-        options.layers,
+        layers,
         MAX_ATLAS_SIDE,
-        f"--batch {options.batch} at sizes {sizes} ({slots} chunks in flight)",
+        f"--batch {batch} at sizes {sizes} ({slots} chunks in flight)",
         "use --batch {batch} or less (in a new --out: a dataset resumes only with its own --batch)",
     )
 
 
-def start_pool(options: BuildOptions, plan: Plan, slots: int, encoders: int) -> EncoderPool:
-    """Fork ``encoders`` encoder processes with ``slots`` slots, writing through the build's
-    sink (files per size, WebDataset shards or the ImageNet3D layout; the one place it is made).
-    Call it before any GL context exists in this process (a GL context never crosses a fork)."""
-    sink = make_sink(options.write_spec(), plan)
-    return EncoderPool(sink, options.sizes, slot_batch(options), encoders, slots)
+def start_pool(layout: Layout, out: Path, slots: int, encoders: int) -> EncoderPool:
+    """Fork ``encoders`` encoder processes with ``slots`` slots, writing through the layout's
+    sink. Call it before any GL context exists in this process (a GL context never crosses a fork)."""
+    return EncoderPool(layout.sink(out), layout.sizes, slot_batch(layout), encoders, slots)
 
 
 def worker_record(node: str, renderer: str, device: str, **more: Any) -> dict[str, Any]:
@@ -90,46 +81,48 @@ def worker_record(node: str, renderer: str, device: str, **more: Any) -> dict[st
 
 
 class ChunkPipeline:
-    """Renders chunks of ``plan`` with a GL context into ``pool``'s slots and records them in OUT.
+    """Renders chunks of ``layout`` with a GL context into ``pool``'s slots and records them in ``out``.
 
-    ctx: the GL context (made by the caller through gpu_render.render.context).
-    write_layers: where ``--layers`` mask and depth rows go (None when the build has no layers).
-    annotate: writes each chunk's annotations (``--layout imagenet3d``), or None.
+    ctx: the GL context (made by the caller through gpu_render.render.context). Consecutive
+    chunks of one group (one scene) share the renderers; a new group makes new ones.
     """
 
-    def __init__(
-        self,
-        options: BuildOptions,
-        plan: Plan,
-        pool: EncoderPool,
-        ctx: moderngl.Context,
-        write_layers: LayerWrite | None,
-        annotate: ChunkWrite | None = None,
-    ) -> None:
-        self.options = options
-        self.plan = plan
+    def __init__(self, layout: Layout, out: Path, pool: EncoderPool, ctx: moderngl.Context) -> None:
+        self.layout = layout
+        self.out = out
         self.pool = pool
-        self.chunks = chunk_ranges(options.pose_count, options.batch)
-        self.draw = backend(options.scene)
-        self.write_layers = write_layers if options.layers else None
-        self.annotate = annotate
-        self.renderers = {s: self.draw.renderer(ctx, s, slot_batch(options)) for s in options.sizes}
+        self.ctx = ctx
+        self.chunks = layout.chunks()
+        self.layers, self.annotate = layout.chunk_writers(out)
+        self.group: int | None = None
+        self.renderers: dict[int, BatchRenderer] = {}
 
     def poses(self, k: int) -> int:
         start, stop = self.chunks[k]
         return stop - start
 
+    def _use(self, group: int) -> tuple[Backend, Plan, int]:
+        if group != self.group:
+            self._close_renderers()
+            scene, plan, first = self.layout.draw(group)
+            draw = backend(scene)
+            batch = slot_batch(self.layout)
+            self.renderers = {s: draw.renderer(self.ctx, s, batch) for s in self.layout.sizes}
+            self.group, self._drawn = group, (draw, plan, first)
+        return self._drawn
+
     def render(self, k: int, slot: int) -> list[Task]:
         """Render chunk ``k`` into ``slot`` and submit its encoding; the slot's previous chunk
         must have been settled. Returns the encoder tasks to settle."""
         start, stop = self.chunks[k]
+        draw, plan, first = self._use(self.layout.group(k))
         tasks: list[Task] = []
-        instances = self.draw.instances(self.plan, start, stop)
+        instances = draw.instances(plan, start - first, stop - first)
         for size, renderer in self.renderers.items():
             renderer.render_instances(instances, out=self.pool.slot(slot)[size][: stop - start])
             tasks += self.pool.submit(slot, size, start, stop - start)
-            if self.write_layers is not None:
-                self.write_layers(size, start, *renderer.render_layers(instances))
+            if self.layers is not None:
+                self.layers.write(size, start, *renderer.render_layers(instances))
         if self.annotate is not None:
             self.annotate(start, stop)
         return tasks
@@ -140,13 +133,19 @@ class ChunkPipeline:
         Raises WorkerError (an encoder died or failed) or OSError (writing failed); the chunk is
         then not recorded.
         """
-        digests = [d for task in tasks for d in task.get()]
-        return write_chunk_record(self.options.out, k, *self.chunks[k], chunk_digest(digests))
+        digests, more = self.layout.settle(self.out, k, [d for task in tasks for d in task.get()])
+        return write_chunk_record(self.out, k, *self.chunks[k], digests, **more)
 
     def build(self, k: int, slot: int = 0) -> dict[str, Any]:
         """Render, encode, write and record chunk ``k`` before returning (its record)."""
         return self.settle(k, self.render(k, slot))
 
-    def close(self) -> None:
+    def _close_renderers(self) -> None:
         for r in self.renderers.values():
             r.close()
+        self.renderers = {}
+
+    def close(self) -> None:
+        self._close_renderers()
+        if self.layers is not None:
+            self.layers.close()

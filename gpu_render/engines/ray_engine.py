@@ -27,51 +27,58 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from gpu_render.cli.options import BuildOptions
-from gpu_render.cli.rebuild import build_command
 from gpu_render.dataset.encoder_pool import WorkerError
-from gpu_render.dataset.writer import DatasetWriter, check_room
-from gpu_render.engines.local import progress_title
-from gpu_render.engines.pipeline import BuildResult, chunk_ranges
+from gpu_render.dataset.layouts import Layout
+from gpu_render.dataset.layouts.modelnet import ModelNetSpec
+from gpu_render.dataset.writer import DatasetFolder
+from gpu_render.engines.job import BuildJob
+from gpu_render.engines.local import open_folder, unit
+from gpu_render.engines.pipeline import BuildResult
 from gpu_render.engines.ray_cluster import connect, import_ray, one_line, worker_sizing
 from gpu_render.engines.ray_crew import START_SECONDS, Crew
 from gpu_render.engines.ray_worker import RenderWorker, probe_name
+from gpu_render.engines.rebuild import build_command
 from gpu_render.errors import UsageError
 from gpu_render.progress import Progress
 
 
-def run_ray(options: BuildOptions, progress: bool = True) -> BuildResult:
-    """Build (or resume) the dataset ``options`` describes on Ray workers.
+def run_ray(job: BuildJob, progress: bool = True) -> BuildResult:
+    """Build (or resume) the dataset ``job`` describes on Ray workers.
 
     Raises UsageError (no Ray, a bad address, OUT not shared), OSError, and WorkerError (a
     worker cannot start, or a chunk failed MAX_ATTEMPTS times).
     """
     ray = import_ray()
     t0 = time.perf_counter()
-    check_room(options.out, options.format, options.pose_count, options.sizes, layers=options.layers)
-    address = options.ray_address or os.environ.get("RAY_ADDRESS") or None
-    connect(ray, address)
+    layout = job.make_layout()
+    # OUT is checked before any worker starts: a second build of it is refused at once, and a
+    # complete dataset starts none. The manifest's renderer is the first worker's.
+    folder = open_folder(job, layout, 0)
+    address = job.ray_address or os.environ.get("RAY_ADDRESS") or None
     try:
-        return _build(ray, options, progress, t0, address)
+        connect(ray, address)
+    except BaseException:
+        folder.undo_create()
+        raise
+    try:
+        return _build(ray, job, layout, folder, progress, t0, address)
     finally:
         ray.shutdown()
 
 
-def _build(ray: Any, options: BuildOptions, progress: bool, t0: float, address: str | None) -> BuildResult:
-    chunks = chunk_ranges(options.pose_count, options.batch)
+def _build(
+    ray: Any, job: BuildJob, layout: Layout, folder: DatasetFolder, progress: bool, t0: float, address: str | None
+) -> BuildResult:
+    chunks = layout.chunks()
     live = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
-    size = worker_sizing(ray.cluster_resources(), options.worker_cpus, len(chunks), live)
-    plan = options.scene.plan(options.source, options.pose_count)
-    total = options.pose_count
-    # OUT is locked and checked before any worker starts: a second build of it is refused at
-    # once, and a complete dataset starts none. The manifest's renderer is the first worker's.
-    writer = DatasetWriter(options.write_spec(), "")
+    size = worker_sizing(ray.cluster_resources(), job.worker_cpus, len(chunks), live)
+    total = sum(stop - start for start, stop in chunks.values())
     crew: Crew | None = None
     token = uuid.uuid4().hex
-    mine = probe_name(options.out, token, None)
+    mine = probe_name(job.out, token, None)
     try:
-        done = writer.open(plan)
-        if writer.complete:
+        done = folder.open()
+        if folder.complete:
             return BuildResult(total, 0, 0.0, "Ray (no worker started)", complete_before=True)
         # Ray restarts nothing itself: the crew replaces a worker that died or failed.
         remote = ray.remote(RenderWorker).options(
@@ -80,17 +87,17 @@ def _build(ray: Any, options: BuildOptions, progress: bool, t0: float, address: 
         mine.write_text(token)  # read by every worker, also by those that replace one later
 
         def make(rank: int) -> Any:
-            return remote.remote(worker_options(options), rank, size.encoders)
+            return remote.remote(worker_job(job), rank, size.encoders)
 
         actors = [make(rank) for rank in range(size.workers)]
         resume = "re-run the same command once the cluster is back, or resume on this machine with: " + build_command(
-            options.dataset_signature(), options.out
+            layout.signature, job.out
         )
         crew = Crew(
             ray,
             actors,
             make,
-            lambda rank, info, problem: _check_probe(options, token, rank, info, problem),
+            lambda rank, info, problem: _check_probe(job, token, rank, info, problem),
             token,
             size,
             resume,
@@ -106,18 +113,18 @@ def _build(ray: Any, options: BuildOptions, progress: bool, t0: float, address: 
         for place, info in zip(crew.places, infos, strict=False):
             place.info = info
         startup = time.perf_counter() - t0  # Ray joined or started, every worker up
-        writer.renderer = infos[0]["renderer"]
+        folder.renderer = infos[0]["renderer"]
         try:
             problems = ray.get([a.probe.remote(token) for a in actors], timeout=START_SECONDS)
             for rank, problem in enumerate(problems):
-                _check_probe(options, token, rank, infos[rank], problem)
+                _check_probe(job, token, rank, infos[rank], problem)
         finally:
             for rank in range(len(actors)):
-                probe_name(options.out, token, rank).unlink(missing_ok=True)
+                probe_name(job.out, token, rank).unlink(missing_ok=True)
         todo = deque(k for k in chunks if k not in done)
         already = total - sum(chunks[k][1] - chunks[k][0] for k in todo)
         on = f"{size.workers} Ray worker{'s' if size.workers != 1 else ''}"
-        bar = Progress(total, already, f"{progress_title(options)} on {on}", enabled=progress)
+        bar = Progress(total, already, f"{layout.title} on {on}", enabled=progress, unit=unit(job))
 
         def recorded(k: int, record: dict[str, Any]) -> None:
             done[k] = record
@@ -129,7 +136,7 @@ def _build(ray: Any, options: BuildOptions, progress: bool, t0: float, address: 
             bar.close()
         seconds = time.perf_counter() - t0
         infos = [p.info for p in crew.places if p.info is not None]  # each place's last worker that started
-        writer.engine = {
+        folder.engine = {
             "name": "ray",
             "address": address or "local",
             "worker_count": len(actors),
@@ -137,37 +144,40 @@ def _build(ray: Any, options: BuildOptions, progress: bool, t0: float, address: 
             "worker_restarts": crew.restarts,
             "startup_seconds": round(startup, 3),
         }
-        writer.finalize(done, seconds)
+        folder.finalize(done, seconds, progress)
         workers = f"{len(actors)} Ray worker{'s' if len(actors) != 1 else ''}"
         return BuildResult(total, total - already, seconds, f"{workers} ({infos[0]['renderer']})")
     finally:
         if crew is not None:  # no worker may still write when the lock is released
             crew.end_all()
         mine.unlink(missing_ok=True)
-        writer.close()
+        folder.close()
+        folder.undo_create()  # a build stopped before it wrote anything leaves no OUT behind
 
 
-def worker_options(options: BuildOptions) -> BuildOptions:
-    """The options as a worker on another node needs them: OUT and a ``file:`` source by their
-    absolute paths (the same on every node of a shared filesystem; workers do not share the
-    driver's working directory). The dataset's signature stays the driver's own."""
-    source = options.source
+def worker_job(job: BuildJob) -> BuildJob:
+    """The job as a worker on another node needs it: OUT, a ``file:`` source and a ModelNet10
+    tree by their absolute paths (the same on every node of a shared filesystem; workers do not
+    share the driver's working directory). The dataset's signature stays the driver's own."""
+    source, preset = job.source, job.preset
     if source.kind == "file":
         source = replace(source, path=str(Path(source.path).resolve()))
-    return replace(options, out=options.out.resolve(), source=source)
+    if isinstance(preset, ModelNetSpec):
+        preset = replace(preset, meshes=preset.meshes.resolve())
+    return replace(job, out=job.out.resolve(), source=source, preset=preset)
 
 
-def _check_probe(options: BuildOptions, token: str, rank: int, info: dict[str, Any], problem: str | None) -> None:
+def _check_probe(job: BuildJob, token: str, rank: int, info: dict[str, Any], problem: str | None) -> None:
     """Worker ``rank`` (``info``: its describe() record) answered its probe with ``problem``
     (None: it read the driver's probe file in OUT and wrote its own). UsageError if either
     failed, or if the driver does not see the worker's file; the worker's file is removed."""
-    theirs = probe_name(options.out, token, rank)
+    theirs = probe_name(job.out, token, rank)
     try:
         if problem is None and not theirs.exists():
             problem = f"wrote {theirs.name}, which this driver does not see"
         if problem is not None:
             raise UsageError(
-                f"--out {options.out} is not on a filesystem every Ray worker sees: the worker on "
+                f"--out {job.out} is not on a filesystem every Ray worker sees: the worker on "
                 f"{info['host']} ({info['node']}) {problem}; put OUT on a shared filesystem"
             )
     finally:

@@ -14,12 +14,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from gpu_render.cli.options import BuildOptions
 from gpu_render.dataset.atomic import set_temporary_tag
 from gpu_render.dataset.encoder_pool import Task
-from gpu_render.dataset.imagenet3d import Annotations, cad_vertices
-from gpu_render.dataset.sink import LayerFiles
-from gpu_render.engines.pipeline import ChunkPipeline, LayerWrite, check_memory, start_pool, worker_record
+from gpu_render.engines.job import BuildJob
+from gpu_render.engines.pipeline import ChunkPipeline, check_memory, start_pool, worker_record
 from gpu_render.render.context import Headless
 from gpu_render.render.egl_devices import egl_device_for_cuda
 
@@ -46,27 +44,19 @@ class RenderWorker:
     """Renders the chunks it is handed. rank: its number (0..workers-1), in temporary names.
     encoders: encoder processes it forks (its CPUs less one for rendering, at least one)."""
 
-    def __init__(self, options: BuildOptions, rank: int, encoders: int) -> None:
+    def __init__(self, job: BuildJob, rank: int, encoders: int) -> None:
         set_temporary_tag(f"ray{rank}")  # several workers write beside each other in OUT
-        self.options, self.rank = options, rank
+        self.job, self.rank = job, rank
         self.node = node_address()
-        check_memory(options, SLOTS)  # on this worker's node, before the slots are allocated
-        plan = options.scene.plan(options.source, options.pose_count)
-        self.pool = start_pool(options, plan, SLOTS, encoders)  # forked before the GL context exists
+        layout = job.make_layout()
+        check_memory(layout, str(job.batch), SLOTS, job.layers)  # on this worker's node, before the slots exist
+        self.pool = start_pool(layout, job.out, SLOTS, encoders)  # forked before the GL context exists
         self.started: dict[int, list[Task]] = {}  # chunk rendered, not yet settled -> its encoder tasks
         self.renders = 0
         self.choice = egl_device_for_cuda(0)
         log.info("worker %d: %s", rank, self.choice.how)
         self.gl = Headless(self.choice.index)
-        self.layers = LayerFiles(options.out)
-        write_layers: LayerWrite = self.layers.write
-        annotate = None
-        if options.layout == "imagenet3d":  # this worker writes its chunks' annotations
-            vertices = cad_vertices(options.scene.object.positions)
-            annotate = Annotations(
-                options.out, str(options.class_name), options.sizes[0], plan.rich_labels(options.sizes), vertices
-            ).write
-        self.pipeline = ChunkPipeline(options, plan, self.pool, self.gl.ctx, write_layers, annotate)
+        self.pipeline = ChunkPipeline(layout, job.out, self.pool, self.gl.ctx)
 
     def describe(self) -> dict[str, Any]:
         """This worker for the manifest: node, host, GL_RENDERER, EGL device choice, pid, encoders."""
@@ -81,7 +71,7 @@ class RenderWorker:
     def probe(self, token: str) -> str | None:
         """Read the driver's probe in OUT and write this worker's; None if both worked, else
         what went wrong (one line)."""
-        out = self.options.out
+        out = self.job.out
         theirs = probe_name(out, token, None)
         try:
             if theirs.read_text() != token:

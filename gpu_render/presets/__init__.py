@@ -1,7 +1,4 @@
-"""Benchmark presets: whole datasets in the on-disk layouts that the benchmarks' own loaders
-read (FORMATS.md): ``--preset symsol`` and ``--preset modelnet10-so3``.
-
-``python -m gpu_render.build --preset NAME ...`` hands its arguments to :func:`gpu_render.presets.cli.main`.
+"""Reading the benchmark presets' datasets (``--preset symsol``, ``--preset modelnet10-so3``,
+FORMATS.md) as their own loaders do. The build writes them through its layouts
+(:mod:`gpu_render.dataset.layouts.symsol`, :mod:`gpu_render.dataset.layouts.modelnet`).
 """
-
-PRESETS = ("symsol", "modelnet10-so3")

@@ -23,13 +23,13 @@ from typing import Any
 import numpy as np
 import simplejpeg
 
-from gpu_render.cli.verify import Report
 from gpu_render.dataset.existing import DAMAGED
-from gpu_render.dataset.verify_checks import one_line
-from gpu_render.presets import modelnet, symsol
-from gpu_render.presets.lmdb_store import db_name
-from gpu_render.presets.modelnet_tree import CadModel
-from gpu_render.presets.options import ModelNetOptions, SymsolOptions
+from gpu_render.dataset.layouts import modelnet, symsol
+from gpu_render.dataset.layouts.lmdb_store import db_name
+from gpu_render.dataset.layouts.modelnet import ModelNetSpec
+from gpu_render.dataset.layouts.modelnet_tree import CadModel
+from gpu_render.dataset.layouts.symsol import SymsolSpec
+from gpu_render.dataset.verify_checks import Report, one_line
 from gpu_render.scene.solids import builtin_object
 
 LABEL_TOLERANCE = 1e-6  # absolute, float32 labels against a float64 recomputation
@@ -56,7 +56,7 @@ def compare(report: Report, where: str, got: np.ndarray, want: np.ndarray, atol:
     return True
 
 
-def verify_symsol_labels(out: Path, opts: SymsolOptions, parts: list[symsol.ShapeSplit], report: Report) -> None:
+def verify_symsol_labels(out: Path, opts: SymsolSpec, parts: list[symsol.ShapeSplit], report: Report) -> None:
     """Every array of rotations.npz and poses.npz of each split, recomputed."""
     arrays = 0
     for split, split_name in enumerate(symsol.SPLITS):
@@ -97,9 +97,7 @@ def _files_are(report: Report, path: Path, got: list[str], want: list[str]) -> N
         )
 
 
-def _compare_rotations(
-    report: Report, path: Path, part: symsol.ShapeSplit, opts: SymsolOptions, got: np.ndarray
-) -> int:
+def _compare_rotations(report: Report, path: Path, part: symsol.ShapeSplit, opts: SymsolSpec, got: np.ndarray) -> int:
     """rotations.npz[shape] against its recomputation, in the build's own row blocks."""
     obj = builtin_object(part.shape)
     k = len(obj.symmetry) if obj.featureless else 1
@@ -116,7 +114,7 @@ def _compare_rotations(
 
 
 def verify_pickles(
-    folder: Path, opts: ModelNetOptions, d: modelnet.Database, models: list[CadModel], report: Report
+    folder: Path, opts: ModelNetSpec, d: modelnet.Database, models: list[CadModel], report: Report
 ) -> None:
     """``viewID2quat.pkl`` and ``viewID2euler.pkl`` of database ``d``: the keys in order and
     every value, recomputed."""
@@ -143,7 +141,7 @@ def verify_pickles(
 
 def verify_npz_files(
     out: Path,
-    opts: ModelNetOptions,
+    opts: ModelNetSpec,
     models: list[CadModel],
     stored: dict[str, dict[str, bytes]],
     rng: np.random.Generator,

@@ -1,4 +1,5 @@
-"""``python -m gpu_render.build --preset NAME ...``: parsing, and the command's exit status.
+"""``python -m gpu_render.build --preset NAME ...``: its own options, parsed into the same
+:class:`~gpu_render.engines.job.BuildJob` as every build.
 
 Bad input ends with one line naming the problem and exit status 2 (as the build's own errors).
 """
@@ -7,26 +8,17 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Callable
 from pathlib import Path
 
-from gpu_render.cli.arg_types import MAX_POSES, Parser, at_least, sizes_type
+from gpu_render.cli.arg_types import MAX_POSES, Parser, at_least, shard_type, sizes_type
 from gpu_render.cli.scene_options import color_type, distance_type, fov_type, light_type, look_from_args
-from gpu_render.cli.stopped import STOPS, report_stop
+from gpu_render.dataset.layouts.modelnet import MODELNET10_CATEGORIES, MODELNET_VIEWS, ModelNetSpec
+from gpu_render.dataset.layouts.symsol import PRESET_SIZE, SYMSOL_BATCH, SYMSOL_SHAPES, SYMSOL_VIEWS, SymsolSpec
+from gpu_render.engines.job import PRESETS, BuildJob
 from gpu_render.errors import UsageError
-from gpu_render.presets import PRESETS
-from gpu_render.presets.options import (
-    MODELNET10_CATEGORIES,
-    MODELNET_VIEWS,
-    PRESET_SIZE,
-    SYMSOL_BATCH,
-    SYMSOL_SHAPES,
-    SYMSOL_VIEWS,
-    ModelNetOptions,
-    SymsolOptions,
-)
 from gpu_render.scene.camera import DEFAULT_FOV_DEG, Pinhole
 
-PROG = "gpu_render.build"
 #: Options only --preset symsol takes, with their argparse destinations.
 SYMSOL_ONLY = {
     "--shapes": "shapes",
@@ -40,6 +32,7 @@ SYMSOL_ONLY = {
     "--batch": "batch",
 }
 MODELNET_ONLY = {"--meshes": "meshes", "--categories": "categories"}
+ENGINES = ("local", "ray")
 #: ModelNet10-SO3's keys end in .v{view:03d}.
 MAX_VIEWS_PER_MODEL = 999
 
@@ -56,7 +49,7 @@ def views_type(text: str) -> tuple[int, int]:
     return (values[0], values[1])
 
 
-def names_type(allowed: tuple[str, ...], what: str):
+def names_type(allowed: tuple[str, ...], what: str) -> Callable[[str], tuple[str, ...]]:
     """An argparse type: a comma-separated subset of ``allowed``, returned in ``allowed``'s order."""
 
     def parse(text: str) -> tuple[str, ...]:
@@ -114,6 +107,22 @@ def preset_parser() -> Parser:
         metavar="N",
         help="GPU N in CUDA numbering, as the build's --device (default 0)",
     )
+    p.add_argument(
+        "--shard",
+        type=shard_type,
+        default=None,
+        metavar="K/N",
+        help="build only shard K of N (K/N, 0-based); a plain run of the same options then seals it",
+    )
+    p.add_argument("--engine", choices=ENGINES, default="local", help="local, or ray: the build's Ray engine")
+    p.add_argument("--ray-address", default=None, metavar="HOST:PORT", help="--engine ray: the cluster to join")
+    p.add_argument(
+        "--worker-cpus",
+        type=at_least(1, 1024),
+        default=None,
+        metavar="N",
+        help="--engine ray: CPUs per worker, its render process plus its encoders",
+    )
     g = p.add_argument_group("symsol")
     g.add_argument(
         "--shapes",
@@ -152,9 +161,22 @@ def preset_parser() -> Parser:
     return p
 
 
-def parse_preset_args(argv: list[str]) -> SymsolOptions | ModelNetOptions:
+def parse_preset_args(argv: list[str]) -> BuildJob:
     """Parse ``--preset`` arguments. Raises UsageError with a one-line message."""
-    ns = preset_parser().parse_args(argv)
+    parser = preset_parser()
+    ns = parser.parse_args(argv)
+    if ns.engine == "ray" and ns.shard is not None:
+        parser.error("--shard cannot be combined with --engine ray: Ray spreads the chunks over its workers itself")
+    if ns.engine != "ray" and (ns.ray_address is not None or ns.worker_cpus is not None):
+        parser.error("--ray-address and --worker-cpus need --engine ray")
+    run = {
+        "workers": ns.workers,
+        "device": ns.device,
+        "shard": ns.shard,
+        "engine": ns.engine,
+        "ray_address": ns.ray_address,
+        "worker_cpus": ns.worker_cpus,
+    }
     if len(ns.sizes) != 1:
         raise UsageError(f"argument --sizes: --preset {ns.preset} writes one image size, got {len(ns.sizes)}")
     size = ns.sizes[0]
@@ -165,8 +187,7 @@ def parse_preset_args(argv: list[str]) -> SymsolOptions | ModelNetOptions:
         if total > MAX_POSES:
             raise UsageError(f"argument --views: {total} images in all; at most {MAX_POSES} are supported")
         look = look_from_args(ns)
-        return SymsolOptions(
-            out=ns.out if ns.out is not None else Path("symsol"),
+        spec = SymsolSpec(
             shapes=ns.shapes or SYMSOL_SHAPES,
             views=views,
             size=size,
@@ -174,9 +195,8 @@ def parse_preset_args(argv: list[str]) -> SymsolOptions | ModelNetOptions:
             camera=Pinhole(fov_deg=DEFAULT_FOV_DEG if ns.fov is None else ns.fov, distance=ns.distance),
             look=look,
             batch=ns.batch or SYMSOL_BATCH,
-            workers=ns.workers,
-            device=ns.device,
         )
+        return BuildJob(out=ns.out if ns.out is not None else Path("symsol"), batch=spec.batch, preset=spec, **run)
     _refuse(ns, SYMSOL_ONLY, "modelnet10-so3")
     if ns.meshes is None:
         raise UsageError(
@@ -185,48 +205,18 @@ def parse_preset_args(argv: list[str]) -> SymsolOptions | ModelNetOptions:
         )
     if max(ns.views or MODELNET_VIEWS) > MAX_VIEWS_PER_MODEL:
         raise UsageError(f"argument --views: at most {MAX_VIEWS_PER_MODEL} views per model (keys are .v001 .. .v999)")
-    return ModelNetOptions(
+    models = ModelNetSpec(
         meshes=ns.meshes,
-        out=ns.out if ns.out is not None else Path("ModelNet10-SO3"),
         categories=ns.categories or MODELNET10_CATEGORIES,
         views=ns.views or MODELNET_VIEWS,
         size=size,
         seed=ns.seed,
-        workers=ns.workers,
-        device=ns.device,
     )
+    out = ns.out if ns.out is not None else Path("ModelNet10-SO3")
+    return BuildJob(out=out, batch=max(models.views), preset=models, **run)
 
 
 def _refuse(ns: argparse.Namespace, only: dict[str, str], preset: str) -> None:
     for flag, dest in only.items():
         if getattr(ns, dest) is not None:
             raise UsageError(f"{flag} makes no sense for --preset {preset}")
-
-
-def main(argv: list[str]) -> int:
-    """Run a preset build; returns the exit status (0, 2 on bad input or a failed write, 130 on Ctrl-C)."""
-    from gpu_render.presets.modelnet import run_modelnet
-    from gpu_render.presets.symsol import run_symsol
-
-    try:
-        options = parse_preset_args(argv)
-        if isinstance(options, SymsolOptions):
-            result = run_symsol(options)
-        else:
-            result = run_modelnet(options)
-    except STOPS as exc:
-        return report_stop(PROG, exc)
-    preset = argv_preset(options)
-    if result.built == 0:
-        print(f"{options.out} already holds the {preset} dataset ({result.images} images); nothing to do")
-    else:
-        rate = result.built / result.seconds if result.seconds > 0 else float("inf")
-        print(
-            f"built {result.built} of {result.images} {preset} images into {options.out} in "
-            f"{result.seconds:.1f} s: {rate:.0f} images/s on {result.renderer}"
-        )
-    return 0
-
-
-def argv_preset(options: SymsolOptions | ModelNetOptions) -> str:
-    return "symsol" if isinstance(options, SymsolOptions) else "modelnet10-so3"

@@ -1,4 +1,4 @@
-"""Seeded rotations of the presets. Pure functions.
+"""Seeded rotations uniform over SO(3), named by streams of integers. Pure functions.
 
 Every stream of rotations is named by integers (the build's seed, then e.g. split and shape
 indices), so a subset build (``--shapes``, ``--categories``) draws exactly the rotations that

@@ -14,20 +14,27 @@ import lmdb
 import numpy as np
 import simplejpeg
 
-from gpu_render.cli.verify import CHANNEL_TOLERANCE, OBJECT_AGREEMENT, Report, edge_pixels
+from gpu_render.cli.verify_preset_labels import verify_npz_files, verify_pickles, verify_symsol_labels
 from gpu_render.dataset.layout import changed_files, chunk_digest, file_digest, read_manifest
+from gpu_render.dataset.layouts import modelnet, symsol
+from gpu_render.dataset.layouts.lmdb_store import db_name
+from gpu_render.dataset.layouts.modelnet import ModelNetSpec
+from gpu_render.dataset.layouts.modelnet_tree import scan_tree, tree_record
+from gpu_render.dataset.layouts.symsol import SymsolSpec
 from gpu_render.dataset.mesh_files import load_mesh_file
-from gpu_render.dataset.verify_checks import check_extras, check_whole_files, decode_image, one_line
+from gpu_render.dataset.owned import BuildFiles
+from gpu_render.dataset.verify_checks import (
+    CHANNEL_TOLERANCE,
+    OBJECT_AGREEMENT,
+    Report,
+    check_extras,
+    check_whole_files,
+    decode_image,
+    edge_pixels,
+    one_line,
+)
 from gpu_render.errors import UsageError
-from gpu_render.presets import modelnet, symsol
-from gpu_render.presets.lmdb_store import db_name
-from gpu_render.presets.modelnet_tree import scan_tree, tree_record
-from gpu_render.presets.options import ModelNetOptions, SymsolOptions
-from gpu_render.presets.owned import preset_files
-from gpu_render.presets.verify_labels import verify_npz_files, verify_pickles, verify_symsol_labels
 from gpu_render.render.scene_reference import render_scene
-from gpu_render.scene.camera import Pinhole
-from gpu_render.scene.look import Look
 from gpu_render.scene.solids import builtin_object
 
 
@@ -57,44 +64,22 @@ def verify_preset(out: Path, reference: int = 4, seed: int = 0) -> Report:
     recorded = {int(k): v for k, v in manifest.get("chunks", {}).items()}
     rng = np.random.default_rng(seed)
     if manifest["preset"] == "symsol":
-        _verify_symsol(out, symsol_options(out, sig), recorded, reference, rng, report)
+        _verify_symsol(out, SymsolSpec.from_signature(sig), recorded, reference, rng, report)
     else:
-        _verify_modelnet(out, modelnet_options(out, sig), sig, recorded, reference, rng, report)
+        _verify_modelnet(out, ModelNetSpec.from_signature(sig), sig, recorded, reference, rng, report)
     check_whole_files(out, manifest, files, report)
     check_extras(out, files, report)
     return report
 
 
-def symsol_options(out: Path, sig: dict[str, Any]) -> SymsolOptions:
-    look = Look(
-        albedo=tuple(sig["color"]),
-        background=tuple(sig["background"]),
-        light=tuple(sig["light"]),  # type: ignore[arg-type]
-        antialias=bool(sig["antialias"]),
-        grayscale=bool(sig["grayscale"]),
-    )
-    return SymsolOptions(
-        out=out,
-        shapes=tuple(sig["shapes"]),
-        views=tuple(sig["views"]),
-        size=int(sig["size"]),  # type: ignore[arg-type]
-        seed=int(sig["seed"]),
-        camera=Pinhole(float(sig["fov"]), float(sig["distance"])),
-        look=look,
-        batch=int(sig["batch"]),
-    )
-
-
-def modelnet_options(out: Path, sig: dict[str, Any]) -> ModelNetOptions:
-    return ModelNetOptions(
-        meshes=Path(sig["meshes"]),
-        out=out,
-        categories=tuple(sig["categories"]),
-        views=tuple(sig["views"]),
-        size=int(sig["size"]),
-        seed=int(sig["seed"]),  # type: ignore[arg-type]
-        camera=Pinhole(float(sig["fov"]), float(sig["distance"])),
-    )
+def preset_files(sig: Any) -> BuildFiles:
+    """What the preset build of signature ``sig`` writes (ValueError for one this version does not read)."""
+    preset = sig.get("preset") if isinstance(sig, dict) else None
+    if preset == "symsol":
+        return symsol.symsol_files(sig)
+    if preset == "modelnet10-so3":
+        return modelnet.modelnet_files(sig)
+    raise ValueError(f"preset {preset!r} is not one this version writes")
 
 
 def _agreement(got: np.ndarray, want: np.ndarray) -> float:
@@ -103,19 +88,16 @@ def _agreement(got: np.ndarray, want: np.ndarray) -> float:
 
 
 def _verify_symsol(
-    out: Path, opts: SymsolOptions, recorded: dict[int, Any], reference: int, rng: np.random.Generator, report: Report
+    out: Path, opts: SymsolSpec, recorded: dict[int, Any], reference: int, rng: np.random.Generator, report: Report
 ) -> None:
     parts = symsol.shape_splits(opts)
     segments = {p.start: p for p in parts}
     starts = sorted(segments)
     checked = 0
-    for chunk in symsol.chunks(opts, parts):
-        part = segments[max(s for s in starts if s <= chunk.start)]
+    for key, (start, stop) in symsol.SymsolLayout(opts).chunks().items():
+        part = segments[max(s for s in starts if s <= start)]
         digests = []
-        paths = [
-            symsol.image_path(out, part.split_name, part.shape, chunk.start - part.start + k)
-            for k in range(len(chunk.rotation))
-        ]
+        paths = [symsol.image_path(out, part.split_name, part.shape, i - part.start) for i in range(start, stop)]
         for path in paths:
             try:
                 digests.append(file_digest(path.read_bytes()))
@@ -123,10 +105,10 @@ def _verify_symsol(
                 report.problem(f"{path}: missing")
             except OSError as exc:
                 report.problem(f"{path}: unreadable ({exc.strerror or one_line(exc)})")
-        record = recorded.get(chunk.key)
+        record = recorded.get(key)
         if record is None:
-            report.problem(f"chunk {chunk.key} is not recorded in the manifest")
-        elif len(digests) == len(chunk.rotation) and chunk_digest(digests) != record.get("sha256"):
+            report.problem(f"chunk {key} is not recorded in the manifest")
+        elif len(digests) == stop - start and chunk_digest(digests) != record.get("sha256"):
             changed = changed_files(record, digests)
             for at in changed or []:
                 report.problem(f"{paths[at]}: differs from its checksum (truncated or changed since it was built)")
@@ -158,7 +140,7 @@ def _verify_symsol(
 
 def _verify_modelnet(
     out: Path,
-    opts: ModelNetOptions,
+    opts: ModelNetSpec,
     sig: dict[str, Any],
     recorded: dict[int, Any],
     reference: int,

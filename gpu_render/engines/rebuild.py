@@ -10,6 +10,8 @@ from typing import Any
 
 def build_command(signature: dict[str, Any], out: Path | str) -> str:
     """The ``python -m gpu_render.build`` command line that builds a dataset of ``signature``."""
+    if "preset" in signature:
+        return preset_command(signature, out)
     args = ["python -m gpu_render.build"]
     if signature["poses"] == "clpr":
         args.append(f"--step {signature['step']!r}")
@@ -42,5 +44,27 @@ def build_command(signature: dict[str, Any], out: Path | str) -> str:
         args.append("--antialias" if signature.get("antialias") else "--no-antialias")
     elif signature.get("antialias"):
         args.append("--antialias")
+    args.append(f"--out {shlex.quote(str(out))}")
+    return " ".join(args)
+
+
+def preset_command(signature: dict[str, Any], out: Path | str) -> str:
+    """The ``python -m gpu_render.build --preset NAME`` command line of a preset's ``signature``."""
+    args = [f"python -m gpu_render.build --preset {signature['preset']}"]
+    if signature["preset"] == "modelnet10-so3":
+        args.append(f"--meshes {shlex.quote(str(signature['meshes']))}")
+        args.append(f"--categories {','.join(signature['categories'])}")
+    else:
+        args.append(f"--shapes {','.join(signature['shapes'])} --batch {signature['batch']}")
+        args.append(f"--fov {signature['fov']!r} --distance {signature['distance']!r}")
+        args.append("--light=" + ",".join(repr(float(x)) for x in signature["light"]))
+        args.append("--color " + ",".join(str(c) for c in signature["color"]))
+        args.append("--background " + ",".join(str(c) for c in signature["background"]))
+        args.append(
+            ("--grayscale " if signature.get("grayscale") else "")
+            + ("--antialias" if signature.get("antialias") else "--no-antialias")
+        )
+    views = signature["views"]
+    args += [f"--views {views[0]},{views[1]}", f"--sizes {signature['size']}", f"--seed {signature['seed']}"]
     args.append(f"--out {shlex.quote(str(out))}")
     return " ".join(args)
