@@ -182,3 +182,12 @@ def _cgroup_room() -> int | None:
                     break
                 folder = folder.parent
     return min(rooms) if rooms else None
+
+
+def physical_memory() -> int | None:
+    """Bytes of RAM on this machine, or None where the system does not say."""
+    try:
+        pages, page = os.sysconf("SC_PHYS_PAGES"), os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError):
+        return None
+    return pages * page if pages > 0 and page > 0 else None

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from bop_scene import HEIGHT, HOLE_COLUMN, OFFSET, WIDTH, make_scene
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -17,14 +16,18 @@ from pycocotools import mask as mask_util
 from pycocotools.coco import COCO
 
 from gpu_render.dataset import bop_check, bop_gt
+from tests.bop_scene import HEIGHT, HOLE_COLUMN, OFFSET, WIDTH, make_scene
 
 #: pycocotools 2.0 decodes through a numpy 1 interface that numpy 2 warns about.
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 
 
-def _expected_entry(full_canvas: np.ndarray, visible: np.ndarray, depth: np.ndarray) -> dict:
+def _expected_entry(
+    full_canvas: np.ndarray, visible: np.ndarray, depth: np.ndarray, offset: tuple[int, int] = OFFSET
+) -> dict:
     """calc_gt_info.py's definitions, with plain nonzero() and sums."""
-    inside = full_canvas[OFFSET[1] : OFFSET[1] + HEIGHT, OFFSET[0] : OFFSET[0] + WIDTH]
+    h, w = depth.shape
+    inside = full_canvas[offset[1] : offset[1] + h, offset[0] : offset[0] + w]
     n_all, n_visib = int(full_canvas.sum()), int(visible.sum())
     entry = {
         "px_count_all": n_all,
@@ -36,7 +39,7 @@ def _expected_entry(full_canvas: np.ndarray, visible: np.ndarray, depth: np.ndar
     }
     if n_visib:
         ys, xs = full_canvas.nonzero()
-        xs, ys = xs - OFFSET[0], ys - OFFSET[1]
+        xs, ys = xs - offset[0], ys - offset[1]
         entry["bbox_obj"] = [xs.min(), ys.min(), xs.max() - xs.min(), ys.max() - ys.min()]
         ys, xs = visible.nonzero()
         entry["bbox_visib"] = [xs.min(), ys.min(), xs.max() - xs.min(), ys.max() - ys.min()]
@@ -68,6 +71,36 @@ def test_gt_info_matches_the_definitions() -> None:
     assert info[3]["bbox_obj"] == [-1, -1, -1, -1] == info[3]["bbox_visib"]
     assert 0 < info[4]["visib_fract"] < bop_gt.IGNORE_BELOW
     assert 0.5 < info[0]["visib_fract"] == 1.0
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    h=st.integers(4, 24),
+    w=st.integers(4, 24),
+    ox=st.integers(0, 6),
+    oy=st.integers(0, 6),
+    boxes=st.lists(st.tuples(*(st.integers(-8, 30),) * 4, st.floats(100.0, 900.0)), min_size=1, max_size=4),
+    holes=st.integers(0, 2**16),
+)
+def test_gt_info_of_random_scenes(
+    h: int, w: int, ox: int, oy: int, boxes: list[tuple[int, int, int, int, float]], holes: int
+) -> None:
+    """Rectangles anywhere (inside, truncated, wholly outside, hidden), z-buffered by depth."""
+    rows, cols = np.mgrid[-oy : h + oy, -ox : w + ox]
+    amodal = np.stack(
+        [
+            (cols >= min(a, c)) & (cols <= max(a, c)) & (rows >= min(b, d)) & (rows <= max(b, d))
+            for a, b, c, d, _ in boxes
+        ]
+    )
+    z = np.where(amodal[:, oy : oy + h, ox : ox + w], np.array([b[4] for b in boxes])[:, None, None], np.inf)
+    covered = np.isfinite(z.min(axis=0))
+    ids = np.where(covered, np.argmin(z, axis=0) + 1, 0)
+    depth = np.where(covered, z.min(axis=0), 0.0)
+    depth[np.random.default_rng(holes).random((h, w)) < 0.1] = 0.0
+    info = bop_gt.gt_info(ids, amodal, (ox, oy), depth)
+    for k, entry in enumerate(info):
+        assert entry == _expected_entry(amodal[k], ids == k + 1, depth, (ox, oy)), k
 
 
 def test_visible_masks_stay_inside_the_silhouette() -> None:

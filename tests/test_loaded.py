@@ -15,13 +15,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import REPO
 from PIL import Image
 from torch.utils.data import DataLoader
 
 import gpu_render
-from gpu_render.dataset.loader import Loaded
+from gpu_render.dataset.loader import Arrays, Loaded
 from gpu_render.rotations.quaternion import quaternion_to_matrix
+from tests.conftest import REPO
 
 sys.path.insert(0, str(REPO / "tools"))
 import pin_bytes
@@ -63,7 +63,7 @@ def test_every_layout_indexes_to_an_image_and_its_labels(name: str, outs: dict[s
             if name not in ("cube-wds", "symsol", "modelnet10-so3"):
                 assert np.array_equal(image, stored_image(out, name, i, s)), (name, i)
             q, r = labels["quaternion"], labels["matrix"]
-            assert q.shape == (4,) and r.shape == (3, 3)
+            assert q.shape == (4,) and r.shape == (3, 3) and np.array_equal(data.rotation(i), r)
             np.testing.assert_allclose(quaternion_to_matrix(q[None])[0], r, atol=FLOAT32)
             k = data.class_index(i)
             assert (k is None) == ("class" not in labels)
@@ -87,6 +87,7 @@ def test_every_layout_indexes_to_an_image_and_its_labels(name: str, outs: dict[s
 def test_labels_are_the_poses_rows(outs: dict[str, Path]) -> None:
     with gpu_render.load(outs["tetX-layers"]) as data, np.load(outs["tetX-layers"] / "poses.npz") as poses:
         labels = data.pose(4)
+        assert isinstance(data.poses["visual_equivalents"], np.memmap)  # not read in full
         for name in ("matrix", "quaternion", "translation", "mark_visible", "azimuth"):
             assert np.array_equal(labels[name], poses[name][4]), name
         assert np.array_equal(labels["intrinsics_32"], poses["intrinsics_32"])  # one K for every pose
@@ -102,6 +103,37 @@ def test_labels_are_the_poses_rows(outs: dict[str, Path]) -> None:
     with gpu_render.load(outs["modelnet10-so3"], "test") as data:
         names = [data.class_name(i) for i in range(len(data))]
         assert set(names) == {"bed", "chair"} and all(isinstance(data.class_index(i), int) for i in range(len(data)))
+
+
+def test_npz_arrays_map_stored_members_and_read_the_rest(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    arrays = {
+        "c": rng.random((4, 3)),
+        "f": np.asfortranarray(rng.random((3, 5))),
+        "k": np.array(7),
+        "e": np.zeros((0, 3)),
+    }
+    np.savez(tmp_path / "stored.npz", **arrays)
+    np.savez_compressed(tmp_path / "deflated.npz", **arrays)
+    for name, mapped in (("stored", {"c", "f"}), ("deflated", set())):
+        got = Arrays(tmp_path / f"{name}.npz")
+        assert sorted(got) == sorted(arrays) and len(got) == len(arrays)
+        for key, want in arrays.items():
+            assert np.array_equal(got[key], want) and got[key].shape == want.shape and got[key].dtype == want.dtype
+        assert {key for key in arrays if isinstance(got[key], np.memmap)} == mapped, name
+        with pytest.raises(KeyError, match="has no array 'x'"):
+            got["x"]
+
+
+def test_forked_dataloader_workers_read_what_one_process_reads(outs: dict[str, Path]) -> None:
+    for name in ("cube-wds", "tetX-layers", "modelnet10-so3"):
+        with gpu_render.TorchDataset(outs[name]) as ds:
+            alone = list(DataLoader(ds, batch_size=3))
+        with gpu_render.TorchDataset(outs[name]) as ds:
+            forked = list(DataLoader(ds, batch_size=3, num_workers=2, multiprocessing_context="fork", timeout=120))
+        assert len(alone) == len(forked) > 1
+        for (x, y), (fx, fy) in zip(alone, forked, strict=True):
+            assert torch.equal(x, fx) and all(torch.equal(y[k], fy[k]) for k in y), name
 
 
 def test_load_refuses_what_the_folder_does_not_have(outs: dict[str, Path]) -> None:

@@ -3,6 +3,7 @@ one short line: an LMDB database opened through it can be opened again in the sa
 
 from __future__ import annotations
 
+import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -10,13 +11,13 @@ from pathlib import Path
 import lmdb
 import numpy as np
 import pytest
-from cli import run_module
-from conftest import REPO
 
 import gpu_render
 from gpu_render import TorchDataset
 from gpu_render.dataset.loader import Dataset
 from gpu_render.presets.load import ModelNetSplit, SymsolSplit
+from tests.cli import run_module
+from tests.conftest import REPO
 
 MAX_REPR = 200
 
@@ -111,6 +112,16 @@ def test_lmdb_opened_through_load_closes_and_opens_again(modelnet: Path) -> None
     third = gpu_render.load(modelnet, "test")
     assert third.image(0).shape == (32, 32, 3)
     third.close()
+
+
+def test_a_split_travels_to_another_process_without_its_open_database(modelnet: Path) -> None:
+    """Pickled (as a spawned DataLoader worker gets it) after reading: the copy opens the database itself."""
+    split = gpu_render.load(modelnet, "train")
+    image = split.image(2)
+    copy = pickle.loads(pickle.dumps(split))
+    split.close()  # one environment per process: the copy opens its own once this one is closed
+    assert np.array_equal(copy.image(2), image)
+    copy.close()
 
 
 def test_an_open_lmdb_cannot_be_opened_twice(modelnet: Path) -> None:

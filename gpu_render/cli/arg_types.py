@@ -11,11 +11,9 @@ from typing import Any, NoReturn
 from gpu_render.cli.commands import prog_name, version_line
 from gpu_render.errors import UsageError
 from gpu_render.rotations.euler import ANGLE_STOP
-from gpu_render.rotations.sources import PoseSource, parse_source
+from gpu_render.rotations.sources import MAX_POSES, PoseSource, parse_source
 
 MIN_SIZE, MAX_SIZE = 8, 4096
-#: More poses than this would not fit in memory as labels: refuse rather than thrash.
-MAX_POSES = 50_000_000
 
 
 class Parser(argparse.ArgumentParser):

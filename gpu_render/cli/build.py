@@ -20,11 +20,15 @@ command resumes.
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
+from itertools import pairwise
 
+from gpu_render import __version__
 from gpu_render.cli.options import parse_build_args
 from gpu_render.cli.stopped import STOPS, report_stop
+from gpu_render.engines.api import run_job
 from gpu_render.engines.job import BuildJob
-from gpu_render.engines.local import IN_FLIGHT, run_local
+from gpu_render.engines.local import IN_FLIGHT
 from gpu_render.engines.pipeline import BuildResult
 from gpu_render.engines.rebuild import build_command
 
@@ -33,20 +37,21 @@ __all__ = ["IN_FLIGHT", "BuildResult", "main", "run_build"]
 
 
 def run_build(job: BuildJob, progress: bool = True) -> BuildResult:
-    """Build (or resume) the dataset ``job`` describes, with ``job.engine``.
+    """Build (or resume) the dataset ``job`` describes, with ``job.engine``; its manifest
+    records this gpu_render's version.
 
     Raises UsageError, OSError, NoOpenGLError, and WorkerError when an encoder process or a
     Ray worker dies or fails beyond its retries.
     """
-    if job.engine == "ray":
-        from gpu_render.engines.ray_engine import run_ray  # Ray is an optional extra
-
-        return run_ray(job, progress)
-    return run_local(job, progress)
+    return run_job(replace(job, version=job.version or __version__), progress)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    if "--layout=bop" in args or ("--layout", "bop") in pairwise(args):
+        from gpu_render.cli.bop_options import bop_main  # images of several objects, BOP-scenewise
+
+        return bop_main(list(args))
     preset = any(a == "--preset" or a.startswith("--preset=") for a in args)  # a benchmark's own options
     try:
         if preset:

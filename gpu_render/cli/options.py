@@ -4,52 +4,19 @@ from __future__ import annotations
 
 import argparse
 import os
-from dataclasses import replace
 from pathlib import Path
 
-from gpu_render.cli.arg_types import Parser, at_least, fraction_type, shard_type, sizes_type, source_arg, step_type
+from gpu_render.cli.arg_types import Parser, at_least, fraction_type, shard_type, sizes_type, step_type
 from gpu_render.cli.scene_options import OBJECT_POSES, OBJECT_SIZE, add_scene_arguments, scene_from_args
-from gpu_render.dataset.imagenet3d import whole_pixel_camera
 from gpu_render.dataset.imagenet3d_tree import DEFAULT_VAL_FRACTION
-from gpu_render.engines.job import DEFAULT_BATCH, DEFAULT_SIZES, PRESETS, BuildJob
-from gpu_render.errors import UsageError
-from gpu_render.scene.scene import CLPR_OBJECT, ClprScene
+from gpu_render.engines.api import ENGINES, FORMATS, IMAGE_FORMATS, LAYOUTS, SCENE, make_job
+from gpu_render.engines.job import DEFAULT_BATCH, PRESETS, BuildJob
 
-FORMATS = ("jpg", "png", "npy", "wds")
-#: Image encodings inside wds shards.
-IMAGE_FORMATS = ("jpg", "png")
-LAYOUTS = ("flat", "imagenet3d")
-ENGINES = ("local", "ray")
-#: Memory a build holds per pose for its labels and poses.npz (measured: ~1.35 kB at 4 sizes).
-PLAN_BYTES_PER_POSE = 1500
 #: More encoder processes than this are refused (a slot never splits into more pieces than poses).
 MAX_WORKERS = 1024
 
-
 #: The build job of a command line (the library's :class:`~gpu_render.engines.job.BuildJob`).
 BuildOptions = BuildJob
-
-
-def physical_memory() -> int | None:
-    """Bytes of RAM on this machine, or None where the system does not say."""
-    try:
-        pages, page = os.sysconf("SC_PHYS_PAGES"), os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError):
-        return None
-    return pages * page if pages > 0 and page > 0 else None
-
-
-def check_pose_memory(count: int, what: str, per_pose: int = PLAN_BYTES_PER_POSE) -> None:
-    """Refuse (UsageError) a build of ``count`` poses whose labels (``per_pose`` bytes each)
-    would not fit in this machine's memory."""
-    memory = physical_memory()
-    need = count * per_pose
-    if memory is not None and need > memory:
-        raise UsageError(
-            f"{what} gives {count} poses, whose labels need about {need / 2**30:.1f} GiB of memory; "
-            f"this machine has {memory / 2**30:.1f} GiB (at most {memory // per_pose} poses); "
-            "use --limit or fewer poses"
-        )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -183,80 +150,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def parse_build_args(argv: list[str] | None = None) -> BuildJob:
     """Parse command-line arguments; raises UsageError with a one-line message."""
-    parser = build_parser()
-    ns = parser.parse_args(argv)
-    if ns.image_format is not None and ns.format != "wds":
-        parser.error(f"--image-format applies to --format wds only; --format {ns.format} already names the encoding")
-    if ns.shard is not None and ns.format == "npy":
-        parser.error(
-            "--shard needs --format jpg or png (or wds): npy keeps one file per size, which shards cannot share"
-        )
-    if ns.shard is not None and ns.overwrite:
-        parser.error("--overwrite cannot be combined with --shard: replace the dataset with a plain build first")
-    if ns.shard is not None and ns.layers:
-        parser.error(
-            "--shard cannot be combined with --layers: the layers are one npy file per size, which shards cannot share"
-        )
-    if ns.layout == "imagenet3d":
-        if ns.object == CLPR_OBJECT:
-            parser.error(
-                f"--layout imagenet3d needs a perspective object (a SYMSOL solid or a mesh file), "
-                f"not --object {CLPR_OBJECT}"
-            )
-        if ns.format != "jpg":
-            parser.error(f"--layout imagenet3d writes JPEG images; it cannot be combined with --format {ns.format}")
-        if ns.sizes is not None and len(ns.sizes) != 1:
-            parser.error("--layout imagenet3d writes one image size; give --sizes a single size")
-    elif ns.val_fraction is not None:
-        parser.error("--val-fraction applies to --layout imagenet3d only")
-    if ns.engine == "ray" and ns.shard is not None:
-        parser.error("--shard cannot be combined with --engine ray: Ray spreads the chunks over its workers itself")
-    if ns.engine != "ray" and (ns.ray_address is not None or ns.worker_cpus is not None):
-        parser.error("--ray-address and --worker-cpus need --engine ray")
-    scene = scene_from_args(ns)
-    clpr = isinstance(scene, ClprScene)
-    if ns.layout == "imagenet3d":  # its viewport holds the focal length as a whole number of pixels
-        scene = replace(scene, camera=whole_pixel_camera(scene.camera, (ns.sizes or (OBJECT_SIZE,))[0]))
-    poses = ns.poses if ns.poses is not None else ("clpr" if clpr or ns.step is not None else OBJECT_POSES)
-    options = BuildJob(
-        source=source_arg(poses, ns.step),
-        sizes=ns.sizes if ns.sizes is not None else (DEFAULT_SIZES if clpr else (OBJECT_SIZE,)),
-        format=ns.format,
-        out=ns.out if ns.out is not None else default_out(scene.object_name),
-        limit=ns.limit,
-        batch=ns.batch,
-        device=ns.device,
-        scene=scene,
-        layers=bool(ns.layers),
-        workers=ns.workers,
-        overwrite=ns.overwrite,
-        shard=ns.shard,
-        image_format=ns.image_format or "jpg",
-        layout=ns.layout,
-        engine=ns.engine,
-        ray_address=ns.ray_address,
-        worker_cpus=ns.worker_cpus,
-        val_fraction=DEFAULT_VAL_FRACTION if ns.val_fraction is None else ns.val_fraction,
-    )
-    if options.layout == "imagenet3d" and (options.class_name or ".").startswith("."):
-        parser.error(
-            f"--layout imagenet3d names its folders after the class, and {options.class_name!r} starts "
-            "with a dot; rename the mesh file"
-        )
-    per_pose = PLAN_BYTES_PER_POSE + (0 if clpr else 72 * len(scene.object.symmetry))
-    # Only the grid is computed up to --limit; other sources are made whole, then cut.
-    if options.source.kind == "clpr":
-        limit = f" --limit {ns.limit}" if ns.limit is not None else ""
-        check_pose_memory(options.pose_count, f"--step {options.source.step}{limit}", per_pose)
-    else:
-        check_pose_memory(options.source.size(), f"--poses {poses}", per_pose)
-    return options
-
-
-def default_out(object_name: str) -> Path:
-    """./clpr for the cube, ./NAME for a SYMSOL solid, ./mesh-STEM for a mesh file."""
-    if object_name == CLPR_OBJECT:
-        return Path("clpr")
-    if object_name.startswith("mesh:"):
-        return Path("mesh-" + Path(object_name[len("mesh:") :]).stem)
-    return Path(object_name)
+    ns = vars(build_parser().parse_args(argv))
+    scene = scene_from_args(argparse.Namespace(**ns))
+    return make_job(scene, **{k: v for k, v in ns.items() if k not in SCENE and k != "preset"})

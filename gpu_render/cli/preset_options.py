@@ -11,30 +11,15 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from gpu_render.cli.arg_types import MAX_POSES, Parser, at_least, shard_type, sizes_type
+from gpu_render.cli.arg_types import Parser, at_least, shard_type, sizes_type
+from gpu_render.cli.render4cnn_options import add_render4cnn_arguments, check_not_render4cnn, render4cnn_job
 from gpu_render.cli.scene_options import color_type, distance_type, fov_type, light_type, look_from_args
-from gpu_render.dataset.layouts.modelnet import MODELNET10_CATEGORIES, MODELNET_VIEWS, ModelNetSpec
-from gpu_render.dataset.layouts.symsol import PRESET_SIZE, SYMSOL_BATCH, SYMSOL_SHAPES, SYMSOL_VIEWS, SymsolSpec
+from gpu_render.dataset.layouts.modelnet import MODELNET10_CATEGORIES, MODELNET_VIEWS
+from gpu_render.dataset.layouts.symsol import PRESET_SIZE, SYMSOL_BATCH, SYMSOL_SHAPES, SYMSOL_VIEWS
+from gpu_render.engines.api import ENGINES, make_preset_job
 from gpu_render.engines.job import PRESETS, BuildJob
-from gpu_render.errors import UsageError
-from gpu_render.scene.camera import DEFAULT_FOV_DEG, Pinhole
-
-#: Options only --preset symsol takes, with their argparse destinations.
-SYMSOL_ONLY = {
-    "--shapes": "shapes",
-    "--fov": "fov",
-    "--distance": "distance",
-    "--light": "light",
-    "--color": "color",
-    "--background": "background",
-    "--antialias": "antialias",
-    "--grayscale": "grayscale",
-    "--batch": "batch",
-}
-MODELNET_ONLY = {"--meshes": "meshes", "--categories": "categories"}
-ENGINES = ("local", "ray")
-#: ModelNet10-SO3's keys end in .v{view:03d}.
-MAX_VIEWS_PER_MODEL = 999
+from gpu_render.scene.camera import DEFAULT_FOV_DEG
+from gpu_render.scene.look import Look
 
 
 def views_type(text: str) -> tuple[int, int]:
@@ -70,7 +55,8 @@ def preset_parser() -> Parser:
         description="Write a benchmark dataset in the layout its own loaders read (docs/FORMATS.md).",
         epilog="examples: python -m gpu_render.build --preset symsol --out data/symsol  |  "
         "python -m gpu_render.build --preset symsol --views 2000,200 --sizes 64 --shapes cube,cylO  |  "
-        "python -m gpu_render.build --preset modelnet10-so3 --meshes ModelNet10 --out data/ModelNet10-SO3",
+        "python -m gpu_render.build --preset modelnet10-so3 --meshes ModelNet10 --out data/ModelNet10-SO3  |  "
+        "python -m gpu_render.build --preset render4cnn --meshes ShapeNetCore.v2 --backgrounds SUN2012/JPEGImages",
     )
     p.add_argument("--preset", required=True, choices=PRESETS)
     p.add_argument(
@@ -149,7 +135,8 @@ def preset_parser() -> Parser:
         type=Path,
         default=None,
         metavar="DIR",
-        help="the ModelNet10 tree: DIR/{category}/{train,test}/{category}_{NNNN}.off",
+        help="the ModelNet10 tree: DIR/{category}/{train,test}/{category}_{NNNN}.off; render4cnn: a "
+        "ShapeNetCore v1 or v2 tree, DIR/{synset}/{md5}/model.obj or .../models/model_normalized.obj",
     )
     m.add_argument(
         "--categories",
@@ -158,65 +145,16 @@ def preset_parser() -> Parser:
         metavar="A,B,...",
         help="a subset of the ten categories (default all)",
     )
+    add_render4cnn_arguments(p)
     return p
 
 
 def parse_preset_args(argv: list[str]) -> BuildJob:
     """Parse ``--preset`` arguments. Raises UsageError with a one-line message."""
-    parser = preset_parser()
-    ns = parser.parse_args(argv)
-    if ns.engine == "ray" and ns.shard is not None:
-        parser.error("--shard cannot be combined with --engine ray: Ray spreads the chunks over its workers itself")
-    if ns.engine != "ray" and (ns.ray_address is not None or ns.worker_cpus is not None):
-        parser.error("--ray-address and --worker-cpus need --engine ray")
-    run = {
-        "workers": ns.workers,
-        "device": ns.device,
-        "shard": ns.shard,
-        "engine": ns.engine,
-        "ray_address": ns.ray_address,
-        "worker_cpus": ns.worker_cpus,
-    }
-    if len(ns.sizes) != 1:
-        raise UsageError(f"argument --sizes: --preset {ns.preset} writes one image size, got {len(ns.sizes)}")
-    size = ns.sizes[0]
-    if ns.preset == "symsol":
-        _refuse(ns, MODELNET_ONLY, "symsol")
-        views = ns.views or SYMSOL_VIEWS
-        total = sum(views) * len(ns.shapes or SYMSOL_SHAPES)
-        if total > MAX_POSES:
-            raise UsageError(f"argument --views: {total} images in all; at most {MAX_POSES} are supported")
-        look = look_from_args(ns)
-        spec = SymsolSpec(
-            shapes=ns.shapes or SYMSOL_SHAPES,
-            views=views,
-            size=size,
-            seed=ns.seed,
-            camera=Pinhole(fov_deg=DEFAULT_FOV_DEG if ns.fov is None else ns.fov, distance=ns.distance),
-            look=look,
-            batch=ns.batch or SYMSOL_BATCH,
-        )
-        return BuildJob(out=ns.out if ns.out is not None else Path("symsol"), batch=spec.batch, preset=spec, **run)
-    _refuse(ns, SYMSOL_ONLY, "modelnet10-so3")
-    if ns.meshes is None:
-        raise UsageError(
-            "--preset modelnet10-so3 needs --meshes DIR, the ModelNet10 tree "
-            "(DIR/{category}/{train,test}/{category}_{NNNN}.off)"
-        )
-    if max(ns.views or MODELNET_VIEWS) > MAX_VIEWS_PER_MODEL:
-        raise UsageError(f"argument --views: at most {MAX_VIEWS_PER_MODEL} views per model (keys are .v001 .. .v999)")
-    models = ModelNetSpec(
-        meshes=ns.meshes,
-        categories=ns.categories or MODELNET10_CATEGORIES,
-        views=ns.views or MODELNET_VIEWS,
-        size=size,
-        seed=ns.seed,
-    )
-    out = ns.out if ns.out is not None else Path("ModelNet10-SO3")
-    return BuildJob(out=out, batch=max(models.views), preset=models, **run)
-
-
-def _refuse(ns: argparse.Namespace, only: dict[str, str], preset: str) -> None:
-    for flag, dest in only.items():
-        if getattr(ns, dest) is not None:
-            raise UsageError(f"{flag} makes no sense for --preset {preset}")
+    ns = preset_parser().parse_args(argv)
+    if ns.preset == "render4cnn":
+        return render4cnn_job(ns)
+    check_not_render4cnn(ns)
+    look = look_from_args(ns) if ns.preset == "symsol" else Look()
+    options = {k: v for k, v in vars(ns).items() if k not in ("preset", "out")}
+    return make_preset_job(ns.preset, ns.out, look, **options)

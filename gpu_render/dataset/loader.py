@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 import re
+import zipfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -31,8 +32,9 @@ NOT_ITEM_LABELS = ("rotations_equivalent", "visual_equivalents", "visual_offsets
 
 
 class Arrays(Mapping[str, np.ndarray]):
-    """The arrays of an .npz file by name, each read on first use and kept. The file is opened
-    only while an array is read, so forked DataLoader workers never share its handle."""
+    """The arrays of an .npz file by name, each opened on first use and kept: a read-only
+    memmap for a stored (uncompressed) member, as gpu_render writes them, so nothing is read in
+    full and forked DataLoader workers share the pages; a compressed member is read whole."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -44,9 +46,23 @@ class Arrays(Mapping[str, np.ndarray]):
         if name not in self._kept:
             if name not in self.files:
                 raise KeyError(f"{self.path.name} has no array {name!r}")
-            with np.load(self.path) as z:
-                self._kept[name] = z[name]
+            self._kept[name] = self._mapped(name)
         return self._kept[name]
+
+    def _mapped(self, name: str) -> np.ndarray:
+        with zipfile.ZipFile(self.path) as z, open(self.path, "rb") as f:
+            info = z.getinfo(f"{name}.npy")
+            if info.compress_type == zipfile.ZIP_STORED:
+                f.seek(info.header_offset + 26)  # the local header's name and extra lengths
+                f.seek(info.header_offset + 30 + sum(np.frombuffer(f.read(4), dtype="<u2").tolist()))
+                fmt = np.lib.format
+                read = fmt.read_array_header_1_0 if fmt.read_magic(f) == (1, 0) else fmt.read_array_header_2_0
+                shape, fortran, dtype = read(f)
+                if shape and 0 not in shape and not dtype.hasobject:
+                    order: Literal["F", "C"] = "F" if fortran else "C"
+                    return np.memmap(self.path, dtype=dtype, mode="r", offset=f.tell(), shape=shape, order=order)
+        with np.load(self.path) as arrays:
+            return arrays[name]
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.files)
@@ -105,6 +121,10 @@ class Loaded(Closing):
     def image(self, index: int) -> np.ndarray:
         """(S, S, 3) uint8 RGB, rows top-down."""
         return self._image(self._index(index))
+
+    def rotation(self, index: int) -> np.ndarray:
+        """(3, 3) float64 R, object frame to camera frame (SCENES.md): the labels' ``matrix``."""
+        return np.asarray(self._labels(self._index(index))["matrix"])
 
     def class_index(self, index: int) -> int | None:
         """Pose ``index``'s class, an index into :attr:`class_names`; None where there is none."""
@@ -166,7 +186,7 @@ class Dataset(Loaded):
 
     labels: cLPR builds: (N, 8, 6) float64, memory-mapped (see the spec's label array);
         None for scene objects, whose labels are all in ``poses``.
-    poses: the arrays of poses.npz by name (:class:`Arrays`). cLPR: quaternion, matrix,
+    poses: the arrays of poses.npz by name (:class:`Arrays`, memory-mapped). cLPR: quaternion, matrix,
         euler_clpr, keypoints_{size}, node/face_visible. Scene objects (SCENES.md): matrix,
         quaternion, translation, intrinsics_{size}, and where the object has them
         rotations_equivalent, mark_visible, visual_equivalents with visual_offsets,
@@ -246,15 +266,10 @@ class Dataset(Loaded):
         return out
 
     def _fields(self) -> dict[str, Any]:
-        obj = self.object
-        obj = "mesh:" + Path(obj[5:]).name if obj.startswith("mesh:") else obj
-        return {
-            "path": str(self.root),
-            "object": obj,
-            "poses": len(self),
-            "sizes": self.sizes,
-            "format": self.manifest.get("format"),
-        }
+        obj = "mesh:" + Path(self.object[5:]).name if self.object.startswith("mesh:") else self.object
+        return dict(
+            path=str(self.root), object=obj, poses=len(self), sizes=self.sizes, format=self.manifest.get("format")
+        )
 
 
 def load_build(root: str | Path, size: int | None = None) -> Dataset:

@@ -20,7 +20,6 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from gpu_render import __version__
 from gpu_render.dataset.atomic import (
     TMP_MARK,
     atomic_write_bytes,
@@ -93,12 +92,14 @@ class DatasetFolder:
         renderer: str = "",
         shard: tuple[int, int] | None = None,
         overwrite: bool = False,
+        version: str = "",
     ) -> None:
         self.out = out
         self.layout = layout
         self.renderer = renderer
         self.shard = shard
         self.overwrite = overwrite
+        self.version = version  # gpu_render's, as the manifest records it
         self.complete = False  # open() found this very dataset already complete: nothing to write
         self.created = False  # check() made OUT (still empty until open())
         self._lock = BuildLock(out, shard)
@@ -262,7 +263,7 @@ class DatasetFolder:
         each file written whole (sealing only)."""
         record = {
             "generator": GENERATOR,
-            "version": __version__,
+            "version": self.version,
             "complete": complete,
             "signature": self.layout.signature,
             **self.layout.manifest_fields(),

@@ -35,10 +35,16 @@ def open_folder(job: BuildJob, layout: Layout, slots: int) -> DatasetFolder:
     filesystem for the files of known size, and the memory of ``slots`` chunk slots. A refusal
     after OUT was made removes it again."""
     layout.check(job.out)
-    folder = DatasetFolder(job.out, layout, shard=job.shard, overwrite=job.overwrite)
+    folder = DatasetFolder(job.out, layout, shard=job.shard, overwrite=job.overwrite, version=job.version)
+    try:  # measured before OUT is made (at the folder above it), reported after OUT's own problems
+        layout.check_room(job.out)
+        short: UsageError | None = None
+    except UsageError as exc:
+        short = exc
     folder.check()
     try:
-        layout.check_room(job.out)
+        if short is not None:
+            raise short
         if slots:
             check_memory(layout, str(job.batch), slots, job.layers)
     except UsageError:

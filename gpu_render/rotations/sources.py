@@ -27,6 +27,8 @@ from gpu_render.rotations.quaternion import quaternion_to_matrix, ry, rz
 MAX_LEVEL = 5
 DEFAULT_SEED = 0
 UNIT_TOLERANCE = 1e-6  # quaternion norms and matrix orthonormality in file: sources
+#: More poses than this would not fit in memory as labels: a build refuses rather than thrash.
+MAX_POSES = 50_000_000
 
 
 @dataclass(frozen=True)
