@@ -9,6 +9,7 @@ Tolerances (named):
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ from pycocotools import mask as mask_util
 from pycocotools.coco import COCO
 
 from gpu_render.cli.build import main
+from gpu_render.cli.verify import main as verify_main
 from gpu_render.dataset.bop_check import gt_info_problems
 from tests import bop_reader
 
@@ -182,3 +184,21 @@ def test_webdataset_shards_hold_the_scene_folders_samples(built: Path, tmp_path:
                     coded = mask_util.frPyObjects(rle, *rle["size"])
                     np.testing.assert_array_equal(mask_util.decode(coded).astype(bool), image[kind][int(gt_id)])
     assert samples == 3
+    assert verify_main([str(out)]) == 0
+
+
+def test_verify_recomputes_gt_info_from_the_files(
+    built: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert verify_main([str(built)]) == 0
+    assert "OK" in capsys.readouterr().out
+    copy = tmp_path / "copy"
+    shutil.copytree(built, copy)
+    path = copy / "train_pbr" / "000000" / "scene_gt_info.json"
+    info = bop_reader.load_json(path, keys_to_int=True)
+    info[1][2]["px_count_visib"] += 1
+    path.write_text(json.dumps({str(k): v for k, v in info.items()}))
+    (copy / "train_pbr" / "000001" / "mask_visib" / "000000_000001.png").unlink()
+    assert verify_main([str(copy)]) == 1
+    out = capsys.readouterr().out
+    assert "000000/000001 gt 2: px_count_visib" in out and "000001/000000: a file is missing" in out
