@@ -14,6 +14,7 @@ import pytest
 import trimesh
 from PIL import Image
 
+from gpu_render.errors import UsageError
 from gpu_render.rotations.quaternion import geodesic, matrix_to_quaternion
 from gpu_render.scene.camera import image_boxes, project
 from gpu_render.scene.crop import box_extent, crop_boxes
@@ -260,3 +261,39 @@ def test_load_names_what_to_read_instead(built: Path) -> None:
 
     with pytest.raises(ValueError, match="Render for CNN set"):
         gpu_render.load(built / "out")
+
+
+def test_python_build_writes_the_same_bytes(built: Path) -> None:
+    import gpu_render
+
+    here = built / "api"
+    gpu_render.build(
+        here, preset="render4cnn", meshes=built / "tree", views_per_model=VIEWS, backgrounds=built / "bg", workers=1
+    )
+    whole = built / "out"
+    names = [str(n) for n in np.load(whole / "poses.npz")["names"]]
+    for rel in [*names, "poses.npz"]:
+        assert (here / rel).read_bytes() == (whole / rel).read_bytes(), rel
+    with pytest.raises(UsageError, match="categories"):
+        gpu_render.build(built / "api2", preset="render4cnn", meshes=built / "tree", categories=("chair",))
+
+
+def test_each_image_is_drawn_over_its_own_recorded_background(built: Path) -> None:
+    """With a margin on every side (truncation rows that move each side outwards) the crop's
+    corners show the background: the grey level poses.npz records for that very image."""
+    rows = built / "margins.txt"
+    rows.write_text("-0.3 0.3 -0.3 0.3\n")
+    out = built / "grey"
+    build(built / "tree", out, "--background-ratio", "0", "--truncation", f"file:{rows}", "--lights", "directional")
+    labels = np.load(out / "poses.npz")
+    greys = labels["background_grey"]
+    assert len(set(greys.tolist())) > 1  # the images draw different greys
+    for i, name in enumerate(labels["names"]):
+        with Image.open(out / str(name)) as im:
+            pixels = np.asarray(im)
+        x0, y0, x1, y1 = labels["crop"][i]
+        corners = [pixels[0, 0], pixels[0, -1], pixels[-1, 0], pixels[-1, -1]]
+        inside = [x0 > 0 and y0 > 0, x1 < 960 and y0 > 0, x0 > 0 and y1 < 540, x1 < 960 and y1 < 540]
+        for corner, seen in zip(corners, inside, strict=True):
+            if seen:
+                np.testing.assert_array_equal(corner, [greys[i]] * 3, err_msg=str(name))

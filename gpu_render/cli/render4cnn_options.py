@@ -5,18 +5,16 @@ parsed into a :class:`~gpu_render.engines.job.BuildJob` of a
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
-from pathlib import Path
 
-from gpu_render.cli.look_options import find_photos, number_type
-from gpu_render.dataset.layouts.render4cnn import DEFAULT_VIEWS_PER_MODEL, Render4cnnSpec
+from gpu_render.cli.look_options import number_type
+from gpu_render.dataset.layouts.render4cnn import DEFAULT_VIEWS_PER_MODEL
 from gpu_render.dataset.layouts.symsol import PRESET_SIZE
-from gpu_render.dataset.shapenet import parse_synsets, parse_truncation, parse_viewpoints
-from gpu_render.engines.api import check_run, run_options
+from gpu_render.engines.api import RUN
 from gpu_render.engines.job import BuildJob
+from gpu_render.engines.render4cnn_job import RENDER4CNN_OPTIONS, make_render4cnn_job
 from gpu_render.errors import UsageError
 from gpu_render.scene.look_spec import DIRECTIONAL, LIGHT_RIGS
-from gpu_render.scene.spec import DEFAULT_BACKGROUND_RATIO, SceneSpec
+from gpu_render.scene.spec import DEFAULT_BACKGROUND_RATIO
 
 #: Options of the other presets that --preset render4cnn refuses.
 OTHERS = ("views", "shapes", "batch", "fov", "distance", "light", "color", "background", "grayscale", "antialias")
@@ -94,31 +92,4 @@ def render4cnn_job(ns: argparse.Namespace) -> BuildJob:
         raise UsageError(f"--{given[0].replace('_', '-')} makes no sense for --preset render4cnn")
     if ns.sizes != (PRESET_SIZE,):
         raise UsageError("--sizes makes no sense for --preset render4cnn: its images are crops of the object")
-    check_run(o)
-    if ns.meshes is None:
-        raise UsageError("--preset render4cnn needs --meshes DIR, a ShapeNetCore tree (DIR/{synset}/{md5}/...)")
-    views = DEFAULT_VIEWS_PER_MODEL if ns.views_per_model is None else ns.views_per_model
-    if not 1 <= views <= 100000:
-        raise UsageError(f"argument --views-per-model: must be 1..100000, got {views}")
-    seed = ns.seed or 0
-    options = {"lights": ns.lights or "render4cnn", "look_seed": seed}
-    if ns.backgrounds is not None:
-        options["backgrounds"] = ns.backgrounds
-    if ns.background_ratio is not None:
-        options["background_ratio"] = ns.background_ratio
-    spec = SceneSpec.create(object="cube", **options)
-    look = spec.look()
-    if ns.backgrounds is not None:
-        ratio = DEFAULT_BACKGROUND_RATIO if spec.background_ratio is None else float(spec.background_ratio)
-        look = replace(look, photos=find_photos(Path(ns.backgrounds), ratio))
-    preset = Render4cnnSpec(
-        meshes=Path(ns.meshes),
-        synsets=parse_synsets(ns.synsets) if ns.synsets else None,
-        views_per_model=views,
-        viewpoints=parse_viewpoints(ns.viewpoints or "uniform"),
-        truncation=parse_truncation(ns.truncation or "normal"),
-        seed=seed,
-        look=look,
-        textures=ns.textures is not False,
-    )
-    return BuildJob(out=ns.out or Path("render4cnn"), batch=1, preset=preset, **run_options(o))
+    return make_render4cnn_job(ns.out, **{k: v for k, v in o.items() if k in (*RENDER4CNN_OPTIONS, *RUN)})

@@ -213,8 +213,13 @@ class Render4cnnLayout:
         r, t = render_pose(*view_poses(views[v : v + 1]), obj.centre, obj.scale)
         camera = Pinhole(RENDER_FOV_DEG, float(t[0, 2]))
         look = self.spec.look
-        plan = ObjectPlan(r, t, obj, camera, look=look if look.per_image else None)
-        return ObjectScene(obj, camera, look), plan, group
+        # The plan reaches from image 0 to this image, so the renderer draws image ``group``'s
+        # lights and background (per-image looks read the pose's index in the plan); the poses
+        # before it repeat this one without taking memory (zero strides) and are never drawn.
+        rotation = np.broadcast_to(r, (group + 1, 3, 3))
+        translation = np.broadcast_to(t, (group + 1, 3))
+        plan = ObjectPlan(rotation, translation, obj, camera, look=look if look.per_image else None)
+        return ObjectScene(obj, camera, look), plan, 0
 
     def sink(self, out: Path) -> Render4cnnSink:
         return Render4cnnSink(str(out), self.spec, self.models)
