@@ -14,16 +14,7 @@ from pathlib import Path
 import moderngl
 import numpy as np
 import pytest
-from pixels import CHANNEL_TOLERANCE, assert_agree
 from scipy.spatial.transform import Rotation
-from textured_meshes import (
-    gradient_texture,
-    uniform_texture,
-    write_glb,
-    write_obj_two_materials,
-    write_photos,
-    write_ply_colours,
-)
 
 from gpu_render.dataset.backgrounds import photo_catalogue
 from gpu_render.dataset.mesh_files import load_mesh_file
@@ -40,6 +31,15 @@ from gpu_render.scene.look import Look
 from gpu_render.scene.objects import SceneObject
 from gpu_render.scene.scene import ObjectScene
 from gpu_render.scene.solids import builtin_object
+from tests.pixels import CHANNEL_TOLERANCE, assert_agree
+from tests.textured_meshes import (
+    gradient_texture,
+    uniform_texture,
+    write_glb,
+    write_obj_two_materials,
+    write_photos,
+    write_ply_colours,
+)
 
 CAMERA = Pinhole()
 SIZE = 64

@@ -12,9 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import trimesh
-from cli import run_module
 from PIL import Image
-from textured_meshes import gradient_texture, write_obj_two_materials, write_photos
 
 from gpu_render.errors import UsageError
 from gpu_render.rotations.quaternion import geodesic, matrix_to_quaternion
@@ -22,6 +20,8 @@ from gpu_render.scene.camera import image_boxes, project
 from gpu_render.scene.crop import box_extent, crop_boxes
 from gpu_render.scene.r4c_names import IMAGES_FOLDER, parse_name
 from gpu_render.scene.r4c_views import RENDER_HEIGHT, RENDER_WIDTH, SHAPENET_TO_PASCAL
+from tests.cli import run_module
+from tests.textured_meshes import gradient_texture, write_obj_two_materials, write_photos
 
 VIEWS = 2
 #: The rotation a name gives is off by its three rounded angles, at most 0.5 degrees each.

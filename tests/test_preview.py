@@ -12,15 +12,15 @@ from pathlib import Path
 import moderngl
 import numpy as np
 import pytest
-from cli import run_module
 from PIL import Image
-from pixels import assert_agree
-from xvfb import virtual_display, xdotool
 
 from gpu_render.render.clpr_renderer import Renderer
 from gpu_render.rotations.euler import clpr_euler, euler_to_matrix
 from gpu_render.scene.clpr_cube import BACKGROUND
 from gpu_render.scene.clpr_labels import clpr_labels, posed_corners, translation
+from tests.cli import run_module
+from tests.pixels import assert_agree
+from tests.xvfb import virtual_display, xdotool
 
 WINDOW_PARITY = 0.999  # the window's screenshot vs the offscreen build render
 
