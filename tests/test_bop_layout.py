@@ -8,13 +8,18 @@ Tolerances (named):
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+import webdataset
+from pycocotools import mask as mask_util
 from pycocotools.coco import COCO
 
 from gpu_render.cli.build import main
+from gpu_render.cli.verify import main as verify_main
 from gpu_render.dataset.bop_check import gt_info_problems
 from tests import bop_reader
 
@@ -147,3 +152,53 @@ def test_resume_redraws_unfinished_scenes_and_refuses_another_build(
     (tmp_path / "other" / "x.txt").write_text("x")
     assert main([*argv[:-1], str(tmp_path / "other")]) == 2
     assert "not empty" in capsys.readouterr().err
+
+
+def test_webdataset_shards_hold_the_scene_folders_samples(built: Path, tmp_path: Path) -> None:
+    """The same build as BOP-webdataset: every sample's members are the scene folders' files."""
+    out = tmp_path / "OUT"
+    argv = ["--layout", "bop", "--objects", f"tet,cylO,mesh:{REPO / 'examples' / 'duck.ply'}", "--per-image", "3"]
+    argv += ["--sizes", f"{W}x{H}", "--poses", "random:3:5", "--images-per-scene", "2", "--format", "wds"]
+    assert main([*argv, "--out", str(out)]) == 0
+    split = out / "train_pbr"
+    mapping = json.loads((split / "key_to_shard.json").read_text())
+    assert mapping == {"000000_000000": 0, "000000_000001": 0, "000001_000000": 1}
+    samples = 0
+    for shard in (0, 1):
+        path = split / f"shard-{shard:06d}.tar"
+        for sample in webdataset.WebDataset(str(path), shardshuffle=False, empty_check=False):
+            samples += 1
+            scene_id, im_id = (int(x) for x in sample["__key__"].split("_"))
+            assert mapping[sample["__key__"]] == shard == scene_id
+            scene = built / "train_pbr" / f"{scene_id:06d}"
+            data = bop_reader.load_scene_data(scene)
+            assert sample["rgb.jpg"] == (scene / "rgb" / f"{im_id:06d}.jpg").read_bytes()
+            assert sample["depth.png"] == (scene / "depth" / f"{im_id:06d}.png").read_bytes()
+            gt_json = bop_reader.load_json(scene / "scene_gt.json", keys_to_int=True)[im_id]
+            assert json.loads(sample["gt.json"]) == gt_json
+            assert json.loads(sample["gt_info.json"]) == data["scene_gt_info"][im_id]
+            image = bop_reader.load_image_data(scene, im_id, data)
+            for ext, kind in (("mask.json", "mask"), ("mask_visib.json", "mask_visib")):
+                rles = json.loads(sample[ext])
+                for gt_id, rle in rles.items():
+                    coded = mask_util.frPyObjects(rle, *rle["size"])
+                    np.testing.assert_array_equal(mask_util.decode(coded).astype(bool), image[kind][int(gt_id)])
+    assert samples == 3
+    assert verify_main([str(out)]) == 0
+
+
+def test_verify_recomputes_gt_info_from_the_files(
+    built: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert verify_main([str(built)]) == 0
+    assert "OK" in capsys.readouterr().out
+    copy = tmp_path / "copy"
+    shutil.copytree(built, copy)
+    path = copy / "train_pbr" / "000000" / "scene_gt_info.json"
+    info = bop_reader.load_json(path, keys_to_int=True)
+    info[1][2]["px_count_visib"] += 1
+    path.write_text(json.dumps({str(k): v for k, v in info.items()}))
+    (copy / "train_pbr" / "000001" / "mask_visib" / "000000_000001.png").unlink()
+    assert verify_main([str(copy)]) == 1
+    out = capsys.readouterr().out
+    assert "000000/000001 gt 2: px_count_visib" in out and "000001/000000: a file is missing" in out

@@ -197,3 +197,18 @@ def test_background_ids_and_depth_are_cleared(ctx: moderngl.Context, antialias: 
     far[:, :-1] &= off[:, 1:]
     assert np.all(got.image[far] == (10, 20, 30))
     assert got.amodal.shape == (1, 70, 80)
+
+
+def test_more_instances_than_bands_take_turns(ctx: moderngl.Context) -> None:
+    objs = [builtin_object("tet"), builtin_object("cube")]
+    w, h = 48, 36
+    k = rect_intrinsics(CAMERA, w, h)
+    plan = _plan(
+        [0, 1, 0, 1, 1], [(-1.5, 0.0, 7.0), (1.0, 0.5, 8.0), (0.0, -1.0, 9.0), (2.5, 1.5, 7.0), (0.0, 0.0, 6.0)]
+    )
+    with InstanceRenderer(ctx, objs, ALIASED, w, h, k, 30, max_instances=2) as renderer:
+        assert renderer.bands == 2
+        got = renderer.render(plan)
+    _, ids, _, amodal = render_instances_reference(objs, ALIASED, plan, k, w, h, 30)
+    assert all(a.any() for a in got.amodal)
+    assert (got.amodal == amodal).mean() >= ID_PARITY and (got.instance_ids == ids).mean() >= ID_PARITY

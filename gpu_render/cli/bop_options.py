@@ -82,6 +82,7 @@ def bop_parser() -> Parser:
     p.add_argument("--split", default=DEFAULT_SPLIT, help=f"split folder ({DEFAULT_SPLIT})")
     p.add_argument("--images-per-scene", type=int, default=IMAGES_PER_SCENE, help="images per scene folder")
     p.add_argument("--image-format", choices=("jpg", "png"), default="jpg", help="rgb/ images")
+    p.add_argument("--format", choices=("files", "wds"), default="files", help="scene folders or BOP-webdataset shards")
     p.add_argument("--mm-per-unit", type=float, default=DEFAULT_MM_PER_UNIT, help="mm per object unit")
     p.add_argument("--depth-scale", type=float, default=DEFAULT_DEPTH_SCALE, help="mm per depth PNG unit")
     p.add_argument("--fov", type=fov_type, default=DEFAULT_FOV_DEG, metavar="DEG", help="across the width, degrees")
@@ -118,6 +119,7 @@ def parse_bop_args(argv: list[str]) -> BopJob:
         rgb_ext=ns.image_format,
         mm_per_unit=ns.mm_per_unit,
         depth_scale=ns.depth_scale,
+        wds=ns.format == "wds",
     )
     obj_ids = tuple(range(1, len(objects) + 1))
     signature = {k: v for k, v in vars(ns).items() if k != "out"}

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from gpu_render.dataset.layouts.bop import BopLayout, BopOptions
+from gpu_render.dataset.layouts.bop_wds import BopWdsLayout
 from gpu_render.render.context import Headless
 from gpu_render.render.instance_renderer import InstanceRenderer
 from gpu_render.scene.camera import Pinhole
@@ -54,7 +55,11 @@ def run_bop_build(job: BopJob) -> tuple[int, float]:
     start = time.perf_counter()
     k = rect_intrinsics(job.camera, job.width, job.height)
     border = plan_border(k, job.width, job.height, job.spec.depth_range[0])
-    layout = BopLayout(job.out, job.obj_ids, k, job.width, job.height, job.options)
+    layout: BopLayout
+    if job.options.wds:
+        layout = BopWdsLayout(job.out, job.obj_ids, k, job.width, job.height, job.options, len(job.rotations))
+    else:
+        layout = BopLayout(job.out, job.obj_ids, k, job.width, job.height, job.options)
     resume = layout.claim(job.signature)
     layout.write_models(job.objects)
     per_scene = job.options.images_per_scene

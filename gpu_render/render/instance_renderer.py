@@ -84,7 +84,8 @@ class InstanceRenderer:
     (an :class:`~gpu_render.scene.multi_plan.ImagePlan`'s ``objects`` index them). look: albedo,
     light, background, grayscale and antialias are used (mesh surfaces, point lights, specular
     and photo backgrounds are not). width, height: px. k: (3, 3) float64 intrinsics, px.
-    border: b, px on each side of the extended canvas. max_instances: most instances per image.
+    border: b, px on each side of the extended canvas. max_instances: bands of the silhouette
+    target (instances drawn per turn; fewer when the GL's size limit says so).
     """
 
     def __init__(
@@ -164,9 +165,9 @@ class InstanceRenderer:
     # -- drawing ---------------------------------------------------------------------------
 
     def render(self, plan: ImagePlan) -> InstanceLayers:
-        """Draw one image's instances (gt_id order). Raises ValueError when an instance's
-        bounding ball could leave the extended canvas or more instances than ``max_instances``
-        are given."""
+        """Draw one image's instances (gt_id order); more than ``max_instances`` are drawn in
+        turns of that many bands. Raises ValueError when an instance's bounding ball could leave
+        the extended canvas."""
         if self._closed:
             raise RuntimeError("this InstanceRenderer has been closed")
         n, (w, h) = len(plan), (self.width, self.height)

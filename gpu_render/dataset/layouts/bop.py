@@ -56,7 +56,8 @@ DEFAULT_DEPTH_SCALE = 0.1
 class BopOptions:
     """split: the split folder's name. images_per_scene: images per scene folder. rgb_ext: 'jpg' or
     'png'. mm_per_unit: millimetres per object unit. depth_scale: mm per depth PNG unit.
-    dataset_name: COCO's supercategory and description."""
+    dataset_name: COCO's supercategory and description. wds: BOP-webdataset shards instead of
+    scene folders (:mod:`gpu_render.dataset.layouts.bop_wds`)."""
 
     split: str = DEFAULT_SPLIT
     images_per_scene: int = IMAGES_PER_SCENE
@@ -64,6 +65,7 @@ class BopOptions:
     mm_per_unit: float = DEFAULT_MM_PER_UNIT
     depth_scale: float = DEFAULT_DEPTH_SCALE
     dataset_name: str = "gpu_render"
+    wds: bool = False
 
 
 @dataclass
