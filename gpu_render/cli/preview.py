@@ -32,7 +32,7 @@ from gpu_render.dataset.writer import atomic_write_bytes
 from gpu_render.errors import UsageError
 from gpu_render.render.backends import BatchRenderer, backend
 from gpu_render.render.context import NoDisplayError, NoOpenGLError, Window
-from gpu_render.render.scene_renderer import scene_instances
+from gpu_render.render.scene_vertices import scene_instances
 from gpu_render.render.shaders import load_program
 from gpu_render.rotations.arcball import rotation_between, sphere_point
 from gpu_render.rotations.euler import matrix_to_euler

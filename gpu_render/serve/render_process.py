@@ -223,13 +223,9 @@ class RenderProcess:
 
 def indexed(instances: np.ndarray, index: np.ndarray) -> np.ndarray:
     """Scene instance data (N,) with each image's index ((N,) int64) added, as a build's carries it."""
-    from gpu_render.render.scene_renderer import INDEXED_DTYPE
+    from gpu_render.render.scene_vertices import scene_instances
 
-    out = np.empty(len(instances), dtype=INDEXED_DTYPE)
-    for name in instances.dtype.names or ():
-        out[name] = instances[name]
-    out["index"] = index
-    return out
+    return scene_instances(instances["rotation"], instances["translation"], index)
 
 
 # -- the child -------------------------------------------------------------------------------
@@ -323,10 +319,10 @@ def _draw(
         renderer = back.renderer(ctx, size, max_draw_poses)
     for _, old in remember(renderers, key, (back, renderer), max_cached):
         old.close()
-    n = len(rows)
-    out = np.frombuffer(buffer, dtype=np.uint8, count=image_bytes(n, size)).reshape(n, size, size, 3)
     instances = back.row_instances(rows)
     if index is not None and isinstance(back, ObjectBackend) and back.scene.look.per_image:
         instances = indexed(instances, index)
+    n = len(rows)
+    out = np.frombuffer(buffer, dtype=np.uint8, count=image_bytes(n, size)).reshape(n, size, size, 3)
     renderer.render_instances(instances, out=out)
     return int(renderer.layout.capacity)
