@@ -1,7 +1,9 @@
 """The GPU renderer of scenes of several objects: colour, instance ids, depth and whole silhouettes.
 
 It is handed a moderngl context and never makes one, and leaves the framebuffer binding and the
-enable flags as it found them. One image at a time, of any width W and height H with any K:
+enable flags as it found them (it sets the depth function, front face and culled face to
+``<``, ``ccw`` and ``back``, the values the scene renderer sets). One image at a time, of any
+width W and height H with any K:
 
 - **The scene pass** (``shaders/instance.*``) draws every instance, each its own draw call with
   its own R and t, with a depth test, into three attachments at once: RGBA8 colour (the scene
