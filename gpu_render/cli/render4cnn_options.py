@@ -9,7 +9,7 @@ import argparse
 from gpu_render.cli.look_options import number_type
 from gpu_render.dataset.layouts.render4cnn import DEFAULT_VIEWS_PER_MODEL
 from gpu_render.dataset.layouts.symsol import PRESET_SIZE
-from gpu_render.engines.api import RUN
+from gpu_render.engines.api import check_run, run_options
 from gpu_render.engines.job import BuildJob
 from gpu_render.engines.render4cnn_job import RENDER4CNN_OPTIONS, make_render4cnn_job
 from gpu_render.errors import UsageError
@@ -92,4 +92,5 @@ def render4cnn_job(ns: argparse.Namespace) -> BuildJob:
         raise UsageError(f"--{given[0].replace('_', '-')} makes no sense for --preset render4cnn")
     if ns.sizes != (PRESET_SIZE,):
         raise UsageError("--sizes makes no sense for --preset render4cnn: its images are crops of the object")
-    return make_render4cnn_job(ns.out, **{k: v for k, v in o.items() if k in (*RENDER4CNN_OPTIONS, *RUN)})
+    check_run(o)
+    return make_render4cnn_job(ns.out, run_options(o), **{k: v for k, v in o.items() if k in RENDER4CNN_OPTIONS})

@@ -262,7 +262,8 @@ def build(out: str | Path, version: str, preset: str | None = None, progress: bo
     if preset == "render4cnn":
         from gpu_render.engines.render4cnn_job import make_render4cnn_job
 
-        job = make_render4cnn_job(Path(out), **o)
+        check_run(o)
+        job = make_render4cnn_job(Path(out), run_options(o), **{k: v for k, v in o.items() if k not in RUN})
     elif preset is not None:
         job = make_preset_job(preset, Path(out), spec.look(), **o, **{k: v for k, v in given.items() if v is not None})
     else:

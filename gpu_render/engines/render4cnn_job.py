@@ -11,7 +11,6 @@ from typing import Any
 from gpu_render.dataset.backgrounds import photo_catalogue
 from gpu_render.dataset.layouts.render4cnn import DEFAULT_VIEWS_PER_MODEL, Render4cnnSpec
 from gpu_render.dataset.shapenet import parse_synsets, parse_truncation, parse_viewpoints
-from gpu_render.engines.api import check_run, run_options
 from gpu_render.engines.job import BuildJob
 from gpu_render.errors import UsageError
 from gpu_render.scene.spec import DEFAULT_BACKGROUND_RATIO, SceneSpec
@@ -32,11 +31,11 @@ RENDER4CNN_OPTIONS = (
 MAX_VIEWS_PER_MODEL = 100000
 
 
-def make_render4cnn_job(out: Path | None, **o: Any) -> BuildJob:
+def make_render4cnn_job(out: Path | None, run: dict[str, Any], **o: Any) -> BuildJob:
     """The job of ``--preset render4cnn`` from its options as keywords (None or left out: the
-    default); ``synsets`` a comma-separated string or a sequence of ids or class names. Raises
-    UsageError with one line naming the option."""
-    check_run(o)
+    default); ``synsets`` a comma-separated string or a sequence of ids or class names. run:
+    the job's fields of how it runs (:func:`gpu_render.engines.api.run_options`, checked by the
+    caller). Raises UsageError with one line naming the option."""
     if o.get("meshes") is None:
         raise UsageError("--preset render4cnn needs --meshes DIR, a ShapeNetCore tree (DIR/{synset}/{md5}/...)")
     views = DEFAULT_VIEWS_PER_MODEL if o.get("views_per_model") is None else o["views_per_model"]
@@ -65,4 +64,4 @@ def make_render4cnn_job(out: Path | None, **o: Any) -> BuildJob:
         look=look,
         textures=o.get("textures") is not False,
     )
-    return BuildJob(out=out or Path("render4cnn"), batch=1, preset=preset, **run_options(o))
+    return BuildJob(out=out or Path("render4cnn"), batch=1, preset=preset, **run)
