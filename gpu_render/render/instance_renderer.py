@@ -31,7 +31,8 @@ from typing import Protocol, TypeVar
 import moderngl
 import numpy as np
 
-from gpu_render.render.scene_renderer import MSAA_SAMPLES, indexed_vertices, set_uniforms
+from gpu_render.render.scene_renderer import MSAA_SAMPLES, set_uniforms
+from gpu_render.render.scene_vertices import indexed_vertices
 from gpu_render.render.shaders import load_program
 from gpu_render.scene.look import Look
 from gpu_render.scene.marks import Mark
