@@ -23,7 +23,30 @@ with needs("serve"):
 #: Longest wait before a retry, s, whatever Retry-After says.
 MAX_RETRY_WAIT_S = 10.0
 #: The look options :meth:`RenderClient.render` passes on (the fields of the service's request).
-LOOK_OPTIONS = ("fov", "distance", "light", "color", "background", "antialias", "grayscale")
+LOOK_OPTIONS = (
+    "fov",
+    "distance",
+    "light",
+    "color",
+    "background",
+    "antialias",
+    "grayscale",
+    "lights",
+    "light_count",
+    "light_distance",
+    "light_azimuth",
+    "light_elevation",
+    "light_energy",
+    "light_energy_normal",
+    "ambient",
+    "light_falloff",
+    "specular",
+    "specular_exponent",
+    "backgrounds",
+    "background_ratio",
+    "look_seed",
+    "first_index",
+)
 
 
 class RenderError(RuntimeError):
@@ -56,19 +79,48 @@ class RenderClient:
         """Render N rotations: quaternions (N, 4) (w, x, y, z) or matrices (N, 3, 3) column-vector R.
 
         look: the request's look options (fov, distance, light, color, background, antialias,
-        grayscale); numpy scalars and arrays are sent as JSON numbers and lists. Returns
-        (N, size, size, 3) uint8 RGB, rows top-down. Raises RenderError for a refusal or an
-        answer that is not the images, TypeError for an unknown look option.
+        grayscale, and the richer looks: lights, light_*, ambient, specular, specular_exponent,
+        backgrounds, background_ratio, look_seed, first_index; docs/SERVE.md); numpy scalars and
+        arrays are sent as JSON numbers and lists. Returns (N, size, size, 3) uint8 RGB, rows
+        top-down. Raises RenderError for a refusal or an answer that is not the images, TypeError
+        for an unknown look option.
         """
+        return _images(self._post(self._body(quaternions, size, object, matrices, "npy", look)))
+
+    def render_labeled(
+        self, quaternions: Any = None, *, size: int = 64, object: str = "clpr-cube", matrices: Any = None, **look: Any
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """As :meth:`render`, with each image's labels: (images, labels), labels the arrays of
+        the answer's npz besides ``images``: ``index`` (N,) int64 and the choices of a look drawn
+        per image (``light_positions``, ``light_energies``, ``light_count``, ``ambient``,
+        ``background_file``, ``background_grey``, ``background_crop_{S}``; docs/LOOKS.md)."""
+        r = self._post(self._body(quaternions, size, object, matrices, "npz", look))
+        try:
+            with np.load(io.BytesIO(r.content), allow_pickle=False) as npz:
+                arrays = {name: npz[name] for name in npz.files}
+        except (ValueError, EOFError, OSError) as exc:
+            raise RenderError(r.status_code, f"the answer is not an .npz of images and labels: {exc}") from None
+        images = arrays.pop("images", None)
+        if not (isinstance(images, np.ndarray) and images.dtype == np.uint8 and images.ndim == 4):
+            raise RenderError(r.status_code, "the answer's npz holds no (N, S, S, 3) uint8 images")
+        return images, arrays
+
+    def _body(
+        self, quaternions: Any, size: int, object: str, matrices: Any, fmt: str, look: dict[str, Any]
+    ) -> dict[str, Any]:
         unknown = sorted(set(look) - set(LOOK_OPTIONS))
         if unknown:
             raise TypeError(f"render() got unknown look option {unknown[0]!r} (takes {', '.join(LOOK_OPTIONS)})")
-        body: dict[str, Any] = {"object": str(object), "size": _jsonable(size), "format": "npy"}
+        body: dict[str, Any] = {"object": str(object), "size": _jsonable(size), "format": fmt}
         body.update({k: _jsonable(v) for k, v in look.items()})
         if quaternions is not None:
             body["quaternions"] = np.asarray(quaternions, dtype=np.float64).reshape(-1, 4).tolist()
         if matrices is not None:
             body["matrices"] = np.asarray(matrices, dtype=np.float64).reshape(-1, 3, 3).tolist()
+        return body
+
+    def _post(self, body: dict[str, Any]) -> httpx.Response:
+        """POST /render, sent again after a 503's Retry-After (up to ``retries`` times); the 200 answer."""
         r = self._http.post("/render", json=body)
         for _ in range(self.retries):
             wait = _retry_after(r)
@@ -77,7 +129,7 @@ class RenderClient:
             time.sleep(wait)
             r = self._http.post("/render", json=body)
         _raise_for(r)
-        return _images(r)
+        return r
 
     def objects(self) -> dict[str, Any]:
         """GET /objects: what the service draws, its formats and limits."""

@@ -20,7 +20,7 @@ def agreement(a: np.ndarray, b: np.ndarray, tolerance: int = CHANNEL_TOLERANCE) 
 
 def save_diff(name: str, a: np.ndarray, b: np.ndarray, tolerance: int = CHANNEL_TOLERANCE) -> Path:
     """Write a, b and a red mask of disagreeing pixels side by side; return the PNG's path."""
-    from conftest import ARTIFACTS
+    from tests.conftest import ARTIFACTS
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     bad = (np.abs(a.astype(np.int16) - b.astype(np.int16)) > tolerance).any(axis=-1)

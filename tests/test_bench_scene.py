@@ -9,8 +9,9 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from conftest import REPO
 from PIL import Image
+
+from tests.conftest import REPO
 
 
 def _bench(*args: str | Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

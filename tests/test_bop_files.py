@@ -9,13 +9,11 @@ import json
 import tarfile
 from pathlib import Path
 
-import bop_reader
 import cv2
 import numpy as np
 import pytest
 import trimesh
 import webdataset
-from bop_scene import HEIGHT, OFFSET, WIDTH, make_scene
 from PIL import Image
 from pycocotools.coco import COCO
 
@@ -26,6 +24,8 @@ from gpu_render.rotations.quaternion import quaternion_to_matrix
 from gpu_render.scene import bop_model, conventions
 from gpu_render.scene.camera import Pinhole, project
 from gpu_render.scene.solids import BUILTIN_OBJECTS, builtin_object
+from tests import bop_reader
+from tests.bop_scene import HEIGHT, OFFSET, WIDTH, make_scene
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from bop_scene import HEIGHT, HOLE_COLUMN, OFFSET, WIDTH, make_scene
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -17,6 +16,7 @@ from pycocotools import mask as mask_util
 from pycocotools.coco import COCO
 
 from gpu_render.dataset import bop_check, bop_gt
+from tests.bop_scene import HEIGHT, HOLE_COLUMN, OFFSET, WIDTH, make_scene
 
 #: pycocotools 2.0 decodes through a numpy 1 interface that numpy 2 warns about.
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cli import assert_build_refused, run_module
 from PIL import Image, JpegImagePlugin
-from pixels import assert_agree
 
 from gpu_render import __version__
 from gpu_render.render import clpr_reference as reference
 from gpu_render.rotations.euler import clpr_euler, euler_to_matrix
 from gpu_render.scene.clpr_labels import clpr_labels, posed_corners
+from tests.cli import assert_build_refused, run_module
+from tests.pixels import assert_agree
 
 STEP = "1.0"  # 7^3 = 343 poses
 POSES = 343

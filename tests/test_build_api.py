@@ -8,11 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from cli import run_module
-from dataset import assert_same_dataset
 
 from gpu_render import build
 from gpu_render.errors import UsageError
+from tests.cli import run_module
+from tests.dataset import assert_same_dataset
 
 OBJECT = {"object": "cube", "poses": "random:7:3", "sizes": (32,), "format": "png", "batch": 3, "workers": 1}
 OBJECT_ARGS = ("--object", "cube", "--poses", "random:7:3", "--sizes", "32", "--format", "png", "--batch", "3")

@@ -21,7 +21,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+
+from tests.conftest import REPO
 
 sys.path.insert(0, str(REPO / "tools"))
 import pin_bytes

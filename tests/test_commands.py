@@ -16,11 +16,10 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
-from cli import run_module
-from conftest import REPO
-
 from gpu_render import __version__
 from gpu_render.cli.commands import COMMANDS, MAIN_SCRIPT, prog_name
+from tests.cli import run_module
+from tests.conftest import REPO
 
 VERSION_LINE = f"gpu_render {__version__}"
 #: Every way to start a command: (python -m module, its extra arguments).

@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 import pytest
-from cli import run_module
 
 from gpu_render.engines.pipeline import chunk_ranges
 from gpu_render.engines.ray_cluster import Sizing, check_address, one_line, worker_sizing
@@ -20,6 +19,7 @@ from gpu_render.render.egl_devices import (
     physical_cuda_device,
     query_egl_devices,
 )
+from tests.cli import run_module
 
 #: A node whose EGL lists Mesa's software device first, then four NVIDIA GPUs in another order.
 NODE = [EglDevice(0, None), EglDevice(1, 2), EglDevice(2, 0), EglDevice(3, 3), EglDevice(4, 1)]

@@ -10,9 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO
 
 from gpu_render.extras import EXTRA_OF, MAIN_MODULE, MissingExtra, install_hint, needs, require
+from tests.conftest import REPO
 
 try:
     import tomllib

@@ -17,8 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cli import Run, run_module
-from dataset import assert_same_dataset
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -27,25 +25,16 @@ from gpu_render.dataset import writer
 from gpu_render.dataset.lock import BuildLock, lock_path
 from gpu_render.engines import api
 from gpu_render.errors import UsageError
+from tests.cli import Run, run_module
+from tests.conftest import REFERENCE_ARGS
+from tests.dataset import assert_same_dataset
 
 # 2197 poses in 35 chunks of 64: long enough (~1.5 s of jpg here) to hit a build mid-run.
-ARGS = ("--step", "0.5", "--sizes", "32,64,96", "--batch", "64")
+ARGS = REFERENCE_ARGS
 CHUNKS = 35
 TINY = ("--step", "1.0", "--sizes", "32", "--batch", "64", "--workers", "1")
 #: Address-space cap for the refusal tests: far below what the refused requests would allocate.
 MEMORY_CAP = 3 * 2**30
-
-
-@pytest.fixture(scope="module")
-def clean(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Uninterrupted builds to compare against, per format."""
-    outs = {}
-    for fmt in ("jpg", "npy"):
-        out = tmp_path_factory.mktemp("clean") / fmt
-        r = run_module("gpu_render.build", *ARGS, "--format", fmt, "--workers", "2", "--out", out)
-        assert r.code == 0, r.err
-        outs[fmt] = out
-    return outs
 
 
 def _children(pid: int) -> list[int]:
@@ -76,7 +65,7 @@ def _recorded(out: Path) -> int:
 
 @pytest.mark.parametrize("fmt", ["jpg", "npy"])
 def test_killed_encoder_stops_the_build_and_resume_gives_the_same_bytes(
-    tmp_path: Path, clean: dict[str, Path], fmt: str
+    tmp_path: Path, reference_builds: dict[str, Path], fmt: str
 ) -> None:
     out = tmp_path / "o"
     proc = subprocess.Popen(
@@ -113,7 +102,7 @@ def test_killed_encoder_stops_the_build_and_resume_gives_the_same_bytes(
 
     r = run_module("gpu_render.build", *ARGS, "--format", fmt, "--workers", "2", "--out", out)
     assert r.code == 0, r.err
-    assert_same_dataset(out, clean[fmt])
+    assert_same_dataset(out, reference_builds[fmt])
 
 
 #: The bound on an encoder's time without progress in the stalled-encoder test, s (120 by default).
@@ -121,7 +110,7 @@ STALL_SECONDS = 5
 
 
 def test_a_stopped_encoder_stops_the_build_and_resume_gives_the_same_bytes(
-    tmp_path: Path, clean: dict[str, Path]
+    tmp_path: Path, reference_builds: dict[str, Path]
 ) -> None:
     """SIGSTOP leaves an encoder alive but without progress: after STALL_SECONDS the build treats
     it as dead (exit 2, one line) and kills it; the same command, without the short bound, resumes."""
@@ -159,7 +148,7 @@ def test_a_stopped_encoder_stops_the_build_and_resume_gives_the_same_bytes(
 
     r = run_module("gpu_render.build", *ARGS, "--format", "jpg", "--workers", "2", "--out", out)
     assert r.code == 0, r.err
-    assert_same_dataset(out, clean["jpg"])
+    assert_same_dataset(out, reference_builds["jpg"])
 
 
 @pytest.mark.parametrize("value", ["0", "-3", "soon", "inf", "nan"])
@@ -214,7 +203,7 @@ def _raise() -> None:
 )
 def test_failing_encoder_stops_the_build_with_one_line(
     tmp_path: Path,
-    clean: dict[str, Path],
+    reference_builds: dict[str, Path],
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
     alarm: None,
@@ -235,7 +224,7 @@ def test_failing_encoder_stops_the_build_with_one_line(
 
     monkeypatch.undo()
     assert build.main([*ARGS, "--format", "jpg", "--workers", "2", "--out", str(out)]) == 0
-    assert_same_dataset(out, clean["jpg"])
+    assert_same_dataset(out, reference_builds["jpg"])
 
 
 # -- one writer per OUT ---------------------------------------------------------------------

@@ -20,11 +20,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cli import run_module
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from gpu_render.cli import build, preview, verify
+from tests.cli import run_module
 
 FUZZ = settings(
     deadline=None,

@@ -19,9 +19,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cli import assert_build_refused, run_module
-from dataset import assert_same_dataset
-from imagenet3d_tools import cad_box, project, read_annotations, read_off
 
 import gpu_render
 from gpu_render.cli import build, verify
@@ -30,6 +27,9 @@ from gpu_render.dataset.imagenet3d import whole_pixel_camera
 from gpu_render.dataset.imagenet3d_tree import val_count
 from gpu_render.engines.rebuild import build_command
 from gpu_render.scene.camera import Pinhole
+from tests.cli import assert_build_refused, run_module
+from tests.dataset import assert_same_dataset
+from tests.imagenet3d_tools import cad_box, project, read_annotations, read_off
 
 OBJECT, POSES, SIZE = "tetX", 12, 48
 MESH_CLASS = "lblock"

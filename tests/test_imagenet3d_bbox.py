@@ -9,10 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from imagenet3d_tools import cad_box, read_annotations
 
 from gpu_render.cli import build
 from gpu_render.scene.camera import image_boxes, projected_boxes
+from tests.imagenet3d_tools import cad_box, read_annotations
 
 #: The contract: the projected CAD's box within this of the annotated box.
 BBOX_TOLERANCE_PX = 2.0

@@ -15,13 +15,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import REPO
 from PIL import Image
 from torch.utils.data import DataLoader
 
 import gpu_render
 from gpu_render.dataset.loader import Arrays, Loaded
 from gpu_render.rotations.quaternion import quaternion_to_matrix
+from tests.conftest import REPO
 
 sys.path.insert(0, str(REPO / "tools"))
 import pin_bytes
@@ -63,7 +63,7 @@ def test_every_layout_indexes_to_an_image_and_its_labels(name: str, outs: dict[s
             if name not in ("cube-wds", "symsol", "modelnet10-so3"):
                 assert np.array_equal(image, stored_image(out, name, i, s)), (name, i)
             q, r = labels["quaternion"], labels["matrix"]
-            assert q.shape == (4,) and r.shape == (3, 3)
+            assert q.shape == (4,) and r.shape == (3, 3) and np.array_equal(data.rotation(i), r)
             np.testing.assert_allclose(quaternion_to_matrix(q[None])[0], r, atol=FLOAT32)
             k = data.class_index(i)
             assert (k is None) == ("class" not in labels)

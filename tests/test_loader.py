@@ -6,11 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cli import run_module
 
 import gpu_render
 from gpu_render.rotations.sources import parse_source
 from gpu_render.scene.plan import PosePlan
+from tests.cli import run_module
 
 ARGS = ("--poses", "random:30:4", "--sizes", "16,48", "--batch", "10")
 

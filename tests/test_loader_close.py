@@ -11,13 +11,13 @@ from pathlib import Path
 import lmdb
 import numpy as np
 import pytest
-from cli import run_module
-from conftest import REPO
 
 import gpu_render
 from gpu_render import TorchDataset
 from gpu_render.dataset.loader import Dataset
 from gpu_render.presets.load import ModelNetSplit, SymsolSplit
+from tests.cli import run_module
+from tests.conftest import REPO
 
 MAX_REPR = 200
 

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cli import assert_build_refused, run_module
 from PIL import Image
-from textured_meshes import gradient_texture, write_glb, write_obj_two_materials, write_photos
 
 from gpu_render.scene.backdrop import crop_box
 from gpu_render.scene.lights import RENDER4CNN, draw_lights
+from tests.cli import assert_build_refused, run_module
+from tests.textured_meshes import gradient_texture, write_glb, write_obj_two_materials, write_photos
 
 POSES = 10
 
@@ -204,7 +204,7 @@ def test_the_looks_sheet_tool_draws_every_mesh(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    from conftest import REPO
+    from tests.conftest import REPO
 
     out = tmp_path / "sheet.png"
     cmd = [sys.executable, str(REPO / "tools" / "looks_sheet.py"), "--out", str(out), "--columns", "2"]

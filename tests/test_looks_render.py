@@ -14,16 +14,7 @@ from pathlib import Path
 import moderngl
 import numpy as np
 import pytest
-from pixels import CHANNEL_TOLERANCE, assert_agree
 from scipy.spatial.transform import Rotation
-from textured_meshes import (
-    gradient_texture,
-    uniform_texture,
-    write_glb,
-    write_obj_two_materials,
-    write_photos,
-    write_ply_colours,
-)
 
 from gpu_render.dataset.backgrounds import photo_catalogue
 from gpu_render.dataset.mesh_files import load_mesh_file
@@ -40,6 +31,15 @@ from gpu_render.scene.look import Look
 from gpu_render.scene.objects import SceneObject
 from gpu_render.scene.scene import ObjectScene
 from gpu_render.scene.solids import builtin_object
+from tests.pixels import CHANNEL_TOLERANCE, assert_agree
+from tests.textured_meshes import (
+    gradient_texture,
+    uniform_texture,
+    write_glb,
+    write_obj_two_materials,
+    write_photos,
+    write_ply_colours,
+)
 
 CAMERA = Pinhole()
 SIZE = 64
@@ -240,3 +240,19 @@ def test_shader_includes_keep_the_including_files_line_numbers(ctx: moderngl.Con
     (tmp_path / "helper.glsl").unlink()
     with pytest.raises(ShaderError, match=r"helper\.glsl"):
         load_program(ctx, "a", tmp_path)
+
+
+def test_a_plan_of_part_of_a_dataset_draws_its_images_own_choices() -> None:
+    """A plan whose pose 0 is image ``first`` of the dataset (one model of many) draws and
+    records the choices of images first, first + 1, ..."""
+    from gpu_render.scene.lights import draw_lights
+    from gpu_render.scene.object_plan import ObjectPlan
+
+    look = Look(points=RENDER4CNN, seed=2)
+    obj = builtin_object("cube")
+    rows = rotations(4, seed=1).transpose(0, 2, 1)
+    plan = replace(ObjectPlan.from_rows(rows, obj, CAMERA, look), first=50)
+    instances = backend(ObjectScene(obj, CAMERA, look)).instances(plan, 1, 3)
+    assert instances["index"].tolist() == [51, 52]
+    labels = plan.rich_labels(())
+    assert np.array_equal(labels["light_count"], draw_lights(RENDER4CNN, 2, np.arange(50, 54)).count)

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cli import Run, run_module
 
 from gpu_render import memory
 from gpu_render.cli.stopped import report_stop
@@ -24,6 +23,7 @@ from gpu_render.errors import UsageError
 from gpu_render.render.atlas import MAX_ATLAS_SIDE
 from gpu_render.scene.scene import ClprScene
 from gpu_render.stream import RenderStream
+from tests.cli import Run, run_module
 
 #: A build whose 512 px chunks outgrow a 64 MiB limit unless the batch is small.
 BIG = ("--step", "1.0", "--limit", "40", "--sizes", "512", "--format", "jpg", "--workers", "1")

@@ -14,8 +14,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import trimesh
-from cli import assert_build_refused, run_module
-from dataset import assert_same_dataset
 from PIL import Image
 
 import gpu_render
@@ -24,6 +22,8 @@ from gpu_render.render.backends import backend
 from gpu_render.render.context import Headless
 from gpu_render.rotations.quaternion import quaternion_to_matrix
 from gpu_render.rotations.sources import PoseSource, random_quaternions
+from tests.cli import assert_build_refused, run_module
+from tests.dataset import assert_same_dataset
 
 # 90 poses in 4 chunks of 25, two sizes: small, but every path of the build is taken.
 ARGS = ("--poses", "random:90:4", "--sizes", "48,64", "--batch", "25", "--workers", "1")

@@ -10,9 +10,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-from cli import run_module
 
 from gpu_render.cli import build, verify
+from tests.cli import run_module
 
 CUBE = ["--step", "1.0", "--limit", "6", "--batch", "4", "--workers", "1"]
 SOLID = ["--object", "tetX", "--poses", "random:6:1", "--batch", "4", "--workers", "1", "--sizes", "16"]

@@ -19,7 +19,6 @@ import lmdb
 import numpy as np
 import pytest
 import trimesh
-from cli import run_module
 
 from gpu_render.cli.build import main as build_main
 from gpu_render.cli.verify import edge_pixels
@@ -30,6 +29,7 @@ from gpu_render.render.scene_reference import render_scene
 from gpu_render.rotations.quaternion import quaternion_to_matrix
 from gpu_render.scene.camera import Pinhole
 from gpu_render.scene.viewpoint import rotation_from_viewpoint
+from tests.cli import run_module
 
 CATEGORIES = ("bathtub", "chair", "toilet")
 MODELS = {"train": (1, 2), "test": (7,)}

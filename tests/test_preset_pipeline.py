@@ -10,12 +10,12 @@ from pathlib import Path
 
 import lmdb
 import pytest
-from cli import run_module
-from dataset import RUN_FIELDS, files
-from test_preset_modelnet import ARGS as MODELNET_ARGS
-from test_preset_modelnet import make_tree
 
 from gpu_render.dataset.layouts.lmdb_store import GrowingLmdb
+from tests.cli import run_module
+from tests.dataset import RUN_FIELDS, files
+from tests.test_preset_modelnet import ARGS as MODELNET_ARGS
+from tests.test_preset_modelnet import make_tree
 
 MODELNET = (*MODELNET_ARGS, "--views", "3,2", "--sizes", "32")
 SYMSOL = (

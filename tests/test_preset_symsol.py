@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cli import run_module
 from PIL import Image
 
 from gpu_render.cli.build import main as build_main
@@ -25,6 +24,7 @@ from gpu_render.render.scene_reference import render_scene
 from gpu_render.scene.camera import Pinhole
 from gpu_render.scene.look import Look
 from gpu_render.scene.solids import builtin_object
+from tests.cli import run_module
 
 VIEWS = (5, 3)
 SIZE = 64

@@ -12,15 +12,15 @@ from pathlib import Path
 import moderngl
 import numpy as np
 import pytest
-from cli import run_module
 from PIL import Image
-from pixels import assert_agree
-from xvfb import virtual_display, xdotool
 
 from gpu_render.render.clpr_renderer import Renderer
 from gpu_render.rotations.euler import clpr_euler, euler_to_matrix
 from gpu_render.scene.clpr_cube import BACKGROUND
 from gpu_render.scene.clpr_labels import clpr_labels, posed_corners, translation
+from tests.cli import run_module
+from tests.pixels import assert_agree
+from tests.xvfb import virtual_display, xdotool
 
 WINDOW_PARITY = 0.999  # the window's screenshot vs the offscreen build render
 
@@ -304,3 +304,37 @@ def test_object_screenshot_equals_the_build_render(
         renderer.close()
     assert_agree(f"window-vs-offscreen-{name}", got[None], want, each=WINDOW_PARITY)
     assert (got != np.asarray(scene.background, np.uint8)).any(axis=-1).mean() > 0.1  # the object is there
+
+
+def test_looks_screenshot_equals_the_builds_image_of_that_index(display: str, tmp_path: Path) -> None:
+    """Random point lights and a photograph in the window: pose i shows the lights and
+    background of the build's image i (a --format npy build of the same options)."""
+    from tests.textured_meshes import write_photos
+
+    write_photos(tmp_path / "photos", [(120, 100), (40, 30)])
+    look = ["--object", "cylO", "--lights", "render4cnn", "--backgrounds", tmp_path / "photos"]
+    look += ["--background-ratio", "1", "--look-seed", "3"]
+    size, pose = 96, 5
+    path = tmp_path / "looks.png"
+    code, _out, err = preview(
+        display, *look, "--poses", "random:8:3", "--pose", str(pose), "--size", str(size), "--screenshot", path
+    )
+    assert code == 0, err
+    built = run_module(
+        "gpu_render.build", *look, "--poses", "random:8:3", "--sizes", str(size), "--format", "npy",
+        "--workers", "1", "--out", tmp_path / "build",
+    )  # fmt: skip
+    assert built.code == 0, built.err
+    want = np.load(tmp_path / "build" / f"images_{size}.npy")
+    got = shot(path)
+    assert_agree("window-vs-build-looks", got[None], want[pose : pose + 1], each=WINDOW_PARITY)
+    # The same pose drawn as image 0 gets other lights and another photograph: the index made them equal.
+    from gpu_render.renderer import Renderer
+    from gpu_render.rotations.sources import random_quaternions
+
+    options = {"lights": "render4cnn", "backgrounds": str(tmp_path / "photos"), "background_ratio": 1.0}
+    with Renderer("cylO", size, look_seed=3, **options) as r:
+        q = random_quaternions(8, 3)
+        assert r.render(q)[0].tobytes() == want.tobytes()  # the build's poses and looks
+        as_first = r.render(q[pose : pose + 1])[0]
+    assert np.mean(np.all(np.abs(got.astype(int) - as_first) <= 8, axis=-1)) < 0.9

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cli import run_module
+
+from tests.cli import run_module
 
 NAN_PRODUCTS = [[1e200, 1e200, 0], [1e200, -1e200, 0], [0, 0, 1]]  # products +inf and -inf: NaN in R R^T
 

@@ -24,12 +24,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from cli import Run
-from dataset import assert_same_dataset
 
 from gpu_render.engines.ray_cluster import one_line
 from gpu_render.memory import USABLE_SHARE, largest_batch
 from gpu_render.render.atlas import MAX_ATLAS_SIDE
+from tests.cli import Run
+from tests.dataset import assert_same_dataset
 
 CLPR = ["--step", "0.5", "--sizes", "32", "--batch", "256", "--format", "jpg", "--workers", "1"]
 #: Many small chunks: a build that lasts long enough to be interrupted twice, even when the

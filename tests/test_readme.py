@@ -14,8 +14,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import REPO
-from xvfb import virtual_display
+
+from tests.conftest import REPO
+from tests.xvfb import virtual_display
 
 BLOCK = re.compile(r"<!-- example: ([\w-]+) -->\n```(bash|python)\n(.*?)```", re.S)
 #: The examples the README must keep (others may be added).

@@ -8,13 +8,13 @@ import moderngl
 import numpy as np
 import pytest
 from PIL import Image
-from pixels import agreement, assert_agree
 
 from gpu_render.render import clpr_reference as reference
 from gpu_render.render.clpr_renderer import Renderer
 from gpu_render.rotations.euler import clpr_euler, euler_to_matrix
 from gpu_render.scene.clpr_cube import BACKGROUND
 from gpu_render.scene.clpr_labels import posed_corners, translation
+from tests.pixels import agreement, assert_agree
 
 # The parity tolerances (docs/CLPR.md, "How close is 'the same look'").
 FIXTURE_MEDIAN = 0.993  # median agreement with the 2018 images over the 48 fixture poses

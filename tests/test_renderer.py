@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import trimesh
-from cli import run_module
 
 import gpu_render
 from gpu_render.cli.options import DEFAULT_BATCH
@@ -23,6 +22,7 @@ from gpu_render.renderer import Renderer, RendererClosedError
 from gpu_render.rotations.quaternion import quaternion_to_matrix
 from gpu_render.rotations.sources import random_quaternions
 from gpu_render.scene.spec import SceneSpecError
+from tests.cli import run_module
 
 
 def build_npy(out: Path, rotations: np.ndarray, size: int, *options: str | Path) -> Path:

@@ -14,27 +14,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from cli import run_module
-from dataset import assert_same_dataset
 
 from gpu_render.cli import build
 from gpu_render.dataset import sink
+from tests.cli import run_module
+from tests.conftest import REFERENCE_ARGS
+from tests.dataset import assert_same_dataset
 
 # 2197 poses in 35 chunks of 64; enough work that kills land at many different moments.
-ARGS = ("--step", "0.5", "--sizes", "32,64,96", "--batch", "64", "--workers", "1")
+ARGS = (*REFERENCE_ARGS, "--workers", "1")
 POSES = 2197
-
-
-@pytest.fixture(scope="module")
-def clean(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Uninterrupted builds to compare against, per format."""
-    outs = {}
-    for fmt in ("jpg", "npy"):
-        out = tmp_path_factory.mktemp("clean") / fmt
-        r = run_module("gpu_render.build", *ARGS, "--format", fmt, "--out", out)
-        assert r.code == 0, r.err
-        outs[fmt] = out
-    return outs
 
 
 def _kill_when(out: Path, fmt: str, ready, timeout: float = 120) -> int:
@@ -81,7 +70,9 @@ def _chunks_recorded(count: int) -> Callable[[Path], bool]:
     ],
     ids=["jpg-start", "jpg-7pct", "jpg-30pct", "jpg-60pct", "jpg-95pct", "npy-10pct", "npy-85pct"],
 )
-def test_kill_9_then_resume_gives_the_same_bytes(tmp_path: Path, clean: dict[str, Path], fmt: str, ready) -> None:
+def test_kill_9_then_resume_gives_the_same_bytes(
+    tmp_path: Path, reference_builds: dict[str, Path], fmt: str, ready
+) -> None:
     out = tmp_path / "o"
     code = _kill_when(out, fmt, ready)
     assert code == -signal.SIGKILL, "the build finished before it could be killed"
@@ -89,7 +80,7 @@ def test_kill_9_then_resume_gives_the_same_bytes(tmp_path: Path, clean: dict[str
     assert manifest["complete"] is False
     r = run_module("gpu_render.build", *ARGS, "--format", fmt, "--out", out)
     assert r.code == 0, r.err
-    assert_same_dataset(out, clean[fmt])
+    assert_same_dataset(out, reference_builds[fmt])
 
 
 def test_progress_counts_work_already_done(tmp_path: Path) -> None:
@@ -102,11 +93,11 @@ def test_progress_counts_work_already_done(tmp_path: Path) -> None:
     assert built == POSES - 64 * done  # only the missing chunks were built
 
 
-def test_two_builds_are_byte_identical(tmp_path: Path, clean: dict[str, Path]) -> None:
+def test_two_builds_are_byte_identical(tmp_path: Path, reference_builds: dict[str, Path]) -> None:
     for fmt in ("jpg", "npy"):
         r = run_module("gpu_render.build", *ARGS, "--format", fmt, "--out", tmp_path / fmt, "--workers", "2")
         assert r.code == 0, r.err
-        assert_same_dataset(tmp_path / fmt, clean[fmt])
+        assert_same_dataset(tmp_path / fmt, reference_builds[fmt])
 
 
 def test_png_builds_are_byte_identical(tmp_path: Path) -> None:
@@ -116,7 +107,7 @@ def test_png_builds_are_byte_identical(tmp_path: Path) -> None:
     assert_same_dataset(tmp_path / "a", tmp_path / "b")
 
 
-def test_three_shards_equal_the_single_build(tmp_path: Path, clean: dict[str, Path]) -> None:
+def test_three_shards_equal_the_single_build(tmp_path: Path, reference_builds: dict[str, Path]) -> None:
     # Built apart (three machines), then copied together and sealed.
     union = tmp_path / "union"
     for k in range(3):
@@ -130,10 +121,10 @@ def test_three_shards_equal_the_single_build(tmp_path: Path, clean: dict[str, Pa
     assert sealed.code == 0 and sealed.out.startswith(f"sealed {union}:") and "already built" in sealed.out
     again = run_module("gpu_render.build", *ARGS, "--format", "jpg", "--out", union)
     assert again.code == 0 and "nothing to do" in again.out  # sealed: a second run writes nothing
-    assert_same_dataset(union, clean["jpg"])
+    assert_same_dataset(union, reference_builds["jpg"])
 
 
-def test_concurrent_shards_share_one_out(tmp_path: Path, clean: dict[str, Path]) -> None:
+def test_concurrent_shards_share_one_out(tmp_path: Path, reference_builds: dict[str, Path]) -> None:
     out = tmp_path / "shared"
     procs = [
         subprocess.Popen(
@@ -159,7 +150,7 @@ def test_concurrent_shards_share_one_out(tmp_path: Path, clean: dict[str, Path])
         assert p.returncode == 0, err
     assert sorted(p.name for p in (out / "shards").iterdir()) == [f"part-{k}-of-3.json" for k in range(3)]
     assert run_module("gpu_render.build", *ARGS, "--format", "jpg", "--out", out).code == 0
-    assert_same_dataset(out, clean["jpg"])
+    assert_same_dataset(out, reference_builds["jpg"])
 
 
 def test_shard_refusals(tmp_path: Path) -> None:
@@ -189,7 +180,10 @@ def test_changed_options_refuse_to_resume(tmp_path: Path) -> None:
 
 
 def test_injected_disk_full_stops_cleanly_and_resumes(
-    tmp_path: Path, clean: dict[str, Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    reference_builds: dict[str, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     out = tmp_path / "o"
     real = sink.atomic_write_bytes  # what the encoder processes write each image with
@@ -209,7 +203,7 @@ def test_injected_disk_full_stops_cleanly_and_resumes(
 
     monkeypatch.setattr(sink, "atomic_write_bytes", real)  # space is back
     assert build.main([*ARGS, "--format", "jpg", "--out", str(out)]) == 0
-    assert_same_dataset(out, clean["jpg"])
+    assert_same_dataset(out, reference_builds["jpg"])
 
 
 def _mount_tmpfs(where: Path, size: str) -> bool:
@@ -223,7 +217,9 @@ def _mount_tmpfs(where: Path, size: str) -> bool:
 
 
 @pytest.mark.parametrize("fmt, room", [("jpg", "3m"), ("npy", "1m")])
-def test_real_full_disk_stops_cleanly_and_resumes(tmp_path: Path, clean: dict[str, Path], fmt: str, room: str) -> None:
+def test_real_full_disk_stops_cleanly_and_resumes(
+    tmp_path: Path, reference_builds: dict[str, Path], fmt: str, room: str
+) -> None:
     disk = tmp_path / "disk"
     if not _mount_tmpfs(disk, room):
         pytest.skip("cannot mount a tmpfs here (needs root); the injected-fault test covers the logic")
@@ -236,7 +232,7 @@ def test_real_full_disk_stops_cleanly_and_resumes(tmp_path: Path, clean: dict[st
         subprocess.run(["mount", "-o", "remount,size=256m", str(disk)], check=True)
         r = run_module("gpu_render.build", *ARGS, "--format", fmt, "--out", out)
         assert r.code == 0, r.err
-        assert_same_dataset(out, clean[fmt])
+        assert_same_dataset(out, reference_builds[fmt])
     finally:
         subprocess.run(["umount", str(disk)], check=False)
 

@@ -13,7 +13,6 @@ import moderngl
 import numpy as np
 import pytest
 import trimesh
-from pixels import agreement, assert_agree, save_diff
 from scipy.spatial import ConvexHull
 
 from gpu_render.dataset.mesh_files import load_mesh_file
@@ -26,6 +25,7 @@ from gpu_render.scene.look import Look
 from gpu_render.scene.object_labels import scene_labels, visual_equivalents
 from gpu_render.scene.objects import SceneObject
 from gpu_render.scene.solids import BUILTIN_OBJECTS, builtin_object
+from tests.pixels import agreement, assert_agree, save_diff
 
 PARITY = 0.995
 SILHOUETTE_IOU = 0.97

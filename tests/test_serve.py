@@ -16,11 +16,11 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from cli import run_module
-from serving import Server, launch, metric, wait_ready
 
 from gpu_render.client import RenderClient, RenderError
 from gpu_render.rotations.sources import random_quaternions
+from tests.cli import run_module
+from tests.serving import Server, launch, metric, wait_ready
 
 TOKEN = "test-token-8c1f"
 SIZE = 32

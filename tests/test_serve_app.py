@@ -128,7 +128,7 @@ def test_render_time_limit_is_a_4xx_naming_it() -> None:
 def test_batching_off_draws_each_request_alone() -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    from serving import metric
+    from tests.serving import metric
 
     with TestClient(create_app(ServeOptions(batching=False))) as c:
         q = random_quaternions(6, 9).tolist()

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 import httpx
 import numpy as np
 import pytest
-from serving import Server, address, launch, metric, rss_bytes, wait_ready
 
 from gpu_render.rotations.sources import random_quaternions
+from tests.serving import Server, address, launch, metric, rss_bytes, wait_ready
 
 #: The "slow" server's --header-timeout, --body-timeout and --keep-alive-timeout, s.
 HEAD_S, BODY_S, IDLE_S = 2.0, 2.0, 1.0

@@ -17,11 +17,11 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from cli import run_module
-from serving import Server, launch, wait_ready
 
 from gpu_render.client import RenderClient
 from gpu_render.rotations.sources import random_quaternions
+from tests.cli import run_module
+from tests.serving import Server, launch, wait_ready
 
 SIZE = 16
 #: A size whose 3 images outgrow the "crash" server's buffer made for SIZE (4 x SIZE^2 x 3 bytes).
@@ -123,7 +123,7 @@ def test_a_killed_render_process_is_restarted_until_its_restarts_are_spent(serve
     """SIGKILL of the render process: a request waiting in the batching window is drawn by the
     restarted one, and so are the requests after; past --max-restarts the service answers 503
     (/healthz and renders, at once, JSON with Retry-After) and still stops cleanly."""
-    from serving import metric
+    from tests.serving import metric
 
     s = servers["kill"]
     pid = render_pid(s)

@@ -22,7 +22,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 from schemathesis.generation.modes import GenerationMode
-from serving import Server, launch, metric, wait_ready
+
+from tests.serving import Server, launch, metric, wait_ready
 
 #: The server's limits, small so that every valid request renders in milliseconds.
 MAX_SIZE, MAX_POSES = 32, 4

@@ -106,9 +106,8 @@ def test_pixel_centres_are_healpys_set(nside: int) -> None:
 
 def test_a_builds_matrices_convert_as_the_readme_says(tmp_path) -> None:
     """The README's recipe, on poses.npz of a so3-grid build: R of the build is so3_grid's R."""
-    from cli import run_module
-
     import gpu_render
+    from tests.cli import run_module
 
     out = tmp_path / "grid"
     r = run_module("gpu_render.build", "--poses", "so3-grid:1", "--sizes", "8", "--format", "npy", "--out", out)

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cli import assert_build_refused, run_module
 
 from gpu_render.render.clpr_reference import render_one
 from gpu_render.rotations.euler import clpr_euler, euler_to_matrix
@@ -15,6 +14,7 @@ from gpu_render.rotations.quaternion import geodesic, matrix_to_quaternion, quat
 from gpu_render.rotations.sources import healpix_centres, parse_source, random_quaternions, so3_grid
 from gpu_render.scene.clpr_cube import CENTRE, NODES
 from gpu_render.scene.plan import PosePlan, keypoints
+from tests.cli import assert_build_refused, run_module
 
 LABEL_TOLERANCE = 1e-9
 SOURCES = ["clpr", "so3-grid:1", "random:500:3"]

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import stream_loader
 import torch
 from torch.utils.data import DataLoader
 
@@ -25,6 +24,7 @@ from gpu_render.errors import UsageError
 from gpu_render.render.context import ForkedContextError, Headless
 from gpu_render.stream import RenderStream, StreamingDataset
 from gpu_render.stream import options as stream_options_module
+from tests import stream_loader
 
 #: Labels are the build's poses.npz values, only narrowed to float32 by the torch items.
 FLOAT32_LABELS = 1e-6

@@ -7,10 +7,10 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from conftest import REPO
 from PIL import Image
 
 from gpu_render.dataset.layouts.modelnet import MODELNET10_CATEGORIES
+from tests.conftest import REPO
 
 
 def _tool(name: str, *args: str | Path) -> subprocess.CompletedProcess[str]:

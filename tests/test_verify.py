@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cli import run_module
+
+from tests.cli import run_module
 
 ARGS = ("--step", "1.0", "--sizes", "32,128", "--batch", "100")
 

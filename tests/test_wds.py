@@ -16,14 +16,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import webdataset as wds
-from cli import assert_build_refused
-from dataset import assert_same_dataset
 from PIL import Image
 
 import gpu_render
 from gpu_render.cli import build, verify
 from gpu_render.dataset import wds as wds_module
 from gpu_render.scene.solids import BUILTIN_OBJECTS
+from tests.cli import assert_build_refused
+from tests.dataset import assert_same_dataset
 
 OBJECT = "tetX"
 POSES = 24
@@ -232,7 +232,7 @@ def test_fast_headers_and_json_equal_what_tarfile_and_json_write() -> None:
 
 def test_bench_wds_smoke(tmp_path: Path) -> None:
     """tools/bench_wds.py runs both writers and checks they read back alike (never how fast)."""
-    from conftest import REPO
+    from tests.conftest import REPO
 
     scratch = tmp_path / "scratch"
     scratch.mkdir()

@@ -7,7 +7,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-from conftest import REPO
+from tests.conftest import REPO
 
 PROBE = """
 import numpy as np, gpu_render

@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_common import pillow_floor, report_head, write_report
 
 from gpu_render import __version__
-from gpu_render.cli.options import names_type, views_type
+from gpu_render.cli.preset_options import names_type, views_type
 from gpu_render.dataset.encode import encode_png
 from gpu_render.dataset.layouts.symsol import SYMSOL_SHAPES, SymsolSpec, shape_rotations, shape_splits
 from gpu_render.render.context import Headless

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import replace
+from itertools import pairwise
 
 from gpu_render import __version__
 from gpu_render.cli.options import parse_build_args
@@ -47,8 +48,18 @@ def run_build(job: BuildJob, progress: bool = True) -> BuildResult:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    if "--layout=bop" in args or ("--layout", "bop") in pairwise(args):
+        from gpu_render.cli.bop_options import bop_main  # images of several objects, BOP-scenewise
+
+        return bop_main(list(args))
+    preset = any(a == "--preset" or a.startswith("--preset=") for a in args)  # a benchmark's own options
     try:
-        job = parse_build_args(args)
+        if preset:
+            from gpu_render.cli.preset_options import parse_preset_args
+
+            job = parse_preset_args(args)
+        else:
+            job = parse_build_args(argv)
         result = run_build(job)
     except STOPS as exc:
         return report_stop(PROG, exc)

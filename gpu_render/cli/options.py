@@ -4,20 +4,13 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Callable
 from pathlib import Path
 
 from gpu_render.cli.arg_types import Parser, at_least, fraction_type, shard_type, sizes_type, step_type
-from gpu_render.cli.look_options import look_options
-from gpu_render.cli.scene_options import OBJECT_POSES, OBJECT_SIZE, add_scene_arguments, look_from_args, scene_from_args
+from gpu_render.cli.scene_options import OBJECT_POSES, OBJECT_SIZE, add_scene_arguments, scene_from_args
 from gpu_render.dataset.imagenet3d_tree import DEFAULT_VAL_FRACTION
-from gpu_render.dataset.layouts.modelnet import MODELNET10_CATEGORIES, MODELNET_VIEWS
-from gpu_render.dataset.layouts.symsol import SYMSOL_BATCH, SYMSOL_SHAPES, SYMSOL_VIEWS
-from gpu_render.engines.api import ENGINES, FORMATS, IMAGE_FORMATS, LAYOUTS, SCENE, make_job, make_preset_job
+from gpu_render.engines.api import ENGINES, FORMATS, IMAGE_FORMATS, LAYOUTS, SCENE, make_job
 from gpu_render.engines.job import DEFAULT_BATCH, PRESETS, BuildJob
-from gpu_render.errors import UsageError
-from gpu_render.scene.look import Look
-from gpu_render.scene.scene import CLPR_OBJECT
 
 #: More encoder processes than this are refused (a slot never splits into more pieces than poses).
 MAX_WORKERS = 1024
@@ -61,14 +54,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--format",
         choices=FORMATS,
-        default=None,
-        help="jpg (the default; quality 100, 4:4:4), png, npy, or wds (WebDataset tar shards OUT/SIZE/shard-K.tar)",
+        default="jpg",
+        help="jpg (quality 100, 4:4:4), png, npy, or wds (WebDataset tar shards OUT/SIZE/shard-K.tar)",
     )
     p.add_argument(
         "--layout",
         choices=LAYOUTS,
-        default=None,
-        help="flat (the default: OUT/SIZE/...) or imagenet3d (OUT/images/CLASS/, OUT/annotations/CLASS/, "
+        default="flat",
+        help="flat (OUT/SIZE/...) or imagenet3d (OUT/images/CLASS/, OUT/annotations/CLASS/, "
         "OUT/lists/ and OUT/CAD/CLASS/, as ImageNet3D's tools read them; objects, one size, jpg)",
     )
     p.add_argument(
@@ -93,11 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--limit", type=at_least(1), default=None, metavar="N", help="build only the first N poses")
     p.add_argument(
-        "--batch",
-        type=at_least(1),
-        default=None,
-        metavar="N",
-        help=f"poses per chunk (default {DEFAULT_BATCH}; --preset symsol: {SYMSOL_BATCH})",
+        "--batch", type=at_least(1), default=DEFAULT_BATCH, metavar="N", help="poses per chunk (default 512)"
     )
     p.add_argument(
         "--device",
@@ -134,8 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=PRESETS,
         default=None,
         help="write a benchmark's own layout instead: SYMSOL (image2sphere) or ModelNet10-SO3 "
-        "(LMDB, with --meshes DIR); one size; --views, --seed and, for symsol, --shapes and the look, "
-        "for modelnet10-so3 --meshes and --categories",
+        "(LMDB, with --meshes DIR); its own options: --preset NAME --help",
     )
     p.add_argument(
         "--engine",
@@ -157,93 +145,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="--engine ray: CPUs per worker, its render process plus its encoders "
         "(default: the cluster's CPUs per GPU; 2 on a CPU-only cluster)",
     )
-    add_preset_arguments(p)
     return p
 
 
-def add_preset_arguments(p: argparse.ArgumentParser) -> None:
-    """The options only ``--preset`` takes."""
-    g = p.add_argument_group("--preset symsol and modelnet10-so3")
-    g.add_argument(
-        "--views",
-        type=views_type,
-        default=None,
-        metavar="TRAIN,TEST",
-        help=f"images per shape (symsol, default {SYMSOL_VIEWS[0]},{SYMSOL_VIEWS[1]}) or views per CAD "
-        f"model (modelnet10-so3, default {MODELNET_VIEWS[0]},{MODELNET_VIEWS[1]}; train_TESTV, the first TEST "
-        "views of each training model, only when TRAIN > TEST, else limited_train is train_TRAINV)",
-    )
-    g.add_argument("--seed", type=at_least(0), default=None, metavar="N", help="seed of the rotations (default 0)")
-    g.add_argument(
-        "--shapes",
-        type=names_type(SYMSOL_SHAPES, "shape"),
-        default=None,
-        metavar="A,B,...",
-        help=f"symsol: a subset of {','.join(SYMSOL_SHAPES)} (default all eight)",
-    )
-    g.add_argument(
-        "--meshes",
-        type=Path,
-        default=None,
-        metavar="DIR",
-        help="modelnet10-so3: the ModelNet10 tree, DIR/{category}/{train,test}/{category}_{NNNN}.off",
-    )
-    g.add_argument(
-        "--categories",
-        type=names_type(MODELNET10_CATEGORIES, "category"),
-        default=None,
-        metavar="A,B,...",
-        help="modelnet10-so3: a subset of the ten categories (default all)",
-    )
-
-
-def views_type(text: str) -> tuple[int, int]:
-    """``TRAIN,TEST``: two integers >= 1."""
-    parts = text.split(",")
-    try:
-        values = tuple(int(p) for p in parts)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"takes TRAIN,TEST (two integers), got {text!r}") from None
-    if len(values) != 2 or min(values) < 1:
-        raise argparse.ArgumentTypeError(f"takes TRAIN,TEST, two integers of at least 1, got {text!r}")
-    return (values[0], values[1])
-
-
-def names_type(allowed: tuple[str, ...], what: str) -> Callable[[str], tuple[str, ...]]:
-    """An argparse type: a comma-separated subset of ``allowed``, returned in ``allowed``'s order."""
-
-    def parse(text: str) -> tuple[str, ...]:
-        names = [n.strip() for n in text.split(",") if n.strip()]
-        unknown = [n for n in names if n not in allowed]
-        if unknown or not names:
-            raise argparse.ArgumentTypeError(
-                f"unknown {what} {unknown[0]!r}; use some of {','.join(allowed)}" if unknown else f"names no {what}"
-            )
-        return tuple(n for n in allowed if n in names)
-
-    return parse
-
-
-#: Options of scene builds only, by argparse destination: ``--preset`` refuses them.
-BUILD_ONLY = ("poses", "step", "format", "layout", "val_fraction", "image_format", "limit", "layers", "overwrite")
-PRESET_ONLY = ("views", "seed", "shapes", "meshes", "categories")
-
-
 def parse_build_args(argv: list[str] | None = None) -> BuildJob:
-    """Parse command-line arguments (``--preset NAME`` too); raises UsageError with a one-line message."""
-    ns = build_parser().parse_args(argv)
-    options = vars(ns)
-    if ns.preset is not None:
-        given = [k for k in BUILD_ONLY if options[k] not in (None, False)] + list(look_options(ns))
-        given += ["object"] if ns.object != CLPR_OBJECT else []
-        if given:
-            raise UsageError(f"--{given[0].replace('_', '-')} makes no sense for --preset {ns.preset}")
-        look = look_from_args(ns) if ns.preset == "symsol" else Look()
-        return make_preset_job(
-            ns.preset, ns.out, look, **{k: v for k, v in options.items() if k not in ("preset", "out")}
-        )
-    given = [k for k in PRESET_ONLY if options[k] is not None]
-    if given:
-        raise UsageError(f"--{given[0]} applies to --preset only")
-    scene = scene_from_args(ns)
-    return make_job(scene, **{k: v for k, v in options.items() if k not in SCENE and k != "preset"})
+    """Parse command-line arguments; raises UsageError with a one-line message."""
+    ns = vars(build_parser().parse_args(argv))
+    scene = scene_from_args(argparse.Namespace(**ns))
+    return make_job(scene, **{k: v for k, v in ns.items() if k not in SCENE and k != "preset"})

@@ -6,6 +6,9 @@ Every frame is rendered by the renderer the build uses for ``--object`` (the cLP
 framebuffer, then shown 1:1 in a square centred in the window. The window therefore shows
 exactly the bytes a build would write.
 
+The look options are the build's (docs/LOOKS.md): with random point lights or ``--backgrounds``,
+pose i shows the lights and photograph of the build's image i.
+
 Keys: arrows and PageUp/PageDown step through the pose grid, Space plays and pauses, A
 toggles anti-aliasing, S saves a screenshot, Esc or Q quits. Dragging with the left mouse
 button turns the cube (arcball).
@@ -29,10 +32,11 @@ from gpu_render.dataset.writer import atomic_write_bytes
 from gpu_render.errors import UsageError
 from gpu_render.render.backends import BatchRenderer, backend
 from gpu_render.render.context import NoDisplayError, NoOpenGLError, Window
+from gpu_render.render.scene_vertices import scene_instances
 from gpu_render.render.shaders import load_program
 from gpu_render.rotations.arcball import rotation_between, sphere_point
 from gpu_render.rotations.euler import matrix_to_euler
-from gpu_render.scene.scene import Scene
+from gpu_render.scene.scene import ObjectScene, Scene
 
 PROG = "gpu_render.preview"
 TITLE = "gpu_render preview"
@@ -120,12 +124,22 @@ class Preview:
             self._renderer_key = (size, self.antialias)
         return r
 
+    def _instances(self) -> np.ndarray:
+        """The current pose's instance data. A look drawn per image (point lights, photographs)
+        takes the pose's index, so pose i shows the lights and background of the build's image i
+        (a dragged pose keeps those of the pose it started from)."""
+        s = self.scene
+        if isinstance(s, ObjectScene) and s.look.per_image:
+            rotation = self.matrix[None].transpose(0, 2, 1)  # the row-vector M is R.T
+            return scene_instances(rotation, s.camera.translation, np.array([self.index], dtype=np.int64))
+        return backend(s).row_instances(self.matrix[None])
+
     def draw(self) -> None:
         """Render the current pose and show it in a square centred in the window."""
         w, h = self.window.framebuffer_size()
         size = max(1, min(w, h))
         r = self._renderer_for(size)
-        frame = r.draw_atlas(backend(self.scene).row_instances(self.matrix[None]))
+        frame = r.draw_atlas(self._instances())
         if self._texture is None or self._texture.size != frame.size:
             if self._texture is not None:
                 self._texture.release()

@@ -286,8 +286,11 @@ def main(argv: list[str] | None = None) -> int:
         if a.seed < 0:
             raise UsageError("--seed must be at least 0")
         from gpu_render.cli.verify_presets import preset_of, verify_preset  # --preset outputs have their own layouts
+        from gpu_render.dataset.bop_verify import bop_signature, verify_bop  # --layout bop builds
 
-        if preset_of(a.out):
+        if bop_signature(a.out) is not None:
+            report = verify_bop(a.out)
+        elif preset_of(a.out):
             report = verify_preset(a.out, a.reference, a.seed)
         else:
             report = verify(a.out, a.sample, a.reference, a.seed, workers=os.cpu_count() or 1, progress=True)

@@ -21,6 +21,7 @@ from gpu_render.dataset.layouts import modelnet, symsol
 from gpu_render.dataset.layouts.lmdb_store import db_name
 from gpu_render.dataset.layouts.modelnet import ModelNetSpec
 from gpu_render.dataset.layouts.modelnet_tree import scan_tree, tree_record
+from gpu_render.dataset.layouts.render4cnn import render4cnn_files
 from gpu_render.dataset.layouts.symsol import SymsolSpec
 from gpu_render.dataset.mesh_files import load_mesh_file
 from gpu_render.dataset.owned import BuildFiles
@@ -65,7 +66,11 @@ def verify_preset(out: Path, reference: int = 4, seed: int = 0) -> Report:
         return report
     recorded = {int(k): v for k, v in manifest.get("chunks", {}).items()}
     rng = np.random.default_rng(seed)
-    if manifest["preset"] == "symsol":
+    if manifest["preset"] == "render4cnn":
+        from gpu_render.cli.verify_render4cnn import verify_render4cnn
+
+        verify_render4cnn(out, sig, recorded, report)
+    elif manifest["preset"] == "symsol":
         _verify_symsol(out, SymsolSpec.from_signature(sig), recorded, reference, rng, report)
     else:
         _verify_modelnet(out, ModelNetSpec.from_signature(sig), sig, recorded, reference, rng, report)
@@ -81,6 +86,8 @@ def preset_files(sig: Any) -> BuildFiles:
         return symsol.symsol_files(sig)
     if preset == "modelnet10-so3":
         return modelnet.modelnet_files(sig)
+    if preset == "render4cnn":
+        return render4cnn_files(sig)
     raise ValueError(f"preset {preset!r} is not one this version writes")
 
 

@@ -122,6 +122,10 @@ class Loaded(Closing):
         """(S, S, 3) uint8 RGB, rows top-down."""
         return self._image(self._index(index))
 
+    def rotation(self, index: int) -> np.ndarray:
+        """(3, 3) float64 R, object frame to camera frame (SCENES.md): the labels' ``matrix``."""
+        return np.asarray(self._labels(self._index(index))["matrix"])
+
     def class_index(self, index: int) -> int | None:
         """Pose ``index``'s class, an index into :attr:`class_names`; None where there is none."""
         return None
@@ -262,15 +266,10 @@ class Dataset(Loaded):
         return out
 
     def _fields(self) -> dict[str, Any]:
-        obj = self.object
-        obj = "mesh:" + Path(obj[5:]).name if obj.startswith("mesh:") else obj
-        return {
-            "path": str(self.root),
-            "object": obj,
-            "poses": len(self),
-            "sizes": self.sizes,
-            "format": self.manifest.get("format"),
-        }
+        obj = "mesh:" + Path(self.object[5:]).name if self.object.startswith("mesh:") else self.object
+        return dict(
+            path=str(self.root), object=obj, poses=len(self), sizes=self.sizes, format=self.manifest.get("format")
+        )
 
 
 def load_build(root: str | Path, size: int | None = None) -> Dataset:

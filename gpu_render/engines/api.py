@@ -218,6 +218,10 @@ def build(out: str | Path, version: str, preset: str | None = None, progress: bo
     gpu_render.build``'s options; ``version``: gpu_render's, recorded in the manifest. Raises
     UsageError naming a keyword that is unknown or has a bad value."""
     allowed = PRESET + RUN + (SCENE[1:] if preset == "symsol" else ()) if preset else BUILD + BUILD_ALSO
+    if preset == "render4cnn":
+        from gpu_render.engines.render4cnn_job import RENDER4CNN_OPTIONS
+
+        allowed = (*RENDER4CNN_OPTIONS, *RUN)
     if preset is not None and preset not in PRESETS:
         raise UsageError(f"preset: {preset!r} is not one of {', '.join(PRESETS)}")
     unknown = [name for name in o if name not in allowed]
@@ -255,7 +259,12 @@ def build(out: str | Path, version: str, preset: str | None = None, progress: bo
     given = {k: o.pop(k) for k in SCENE if k in o}
     # A bad value is a one-line SceneSpecError naming its keyword; a preset's look is a solid's.
     spec = SceneSpec.create(**({"object": "cube"} if preset else {}), **given)
-    if preset is not None:
+    if preset == "render4cnn":
+        from gpu_render.engines.render4cnn_job import make_render4cnn_job
+
+        check_run(o)
+        job = make_render4cnn_job(Path(out), run_options(o), **{k: v for k, v in o.items() if k not in RUN})
+    elif preset is not None:
         job = make_preset_job(preset, Path(out), spec.look(), **o, **{k: v for k, v in given.items() if v is not None})
     else:
         from gpu_render.renderer import read_mesh_file

@@ -16,6 +16,7 @@ from gpu_render.dataset.imagenet3d_tree import DEFAULT_VAL_FRACTION
 from gpu_render.dataset.layouts import Layout
 from gpu_render.dataset.layouts.flat import FlatLayout
 from gpu_render.dataset.layouts.modelnet import ModelNetLayout, ModelNetSpec
+from gpu_render.dataset.layouts.render4cnn import Render4cnnLayout, Render4cnnSpec
 from gpu_render.dataset.layouts.symsol import SymsolLayout, SymsolSpec
 from gpu_render.rotations.sources import PoseSource
 from gpu_render.scene.scene import ClprScene, Scene
@@ -24,8 +25,8 @@ from gpu_render.scene.solids import object_class
 DEFAULT_SIZES = (32, 64, 128, 256)
 DEFAULT_BATCH = 512
 #: The benchmark presets (``--preset NAME``) and the spec each is made from.
-PRESETS = ("symsol", "modelnet10-so3")
-PresetSpec = SymsolSpec | ModelNetSpec
+PRESETS = ("symsol", "modelnet10-so3", "render4cnn")
+PresetSpec = SymsolSpec | ModelNetSpec | Render4cnnSpec
 
 
 @dataclass(frozen=True)
@@ -84,9 +85,11 @@ class BuildJob:
 
     @property
     def preset_name(self) -> str | None:
-        """``symsol``, ``modelnet10-so3``, or None for a scene build."""
+        """``symsol``, ``modelnet10-so3``, ``render4cnn``, or None for a scene build."""
         if self.preset is None:
             return None
+        if isinstance(self.preset, Render4cnnSpec):
+            return "render4cnn"
         return "symsol" if isinstance(self.preset, SymsolSpec) else "modelnet10-so3"
 
     @property
@@ -107,6 +110,8 @@ class BuildJob:
             return SymsolLayout(self.preset, title=self.title)
         if isinstance(self.preset, ModelNetSpec):
             return ModelNetLayout(self.preset, title=self.title)
+        if isinstance(self.preset, Render4cnnSpec):
+            return Render4cnnLayout(self.preset, title=self.title)
         return FlatLayout(
             scene=self.scene,
             source=self.source,

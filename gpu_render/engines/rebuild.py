@@ -7,6 +7,8 @@ import shlex
 from pathlib import Path
 from typing import Any
 
+from gpu_render.dataset.layouts.render4cnn import render4cnn_command
+
 
 def build_command(signature: dict[str, Any], out: Path | str) -> str:
     """The ``python -m gpu_render.build`` command line that builds a dataset of ``signature``."""
@@ -50,6 +52,8 @@ def build_command(signature: dict[str, Any], out: Path | str) -> str:
 
 def preset_command(signature: dict[str, Any], out: Path | str) -> str:
     """The ``python -m gpu_render.build --preset NAME`` command line of a preset's ``signature``."""
+    if signature["preset"] == "render4cnn":
+        return render4cnn_command(signature, out)
     args = [f"python -m gpu_render.build --preset {signature['preset']}"]
     if signature["preset"] == "modelnet10-so3":
         args.append(f"--meshes {shlex.quote(str(signature['meshes']))}")

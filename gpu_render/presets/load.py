@@ -63,13 +63,7 @@ class SymsolSplit(Loaded):
         return self.count * len(self.shapes)
 
     def _fields(self) -> dict[str, object]:
-        return {
-            "path": str(self.root),
-            "split": self.split,
-            "images": len(self),
-            "shapes": len(self.shapes),
-            "size": self.size,
-        }
+        return dict(path=str(self.root), split=self.split, images=len(self), shapes=len(self.shapes), size=self.size)
 
     def _where(self, index: int) -> tuple[str, int]:
         index = self._index(index)
@@ -83,11 +77,6 @@ class SymsolSplit(Loaded):
     def _labels(self, index: int) -> dict[str, np.ndarray]:
         shape, i = self._where(index)
         return pose_labels(self._poses, i, self._names, f"{shape}_")
-
-    def rotation(self, index: int) -> np.ndarray:
-        """(3, 3) float64 R of SCENES.md (object frame to camera frame)."""
-        shape, i = self._where(index)
-        return np.asarray(self._poses[f"{shape}_matrix"][i])
 
     def class_index(self, index: int) -> int:
         """The shape's index in SYMSOL's order (:attr:`class_names`)."""
@@ -136,13 +125,8 @@ class ModelNetSplit(Loaded):
         return len(self.keys)
 
     def _fields(self) -> dict[str, object]:
-        return {
-            "path": str(self.root),
-            "split": self.split,
-            "database": self.folder.name,
-            "images": len(self),
-            "size": self.size,
-        }
+        fields = dict(path=str(self.root), split=self.split, database=self.folder.name)
+        return {**fields, "images": len(self), "size": self.size}
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_env": None}  # a spawned DataLoader worker opens the database itself
@@ -161,12 +145,8 @@ class ModelNetSplit(Loaded):
         return np.repeat(simplejpeg.decode_jpeg(data, colorspace="GRAY"), 3, axis=2)
 
     def _labels(self, index: int) -> dict[str, np.ndarray]:
-        return {"quaternion": self._quats[index], "matrix": self.rotation(index)}
-
-    def rotation(self, index: int) -> np.ndarray:
-        """(3, 3) float64 R of SCENES.md, from the quaternion."""
-        index = self._index(index)
-        return quaternion_to_matrix(self._quats[index : index + 1])[0]
+        q = self._quats[index]
+        return {"quaternion": q, "matrix": quaternion_to_matrix(q[None])[0]}
 
     def class_index(self, index: int) -> int:
         """The view's category in ModelNet10's order (:attr:`class_names`)."""
@@ -185,6 +165,11 @@ def load(root: str | os.PathLike[str], split: str | None = None, size: int | Non
         return load_build(root, size)
     if not manifest.get("complete"):
         raise ValueError(f"{root} is an unfinished build: re-run its build command to finish it")
+    if manifest["preset"] == "render4cnn":
+        raise ValueError(
+            f"{root} is a Render for CNN set of crops of many sizes: read its images by poses.npz's names "
+            "(docs/RENDER4CNN.md), or with image2sphere's Pascal3DSynth"
+        )
     if size is not None and size != int(manifest["signature"]["size"]):
         raise ValueError(f"{root} has size {manifest['signature']['size']}, not {size}")
     kind = SymsolSplit if manifest["preset"] == "symsol" else ModelNetSplit

@@ -99,7 +99,7 @@ class ObjectBackend:
     def instances(self, plan: Plan, start: int, stop: int) -> np.ndarray:
         assert isinstance(plan, ObjectPlan)
         # Looks that draw per image need each image's index in the build.
-        index = np.arange(start, stop) if self.scene.look.per_image else None
+        index = np.arange(plan.first + start, plan.first + stop) if self.scene.look.per_image else None
         return scene_instances(plan.rotation[start:stop], plan.translation[start:stop], index)
 
     def row_instances(self, matrix: np.ndarray) -> np.ndarray:
@@ -109,7 +109,7 @@ class ObjectBackend:
         assert isinstance(plan, ObjectPlan)
         s = self.scene
         images = scene_reference.render_scene(
-            s.object, s.camera, s.look, plan.rotation[index : index + 1], size, first_index=index
+            s.object, s.camera, s.look, plan.rotation[index : index + 1], size, first_index=plan.first + index
         )
         return images[0]
 

@@ -20,6 +20,7 @@ import moderngl
 import numpy as np
 
 from gpu_render.render.scene_renderer import SceneRenderer, set_uniforms
+from gpu_render.render.scene_vertices import look_vertices
 from gpu_render.render.shaders import load_program
 from gpu_render.render.textures import upload
 from gpu_render.scene.backdrop import background_tiles
@@ -35,43 +36,6 @@ def image_indices(instances: np.ndarray) -> np.ndarray:
     if instances.dtype.names is not None and "index" in instances.dtype.names:
         return np.asarray(instances["index"], dtype=np.int64)
     return np.arange(len(instances), dtype=np.int64)
-
-
-def look_vertices(obj: object) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int, int]]]:
-    """Shared vertices of an object with its surface, triangles grouped by texture.
-
-    Returns (vertices (V, 11) float32: position, normal (object frame), uv, sRGB colour;
-    indices (3T,) uint32; groups [(texture index or -1, first index, index count)]).
-    """
-    from gpu_render.scene.objects import SceneObject
-
-    assert isinstance(obj, SceneObject)
-    t = obj.triangle_count
-    surface = obj.surface
-    uv = np.zeros((t, 3, 2), np.float32) if surface is None else surface.uv
-    colour = np.ones((t, 3, 3), np.float32) if surface is None else surface.colour
-    texture = np.full(t, -1, np.int32) if surface is None else surface.texture
-    order = np.argsort(texture, kind="stable")
-    corners = np.concatenate(
-        [
-            obj.positions[order].reshape(-1, 3),
-            obj.normals[order].reshape(-1, 3),
-            uv[order].reshape(-1, 2),
-            colour[order].reshape(-1, 3),
-        ],
-        axis=1,
-    ).astype(np.float32)
-    unique, first, inverse = np.unique(corners, axis=0, return_index=True, return_inverse=True)
-    by_use = np.argsort(first, kind="stable")
-    rank = np.empty_like(by_use)
-    rank[by_use] = np.arange(len(by_use))
-    indices = rank[inverse.reshape(-1)].astype(np.uint32)
-    groups = []
-    sorted_texture = texture[order]
-    for k in np.unique(sorted_texture):
-        tris = np.flatnonzero(sorted_texture == k)
-        groups.append((int(k), int(tris[0]) * 3, len(tris) * 3))
-    return np.ascontiguousarray(unique[by_use]), indices, groups
 
 
 class LookRenderer(SceneRenderer):

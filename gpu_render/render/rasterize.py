@@ -33,16 +33,16 @@ def _edge(ax: np.ndarray, ay: np.ndarray, bx: np.ndarray, by: np.ndarray, px: np
     return (bx - ax) * (py - ay) - (by - ay) * (px - ax)
 
 
-def rasterize(uv: np.ndarray, z: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Rasterise triangles into an S x S z-buffer.
+def rasterize(uv: np.ndarray, z: np.ndarray, size: int | tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rasterise triangles into an S x S (or W x H) z-buffer.
 
     uv: (T, 3, 2) float64, projected corners in pixels (u right, v down, image frame where pixel
         (col, row) covers [col, col+1) x [row, row+1)).
     z: (T, 3) float64, camera z of each corner (object units); all must be > 0 (in front of
         the camera; there is no near-plane clipping).
-    size: S, the image side in pixels.
+    size: S, the image side in pixels, or (W, H), its width and height.
 
-    Returns (triangle_id, bary, depth):
+    Returns (triangle_id, bary, depth), each (H, W, ...) for a (W, H) size:
         triangle_id: (S, S) int64, index into T of the visible triangle, -1 on background;
         bary: (S, S, 3) float64, perspective-correct barycentrics of that triangle at the pixel
             centre (sum 1), 0 on background;
@@ -56,7 +56,8 @@ def rasterize(uv: np.ndarray, z: np.ndarray, size: int) -> tuple[np.ndarray, np.
     if z.size and not np.all(z > 0):
         raise ValueError("every corner must lie in front of the camera (z > 0)")
 
-    n_pix = size * size
+    cols, rows = (int(size[0]), int(size[1])) if isinstance(size, tuple) else (int(size), int(size))
+    n_pix = cols * rows
     best_z = np.full(n_pix, np.inf)
     best_tri = np.full(n_pix, -1, dtype=np.int64)
     best_l = np.zeros((n_pix, 3))  # screen-space (affine) barycentrics of the winner
@@ -65,10 +66,10 @@ def rasterize(uv: np.ndarray, z: np.ndarray, size: int) -> tuple[np.ndarray, np.
     area2 = _edge(u[:, 0], v[:, 0], u[:, 1], v[:, 1], u[:, 2], v[:, 2])
     # Pixel centres c + 0.5 inside [min, max]  <=>  ceil(min - 0.5) <= c <= floor(max - 0.5).
     # (Clipped in floats first: corners near z = 0 can project arbitrarily far.)
-    c0 = np.clip(np.ceil(u.min(axis=1) - 0.5), 0, size).astype(np.int64)
-    c1 = np.clip(np.floor(u.max(axis=1) - 0.5), -1, size - 1).astype(np.int64)
-    r0 = np.clip(np.ceil(v.min(axis=1) - 0.5), 0, size).astype(np.int64)
-    r1 = np.clip(np.floor(v.max(axis=1) - 0.5), -1, size - 1).astype(np.int64)
+    c0 = np.clip(np.ceil(u.min(axis=1) - 0.5), 0, cols).astype(np.int64)
+    c1 = np.clip(np.floor(u.max(axis=1) - 0.5), -1, cols - 1).astype(np.int64)
+    r0 = np.clip(np.ceil(v.min(axis=1) - 0.5), 0, rows).astype(np.int64)
+    r1 = np.clip(np.floor(v.max(axis=1) - 0.5), -1, rows - 1).astype(np.int64)
     width = c1 - c0 + 1
     height = r1 - r0 + 1
     keep = np.flatnonzero((width > 0) & (height > 0) & (np.abs(area2) > MIN_AREA2))
@@ -79,7 +80,7 @@ def rasterize(uv: np.ndarray, z: np.ndarray, size: int) -> tuple[np.ndarray, np.
         # The largest run of triangles whose candidates fit in one block (at least one).
         ends = np.cumsum(counts[start:])
         stop = start + max(1, int(np.searchsorted(ends, BLOCK_CANDIDATES, side="right")))
-        _block(keep[start:stop], u, v, z, area2, (c0, c1, r0, r1), size, best_z, best_tri, best_l)
+        _block(keep[start:stop], u, v, z, area2, (c0, c1, r0, r1), (cols, rows), best_z, best_tri, best_l)
         start = stop
 
     hit = best_tri >= 0
@@ -87,7 +88,7 @@ def rasterize(uv: np.ndarray, z: np.ndarray, size: int) -> tuple[np.ndarray, np.
     total = inv_z.sum(axis=1)
     bary = np.where(hit[:, None], inv_z / np.where(hit, total, 1.0)[:, None], 0.0)
     depth = np.where(hit, best_z, 0.0)
-    return best_tri.reshape(size, size), bary.reshape(size, size, 3), depth.reshape(size, size)
+    return best_tri.reshape(rows, cols), bary.reshape(rows, cols, 3), depth.reshape(rows, cols)
 
 
 def _expand(owners: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -135,7 +136,7 @@ def _block(
     z: np.ndarray,
     area2: np.ndarray,
     bounds: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
-    size: int,
+    shape: tuple[int, int],
     best_z: np.ndarray,
     best_tri: np.ndarray,
     best_l: np.ndarray,
@@ -143,13 +144,14 @@ def _block(
     """Rasterise triangles ``tris`` (ascending indices) into the flat buffers, in place.
 
     bounds: (c0, c1, r0, r1), each (T,) int64, the bounding box of pixel indices per triangle.
+    shape: the buffers' (W, H), px.
     """
     c0, c1, r0, r1 = bounds
     # One item per (triangle, bounding-box row), then one candidate per column of its span.
     tri, k = _expand(tris, r1[tris] - r0[tris] + 1)
     row = r0[tri] + k
     sign = np.sign(area2)
-    lo, hi = _spans(tri, row + 0.5, u, v, sign[tri], c0[tri], c1[tri], size)
+    lo, hi = _spans(tri, row + 0.5, u, v, sign[tri], c0[tri], c1[tri], max(shape))
     item, k = _expand(np.arange(len(tri)), hi - lo + 1)
     tri, row = tri[item], row[item]
     col = lo[item] + k
@@ -164,7 +166,7 @@ def _block(
     inside = (e0 * s >= 0) & (e1 * s >= 0) & (e2 * s >= 0)  # closed: edges count
 
     tri = tri[inside]
-    pix = (row * size + col)[inside]
+    pix = (row * shape[0] + col)[inside]
     a2 = area2[tri]
     lam = np.stack([e0[inside] / a2, e1[inside] / a2, e2[inside] / a2], axis=1)
     frag_z = 1.0 / np.sum(lam / z[tri], axis=1)

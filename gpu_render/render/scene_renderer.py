@@ -20,6 +20,7 @@ import moderngl
 import numpy as np
 
 from gpu_render.render.atlas import AtlasLayout, default_batch, max_target_side, read_tiles_bottom_up
+from gpu_render.render.scene_vertices import INSTANCE_DTYPE, gpu_instances, indexed_vertices, scene_instances
 from gpu_render.render.shaders import load_program
 from gpu_render.scene.camera import Pinhole, unit_ball_inside_image
 from gpu_render.scene.look import Look
@@ -33,9 +34,6 @@ DEPTH_MARGIN = 0.01
 _GL_CLIP_DISTANCE0 = 0x3000
 _CLIP_PLANES = 4
 
-INSTANCE_DTYPE = np.dtype([("rotation", "<f4", (3, 3)), ("translation", "<f4", 3)])
-#: Instance data with each image's index in the build (what per-image looks draw from).
-INDEXED_DTYPE = np.dtype([("rotation", "<f4", (3, 3)), ("translation", "<f4", 3), ("index", "<i8")])
 _INSTANCE_FORMAT = "9f 3f/i"
 _INSTANCE_ATTRIBUTES = ("in_rotation", "in_translation")
 _VERTEX_FORMAT = "3f 3f"
@@ -50,39 +48,11 @@ _NO_MARK = {
 }
 
 
-def scene_instances(rotation: np.ndarray, translation: np.ndarray, index: np.ndarray | None = None) -> np.ndarray:
-    """Per-instance data: rotation (N, 3, 3) float64 R; translation (N, 3) or (3,) float64 t;
-    index: (N,) int, the images' indices in the build, for looks that draw per image.
-
-    Returns (N,) structured array of INSTANCE_DTYPE (float32), or of INDEXED_DTYPE with an
-    index; shared by every size.
-    """
-    rotation = np.asarray(rotation, dtype=np.float64)
-    if rotation.ndim != 3 or rotation.shape[1:] != (3, 3):
-        raise ValueError(f"rotation must have shape (N, 3, 3), got {rotation.shape}")
-    out = np.empty(len(rotation), dtype=INSTANCE_DTYPE if index is None else INDEXED_DTYPE)
-    out["rotation"] = rotation
-    out["translation"] = np.broadcast_to(np.asarray(translation, dtype=np.float64), (len(rotation), 3))
-    if index is not None:
-        out["index"] = index
-    return out
-
-
 class _Releasable(Protocol):
     def release(self) -> None: ...
 
 
 _Owned = TypeVar("_Owned", bound=_Releasable)
-
-
-def gpu_instances(instances: np.ndarray) -> np.ndarray:
-    """The INSTANCE_DTYPE part of instance data (which may also carry image indices)."""
-    if instances.dtype == INSTANCE_DTYPE:
-        return np.ascontiguousarray(instances)
-    out = np.empty(len(instances), dtype=INSTANCE_DTYPE)
-    out["rotation"] = instances["rotation"]
-    out["translation"] = instances["translation"]
-    return out
 
 
 class SceneRenderer:
@@ -353,24 +323,6 @@ class SceneRenderer:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def indexed_vertices(obj: SceneObject) -> tuple[np.ndarray, np.ndarray]:
-    """The object's triangle corners as shared vertices and an index list.
-
-    Returns (vertices (V, 6) float32: position then normal, object frame; indices (3T,) uint32).
-    Corners with the same position and normal become one vertex, so the vertex shader runs
-    once per vertex of a smooth surface instead of once per triangle corner (a sphere of
-    20480 triangles has 10242 vertices, against 61440 corners). Vertices are numbered in the
-    order the triangles first use them, so consecutive triangles index nearby vertices and
-    the draw's vertex cache reuses its work. The triangles keep their order and corners.
-    """
-    corners = np.concatenate([obj.positions.reshape(-1, 3), obj.normals.reshape(-1, 3)], axis=1).astype(np.float32)
-    unique, first, inverse = np.unique(corners, axis=0, return_index=True, return_inverse=True)
-    order = np.argsort(first, kind="stable")  # unique rows by first use
-    rank = np.empty_like(order)
-    rank[order] = np.arange(len(order))
-    return np.ascontiguousarray(unique[order]), rank[inverse.reshape(-1)].astype(np.uint32)
 
 
 def set_uniforms(program: moderngl.Program, values: Mapping[str, object]) -> None:

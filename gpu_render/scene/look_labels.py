@@ -11,8 +11,8 @@ from gpu_render.scene.lights import draw_lights
 from gpu_render.scene.look import Look
 
 
-def look_labels(look: Look, translation: np.ndarray, sizes: Iterable[int]) -> dict[str, np.ndarray]:
-    """The per-image arrays of a look's random choices for N images 0..N-1.
+def look_labels(look: Look, translation: np.ndarray, sizes: Iterable[int], first: int = 0) -> dict[str, np.ndarray]:
+    """The per-image arrays of a look's random choices for N images ``first .. first + N - 1``.
 
     translation: (N, 3) float64 t of each image (the object's centre, camera frame).
     Point lights: ``light_positions`` (N, K, 3) float64 camera frame, object units, NaN past the
@@ -23,7 +23,7 @@ def look_labels(look: Look, translation: np.ndarray, sizes: Iterable[int]) -> di
     photograph's pixels, -1 for grey (the crop is scaled up to S x S when narrower than S).
     """
     t = np.asarray(translation, dtype=np.float64).reshape(-1, 3)
-    index = np.arange(len(t))
+    index = np.arange(first, first + len(t))
     out: dict[str, np.ndarray] = {}
     if look.points is not None:
         draw = draw_lights(look.points, look.seed, index)

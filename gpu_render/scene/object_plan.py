@@ -22,6 +22,8 @@ class ObjectPlan:
     translation: (N, 3) float64 t = (0, 0, d), camera frame, object units.
     labels: always None (labels.npy is the cLPR cube's array; poses.npz holds the rest).
     look: the look, when it draws choices per image (lights, backgrounds) that poses.npz records.
+    first: the index in the whole dataset of this plan's pose 0 (a plan of one model of many):
+        per-image choices are drawn from ``first + i`` for pose i.
     """
 
     rotation: np.ndarray
@@ -30,6 +32,7 @@ class ObjectPlan:
     camera: Pinhole
     labels: None = None
     look: Look | None = None
+    first: int = 0
 
     def __len__(self) -> int:
         return len(self.rotation)
@@ -56,5 +59,5 @@ class ObjectPlan:
         per-image lights and backgrounds when the look draws them (:func:`look_labels`)."""
         labels = scene_labels(self.object, self.camera, self.rotation, sizes)
         if self.look is not None:
-            labels.update(look_labels(self.look, self.translation, sizes))
+            labels.update(look_labels(self.look, self.translation, sizes, self.first))
         return labels

@@ -10,6 +10,7 @@ import argparse
 import os
 import socket
 import sys
+from pathlib import Path
 
 from gpu_render.cli.arg_types import MAX_SIZE, MIN_SIZE, Parser, at_least
 from gpu_render.errors import UsageError
@@ -158,6 +159,13 @@ def serve_parser() -> argparse.ArgumentParser:
         f"503 until it is restarted itself (default {d.max_restarts})",
     )
     p.add_argument(
+        "--backgrounds",
+        default=None,
+        metavar="DIR",
+        help="photographs (.jpg/.png, searched recursively) that requests may ask for behind the object "
+        "(backgrounds: true); a request never names a path (default: none)",
+    )
+    p.add_argument(
         "--log-level",
         default="warning",
         choices=("critical", "error", "warning", "info", "debug"),
@@ -206,7 +214,12 @@ def parse_serve_args(argv: list[str] | None = None) -> tuple[ServeOptions, str]:
         send_timeout=ns.send_timeout,
         max_head_bytes=ns.max_head_bytes,
         max_restarts=ns.max_restarts,
+        backgrounds=None if ns.backgrounds is None else str(ns.backgrounds),
     )
+    if options.backgrounds is not None:
+        from gpu_render.dataset.backgrounds import photo_catalogue
+
+        photo_catalogue(Path(options.backgrounds))  # a missing or empty folder ends here, in one line
     largest = options.largest_answer_bytes()
     if options.max_inflight_bytes < largest:
         raise UsageError(

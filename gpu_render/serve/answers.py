@@ -24,7 +24,7 @@ from starlette.types import Receive, Scope, Send
 from gpu_render.dataset.encode import ENCODERS
 from gpu_render.serve.config import LimitExceeded
 
-MEDIA_TYPES = {"npy": "application/x-npy", "png": "image/png", "jpg": "image/jpeg"}
+MEDIA_TYPES = {"npy": "application/x-npy", "png": "image/png", "jpg": "image/jpeg", "npz": "application/x-npz"}
 #: Bytes handed to the server per send (each waits until the client has taken the last).
 CHUNK_BYTES = 256 << 10
 #: 503: the server holds max_inflight_bytes of answers; try again after this many seconds.

@@ -30,6 +30,10 @@ def request_schema_limits(schema: dict[str, Any], options: ServeOptions) -> None
     for name in ("quaternions", "matrices"):
         fields[name]["maxItems"] = options.max_poses
     fields["size"]["maximum"] = options.max_size
+    if fields["size"].get("default", 0) > options.max_size:  # the default size is past the limit: say it
+        request["required"] = sorted({*request.get("required", []), "size"})
+    if options.backgrounds is None:  # this server has no photographs: backgrounds may only be false
+        fields["backgrounds"] = {"enum": [False, None], "description": fields["backgrounds"].get("description", "")}
     for example in request.get("examples", []):
         example["size"] = min(example["size"], options.max_size)
     request["description"] = (

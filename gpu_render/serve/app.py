@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -24,11 +25,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gpu_render import __version__
+from gpu_render.dataset.backgrounds import photo_catalogue
 from gpu_render.errors import UsageError
 from gpu_render.serve.answers import MEDIA_TYPES, RETRY_AFTER_S, AnswerBudget, ChunkedAnswer, encode, npy_header
 from gpu_render.serve.apidocs import install_docs
 from gpu_render.serve.config import LimitExceeded, ServeOptions, answer_cost
 from gpu_render.serve.guard import Guard, limit_body
+from gpu_render.serve.labels import NPZ_OVERHEAD_BYTES, labels_bytes, npz_bytes, request_labels
 from gpu_render.serve.metrics import Metrics
 from gpu_render.serve.models import (
     SERVED_OBJECTS,
@@ -104,8 +107,8 @@ def check_limits(req: RenderRequest, options: ServeOptions) -> None:
         raise LimitExceeded(
             413, "max_response_bytes", options.max_response_bytes, n * s * s * 3, "bytes of images (N*S*S*3)"
         )
-    if req.format != "npy" and n != 1:
-        raise UsageError(f"format {req.format} holds one image; got {n} poses (use format npy for N > 1)")
+    if req.format in ("png", "jpg") and n != 1:
+        raise UsageError(f"format {req.format} holds one image; got {n} poses (use format npy or npz for N > 1)")
 
 
 def _validation_message(exc: RequestValidationError) -> tuple[int, str]:
@@ -165,7 +168,7 @@ def create_app(options: ServeOptions, worker: RenderWorker | None = None, metric
     """
     metrics = metrics or (worker.metrics if worker is not None else Metrics())
     render_worker = worker or RenderWorker(options, metrics)
-    scenes = SceneCache()
+    scenes = SceneCache(None if options.backgrounds is None else photo_catalogue(Path(options.backgrounds)))
     budget = AnswerBudget(options.max_inflight_bytes)
     metrics.answer_bytes.set_function(lambda: budget.held)
 
@@ -200,8 +203,18 @@ def create_app(options: ServeOptions, worker: RenderWorker | None = None, metric
         try:
             check_limits(req, options)
             scene = scenes.scene(req)
-            reservation = budget.reserve(answer_cost(req.count, req.size, req.format))
-            future = render_worker.submit((req.look_key(), req.size), scene, req.size, req.row_matrices())
+            labels = request_labels(scene, req.indices(), req.size) if req.format == "npz" else {}
+            cost = answer_cost(req.count, req.size, req.format)
+            if labels:
+                cost += labels_bytes(labels) + NPZ_OVERHEAD_BYTES
+                if cost > options.largest_answer_bytes():
+                    raise LimitExceeded(
+                        413, "max_response_bytes", options.max_response_bytes, cost, "bytes of images and labels (npz)"
+                    )
+            reservation = budget.reserve(cost)
+            future = render_worker.submit(
+                (req.look_key(), req.size), scene, req.size, req.row_matrices(), req.indices()
+            )
             timed_out: list[bool] = []
 
             def give_up() -> None:
@@ -237,6 +250,10 @@ def create_app(options: ServeOptions, worker: RenderWorker | None = None, metric
                 expire.cancel()
             if req.format == "npy":
                 answer = ChunkedAnswer(npy_header(images), images, MEDIA_TYPES["npy"], reservation.release)
+            elif req.format == "npz":
+                answer = ChunkedAnswer(
+                    b"", await asyncio.to_thread(npz_bytes, images, labels), MEDIA_TYPES["npz"], reservation.release
+                )
             else:  # encoded in a thread, so the loop keeps serving
                 answer = ChunkedAnswer(
                     b"",
@@ -273,6 +290,7 @@ def create_app(options: ServeOptions, worker: RenderWorker | None = None, metric
                 max_head_bytes=o.max_head_bytes,
             ),
             batching=Batching(enabled=o.batching, window_ms=o.window_s * 1000),
+            backgrounds=o.backgrounds is not None,
         )
 
     @app.head("/healthz", include_in_schema=False)

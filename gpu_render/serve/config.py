@@ -28,6 +28,8 @@ class ServeOptions:
     headers together (431 past it).
     max_restarts: render process restarts within restart_window_s; past it the service
     stops drawing (/healthz and renders 503) until it is restarted itself.
+    backgrounds: the folder of photographs a request may ask to draw behind the object
+    (``backgrounds: true``); None: none (requests never name a path).
     """
 
     host: str = "127.0.0.1"
@@ -51,6 +53,7 @@ class ServeOptions:
     max_head_bytes: int = 64 << 10
     max_restarts: int = 3
     restart_window_s: float = 600.0
+    backgrounds: str | None = None
 
     def largest_answer_bytes(self) -> int:
         """What the largest request these limits allow reserves of max_inflight_bytes (see answer_cost)."""

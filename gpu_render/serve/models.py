@@ -23,6 +23,7 @@ from gpu_render.scene.look import NOT_A_DIRECTION, is_direction
 from gpu_render.scene.scene import CLPR_OBJECT
 from gpu_render.scene.solids import BUILTIN_OBJECTS
 from gpu_render.scene.spec import MAX_DISTANCE, MAX_FOV, MIN_FOV, OBJECT_ONLY
+from gpu_render.serve.look_fields import LOOK_OBJECT_ONLY, LookFields, look_rules
 
 #: What the service draws: the cube and the SYMSOL solids (no file a request names is opened).
 SERVED_OBJECTS = (CLPR_OBJECT, *BUILTIN_OBJECTS)
@@ -89,7 +90,7 @@ REQUEST_RULES: dict[str, Any] = {
     "allOf": [
         {
             "anyOf": [
-                {"properties": {"format": {"const": "npy"}}},
+                {"properties": {"format": {"enum": ["npy", "npz"]}}},
                 {"properties": {"quaternions": {"maxItems": 1}, "matrices": {"maxItems": 1}}},
             ]
         },
@@ -97,10 +98,14 @@ REQUEST_RULES: dict[str, Any] = {
             "anyOf": [
                 {"required": ["object"], "properties": {"object": {"not": {"const": CLPR_OBJECT}}}},
                 {
-                    "properties": {name: {"type": "null"} for name in OBJECT_ONLY if name != "layers"}
+                    "properties": {
+                        **{name: {"type": "null"} for name in (*OBJECT_ONLY, *LOOK_OBJECT_ONLY) if name != "layers"},
+                        "backgrounds": {"enum": [None, False]},
+                    }
                 },  # no layers served
             ]
         },
+        *look_rules(),
     ],
     "examples": [
         {"object": CLPR_OBJECT, "quaternions": [[1, 0, 0, 0], [0.5, 0.5, 0.5, 0.5]], "size": 32, "format": "npy"},
@@ -115,7 +120,7 @@ REQUEST_RULES: dict[str, Any] = {
 }
 
 
-class RenderRequest(BaseModel):
+class RenderRequest(LookFields):
     """One render request: an object, its rotations (exactly one of quaternions or matrices), a size,
     a format and the look options of ``python -m gpu_render.build`` (objects only; absent: the build's default)."""
 
@@ -145,10 +150,13 @@ class RenderRequest(BaseModel):
     size: Annotated[int, BeforeValidator(_integral)] = Field(
         64, ge=MIN_SIZE, le=MAX_SIZE, strict=True, description="Image side, px (at most the server's max_size limit)."
     )
-    format: Literal["npy", "png", "jpg"] = Field(
+    format: Literal["npy", "png", "jpg", "npz"] = Field(
         "npy",
         description="npy: the (N, S, S, 3) uint8 RGB array (rows top-down) as .npy bytes; png or jpg: one "
-        "image (N = 1), encoded as the build encodes it (png level 3; jpg quality 100, 4:4:4).",
+        "image (N = 1), encoded as the build encodes it (png level 3; jpg quality 100, 4:4:4); npz: "
+        "``images`` (the npy array), ``index`` (N,) int64 each image's index, and the choices poses.npz "
+        "records of each image's look (light_positions, light_energies, light_count, ambient, "
+        "background_file, background_grey, background_crop_{S}; docs/LOOKS.md).",
     )
     fov: Finite | None = Field(
         None, ge=MIN_FOV, le=MAX_FOV, description=f"Objects: field of view, degrees (default {DEFAULT_FOV_DEG:g})."
@@ -224,7 +232,12 @@ class RenderRequest(BaseModel):
             self.background,
             self.antialias,
             self.grayscale,
+            *super().look_key(),
         )
+
+    def indices(self) -> np.ndarray:
+        """(N,) int64: each image's index, first_index + k (first_index 0 when left out)."""
+        return np.arange(self.count, dtype=np.int64) + (self.first_index or 0)
 
 
 class ErrorResponse(BaseModel):
@@ -289,3 +302,6 @@ class ObjectsResponse(BaseModel):
     formats: list[str] = Field(description="The formats a request may ask for.")
     limits: Limits = Field(description="The server's limits.")
     batching: Batching = Field(description="The batching window.")
+    backgrounds: bool = Field(
+        description="Whether the server has photographs (--backgrounds) that a request may ask for."
+    )

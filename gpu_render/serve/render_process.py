@@ -139,12 +139,19 @@ class RenderProcess:
         return value
 
     def draw(
-        self, key: Hashable, scene: Scene, size: int, rows: np.ndarray, counts: Sequence[int] | None = None
+        self,
+        key: Hashable,
+        scene: Scene,
+        size: int,
+        rows: np.ndarray,
+        counts: Sequence[int] | None = None,
+        index: np.ndarray | None = None,
     ) -> tuple[list[np.ndarray], int]:
         """Draw rotations ``rows`` (row-vector M = R.T, (N, 3, 3) float64) of ``scene`` at
         ``size`` px. Returns (images, atlas capacity): images is one (n, S, S, 3) uint8 RGB array
         per entry of ``counts`` (consecutive poses, summing to N; default [N]), each its own copy
-        (so one request's images are freed when it is done, whatever its batch-mates do).
+        (so one request's images are freed when it is done, whatever its batch-mates do). index:
+        (N,) int64 the images' indices, which looks drawn per image choose from (default 0..N-1).
         Raises RenderProcessDied, or the child's exception for this draw (the child lives on)."""
         if not self.alive or self._conn is None:
             raise RenderProcessDied("the render process is not running")
@@ -155,7 +162,7 @@ class RenderProcess:
                 self._grow(buffer_size(need, max(need, image_bytes(self.max_draw_poses, size))))
             known = key in self._known
             remember(self._known, key, None, self.max_cached)  # as the child does, before drawing
-            self._conn.send(("draw", key, None if known else scene, size, np.ascontiguousarray(rows)))
+            self._conn.send(("draw", key, None if known else scene, size, np.ascontiguousarray(rows), index))
             kind, value = self._conn.recv()
         except (EOFError, OSError) as exc:  # the child is gone: its end of the pipe closed
             self._dead = True
@@ -214,6 +221,13 @@ class RenderProcess:
             self._buffer = None
 
 
+def indexed(instances: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """Scene instance data (N,) with each image's index ((N,) int64) added, as a build's carries it."""
+    from gpu_render.render.scene_vertices import scene_instances
+
+    return scene_instances(instances["rotation"], instances["translation"], index)
+
+
 # -- the child -------------------------------------------------------------------------------
 
 
@@ -254,12 +268,12 @@ def child_main(conn: Connection, device: int, max_draw_poses: int, max_cached: i
                 finally:
                     os.close(fd)
                 continue
-            _, key, scene, size, rows = message
+            _, key, scene, size, rows, index = message
             try:
                 assert buffer is not None, "a draw before any image buffer"
                 answer: tuple[str, Any] = (
                     "done",
-                    _draw(gl.ctx, renderers, buffer, key, scene, size, rows, max_draw_poses, max_cached),
+                    _draw(gl.ctx, renderers, buffer, key, scene, size, rows, max_draw_poses, max_cached, index),
                 )
             except Exception as exc:
                 dropped = renderers.pop(key, None)
@@ -288,12 +302,13 @@ def _draw(
     rows: np.ndarray,
     max_draw_poses: int,
     max_cached: int,
+    index: np.ndarray | None = None,
 ) -> int:
     """Draw ``rows`` ((N, 3, 3) float64 row-vector M) of the scene under ``key`` at ``size`` px
     into the first N x S x S x 3 bytes of ``buffer``, with the key's renderer (made from
     ``scene`` on a GL context ``ctx`` when the LRU ``renderers`` lacks it). Returns the atlas
-    capacity (poses per pass)."""
-    from gpu_render.render.backends import backend
+    capacity (poses per pass). index: (N,) int64 the images' indices, for looks drawn per image."""
+    from gpu_render.render.backends import ObjectBackend, backend
 
     if key in renderers:
         back, renderer = renderers[key]
@@ -304,7 +319,10 @@ def _draw(
         renderer = back.renderer(ctx, size, max_draw_poses)
     for _, old in remember(renderers, key, (back, renderer), max_cached):
         old.close()
+    instances = back.row_instances(rows)
+    if index is not None and isinstance(back, ObjectBackend) and back.scene.look.per_image:
+        instances = indexed(instances, index)
     n = len(rows)
     out = np.frombuffer(buffer, dtype=np.uint8, count=image_bytes(n, size)).reshape(n, size, size, 3)
-    renderer.render_instances(back.row_instances(rows), out=out)
+    renderer.render_instances(instances, out=out)
     return int(renderer.layout.capacity)

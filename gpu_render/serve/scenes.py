@@ -4,10 +4,13 @@ scene, and a refusal names the request's field."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
 from typing import TypeVar
 
 from gpu_render.errors import UsageError
-from gpu_render.scene.scene import Scene
+from gpu_render.scene.backdrop import Photos
+from gpu_render.scene.scene import CLPR_OBJECT, Scene
 from gpu_render.scene.spec import SceneSpec
 from gpu_render.serve.models import SERVED_OBJECTS, RenderRequest
 
@@ -18,10 +21,17 @@ MAX_SCENES = 64
 
 
 class SceneCache:
-    """Scenes by :meth:`RenderRequest.look_key`."""
+    """Scenes by :meth:`RenderRequest.look_key`. photos: the photographs of the server's
+    ``--backgrounds`` folder (None: it has none, and requests for backgrounds are refused)."""
 
-    def __init__(self) -> None:
+    def __init__(self, photos: Photos | None = None) -> None:
         self._scenes: dict[tuple[object, ...], Scene] = {}
+        self.photos = photos
+
+    def _find_photos(self, folder: Path, ratio: float) -> Photos:
+        """The server's photographs (found once, at start) for a share ``ratio`` of the images."""
+        assert self.photos is not None, "backgrounds are asked for only when the server has them"
+        return replace(self.photos, ratio=ratio)
 
     def scene(self, req: RenderRequest) -> Scene:
         """The scene ``req`` asks for. Raises UsageError (one line) for an unknown object or
@@ -47,8 +57,9 @@ class SceneCache:
             background=_triple(req.background),
             antialias=req.antialias,
             grayscale=bool(req.grayscale),
+            **req.spec_look(None if self.photos is None else self.photos.root, cube=req.object == CLPR_OBJECT),
         )  # SceneSpecError (a UsageError) names the field
-        scene = spec.scene()  # no mesh files are served, so no reader
+        scene = spec.scene(None, self._find_photos)  # no mesh files are served, so no reader
         if len(self._scenes) >= MAX_SCENES:
             self._scenes.pop(next(iter(self._scenes)))
         self._scenes[key] = scene

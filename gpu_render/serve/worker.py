@@ -48,6 +48,7 @@ class Job:
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[np.ndarray]
     arrived: float  # time.monotonic() when queued: the batching window counts from here
+    index: np.ndarray | None = None  # (N,) int64 each image's index, for looks drawn per image
 
 
 #: Longest slice of a batching window between looks at :attr:`RenderWorker.draining`, s.
@@ -141,16 +142,19 @@ class RenderWorker:
             self._queue.put(None)
             self._thread.join()
 
-    def submit(self, key: Hashable, scene: Scene, size: int, rows: np.ndarray) -> asyncio.Future[np.ndarray]:
+    def submit(
+        self, key: Hashable, scene: Scene, size: int, rows: np.ndarray, index: np.ndarray | None = None
+    ) -> asyncio.Future[np.ndarray]:
         """Queue rotations (row-vector M, (N, 3, 3) float64) for drawing (call on the event loop);
         await the future for the images (or RenderUnavailable). The render process turns a whole
         group's rotations into the backend's instance data at once (vectorised, off this process).
+        index: (N,) int64 the images' indices, which looks drawn per image choose from (default 0..N-1).
         Raises RenderUnavailable when nothing can be drawn any more (see :attr:`available`)."""
         if not self.available:
             raise RenderUnavailable(self._unavailable())
         loop = asyncio.get_running_loop()
         future: asyncio.Future[np.ndarray] = loop.create_future()
-        self._queue.put(Job(key, scene, size, rows, loop, future, time.monotonic()))
+        self._queue.put(Job(key, scene, size, rows, loop, future, time.monotonic(), index))
         return future
 
     # -- the batching thread ---------------------------------------------------------------
@@ -249,10 +253,13 @@ class RenderWorker:
             if not self._process.alive:
                 raise RenderUnavailable(self._unavailable())
             rows = live[0].rows if len(live) == 1 else np.concatenate([j.rows for j in live])
+            index = np.concatenate(
+                [j.index if j.index is not None else np.arange(len(j.rows), dtype=np.int64) for j in live]
+            )
             self._drawing_since = time.monotonic()
             try:
                 images, cap = self._process.draw(
-                    live[0].key, live[0].scene, live[0].size, rows, [len(j.rows) for j in live]
+                    live[0].key, live[0].scene, live[0].size, rows, [len(j.rows) for j in live], index
                 )
             except RenderProcessDied:
                 died = True

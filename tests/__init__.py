@@ -1,0 +1,1 @@
+"""The test suite: ``pytest`` runs everything, ``pytest -m quick`` the in-process tier (CONTRIBUTING.md)."""
