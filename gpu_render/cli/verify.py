@@ -55,6 +55,7 @@ from gpu_render.errors import UsageError
 from gpu_render.progress import Progress
 from gpu_render.render.backends import backend
 from gpu_render.rotations.sources import parse_source
+from gpu_render.scene.object_plan import ObjectPlan
 from gpu_render.scene.scene import Plan, Scene
 from gpu_render.scene.solids import object_class
 
@@ -98,7 +99,11 @@ def verify(
     # -- completeness ---------------------------------------------------------------------
     chunks = {k: (k * batch, min(n, (k + 1) * batch)) for k in range((n + batch - 1) // batch)}
     complete = manifest is not None and manifest.get("complete") is True
-    recorded = {int(k): v for k, v in manifest.get("chunks", {}).items()} if complete else read_progress(out)
+    recorded = (
+        {int(k): v for k, v in manifest.get("chunks", {}).items()}
+        if complete and manifest is not None
+        else read_progress(out)
+    )
     missing = [k for k in chunks if k not in recorded]
     if not complete:
         lost = sum(chunks[k][1] - chunks[k][0] for k in missing)
@@ -151,7 +156,7 @@ def verify(
     digests: dict[int, dict[int, bytes]] = {s: {} for s in sizes}
     keep = set(rng.choice(poses, min(reference_poses, len(poses)), replace=False).tolist()) if len(poses) else set()
     bar = Progress(len(poses) * len(sizes), 0, "verify", enabled=progress, unit="image")
-    image_format = sig.get("image_format", fmt)
+    image_format = str(sig.get("image_format", fmt))
     for size in sizes:
         if fmt == "wds":
             rich = plan.rich_labels(()) if plan is not None else {}
@@ -185,9 +190,9 @@ def verify(
             return (i, *decode_image(image_file_path(out, sig, size, i), size))
 
         with ThreadPoolExecutor(workers) as pool:
-            for i, pixels, data, problem in pool.map(check, poses.tolist(), chunksize=64):
-                if problem:
-                    report.problem(problem)
+            for i, pixels, data, trouble in pool.map(check, poses.tolist(), chunksize=64):
+                if trouble:
+                    report.problem(trouble)
                 if data is not None and sample is None:
                     digests[size][i] = file_digest(data)
                 if pixels is not None and i in keep:
@@ -219,7 +224,7 @@ def verify(
 
     if sig.get("layers"):
         check_layers(out, n, sizes, report)
-    if sig.get("layout") == "imagenet3d" and plan is not None:
+    if sig.get("layout") == "imagenet3d" and isinstance(plan, ObjectPlan):
         vertices = cad_vertices(plan.object.positions)
         found = check_annotations(
             out, str(sig.get("class")), plan.rich_labels(tuple(sizes)), sizes[0], vertices, poses.tolist()
@@ -247,10 +252,10 @@ def verify(
         for i, pixels in sorted(decoded[size].items()):
             if plan is None or draw is None:
                 break
-            want = draw.reference(plan, i, size)
-            close = (np.abs(pixels.astype(np.int16) - want.astype(np.int16)) <= CHANNEL_TOLERANCE).all(axis=-1)
+            reference = draw.reference(plan, i, size)
+            close = (np.abs(pixels.astype(np.int16) - reference.astype(np.int16)) <= CHANNEL_TOLERANCE).all(axis=-1)
             if blend_edges:
-                close |= edge_pixels(want)  # MSAA blends these; the aliased reference cannot say how
+                close |= edge_pixels(reference)  # MSAA blends these; the aliased reference cannot say how
             score = float(close.mean())
             scores.append(score)
             if score < floor:

@@ -16,6 +16,7 @@ import re
 import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -137,7 +138,7 @@ def build_files(sig: Any) -> BuildFiles:
             top += [final.name, partial_path(final).name]
         whole += [p.name for p in layer_files]
         if fmt in ("jpg", "png") and layout == "flat":
-            folders.append(Folder(str(size), numbered(lambda i, f=fmt: image_name(i, f), n, first=1)))
+            folders.append(Folder(str(size), numbered(partial(image_name, fmt=fmt), n, first=1)))
         elif fmt == "wds":
             folders.append(Folder(str(size), numbered(shard_name, (n + batch - 1) // batch)))
     if layout == "imagenet3d":
@@ -155,7 +156,7 @@ def _imagenet3d(sig: dict[str, Any], n: int) -> tuple[list[Folder], list[str]]:
     and the files it writes whole besides the layers: the split lists and the CAD model
     (:mod:`gpu_render.dataset.imagenet3d_tree`)."""
     class_name = plain_name(sig.get("class"), "class")
-    kinds = [lambda i, f=f: f(Path(), class_name, i) for f in (image_file, annotation_file)]
+    kinds: list[Callable[[int], Path]] = [partial(f, Path(), class_name) for f in (image_file, annotation_file)]
     whole = [list_file(Path(), class_name, split).as_posix() for split in SPLITS]
     whole.append(cad_file(Path(), class_name).as_posix())
     return layout_folders(n, kinds, whole), whole
@@ -171,7 +172,7 @@ def layout_folders(n: int, kinds: list[Callable[[int], Path]], whole: list[str])
     for kind in kinds:
         first, last = (relative_path(kind(i), "a file of the layout") for i in (0, n - 1))
         if first.rpartition("/")[0] == last.rpartition("/")[0]:
-            owners.setdefault(first.rpartition("/")[0], []).append(numbered(lambda i, k=kind: k(i).name, n))
+            owners.setdefault(first.rpartition("/")[0], []).append(numbered(partial(_file_name, kind), n))
             continue
         for i in range(n):
             parent, _, name = relative_path(kind(i), "a file of the layout").rpartition("/")
@@ -183,7 +184,15 @@ def layout_folders(n: int, kinds: list[Callable[[int], Path]], whole: list[str])
         owners.setdefault(parent, []).append(frozenset(found).__contains__)
     if "" in owners:
         raise ValueError("a layout's own files lie in folders of OUT, not at its top")
-    return folders_of({p: (lambda name, o=tuple(o): any(own(name) for own in o)) for p, o in owners.items()})
+    return folders_of({p: partial(_owned_by_any, tuple(o)) for p, o in owners.items()})
+
+
+def _file_name(kind: Callable[[int], Path], i: int) -> str:
+    return kind(i).name
+
+
+def _owned_by_any(owners: tuple[Callable[[str], bool], ...], name: str) -> bool:
+    return any(own(name) for own in owners)
 
 
 def folders_of(owners: dict[str, Callable[[str], bool]]) -> list[Folder]:

@@ -34,7 +34,7 @@ def open_npy_data(path: str) -> tuple[int, int]:
 
 def pwrite_rows(fd: int, offset: int, start: int, rows: np.ndarray) -> None:
     """Write ``rows`` (n, ...) as rows ``start ..`` of the C-order array at ``offset`` in ``fd``."""
-    data = memoryview(np.ascontiguousarray(rows)).cast("B")
+    data = np.ascontiguousarray(rows).data.cast("B")
     at = offset + start * (rows[0].nbytes if len(rows) else 0)
     while data:
         written = os.pwrite(fd, data, at)

@@ -178,7 +178,8 @@ def read_shard(path: Path) -> Iterator[tuple[str, list[tuple[str, bytes]]]]:
     Raises OSError when the file is missing and tarfile.TarError when it is not a whole tar.
     """
     with tarfile.open(path, mode="r:") as tar:
-        key, members = None, []
+        key: str | None = None
+        members: list[tuple[str, bytes]] = []
         for info in tar:
             if not info.isfile():
                 raise tarfile.TarError(f"{info.name} is not a regular file")

@@ -26,7 +26,7 @@ from gpu_render.memory import physical_memory
 from gpu_render.rotations.sources import MAX_POSES, parse_source
 from gpu_render.scene.camera import DEFAULT_FOV_DEG, Pinhole
 from gpu_render.scene.look import Look
-from gpu_render.scene.scene import CLPR_OBJECT, ClprScene, Scene
+from gpu_render.scene.scene import CLPR_OBJECT, ClprScene, ObjectScene, Scene
 from gpu_render.scene.spec import DEFAULT_SIZE, MAX_SIZE, MIN_SIZE, SceneSpec
 
 FORMATS = ("jpg", "png", "npy", "wds")
@@ -75,6 +75,7 @@ def make_job(scene: Scene, out: Path | None = None, **o: Any) -> BuildJob:
         if sizes is not None and len(sizes) != 1:
             raise UsageError("--layout imagenet3d writes one image size; give --sizes a single size")
         # its viewport holds the focal length as a whole number of pixels
+        assert isinstance(scene, ObjectScene)
         scene = replace(scene, camera=whole_pixel_camera(scene.camera, (sizes or (DEFAULT_SIZE,))[0]))
     elif o.get("val_fraction") is not None:
         raise UsageError("--val-fraction applies to --layout imagenet3d only")
@@ -150,7 +151,7 @@ def make_preset_job(preset: str, out: Path | None, look: Look, **o: Any) -> Buil
             raise UsageError(f"argument --views: {total} images in all; at most {MAX_POSES} are supported")
         fov = o.get("fov")
         camera = Pinhole(fov_deg=DEFAULT_FOV_DEG if fov is None else fov, distance=o.get("distance"))
-        spec: SymsolSpec | ModelNetSpec = SymsolSpec(
+        symsol = SymsolSpec(
             o.get("shapes") or SYMSOL_SHAPES,
             views,
             sizes[0],
@@ -159,7 +160,7 @@ def make_preset_job(preset: str, out: Path | None, look: Look, **o: Any) -> Buil
             look,
             o.get("batch") or SYMSOL_BATCH,
         )
-        return BuildJob(out=out or Path("symsol"), batch=spec.batch, preset=spec, **run_options(o))
+        return BuildJob(out=out or Path("symsol"), batch=symsol.batch, preset=symsol, **run_options(o))
     if o.get("meshes") is None:
         raise UsageError(
             "--preset modelnet10-so3 needs --meshes DIR, the ModelNet10 tree "
@@ -169,8 +170,8 @@ def make_preset_job(preset: str, out: Path | None, look: Look, **o: Any) -> Buil
     if max(views) > MAX_VIEWS_PER_MODEL:
         raise UsageError(f"argument --views: at most {MAX_VIEWS_PER_MODEL} views per model (keys are .v001 .. .v999)")
     categories = o.get("categories") or MODELNET10_CATEGORIES
-    spec = ModelNetSpec(Path(o["meshes"]), categories, views, sizes[0], o.get("seed") or 0)
-    return BuildJob(out=out or Path("ModelNet10-SO3"), batch=max(views), preset=spec, **run_options(o))
+    modelnet = ModelNetSpec(Path(o["meshes"]), categories, views, sizes[0], o.get("seed") or 0)
+    return BuildJob(out=out or Path("ModelNet10-SO3"), batch=max(views), preset=modelnet, **run_options(o))
 
 
 def default_out(object_name: str) -> Path:
@@ -276,9 +277,10 @@ def build(out: str | Path, version: str, preset: str | None = None, progress: bo
 def _int(name: str, value: Any, low: int, high: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise UsageError(f"{name}: must be an integer, got {value!r}")
-    if value < low or (high is not None and value > high):
+    number = int(value)
+    if number < low or (high is not None and number > high):
         raise UsageError(f"{name}: {value} is outside {low}..{'' if high is None else high}")
-    return int(value)
+    return number
 
 
 def _sequence(name: str, value: Any) -> Sequence[Any]:

@@ -45,10 +45,14 @@ class Layout(Protocol):
     may split it.
     """
 
-    signature: dict[str, Any]
-    sizes: tuple[int, ...]
-    title: str
-    record_engine: bool
+    @property
+    def signature(self) -> dict[str, Any]: ...
+    @property
+    def sizes(self) -> tuple[int, ...]: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def record_engine(self) -> bool: ...
 
     def manifest_fields(self) -> dict[str, Any]:
         """The manifest's keys besides the common ones (generator, signature, chunks, ...)."""
