@@ -202,3 +202,15 @@ def test_verify_recomputes_gt_info_from_the_files(
     assert verify_main([str(copy)]) == 1
     out = capsys.readouterr().out
     assert "000000/000001 gt 2: px_count_visib" in out and "000001/000000: a file is missing" in out
+
+
+def test_objects_take_given_ids(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "OUT"
+    argv = ["--layout", "bop", "--objects", "tet=5,cube", "--sizes", "32x24", "--poses", "random:2", "--out", str(out)]
+    assert main(argv) == 0
+    info = bop_reader.load_json(out / "models" / "models_info.json", keys_to_int=True)
+    assert sorted(info) == [2, 5] and (out / "models" / "obj_000005.ply").is_file()
+    gt = bop_reader.load_scene_gt(out / "train_pbr" / "000000" / "scene_gt.json")
+    assert {g["obj_id"] for im in gt.values() for g in im} <= {2, 5}
+    assert main([*argv[:3], "tet=2,cube", *argv[4:-1], str(tmp_path / "o2")]) == 2
+    assert "ids repeat" in capsys.readouterr().err

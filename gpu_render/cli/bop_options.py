@@ -72,7 +72,12 @@ def depth_range_type(text: str) -> tuple[float, float]:
 def bop_parser() -> Parser:
     p = Parser(prog=PROG, module=PROG, description="Render images of several objects into a BOP-scenewise set.")
     p.add_argument("--layout", choices=("bop",), required=True, help="bop: BOP-scenewise folders")
-    p.add_argument("--objects", required=True, metavar="A,B,...", help="SYMSOL names or mesh:PATH, BOP ids 1, 2, ...")
+    p.add_argument(
+        "--objects",
+        required=True,
+        metavar="A,B,...",
+        help="SYMSOL names or mesh:PATH, each =ID (default: BOP ids 1, 2, ...)",
+    )
     p.add_argument("--per-image", type=count_type, default=(3, 3), metavar="N|A-B", help="instances per image")
     p.add_argument("--poses", default=OBJECT_POSES, help=f"rotations of instance 0, one per image ({OBJECT_POSES})")
     p.add_argument("--sizes", type=size_type, default=(640, 480), metavar="WxH", help="image size (640x480)")
@@ -94,10 +99,29 @@ def bop_parser() -> Parser:
     return p
 
 
+def object_ids(text: str) -> tuple[list[str], tuple[int, ...]]:
+    """``--objects A,B=7,...`` -> (names, BOP ids): the whole number after a last ``=``, else the
+    object's place (1, 2, ...). Raises UsageError for an id of 0 or a repeated id."""
+    names, ids = [], []
+    for place, part in enumerate((p.strip() for p in text.split(",") if p.strip()), start=1):
+        name, sep, given = part.rpartition("=")
+        if sep and given.isdigit():
+            if int(given) < 1:
+                raise UsageError(f"--objects: {part!r}: object ids start at 1")
+            names.append(name)
+            ids.append(int(given))
+        else:
+            names.append(part)
+            ids.append(place)
+    if len(set(ids)) != len(ids):
+        raise UsageError(f"--objects: object ids repeat ({', '.join(map(str, ids))})")
+    return names, tuple(ids)
+
+
 def parse_bop_args(argv: list[str]) -> BopJob:
     """The job ``argv`` asks for. Raises UsageError (one line)."""
     ns = bop_parser().parse_args(argv)
-    names = [n.strip() for n in ns.objects.split(",") if n.strip()]
+    names, obj_ids = object_ids(ns.objects)
     if not names:
         raise UsageError("--objects names no object")
     if ns.seed < 0 or ns.images_per_scene < 1 or not (ns.mm_per_unit > 0 and ns.depth_scale > 0):
@@ -121,7 +145,6 @@ def parse_bop_args(argv: list[str]) -> BopJob:
         depth_scale=ns.depth_scale,
         wds=ns.format == "wds",
     )
-    obj_ids = tuple(range(1, len(objects) + 1))
     signature = {k: v for k, v in vars(ns).items() if k != "out"}
     signature["objects"] = [[name, _digest(obj)] for name, obj in zip(names, objects, strict=True)]
     signature["depth_range"] = list(spec.depth_range)

@@ -1,7 +1,9 @@
 """The GPU renderer of scenes of several objects: colour, instance ids, depth and whole silhouettes.
 
 It is handed a moderngl context and never makes one, and leaves the framebuffer binding and the
-enable flags as it found them. One image at a time, of any width W and height H with any K:
+enable flags as it found them (it sets the depth function, front face and culled face to
+``<``, ``ccw`` and ``back``, the values the scene renderer sets). One image at a time, of any
+width W and height H with any K:
 
 - **The scene pass** (``shaders/instance.*``) draws every instance, each its own draw call with
   its own R and t, with a depth test, into three attachments at once: RGBA8 colour (the scene
@@ -29,7 +31,8 @@ from typing import Protocol, TypeVar
 import moderngl
 import numpy as np
 
-from gpu_render.render.scene_renderer import MSAA_SAMPLES, indexed_vertices, set_uniforms
+from gpu_render.render.scene_renderer import MSAA_SAMPLES, set_uniforms
+from gpu_render.render.scene_vertices import indexed_vertices
 from gpu_render.render.shaders import load_program
 from gpu_render.scene.look import Look
 from gpu_render.scene.marks import Mark
