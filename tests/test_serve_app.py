@@ -301,6 +301,7 @@ def test_the_bearer_scheme_is_case_insensitive_and_the_token_is_not() -> None:
         (["--max-size", "5000"], "argument --max-size: must be at most 4096"),
         (["--max-inflight-bytes", "1000000"], "argument --max-inflight-bytes: must be at least 67108992"),
         (["--header-timeout", "0"], "argument --header-timeout: must be a positive number"),
+        (["--backgrounds", "/nonexistent-photographs"], "--backgrounds /nonexistent-photographs: no such folder"),
     ],
 )
 def test_options_the_service_could_not_honour_end_in_one_line(

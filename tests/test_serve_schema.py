@@ -24,6 +24,7 @@ from PIL import Image
 from schemathesis.generation.modes import GenerationMode
 
 from tests.serving import Server, launch, metric, wait_ready
+from tests.textured_meshes import write_photos
 
 #: The server's limits, small so that every valid request renders in milliseconds.
 MAX_SIZE, MAX_POSES = 32, 4
@@ -33,7 +34,10 @@ NEGATIVE_EXAMPLES = 50
 OTHER_EXAMPLES = 5
 #: What a schema-valid request may still be refused for: the rules JSON Schema cannot state,
 #: which the document gives in words (unit norm, rotation matrices, a light of length 0 in float64).
-WORDS_ONLY = re.compile(r"has norm .*, not 1|is not a rotation|^light ")
+#: The looks' ranges: [LO, HI] with LO <= HI, a standard deviation >= 0 (each field's description says so).
+WORDS_ONLY = re.compile(
+    r"has norm .*, not 1|is not a rotation|^light |is empty: LO must not exceed HI|standard deviation"
+)
 #: At least this many of the generated requests must be drawn (the examples alone give 3).
 MIN_IMAGES = 10
 #: The operations the /docs page must list once Swagger UI has run.
@@ -41,8 +45,11 @@ OPERATIONS = ("/render", "/objects", "/healthz", "/metrics")
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[Server]:
-    s = wait_ready(launch("--max-size", str(MAX_SIZE), "--max-poses", str(MAX_POSES), "--window-ms", "0"))
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    photos = tmp_path_factory.mktemp("schema-photos")  # requests may ask for backgrounds: true
+    write_photos(photos, [(40, 30), (16, 20)])
+    args = ["--max-size", str(MAX_SIZE), "--max-poses", str(MAX_POSES), "--window-ms", "0", "--backgrounds", photos]
+    s = wait_ready(launch(*map(str, args)))
     try:
         yield s
     finally:
@@ -53,6 +60,12 @@ def image_count(content_type: str, content: bytes, size: int) -> int:
     """How many (size x size) RGB images a 200 answer holds; fails on anything else."""
     if content_type == "application/x-npy":
         images = np.load(io.BytesIO(content), allow_pickle=False)
+        assert images.dtype == np.uint8 and images.shape[1:] == (size, size, 3), images.shape
+        return len(images)
+    if content_type == "application/x-npz":
+        with np.load(io.BytesIO(content), allow_pickle=False) as npz:
+            images = npz["images"]
+            assert len(npz["index"]) == len(images), npz.files
         assert images.dtype == np.uint8 and images.shape[1:] == (size, size, 3), images.shape
         return len(images)
     image = Image.open(io.BytesIO(content))

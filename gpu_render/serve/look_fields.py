@@ -77,21 +77,20 @@ def look_rules() -> list[dict[str, Any]]:
     """The rules between the look fields, as JSON Schema (for the request's ``allOf``)."""
     points_null = {name: _NULL for name in POINT_FIELDS}
     return [
-        {  # the directional light's direction and point lights exclude each other
+        {  # the directional light's direction and point lights exclude each other; directional takes no point setting
             "anyOf": [
-                {"properties": {"light": _NULL}},
+                {"properties": {"light": _NULL, "lights": {"not": {"const": DIRECTIONAL}}}},
                 {"properties": {"lights": {"enum": [None, DIRECTIONAL]}, **points_null}},
+                {"properties": {"light": _NULL, **points_null}},
             ]
         },
-        {"anyOf": [{"properties": {"lights": {"not": {"const": DIRECTIONAL}}}}, {"properties": points_null}]},
         {"anyOf": [{"properties": {"light_energy": _NULL}}, {"properties": {"light_energy_normal": _NULL}}]},
-        {
+        {  # background_ratio needs the photographs; a background colour excludes them
             "anyOf": [
-                {"properties": {"background_ratio": _NULL}},
-                {"required": ["backgrounds"], "properties": {"backgrounds": {"const": True}}},
+                {"required": ["backgrounds"], "properties": {"backgrounds": {"const": True}, "background": _NULL}},
+                {"properties": {"background_ratio": _NULL, "backgrounds": {"enum": [None, False]}}},
             ]
         },
-        {"anyOf": [{"properties": {"background": _NULL}}, {"properties": {"backgrounds": {"enum": [None, False]}}}]},
     ]
 
 
