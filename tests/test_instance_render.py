@@ -168,9 +168,9 @@ def test_gl_state_left_as_found(ctx: moderngl.Context) -> None:
         assert ctx.fbo is target
     finally:
         ctx.enable_only(moderngl.NOTHING)
-        if before is not None:  # else the target stays bound (a released one may not be)
-            before.use()
-            target.release()
+        # Bind what was bound before (the default framebuffer 0 when nothing was), then release.
+        (before if before is not None else ctx.detect_framebuffer(0)).use()
+        target.release()
 
 
 def test_border_too_small_is_refused(ctx: moderngl.Context) -> None:
