@@ -19,7 +19,7 @@ from PIL import Image
 from gpu_render.cli.build import main as build_main
 from gpu_render.cli.verify import edge_pixels
 from gpu_render.cli.verify import main as verify_main
-from gpu_render.presets.options import SYMSOL_SHAPES
+from gpu_render.dataset.layouts.symsol import SYMSOL_SHAPES
 from gpu_render.render.scene_reference import render_scene
 from gpu_render.scene.camera import Pinhole
 from gpu_render.scene.look import Look

@@ -142,7 +142,7 @@ def preset_sheet(out: Path, symsol: Path | None, modelnet: Path | None, columns:
     """A row per SYMSOL shape or ModelNet10 category, read back from a built preset output."""
     rows: list[Image.Image] = []
     if symsol is not None:
-        from gpu_render.presets.options import SYMSOL_SHAPES
+        from gpu_render.dataset.layouts.symsol import SYMSOL_SHAPES
 
         for shape in SYMSOL_SHAPES:
             paths = sorted((symsol / "train" / "images").glob(f"{shape}_*.png"))[:columns]

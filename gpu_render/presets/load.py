@@ -21,9 +21,10 @@ import simplejpeg
 from PIL import Image
 
 from gpu_render.dataset.layout import MANIFEST
+from gpu_render.dataset.layouts.lmdb_store import db_name
+from gpu_render.dataset.layouts.modelnet import MODELNET10_CATEGORIES
+from gpu_render.dataset.layouts.symsol import SYMSOL_SHAPES
 from gpu_render.dataset.loader import Arrays, Loaded, label_names, load_build, pose_labels
-from gpu_render.presets.lmdb_store import db_name
-from gpu_render.presets.options import MODELNET10_CATEGORIES, SYMSOL_SHAPES
 from gpu_render.rotations.quaternion import quaternion_to_matrix
 from gpu_render.scene.solids import builtin_object
 
