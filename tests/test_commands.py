@@ -129,3 +129,15 @@ def test_console_script_lists_the_commands(installed: Path) -> None:
     assert all(f"\n  {c.name} " in p.stdout for c in COMMANDS)
     p = _script(installed, "gpu-render-build", "--preset", "symsol", "--help")
     assert p.returncode == 0 and p.stdout.startswith("usage: gpu-render-build ")
+
+
+def test_the_build_command_starts_without_the_mesh_library() -> None:
+    """trimesh (and the scipy it brings, ~1 CPU-s) loads only when a mesh file is read, so a
+    build of the cube or a solid does not pay for it in every process."""
+    code = (
+        "import sys, gpu_render.cli.build, gpu_render.cli.verify\n"
+        "print(sorted({'trimesh', 'scipy'} & set(sys.modules)))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

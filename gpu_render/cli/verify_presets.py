@@ -23,7 +23,6 @@ from gpu_render.dataset.layouts.modelnet import ModelNetSpec
 from gpu_render.dataset.layouts.modelnet_tree import scan_tree, tree_record
 from gpu_render.dataset.layouts.render4cnn import render4cnn_files
 from gpu_render.dataset.layouts.symsol import SymsolSpec
-from gpu_render.dataset.mesh_files import load_mesh_file
 from gpu_render.dataset.owned import BuildFiles
 from gpu_render.dataset.verify_checks import (
     CHANNEL_TOLERANCE,
@@ -232,6 +231,8 @@ def _verify_modelnet(
             continue
         got = np.repeat(grey, 3, axis=2)
         r = modelnet.model_rotations(opts, model)[v : v + 1]
+        from gpu_render.dataset.mesh_files import load_mesh_file  # trimesh: only when a model is checked
+
         score = _agreement(got, render_scene(load_mesh_file(model.path), opts.camera, opts.look, r, opts.size)[0])
         scores.append(score)
         if score < OBJECT_AGREEMENT["jpg"]:

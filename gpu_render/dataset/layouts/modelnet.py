@@ -46,7 +46,6 @@ from gpu_render.dataset.layouts.lmdb_store import PARTIAL, GrowingLmdb, db_name,
 from gpu_render.dataset.layouts.modelnet_tree import CadModel, check_tree_unchanged, scan_tree, tree_record
 from gpu_render.dataset.layouts.npz_stream import NpzStream
 from gpu_render.dataset.layouts.symsol import PRESET_SIZE, preset_views
-from gpu_render.dataset.mesh_files import load_mesh_file
 from gpu_render.dataset.owned import BuildFiles, Folder, names, plain_name, records
 from gpu_render.dataset.sink import LayerFiles
 from gpu_render.progress import Progress
@@ -225,6 +224,8 @@ class ModelNetLayout:
 
     def draw(self, group: int) -> tuple[Scene, Plan, int]:
         model = self.models[group]
+        from gpu_render.dataset.mesh_files import load_mesh_file  # trimesh (and scipy): only when a model is drawn
+
         scene = ObjectScene(load_mesh_file(model.path), self.spec.camera, self.spec.look)
         r = model_rotations(self.spec, model)
         plan = ObjectPlan(r, np.broadcast_to(scene.camera.translation, (len(r), 3)).copy(), scene.object, scene.camera)

@@ -36,7 +36,6 @@ from gpu_render.dataset.atomic import atomic_save_npz, atomic_write_bytes
 from gpu_render.dataset.encode import encode_png
 from gpu_render.dataset.layout import MANIFEST, POSES, PROGRESS, file_digest
 from gpu_render.dataset.layouts import ChunkWrite
-from gpu_render.dataset.mesh_files import load_mesh_file
 from gpu_render.dataset.owned import BuildFiles, Folder, records
 from gpu_render.dataset.shapenet import ShapeNetModel, find_models
 from gpu_render.dataset.sink import LayerFiles
@@ -113,7 +112,7 @@ def band_intrinsics() -> np.ndarray:
 def file_geometry(path: str) -> tuple[np.ndarray, np.ndarray, float]:
     """A mesh file's vertices (P, 3) float64 in the file's own coordinates, and the centre (3,)
     and scale of the scene's normalised object (``x_obj = scale (x_file - centre)``)."""
-    obj = load_mesh_file(Path(path), textures=False)
+    obj = _load(path, False)
     centre = np.asarray(obj.centre, dtype=np.float64)
     return np.asarray(obj.positions, dtype=np.float64).reshape(-1, 3) / obj.scale + centre, centre, float(obj.scale)
 
@@ -273,6 +272,8 @@ class Render4cnnLayout:
 
 @lru_cache(maxsize=2)
 def _load(path: str, textures: bool) -> Any:
+    from gpu_render.dataset.mesh_files import load_mesh_file  # trimesh (and scipy): only when a model is drawn
+
     return load_mesh_file(Path(path), textures=textures)
 
 
