@@ -20,16 +20,7 @@ from gpu_render.scene.spec import DEFAULT_BACKGROUND_RATIO
 OTHERS = ("views", "shapes", "batch", "fov", "distance", "light", "color", "background", "grayscale", "antialias")
 OTHERS_TOO = ("categories",)
 #: Its own options, which the other presets refuse.
-OWN = (
-    "synsets",
-    "views_per_model",
-    "viewpoints",
-    "truncation",
-    "lights",
-    "backgrounds",
-    "background_ratio",
-    "textures",
-)
+OWN = tuple(name for name in RENDER4CNN_OPTIONS if name not in ("meshes", "seed"))
 OWN_TOO = ("textures",)
 
 
